@@ -1,0 +1,31 @@
+"""jaxmlp: multilayer perceptrons as pure JAX functions, with backpropagation by hand and by autodiff."""
+
+from jaxmlp.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from jaxmlp.backprop import sgd_step_updated_weights
+from jaxmlp.config import BIAS_MODES, MLP
+from jaxmlp.forward import Layer
+from jaxmlp.gradcheck import GradCheckReport, GradientMismatchError, check_gradients
+from jaxmlp.losses import LOSSES
+from jaxmlp.train import FitResult, TrainState, fit, named_optimizer, sgd_step
+from jaxmlp.tutorial import tutorial
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVATIONS",
+    "BIAS_MODES",
+    "FitResult",
+    "GradCheckReport",
+    "GradientMismatchError",
+    "HIDDEN_ACTIVATIONS",
+    "LOSSES",
+    "Layer",
+    "MLP",
+    "TrainState",
+    "check_gradients",
+    "fit",
+    "named_optimizer",
+    "sgd_step",
+    "sgd_step_updated_weights",
+    "tutorial",
+]

@@ -1,0 +1,82 @@
+"""Activation functions and their derivatives.
+
+Each activation ``f`` comes with its derivative ``f'(net)``, written in whatever
+is cheapest: the net input ``net`` or the output ``out = f(net)`` (the seed's
+logistic derivative is ``out * (1 - out)``). ``softmax`` is an output-only
+activation whose derivative is never formed: together with ``cross_entropy`` the
+output delta fuses to ``out - target`` (see :mod:`jaxmlp.losses`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+LEAKY_RELU_SLOPE = 0.01
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise activation ``out = fn(net)`` and ``derivative(net, out) = f'(net)``."""
+
+    name: str
+    fn: Callable[[jax.Array], jax.Array]
+    derivative: Callable[[jax.Array, jax.Array], jax.Array]
+    relu_family: bool = False
+
+
+def _softmax_derivative(net, out):
+    raise NotImplementedError(
+        "softmax has no elementwise derivative; its delta is fused with cross_entropy"
+    )
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    a.name: a
+    for a in (
+        # logistic: out = 1 / (1 + e^-net),   f' = out (1 - out)
+        Activation("logistic", jax.nn.sigmoid, lambda net, out: out * (1 - out)),
+        # tanh: f' = 1 - out^2
+        Activation("tanh", jnp.tanh, lambda net, out: 1 - out * out),
+        # relu: f' = [net > 0]
+        Activation(
+            "relu",
+            jax.nn.relu,
+            lambda net, out: (net > 0).astype(net.dtype),
+            relu_family=True,
+        ),
+        # leaky relu: f' = 1 if net > 0 else slope
+        Activation(
+            "leaky_relu",
+            lambda net: jnp.where(net > 0, net, LEAKY_RELU_SLOPE * net),
+            lambda net, out: jnp.where(net > 0, 1.0, LEAKY_RELU_SLOPE).astype(net.dtype),
+            relu_family=True,
+        ),
+        # softplus: out = log(1 + e^net),   f' = logistic(net)
+        Activation(
+            "softplus",
+            jax.nn.softplus,
+            lambda net, out: jax.nn.sigmoid(net),
+            relu_family=True,
+        ),
+        # identity: f' = 1
+        Activation("identity", lambda net: net, lambda net, out: jnp.ones_like(net)),
+        Activation("softmax", lambda net: jax.nn.softmax(net, axis=-1), _softmax_derivative),
+    )
+}
+
+HIDDEN_ACTIVATIONS = tuple(n for n in ACTIVATIONS if n != "softmax")
+OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS)
+
+
+def get_activation(name: str) -> Activation:
+    """Look an activation up by name; raise ``ValueError`` listing the valid names."""
+    try:
+        return ACTIVATIONS[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}"
+        ) from None

@@ -1,0 +1,81 @@
+"""The forward pass and the loss: pure functions of ``(net, params, x[, y])``.
+
+For layer ``l`` with weights ``W_l`` of shape ``(n_out, n_in)`` and bias ``b_l``::
+
+    net_l = out_{l-1} @ W_l^T + b_l        (batch, n_out)
+    out_l = f_l(net_l)                     f_l = activation, output_activation for the last
+
+with ``out_0 = x``. These functions take a batch ``x`` of shape ``(batch, n_in)``
+and do no validation: they are what compiled loops call. The validated public
+versions are the methods of :class:`jaxmlp.MLP`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+if TYPE_CHECKING:
+    from jaxmlp.config import MLP
+
+Array = jax.Array
+
+
+class Layer(NamedTuple):
+    """One layer's values in a forward pass: ``net`` and ``out``, each ``(batch, n_out)``."""
+
+    net: Array
+    out: Array
+
+
+def bias_term(net: MLP, layer: dict) -> Array | float:
+    """The bias as broadcastable to ``(batch, n_out)``: ``b`` (shared), ``b[None]`` (per neuron), 0 (none).
+
+    With ``train_bias=False`` the bias passes through ``stop_gradient``, so
+    autodiff gives it a zero gradient, exactly as the handwritten rule does.
+    """
+    if net.bias == "none":
+        return 0.0
+    b = layer["b"] if net.train_bias else jax.lax.stop_gradient(layer["b"])
+    return b if net.bias == "shared" else b[None, :]
+
+
+def forward_trace(net: MLP, params, x: Array) -> tuple[Layer, ...]:
+    """Every layer's ``(net, out)`` for a batch ``x`` of shape ``(batch, n_in)``."""
+    layers = []
+    out = x
+    for i, layer in enumerate(params):
+        act = net.output_activation_spec if i == len(params) - 1 else net.activation_spec
+        z = out @ layer["w"].T + bias_term(net, layer)
+        out = act.fn(z)
+        layers.append(Layer(z, out))
+    return tuple(layers)
+
+
+def apply(net: MLP, params, x: Array) -> Array:
+    """The network's output ``out_L`` of shape ``(batch, n_out)`` for ``x`` of shape ``(batch, n_in)``."""
+    return forward_trace(net, params, x)[-1].out
+
+
+def one_hot_targets(net: MLP, y: Array, dtype) -> Array:
+    """Targets as ``(batch, n_out)`` floats: integer labels become one-hot rows."""
+    if jnp.issubdtype(y.dtype, jnp.integer):
+        return jax.nn.one_hot(y, net.sizes[-1], dtype=dtype)
+    return y
+
+
+def per_example_loss_from_output(net: MLP, last: Layer, y: Array) -> Array:
+    """Per-example loss ``(batch,)`` from the output layer's ``(net, out)``."""
+    return net.loss_spec.value(last.net, last.out, one_hot_targets(net, y, last.out.dtype))
+
+
+def per_example_loss(net: MLP, params, x: Array, y: Array) -> Array:
+    """E for each example: shape ``(batch,)``."""
+    return per_example_loss_from_output(net, forward_trace(net, params, x)[-1], y)
+
+
+def loss_fn(net: MLP, params, x: Array, y: Array) -> Array:
+    """The batch loss: the mean over examples of the per-example loss E (a scalar)."""
+    return jnp.mean(per_example_loss(net, params, x, y))

@@ -1,0 +1,78 @@
+"""Parameter pytrees: initialisation and shape bookkeeping.
+
+Parameters are a tuple with one dict per layer, ``{"w": (n_out, n_in), "b": b}``
+where ``b`` has shape ``()`` for a shared bias, ``(n_out,)`` per neuron, and is
+absent for ``bias="none"``. Weights are applied as ``out_prev @ W^T``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import jax
+import jax.numpy as jnp
+
+if TYPE_CHECKING:
+    from jaxmlp.config import MLP
+
+
+def check_dtype(dtype) -> jnp.dtype:
+    """Return ``dtype`` as a floating dtype JAX will really use, or raise.
+
+    float64 needs ``jax.config.update("jax_enable_x64", True)`` (or the
+    environment variable ``JAX_ENABLE_X64=1``) before any array is created;
+    without it JAX would silently hand back float32.
+    """
+    try:
+        dt = jnp.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be a floating dtype such as float32, got {dtype!r}") from None
+    if not jnp.issubdtype(dt, jnp.floating):
+        raise TypeError(f"dtype must be a floating dtype such as float32, got {dt}")
+    if dt.itemsize == 8 and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "dtype float64 needs x64 mode: call jax.config.update('jax_enable_x64', True) "
+            "at start-up or set JAX_ENABLE_X64=1"
+        )
+    return dt
+
+
+def init(net: MLP, key: jax.Array, dtype=jnp.float32) -> tuple[dict, ...]:
+    r"""Random initial parameters, biases zero.
+
+    Weights of a layer with fan-in ``n_in`` and fan-out ``n_out`` are drawn as
+
+    * Glorot (Xavier) uniform for ``logistic``, ``tanh``, ``identity``:
+      :math:`W \sim U(-a, a),\ a = \sqrt{6 / (n_{in} + n_{out})}`;
+    * He normal for the ReLU family (``relu``, ``leaky_relu``, ``softplus``):
+      :math:`W \sim \mathcal{N}(0, 2 / n_{in})`.
+
+    The hidden activation picks the rule for every layer but the last, the
+    output activation for the last (softmax counts as Glorot).
+
+    Args:
+      key: a ``jax.random`` key; one sub-key per layer is split from it.
+      dtype: floating dtype of every leaf.
+    """
+    dtype = check_dtype(dtype)
+    keys = jax.random.split(key, len(net.layer_shapes))
+    params = []
+    for i, ((n_in, n_out), k) in enumerate(zip(net.layer_shapes, keys)):
+        act = net.output_activation_spec if i == len(keys) - 1 else net.activation_spec
+        if act.relu_family:
+            w = jax.random.normal(k, (n_out, n_in), dtype) * jnp.sqrt(2.0 / n_in).astype(dtype)
+        else:
+            a = jnp.sqrt(6.0 / (n_in + n_out)).astype(dtype)
+            w = jax.random.uniform(k, (n_out, n_in), dtype, -a, a)
+        layer = {"w": w}
+        if net.bias == "shared":
+            layer["b"] = jnp.zeros((), dtype)
+        elif net.bias == "per_neuron":
+            layer["b"] = jnp.zeros((n_out,), dtype)
+        params.append(layer)
+    return tuple(params)
+
+
+def count(params) -> int:
+    """The number of scalars in a parameter pytree."""
+    return sum(int(jnp.size(leaf)) for leaf in jax.tree_util.tree_leaves(params))

@@ -1,0 +1,349 @@
+r"""Training: SGD and optax updates, and ``fit``, the whole loop in compiled code.
+
+``fit`` runs ``lax.scan`` over steps in chunks of ``chunk_size``: one compiled
+call per chunk, and between chunks a ``callback`` (a progress bar, a
+checkpoint) sees the state without any recompilation. The learning rate is an
+array argument (for named optimizers it lives in the optimizer state through
+``optax.inject_hyperparams``), so changing it never recompiles.
+
+A non-finite loss is caught inside the compiled loop: the carry keeps the last
+parameters whose loss was finite, and ``fit`` stops at the end of that chunk.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxmlp import backprop as _backprop
+from jaxmlp import forward as _forward
+from jaxmlp.config import MLP
+from jaxmlp.validation import check_inputs, check_targets
+
+GRADS = ("autodiff", "backprop")
+ORDERS = ("simultaneous", "updated_weights")
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+def sgd_step(params, grads, learning_rate):
+    r"""Plain gradient descent, leaf by leaf: :math:`\theta^+ = \theta - \eta\, \partial E / \partial \theta`.
+
+    ``learning_rate`` may be a Python float or a scalar array (pass an array
+    inside compiled code so a new value does not recompile).
+    """
+    return jax.tree_util.tree_map(
+        lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads
+    )
+
+
+@functools.cache
+def named_optimizer(name: str, clip_norm: float | None = None) -> optax.GradientTransformation:
+    """An optax optimizer by name, its learning rate injected as state (set it with :func:`init_optimizer`).
+
+    ``sgd`` is ``optax.sgd``; ``momentum`` is ``optax.sgd(momentum=0.9)``;
+    ``adam`` is ``optax.adam``. With ``clip_norm``, gradients are first scaled
+    to a global norm of at most ``clip_norm`` (``optax.clip_by_global_norm``).
+    Cached, so the same name always gives the same (hashable) object and a
+    compiled loop is reused.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    factory = {
+        "sgd": optax.sgd,
+        "momentum": functools.partial(optax.sgd, momentum=0.9),
+        "adam": optax.adam,
+    }[name]
+    opt = optax.inject_hyperparams(factory)(learning_rate=0.0)
+    if clip_norm is not None:
+        opt = optax.chain(optax.clip_by_global_norm(clip_norm), opt)
+    return opt
+
+
+def init_optimizer(optimizer: optax.GradientTransformation, params, learning_rate=None):
+    """``optimizer.init(params)``, with the injected learning rate set to ``learning_rate`` where there is one."""
+    state = optimizer.init(params)
+    if learning_rate is None:
+        return state
+
+    def is_injected(s):
+        return hasattr(s, "hyperparams") and isinstance(s.hyperparams, dict)
+
+    def set_lr(s):
+        if is_injected(s) and "learning_rate" in s.hyperparams:
+            hp = dict(s.hyperparams)
+            hp["learning_rate"] = jnp.asarray(learning_rate, hp["learning_rate"].dtype)
+            return s._replace(hyperparams=hp)
+        return s
+
+    return jax.tree_util.tree_map(set_lr, state, is_leaf=is_injected)
+
+
+class TrainState(NamedTuple):
+    """What a training run carries: ``params``, optimizer state, global ``step`` (int32 scalar), PRNG ``key``."""
+
+    params: Any
+    opt_state: Any
+    step: jax.Array
+    key: jax.Array
+
+
+class FitResult(NamedTuple):
+    """The result of :func:`fit`.
+
+    ``params``/``opt_state``: the final state (the last one with a finite
+    loss if training diverged); ``losses``: the loss before each step taken,
+    ``(steps_taken,)``; ``step``: the global step reached; ``diverged_at``:
+    the global step whose loss was first non-finite, else ``None``;
+    ``stopped``: True when the callback asked to stop early.
+    """
+
+    params: Any
+    opt_state: Any
+    losses: np.ndarray
+    step: int
+    key: jax.Array
+    diverged_at: int | None = None
+    stopped: bool = False
+
+    @property
+    def last_finite_loss(self) -> float:
+        finite = self.losses[np.isfinite(self.losses)]
+        return float(finite[-1]) if finite.size else float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+    """The static part of a training step: hashable, so it keys the compilation cache."""
+
+    net: MLP
+    optimizer: optax.GradientTransformation | None
+    grad: str = "autodiff"
+    order: str = "simultaneous"
+    batch_size: int | None = None
+    clip_norm: float | None = None
+
+
+def value_and_grad(spec: StepSpec, params, x, y):
+    """``(E, dE/dparams)`` by autodiff or by the handwritten delta rule, as ``spec.grad`` says."""
+    if spec.grad == "backprop":
+        return _backprop.value_and_backprop(spec.net, params, x, y)
+    return jax.value_and_grad(functools.partial(_forward.loss_fn, spec.net))(params, x, y)
+
+
+def sample_batch(key: jax.Array, x, y, batch_size: int | None):
+    """``batch_size`` examples drawn without replacement (all of them when ``None``)."""
+    if batch_size is None or batch_size == x.shape[0]:
+        return x, y
+    idx = jax.random.permutation(key, x.shape[0])[:batch_size]
+    return x[idx], y[idx]
+
+
+def train_step(
+    spec: StepSpec, state: TrainState, learning_rate, x, y
+) -> tuple[TrainState, jax.Array]:
+    """One step: ``(state, E)`` -> next state; E is the loss before the step."""
+    xb, yb = sample_batch(jax.random.fold_in(state.key, state.step), x, y, spec.batch_size)
+    if spec.order == "updated_weights":
+        loss, params = _backprop.sgd_step_updated_weights(
+            spec.net, state.params, xb, yb, learning_rate
+        )
+        opt_state = state.opt_state
+    else:
+        loss, grads = value_and_grad(spec, state.params, xb, yb)
+        if spec.optimizer is None:
+            if spec.clip_norm is not None:
+                grads, _ = optax.clip_by_global_norm(spec.clip_norm).update(
+                    grads, optax.EmptyState()
+                )
+            params, opt_state = sgd_step(state.params, grads, learning_rate), state.opt_state
+        else:
+            # optax mixes int32 step counts with floats; let it, even where callers run strict promotion.
+            with jax.numpy_dtype_promotion("standard"):
+                updates, opt_state = spec.optimizer.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+    return TrainState(params, opt_state, state.step + 1, state.key), loss
+
+
+def _select(ok, new, old):
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "n_steps"), donate_argnums=(0, 1))
+def run_chunk(state: TrainState, good, learning_rate, x, y, *, spec: StepSpec, n_steps: int):
+    """``n_steps`` training steps in one ``lax.scan``.
+
+    ``good`` is ``(params, opt_state)`` of the last step whose loss was finite;
+    returns ``(state, good, bad_step, losses)`` with ``bad_step`` the first
+    global step with a non-finite loss in this chunk (-1 if none).
+    """
+
+    def body(carry, _):
+        state, good, bad = carry
+        new, loss = train_step(spec, state, learning_rate, x, y)
+        finite = jnp.isfinite(loss) & (bad < 0)
+        good = _select(finite, (state.params, state.opt_state), good)
+        bad = jnp.where((bad < 0) & ~jnp.isfinite(loss), state.step, bad)
+        return (new, good, bad), loss
+
+    (state, good, bad), losses = jax.lax.scan(
+        body, (state, good, jnp.asarray(-1, jnp.int32)), None, length=n_steps
+    )
+    return state, good, bad, losses
+
+
+def copy_key(key: jax.Array) -> jax.Array:
+    """A fresh buffer holding the same PRNG key (typed or raw ``uint32[2]``)."""
+    if jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
+        return jax.random.wrap_key_data(
+            jnp.array(jax.random.key_data(key)), impl=jax.random.key_impl(key)
+        )
+    return jnp.array(key)
+
+
+def _check_positive_int(value, name: str, upper: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if upper is not None and value > upper:
+        raise ValueError(f"{name} must be at most {upper}, got {value}")
+    return int(value)
+
+
+def _check_learning_rate(learning_rate) -> None:
+    try:
+        lr = float(learning_rate)
+    except (TypeError, ValueError):
+        raise TypeError(f"learning_rate must be a number, got {learning_rate!r}") from None
+    if not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+
+
+def fit(
+    net: MLP,
+    params,
+    x,
+    y,
+    *,
+    steps: int,
+    learning_rate=None,
+    optimizer: str | optax.GradientTransformation | None = None,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    grad: str = "autodiff",
+    order: str = "simultaneous",
+    clip_norm: float | None = None,
+    chunk_size: int = 1000,
+    opt_state=None,
+    start_step: int = 0,
+    callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
+) -> FitResult:
+    r"""Train ``params`` for ``steps`` steps, in compiled chunks of ``lax.scan``.
+
+    Each step computes :math:`E(\theta)` on the batch and its gradient (``grad``:
+    ``"autodiff"`` is ``jax.grad`` of the loss, ``"backprop"`` the handwritten
+    delta rule) and updates :math:`\theta` by manual SGD,
+    :math:`\theta \leftarrow \theta - \eta \nabla E` (``optimizer=None``), a named
+    optax optimizer (``"sgd"``, ``"momentum"``, ``"adam"``) or any optax
+    ``GradientTransformation``.
+
+    Args:
+      net, params: the configuration and the initial parameter pytree.
+      x, y: the data, ``(n, n_in)`` and ``(n, n_out)`` or labels ``(n,)``.
+      steps: number of steps (positive).
+      learning_rate: :math:`\eta` > 0, passed as data (no recompilation when it
+        changes); required unless ``optimizer`` is a ``GradientTransformation``.
+      batch_size: examples per step, drawn without replacement from
+        ``fold_in(key, step)``; ``None`` uses the whole data set every step.
+      key: PRNG key; required when ``batch_size`` is smaller than ``n``.
+      order: ``"updated_weights"`` (handwritten, manual SGD only) propagates
+        hidden deltas through the weights just updated, see
+        :func:`jaxmlp.backprop.sgd_step_updated_weights`.
+      clip_norm: clip gradients to this global norm first.
+      chunk_size: steps per compiled call; the callback runs between chunks.
+      opt_state, start_step: resume from a saved state (the global step feeds
+        the batch keys, so a resumed run is bit-identical to an uninterrupted one).
+      callback: ``callback(state, chunk_losses)`` after each chunk; return True to stop.
+
+    Returns:
+      A :class:`FitResult`.
+    """
+    params, x = check_inputs(net, params, x)
+    if x.ndim != 2:
+        raise ValueError(f"fit needs a batch x of shape (n, {net.sizes[0]}), got {x.shape}")
+    y = check_targets(net, x, y)
+    steps = _check_positive_int(steps, "steps")
+    chunk_size = _check_positive_int(chunk_size, "chunk_size")
+    if grad not in GRADS:
+        raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRADS)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
+    if batch_size is not None:
+        batch_size = _check_positive_int(batch_size, "batch_size", upper=x.shape[0])
+        if batch_size < x.shape[0] and key is None:
+            raise ValueError("a batch_size smaller than the data set needs a PRNG key (key=...)")
+    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
+        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
+    if order == "updated_weights" and (grad != "backprop" or optimizer is not None or clip_norm):
+        raise ValueError(
+            "order='updated_weights' is a handwritten SGD step: it needs grad='backprop', "
+            "optimizer=None and no clip_norm"
+        )
+    if isinstance(optimizer, str):
+        optimizer = named_optimizer(optimizer, clip_norm)
+        clip_norm_step = None
+    else:
+        clip_norm_step = clip_norm
+        if optimizer is not None and clip_norm is not None:
+            raise ValueError(
+                "clip_norm works with named optimizers or manual SGD; chain optax.clip_by_global_norm yourself"
+            )
+    named = optimizer is not None and optimizer in {
+        named_optimizer(n, clip_norm) for n in OPTIMIZERS
+    }
+    if optimizer is None or named:
+        if learning_rate is None:
+            raise ValueError("learning_rate is required (a finite number > 0)")
+        _check_learning_rate(learning_rate)
+    if optimizer is not None and opt_state is None:
+        opt_state = init_optimizer(optimizer, params, learning_rate if named else None)
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    lr = jnp.asarray(1.0 if learning_rate is None else learning_rate, dtype)
+    spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step)
+    key = jax.random.key(0) if key is None else key
+    # Private copies: the chunks donate their state buffers.
+    state = TrainState(
+        jax.tree_util.tree_map(jnp.array, params),
+        jax.tree_util.tree_map(jnp.array, opt_state),
+        jnp.asarray(start_step, jnp.int32),
+        copy_key(key),
+    )
+    good = jax.tree_util.tree_map(jnp.array, (state.params, state.opt_state))
+    history, done, diverged_at, stopped = [], 0, None, False
+    while done < steps:
+        n = min(chunk_size, steps - done)
+        state, good, bad, losses = run_chunk(state, good, lr, x, y, spec=spec, n_steps=n)
+        losses = np.asarray(losses)
+        bad = int(bad)
+        if bad >= 0:
+            diverged_at = bad
+            history.append(losses[: bad - start_step - done + 1])
+            break
+        history.append(losses)
+        done += n
+        if callback is not None and callback(state, losses):
+            stopped = done < steps
+            break
+    losses = np.concatenate(history)
+    if diverged_at is not None:
+        params, opt_state = good
+        step = diverged_at
+    else:
+        params, opt_state, step = state.params, state.opt_state, int(state.step)
+    return FitResult(params, opt_state, losses, step, key, diverged_at, stopped)

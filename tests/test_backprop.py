@@ -1,0 +1,118 @@
+"""The handwritten delta rule equals jax.grad, and both equal finite differences, on random networks."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import jaxmlp
+from jaxmlp.backprop import sgd_step_updated_weights
+from tests.strategies import networks
+
+
+@settings(max_examples=40, deadline=None)
+@given(networks())
+def test_backprop_equals_autodiff_and_finite_differences(case):
+    net, params, x, y = case
+    hand = jax.jit(net.backprop)(params, x, y)
+    auto = jax.jit(jax.grad(net.loss_fn))(params, x, y)
+    # float64: the two differ only in summation order.
+    jax.tree_util.tree_map(
+        lambda h, a: np.testing.assert_allclose(
+            h, a, rtol=1e-9, atol=1e-12 * max(1.0, float(jnp.abs(a).max()))
+        ),
+        hand,
+        auto,
+    )
+    report = jaxmlp.check_gradients(net, params, x, y, finite_differences=True)
+    assert report.passed
+    assert all(
+        leaf.fd_max_abs_error is not None
+        for leaf in report.leaves
+        if not leaf.path.endswith("['b']") or net.train_bias
+    )
+
+
+@settings(max_examples=15, deadline=None)
+@given(networks(max_hidden=2, max_width=8))
+def test_float32_backprop_close_to_float32_autodiff(case):
+    net, params, x, y = case
+    params32 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), params)
+    x32 = x.astype(jnp.float32)
+    y32 = y if jnp.issubdtype(y.dtype, jnp.integer) else y.astype(jnp.float32)
+    report = jaxmlp.check_gradients(net, params32, x32, y32)
+    assert report.dtype == "float32" and report.rtol == 1e-4 and report.passed
+
+
+def test_check_gradients_names_the_leaf_and_side_on_mismatch(monkeypatch):
+    net, params, x, y = jaxmlp.tutorial()
+    net = jaxmlp.MLP((2, 2, 2), bias="per_neuron")
+    params = tuple({"w": p["w"], "b": jnp.full((2,), p["b"])} for p in params)
+    from jaxmlp import backprop
+
+    real = backprop.backprop
+
+    def broken(net_, params_, x_, y_):
+        g = real(net_, params_, x_, y_)
+        return (g[0], {"w": g[1]["w"].at[1, 0].add(1e-6), "b": g[1]["b"]})
+
+    monkeypatch.setattr(backprop, "backprop", broken)
+    with pytest.raises(
+        jaxmlp.GradientMismatchError,
+        match=r"params\[1\]\['w'\]: backprop disagrees with autodiff: max abs error 1\.000e-06",
+    ):
+        jaxmlp.check_gradients(net, params, x, y)
+    report = jaxmlp.check_gradients(net, params, x, y, raise_on_mismatch=False)
+    assert not report.passed
+    assert [leaf.path for leaf in report.leaves if not leaf.passed] == ["params[1]['w']"]
+    assert report.max_abs_error == pytest.approx(1e-6, rel=1e-6)
+
+
+def test_finite_differences_catch_a_wrong_autodiff_side(monkeypatch):
+    net = jaxmlp.MLP((3, 4, 2), activation="tanh")
+    params = net.init(jax.random.key(1), jnp.float64)
+    x, y = jnp.ones((2, 3)), jnp.zeros((2, 2))
+    from jaxmlp import forward
+
+    real = forward.loss_fn
+    calls = {"n": 0}
+
+    def scaled(
+        net_, params_, x_, y_
+    ):  # autodiff and backprop see 1.0x, FD sees 1.01x for perturbed params
+        calls["n"] += 1
+        return real(net_, params_, x_, y_) * jnp.where(calls["n"] > 2, 1.01, 1.0)
+
+    monkeypatch.setattr(forward, "loss_fn", scaled)
+    report = jaxmlp.check_gradients(
+        net, params, x, y, finite_differences=True, raise_on_mismatch=False
+    )
+    assert not report.passed
+    assert "finite differences disagree with autodiff" in " ".join(
+        leaf.message for leaf in report.leaves
+    )
+
+
+def test_updated_weights_order_differs_only_in_hidden_layers_and_works_for_any_depth():
+    net = jaxmlp.MLP((3, 5, 4, 2), activation="tanh", bias="per_neuron")
+    params = net.init(jax.random.key(0), jnp.float64)
+    x = jax.random.normal(jax.random.key(1), (6, 3), jnp.float64)
+    y = jax.random.uniform(jax.random.key(2), (6, 2), jnp.float64)
+    lr = 0.3
+    _, online = sgd_step_updated_weights(net, params, x, y, lr)
+    plain = jaxmlp.sgd_step(params, net.backprop(params, x, y), lr)
+    np.testing.assert_array_equal(
+        online[-1]["w"], plain[-1]["w"]
+    )  # output layer: the same gradient
+    assert not np.allclose(online[0]["w"], plain[0]["w"], rtol=0, atol=1e-12)
+    # By hand for the hidden layers: delta_2 through the updated W3, delta_1 through the updated W2.
+    trace = net.forward_trace(params, x)
+    d3 = (trace[2].out - y) * trace[2].out * (1 - trace[2].out) / 6
+    w3 = params[2]["w"] - lr * d3.T @ trace[1].out
+    d2 = (d3 @ w3) * (1 - trace[1].out ** 2)
+    w2 = params[1]["w"] - lr * d2.T @ trace[0].out
+    d1 = (d2 @ w2) * (1 - trace[0].out ** 2)
+    np.testing.assert_allclose(online[1]["w"], w2, rtol=1e-12)
+    np.testing.assert_allclose(online[0]["w"], params[0]["w"] - lr * d1.T @ x, rtol=1e-12)
+    np.testing.assert_allclose(online[0]["b"], params[0]["b"] - lr * d1.sum(0), rtol=1e-12)

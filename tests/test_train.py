@@ -1,0 +1,186 @@
+"""fit: both gradients follow one trajectory, optax equals manual SGD, no recompiles, divergence, resume."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import jaxmlp
+from jaxmlp.train import run_chunk
+
+NET = jaxmlp.MLP((4, 8, 6, 3), activation="tanh", output_activation="softmax", loss="cross_entropy")
+PARAMS = NET.init(jax.random.key(0), jnp.float64)
+X = jax.random.normal(jax.random.key(1), (32, 4), jnp.float64)
+Y = jax.random.randint(jax.random.key(2), (32,), 0, 3)
+KEY = jax.random.key(7)
+
+
+def assert_trees_equal(a, b):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+def test_backprop_and_autodiff_follow_the_same_trajectory():
+    kw = dict(steps=200, learning_rate=0.3, batch_size=8, key=KEY)
+    a = jaxmlp.fit(NET, PARAMS, X, Y, grad="autodiff", **kw)
+    b = jaxmlp.fit(NET, PARAMS, X, Y, grad="backprop", **kw)
+    # float64: the two gradients differ by summation order only (~1e-16 relative per step).
+    np.testing.assert_allclose(a.losses, b.losses, rtol=1e-11)
+    jax.tree_util.tree_map(
+        lambda p, q: np.testing.assert_allclose(p, q, rtol=1e-10, atol=1e-12), a.params, b.params
+    )
+    assert a.losses[-1] < 0.5 * a.losses[0]
+
+
+def test_optax_sgd_equals_manual_sgd():
+    manual = jaxmlp.fit(NET, PARAMS, X, Y, steps=50, learning_rate=0.5, grad="backprop")
+    with_optax = jaxmlp.fit(NET, PARAMS, X, Y, steps=50, optimizer=optax.sgd(0.5), grad="backprop")
+    named = jaxmlp.fit(
+        NET, PARAMS, X, Y, steps=50, optimizer="sgd", learning_rate=0.5, grad="backprop"
+    )
+    assert_trees_equal(manual.params, with_optax.params)
+    assert_trees_equal(manual.params, named.params)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_named_optimizers_train(optimizer):
+    r = jaxmlp.fit(NET, PARAMS, X, Y, steps=100, learning_rate=0.05, optimizer=optimizer)
+    assert r.losses[-1] < 0.5 * r.losses[0]
+
+
+def test_changing_learning_rate_or_data_does_not_recompile():
+    for optimizer in (None, "adam"):
+        jaxmlp.fit(NET, PARAMS, X, Y, steps=10, learning_rate=0.1, optimizer=optimizer)
+        before = run_chunk._cache_size()
+        r1 = jaxmlp.fit(NET, PARAMS, X, Y, steps=10, learning_rate=0.2, optimizer=optimizer)
+        r2 = jaxmlp.fit(
+            NET, PARAMS, X * 0.5, Y[::-1], steps=10, learning_rate=0.3, optimizer=optimizer
+        )
+        assert run_chunk._cache_size() == before
+        assert not np.array_equal(r1.losses, r2.losses)
+
+
+def test_chunking_does_not_change_the_result():
+    kw = dict(steps=45, learning_rate=0.2, optimizer="adam", batch_size=5, key=KEY)
+    whole = jaxmlp.fit(NET, PARAMS, X, Y, chunk_size=1000, **kw)
+    chunked = jaxmlp.fit(NET, PARAMS, X, Y, chunk_size=7, **kw)
+    assert_trees_equal(whole.params, chunked.params)
+    np.testing.assert_array_equal(whole.losses, chunked.losses)
+
+
+def test_resuming_is_bit_identical_to_an_uninterrupted_run():
+    kw = dict(learning_rate=0.05, optimizer="adam", batch_size=5, key=KEY)
+    whole = jaxmlp.fit(NET, PARAMS, X, Y, steps=60, **kw)
+    first = jaxmlp.fit(NET, PARAMS, X, Y, steps=25, **kw)
+    rest = jaxmlp.fit(
+        NET, first.params, X, Y, steps=35, opt_state=first.opt_state, start_step=first.step, **kw
+    )
+    assert rest.step == 60
+    assert_trees_equal(whole.params, rest.params)
+    assert_trees_equal(whole.opt_state, rest.opt_state)
+    np.testing.assert_array_equal(whole.losses, np.concatenate([first.losses, rest.losses]))
+
+
+def test_callback_sees_each_chunk_and_can_stop():
+    seen = []
+    r = jaxmlp.fit(
+        NET,
+        PARAMS,
+        X,
+        Y,
+        steps=100,
+        learning_rate=0.1,
+        chunk_size=30,
+        callback=lambda state, losses: (
+            seen.append((int(state.step), len(losses))) or len(seen) == 2
+        ),
+    )
+    assert seen == [(30, 30), (60, 30)]
+    assert r.stopped and r.step == 60 and len(r.losses) == 60
+
+
+def test_divergence_is_caught_and_the_last_finite_parameters_returned():
+    net = jaxmlp.MLP((4, 8, 3), activation="relu", output_activation="identity", loss="half_sse")
+    params = net.init(jax.random.key(0), jnp.float64)
+    y = jnp.ones((32, 3))
+    r = jaxmlp.fit(net, params, X * 10, y, steps=500, learning_rate=5.0, chunk_size=100)
+    assert r.diverged_at is not None and r.diverged_at < 100
+    assert len(r.losses) == r.diverged_at + 1 and not np.isfinite(r.losses[-1])
+    assert np.isfinite(r.losses[:-1]).all() and r.step == r.diverged_at
+    # The returned parameters are those of the last finite loss.
+    assert float(net.loss_fn(r.params, X * 10, y)) == r.last_finite_loss
+    assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(r.params))
+
+
+def test_clip_norm_bounds_each_update():
+    r = jaxmlp.fit(NET, PARAMS, X, Y, steps=1, learning_rate=1.0, clip_norm=1e-3)
+    delta = jax.tree_util.tree_map(lambda a, b: a - b, r.params, PARAMS)
+    norm = float(optax.tree.norm(delta))
+    assert norm == pytest.approx(1e-3, rel=1e-9)
+
+
+def test_updated_weights_order_in_fit_matches_the_step_function():
+    net, params, x, y = jaxmlp.tutorial()
+    r = jaxmlp.fit(
+        net,
+        params,
+        x[None],
+        y[None],
+        steps=2,
+        learning_rate=0.5,
+        grad="backprop",
+        order="updated_weights",
+    )
+    p = params
+    for _ in range(2):
+        _, p = jaxmlp.sgd_step_updated_weights(net, p, x[None], y[None], 0.5)
+    assert_trees_equal(r.params, p)
+
+
+def test_float32_training_of_the_seed_tracks_float64():
+    net, params, x, y = jaxmlp.tutorial()
+    p32 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), params)
+    r64 = jaxmlp.fit(net, params, x[None], y[None], steps=10_000, learning_rate=0.5)
+    r32 = jaxmlp.fit(
+        net,
+        p32,
+        x[None].astype(jnp.float32),
+        y[None].astype(jnp.float32),
+        steps=10_000,
+        learning_rate=0.5,
+    )
+    assert r32.losses.dtype == np.float32
+    # 10,000 float32 steps accumulate ~1e-7 relative rounding each; the loss stays within 1e-3 relative.
+    np.testing.assert_allclose(r32.losses[-1], r64.losses[-1], rtol=1e-3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"steps": 0}, "steps must be a positive integer, got 0"),
+        ({"steps": 2.5}, "steps must be a positive integer"),
+        ({"learning_rate": -0.1}, r"learning_rate must be a finite number > 0, got -0.1"),
+        ({"learning_rate": float("nan")}, "learning_rate must be a finite number > 0"),
+        ({"learning_rate": None}, "learning_rate is required"),
+        ({"batch_size": 33}, "batch_size must be at most 32, got 33"),
+        ({"batch_size": 4}, "needs a PRNG key"),
+        (
+            {"optimizer": "rmsprop"},
+            "unknown optimizer 'rmsprop'; expected one of sgd, momentum, adam",
+        ),
+        ({"grad": "numeric"}, "unknown grad 'numeric'; expected one of autodiff, backprop"),
+        ({"order": "updated_weights"}, "needs grad='backprop'"),
+        ({"clip_norm": -1.0}, "clip_norm must be a finite number > 0"),
+    ],
+)
+def test_bad_fit_arguments(kwargs, message):
+    args = {"steps": 10, "learning_rate": 0.1, **kwargs}
+    with pytest.raises((ValueError, TypeError), match=message):
+        jaxmlp.fit(NET, PARAMS, X, Y, **args)
+
+
+def test_fit_validates_data_before_tracing():
+    with pytest.raises(ValueError, match=r"x must have shape \(4,\) or \(batch, 4\)"):
+        jaxmlp.fit(NET, PARAMS, X[:, :3], Y, steps=1, learning_rate=0.1)
+    with pytest.raises(ValueError, match="x must be finite"):
+        jaxmlp.fit(NET, PARAMS, X.at[0, 0].set(jnp.inf), Y, steps=1, learning_rate=0.1)
