@@ -6,8 +6,8 @@ from jaxmlp.config import BIAS_MODES, MLP
 from jaxmlp.forward import Layer
 from jaxmlp.gradcheck import GradCheckReport, GradientMismatchError, check_gradients
 from jaxmlp.losses import LOSSES
+from jaxmlp.seed import tutorial
 from jaxmlp.train import FitResult, TrainState, fit, named_optimizer, sgd_step
-from jaxmlp.tutorial import tutorial
 
 __version__ = "0.1.0"
 

@@ -1,0 +1,273 @@
+"""The seed's network: a 2-2-2 logistic MLP with one shared, frozen bias per layer.
+
+Weights, in the seed's names (``w[j, i]`` connects input ``i`` to neuron ``j``)::
+
+    h1 = f(w1 i1 + w2 i2 + b1)      w1 = 0.15  w2 = 0.20  b1 = 0.35
+    h2 = f(w3 i1 + w4 i2 + b1)      w3 = 0.25  w4 = 0.30
+    o1 = f(w5 h1 + w6 h2 + b2)      w5 = 0.40  w6 = 0.45  b2 = 0.60
+    o2 = f(w7 h1 + w8 h2 + b2)      w7 = 0.50  w8 = 0.55
+
+trained on one example, ``i = (0.05, 0.10)`` with target ``(0.01, 0.99)``, by
+SGD at learning rate 0.5 on ``E = sum 1/2 (target - out)^2``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmlp.backprop import output_delta
+from jaxmlp.config import MLP
+from jaxmlp.forward import Layer
+from jaxmlp.params import check_dtype
+from jaxmlp.train import fit, sgd_step
+
+SEED_NET = MLP((2, 2, 2), "logistic", "logistic", "half_sse", bias="shared", train_bias=False)
+SEED_WEIGHTS = (((0.15, 0.20), (0.25, 0.30)), ((0.40, 0.45), (0.50, 0.55)))
+SEED_BIASES = (0.35, 0.60)
+SEED_X = (0.05, 0.10)
+SEED_Y = (0.01, 0.99)
+SEED_LEARNING_RATE = 0.5
+
+
+def tutorial(dtype=None):
+    """The seed's ``(net, params, x, y)``; ``x`` and ``y`` are single examples of shape ``(2,)``.
+
+    ``dtype`` defaults to JAX's default float (float64 once x64 is enabled,
+    which the seed's nine digits need).
+    """
+    dtype = check_dtype(jnp.zeros(()).dtype if dtype is None else dtype)
+    params = tuple(
+        {"w": jnp.asarray(w, dtype), "b": jnp.asarray(b, dtype)}
+        for w, b in zip(SEED_WEIGHTS, SEED_BIASES)
+    )
+    return SEED_NET, params, jnp.asarray(SEED_X, dtype), jnp.asarray(SEED_Y, dtype)
+
+
+# The figures the seed prints, as printed (strings keep their printed digits).
+SEED_PRINTED: dict[str, str | None] = {
+    "net_h1": "0.3775",
+    "out_h1": "0.593269992",
+    "out_h2": "0.596884378",
+    "net_o1": "1.105905967",
+    "out_o1": "0.75136507",
+    "out_o2": "0.772928465",
+    "E_o1": "0.274811083",
+    "E_o2": "0.023560026",
+    "E_total": "0.298371109",
+    "dE_total/dout_o1": "0.74136507",
+    "dout_o1/dnet_o1": "0.186815602",
+    "dnet_o1/dw5": "0.593269992",
+    "dE_total/dw5": "0.082167041",
+    "w5+": "0.35891648",
+    "w6+": "0.408666186",
+    "w7+": "0.511301270",
+    "w8+": "0.561370121",
+    "dE_o1/dnet_o1": "0.138498562",
+    "dnet_o1/dout_h1": "0.40",
+    "dE_o1/dout_h1": "0.055399425",
+    "dE_o2/dout_h1": "-0.019049119",
+    "dE_total/dout_h1": "0.036350306",
+    "dout_h1/dnet_h1": "0.241300709",
+    "dnet_h1/dw1": "0.05",
+    "dE_total/dw1": "0.000438568",
+    "w1+": "0.149780716",
+    "w2+": "0.19956143",
+    "w3+": "0.24975114",
+    "w4+": "0.29950229",
+    "E_total@1": "0.291027924",
+    "E_total@9999": None,
+    "E_total@10000": "0.0000351085",
+    "out_o1@10000": "0.015912196",
+    "out_o2@10000": "0.984065734",
+}
+TRAINED = ("E_total@1", "E_total@10000", "out_o1@10000", "out_o2@10000")
+VARIANTS = ("simultaneous", "updated_weights")
+
+
+def printed_unit(printed: str) -> float:
+    """One unit of the last printed digit: ``"0.05" -> 0.01``."""
+    return 10.0 ** -len(printed.split(".")[1]) if "." in printed else 1.0
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One seed figure: its ``name``, the seed's printed value (``seed``, None where it prints none),
+    jaxmlp's ``value``, the training ``variant``, and ``match`` (within one unit of the last printed digit)."""
+
+    name: str
+    seed: str | None
+    value: float
+    variant: str = "simultaneous"
+
+    @property
+    def match(self) -> bool | None:
+        if self.seed is None:
+            return None
+        return abs(self.value - float(self.seed)) <= printed_unit(self.seed) * (1 + 1e-9)
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "seed": None if self.seed is None else float(self.seed),
+            "printed": self.seed,
+            "value": self.value,
+            "variant": self.variant,
+            "match": self.match,
+        }
+
+
+def one_step_figures() -> dict[str, float]:
+    """The seed's forward and backward figures, each from the library's own functions (float64)."""
+    net, params, x, y = tutorial(jnp.float64)
+    hidden, output = net.forward_trace(params, x)
+    loss = net.loss_spec
+    act = net.output_activation_spec
+    e_o = [loss.value(output.net[k : k + 1], output.out[k : k + 1], y[k : k + 1]) for k in (0, 1)]
+    grads = net.backprop(params, x, y)
+    new = sgd_step(params, grads, SEED_LEARNING_RATE)
+    delta_o = output_delta(net, Layer(output.net[None], output.out[None]), y[None])[0]
+    w_out = params[1]["w"]
+    f = {
+        "net_h1": hidden.net[0],
+        "out_h1": hidden.out[0],
+        "out_h2": hidden.out[1],
+        "net_o1": output.net[0],
+        "out_o1": output.out[0],
+        "out_o2": output.out[1],
+        "E_o1": e_o[0],
+        "E_o2": e_o[1],
+        "E_total": net.loss_fn(params, x, y),
+        "dE_total/dout_o1": loss.dE_dout(output.out, y)[0],
+        "dout_o1/dnet_o1": act.derivative(output.net, output.out)[0],
+        "dnet_o1/dw5": hidden.out[0],
+        "dE_total/dw5": grads[1]["w"][0, 0],
+        "w5+": new[1]["w"][0, 0],
+        "w6+": new[1]["w"][0, 1],
+        "w7+": new[1]["w"][1, 0],
+        "w8+": new[1]["w"][1, 1],
+        "dE_o1/dnet_o1": delta_o[0],
+        "dnet_o1/dout_h1": w_out[0, 0],
+        "dE_o1/dout_h1": delta_o[0] * w_out[0, 0],
+        "dE_o2/dout_h1": delta_o[1] * w_out[1, 0],
+        "dE_total/dout_h1": (delta_o @ w_out)[0],
+        "dout_h1/dnet_h1": net.activation_spec.derivative(hidden.net, hidden.out)[0],
+        "dnet_h1/dw1": x[0],
+        "dE_total/dw1": grads[0]["w"][0, 0],
+        "w1+": new[0]["w"][0, 0],
+        "w2+": new[0]["w"][0, 1],
+        "w3+": new[0]["w"][1, 0],
+        "w4+": new[0]["w"][1, 1],
+    }
+    return {k: float(v) for k, v in f.items()}
+
+
+def training_run(variant: str, steps: int = 10_000) -> tuple[np.ndarray, tuple]:
+    """``(E_total before each step and after the last, final params)`` of the seed's SGD, float64.
+
+    ``variant``: ``"simultaneous"`` (the algorithm the seed describes) or
+    ``"updated_weights"`` (hidden deltas through the updated output weights).
+    """
+    net, params, x, y = tutorial(jnp.float64)
+    result = fit(
+        net,
+        params,
+        x[None],
+        y[None],
+        steps=steps,
+        learning_rate=SEED_LEARNING_RATE,
+        grad="backprop",
+        order=variant,
+        chunk_size=steps,
+    )
+    final = float(net.loss_fn(result.params, x, y))
+    return np.append(result.losses, final), result.params
+
+
+def reproduce(steps: int = 10_000) -> tuple[list[Figure], dict[str, np.ndarray]]:
+    """Every seed figure with jaxmlp's value, plus the loss curves of both training variants.
+
+    Returns ``(figures, curves)``; ``curves[variant][k]`` is E_total after ``k`` rounds.
+    """
+    figures = [
+        Figure(name, SEED_PRINTED[name], value) for name, value in one_step_figures().items()
+    ]
+    net, _, x, _ = tutorial(jnp.float64)
+    curves = {}
+    for variant in VARIANTS:
+        curve, params = training_run(variant, steps)
+        curves[variant] = curve
+        out = net.apply(params, x)
+        trained = {
+            "E_total@1": curve[1],
+            "E_total@9999": curve[steps - 1],
+            "E_total@10000": curve[steps],
+            "out_o1@10000": out[0],
+            "out_o2@10000": out[1],
+        }
+        for name, value in trained.items():
+            if variant == "simultaneous" or name in TRAINED:
+                figures.append(Figure(name, SEED_PRINTED[name], float(value), variant))
+    return figures, curves
+
+
+def errata(figures: list[Figure]) -> dict[str, str]:
+    """For each seed figure no simultaneous value matches: which computed figure does match, if any."""
+    by_value = [(f, f.value) for f in figures]
+    notes = {}
+    for f in figures:
+        if f.variant != "simultaneous" or f.match is not False:
+            continue
+        hits = [
+            g
+            for g, v in by_value
+            if g is not f
+            and abs(v - float(f.seed)) <= printed_unit(f.seed) * (1 + 1e-9)
+            and (g.name == f.name or g.name.split("@")[0] == f.name.split("@")[0])
+        ]
+        notes[f.name] = (
+            "matches " + ", ".join(f"{g.name} ({g.variant})" for g in hits)
+            if hits
+            else "matches no variant"
+        )
+    return notes
+
+
+def status(figure: Figure, notes: dict[str, str]) -> str:
+    """A figure's status in the reproduction table."""
+    if figure.match is None:
+        return "(not printed by the seed)"
+    if figure.match:
+        return "match"
+    if figure.variant == "simultaneous" and figure.name in notes:
+        return "erratum: " + notes[figure.name]
+    return "no match"
+
+
+def reproduction_table(figures: list[Figure], notes: dict[str, str], markdown: bool = False) -> str:
+    """The reproduction table: figure, seed's value, jaxmlp's value, variant, status."""
+    rows = [
+        (
+            f.name,
+            f.seed if f.seed is not None else "-",
+            f"{f.value:.12g}",
+            f.variant,
+            status(f, notes),
+        )
+        for f in figures
+    ]
+    head = ("figure", "seed", "jaxmlp", "variant", "status")
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += [
+            "| " + " | ".join(f"`{r[0]}`" if i == 0 else r[i] for i in range(len(r))) + " |"
+            for r in rows
+        ]
+        return "\n".join(lines)
+    widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
+    fmt_row = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join(
+        [fmt_row(head), fmt_row(tuple("-" * w for w in widths))] + [fmt_row(r) for r in rows]
+    )

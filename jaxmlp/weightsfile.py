@@ -1,0 +1,120 @@
+"""Weights files for ``jaxmlp trace``: a network's weights and examples as JSON.
+
+Format (every key but ``weights`` optional)::
+
+    {"weights": [[[0.15, 0.20], [0.25, 0.30]], [[0.40, 0.45], [0.50, 0.55]]],
+     "biases": [0.35, 0.60],          # scalars: shared; lists: per neuron; absent: none
+     "x": [0.05, 0.10],               # one example, or a list of examples
+     "y": [0.01, 0.99],
+     "learning_rate": 0.5,
+     "activation": "logistic", "output_activation": "logistic", "loss": "half_sse",
+     "train_bias": false}
+
+``weights[l]`` has shape ``(n_out, n_in)``. JSON is parsed, never executed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmlp.config import MLP
+
+
+def _matrix(value, where: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (ValueError, TypeError):
+        raise ValueError(f"{where} must be a rectangular list of numbers") from None
+    return arr
+
+
+def load_trace_file(path: str, args) -> tuple:
+    """``(net, params, x, y, learning_rate)`` from a weights file, options from ``args`` where the file is silent."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(
+            f"weights file {path} is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
+        ) from None
+    if not isinstance(data, dict) or "weights" not in data:
+        raise ValueError(f"weights file {path} must be a JSON object with a 'weights' list")
+    ws = data["weights"]
+    if not isinstance(ws, list) or not ws:
+        raise ValueError(f"weights file {path}: 'weights' must be a non-empty list of matrices")
+    weights = [_matrix(w, f"weights file {path}: weights[{l}]") for l, w in enumerate(ws)]
+    for l, w in enumerate(weights):
+        if w.ndim != 2 or 0 in w.shape:
+            raise ValueError(
+                f"weights file {path}: weights[{l}] must be a matrix (n_out, n_in), got shape {w.shape}"
+            )
+    sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
+    for l in range(1, len(weights)):
+        if weights[l].shape[1] != weights[l - 1].shape[0]:
+            raise ValueError(
+                f"weights file {path}: weights[{l}] has {weights[l].shape[1]} inputs but layer {l - 1} has {weights[l - 1].shape[0]} outputs"
+            )
+    if args.sizes is not None and tuple(args.sizes) != sizes:
+        raise ValueError(
+            f"weights file {path} holds a {','.join(map(str, sizes))} network but --sizes is {','.join(map(str, args.sizes))}"
+        )
+    biases = data.get("biases")
+    if biases is None:
+        bias = "none"
+    else:
+        if not isinstance(biases, list) or len(biases) != len(weights):
+            raise ValueError(
+                f"weights file {path}: 'biases' must list one bias (or one per neuron) for each of the {len(weights)} layers"
+            )
+        shared = [np.ndim(b) == 0 for b in biases]
+        if all(shared):
+            bias = "shared"
+        elif not any(shared):
+            bias = "per_neuron"
+        else:
+            raise ValueError(
+                f"weights file {path}: 'biases' mixes shared (numbers) and per-neuron (lists) layers"
+            )
+    net = MLP(
+        sizes,
+        data.get("activation", args.activation),
+        data.get("output_activation", args.output_activation),
+        data.get("loss", args.loss),
+        bias,
+        bool(data.get("train_bias", args.train_bias)),
+    )
+    params = []
+    for l, w in enumerate(weights):
+        layer = {"w": jnp.asarray(w)}
+        if biases is not None:
+            b = _matrix(biases[l], f"weights file {path}: biases[{l}]")
+            if b.shape not in ((), (sizes[l + 1],)):
+                raise ValueError(
+                    f"weights file {path}: biases[{l}] must be a number or {sizes[l + 1]} numbers, got shape {b.shape}"
+                )
+            layer["b"] = jnp.asarray(b)
+        params.append(layer)
+    if "x" not in data or "y" not in data:
+        raise ValueError(f"weights file {path} needs an example: keys 'x' and 'y'")
+    x = _matrix(data["x"], f"weights file {path}: x")
+    y_raw = np.asarray(data["y"])
+    if y_raw.dtype.kind not in "iuf":
+        raise ValueError(f"weights file {path}: y must hold numbers")
+    if x.ndim == 2:
+        if not 0 <= args.example < x.shape[0]:
+            raise ValueError(
+                f"--example {args.example} is out of range: the file holds {x.shape[0]} examples"
+            )
+        x, y_raw = x[args.example], y_raw[args.example]
+    y = (
+        jnp.asarray(y_raw)
+        if y_raw.dtype.kind in "iu" and net.loss == "cross_entropy"
+        else jnp.asarray(y_raw, jnp.float64)
+    )
+    lr = data.get("learning_rate", args.learning_rate if args.learning_rate is not None else 0.5)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+        raise ValueError(f"weights file {path}: learning_rate must be a number > 0, got {lr!r}")
+    return net, tuple(params), jnp.asarray(x), y, float(lr)

@@ -1,0 +1,55 @@
+"""The command line as a real process: help, version, exit codes, one-line errors."""
+
+import pytest
+
+import jaxmlp
+from tests.cli_helpers import assert_one_line_error, run_process
+
+
+def test_version_and_help():
+    r = run_process("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"jaxmlp {jaxmlp.__version__}"
+    for command in ("reproduce", "trace", "gradcheck"):
+        r = run_process(command, "--help")
+        assert r.returncode == 0 and "example: jaxmlp " + command in r.stdout
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        ([], "the following arguments are required: COMMAND"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+        (["gradcheck", "--batch", "0"], "expected a positive int"),
+        (["gradcheck", "--loss", "cross_entropy"], "needs output_activation 'softmax'"),
+    ],
+)
+def test_user_errors_exit_two_with_one_line(argv, needle):
+    r = run_process(*argv)
+    assert_one_line_error(r.returncode, r.stderr, needle)
+
+
+def test_gradcheck_json_passes():
+    import json
+
+    r = run_process(
+        "gradcheck",
+        "--sizes",
+        "3,5,4,2",
+        "--activation",
+        "tanh",
+        "--output-activation",
+        "softmax",
+        "--loss",
+        "cross_entropy",
+        "--bias",
+        "per_neuron",
+        "--batch",
+        "8",
+        "--seed",
+        "0",
+        "--x64",
+        "--json",
+    )
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["passed"] is True and d["max_abs_error"] < 1e-12 and d["max_rel_error"] < 1e-9
