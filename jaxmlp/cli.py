@@ -236,6 +236,240 @@ def cmd_gradcheck(args) -> int:
     return 0 if report.passed else 1
 
 
+# --- train ------------------------------------------------------------------------
+
+
+def cmd_train(args) -> int:
+    if args.x64:
+        enable_x64()
+    from jaxmlp import data, run
+    from jaxmlp.progress import progress
+
+    ds = data.load(args.dataset, args.path, args.target, args.task)
+    cfg = run.RunConfig(
+        sizes=args.sizes,
+        activation=args.activation,
+        output_activation=args.output_activation,
+        loss=args.loss,
+        bias=args.bias,
+        train_bias=args.train_bias,
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        epochs=args.epochs,
+        seed=args.seed,
+        dtype="float64" if args.x64 else "float32",
+        grad=args.grad,
+        clip_norm=args.clip_norm,
+        chunk_size=args.chunk_size,
+    )
+    interrupt = run.Interrupt()
+    net = run.build_network(ds, cfg)
+    total = run.resolve_steps(
+        ds, cfg, cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
+    )
+    with (
+        interrupt.installed(),
+        progress(total, enabled=not args.json, description=f"train {ds.name}") as bar,
+    ):
+        out = run.train(
+            ds,
+            cfg,
+            checkpoint_dir=args.checkpoint,
+            resume=args.resume,
+            bar=bar,
+            interrupt=interrupt,
+        )
+    if args.plot:
+        write_train_plots(args.plot, ds, out)
+    summary = out.summary
+    if args.json:
+        emit(json.dumps(summary, indent=2))
+    else:
+        emit(train_table(summary))
+    if out.interrupted is not None:
+        where = (
+            f"; checkpoint saved in {args.checkpoint}, continue with --resume"
+            if args.checkpoint
+            else ""
+        )
+        print(f"jaxmlp: interrupted at step {out.result.step}{where}", file=sys.stderr)
+        return 130
+    if out.result.diverged_at is not None:
+        saved = (
+            f"; the last finite parameters are saved in {args.checkpoint}"
+            if args.checkpoint
+            else ""
+        )
+        print(
+            f"jaxmlp: training diverged at step {out.result.diverged_at} (non-finite loss); "
+            f"last finite loss {out.result.last_finite_loss:.6g}{saved}; try a smaller --learning-rate or --clip-norm",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def train_table(summary: dict) -> str:
+    keys = [
+        "dataset",
+        "steps",
+        "seconds",
+        "final_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+    ]
+    rows = [(k, summary[k]) for k in keys if summary.get(k) is not None]
+    return "\n".join(
+        f"{k:<16} {v:.6g}" if isinstance(v, float) else f"{k:<16} {v}" for k, v in rows
+    )
+
+
+def write_train_plots(directory: str, ds, out) -> None:
+    from pathlib import Path
+
+    from jaxmlp import plots, run
+
+    d = Path(directory)
+    plots.loss_curves(out.result.losses, d / "loss.png", out.test_curve, title=f"{ds.name}: loss")
+    params = out.result.params
+    if ds.name == "xor":
+        plots.decision_boundary(
+            lambda g: run.predictions(out.net, params, g)[:, 0],
+            ds.x_train,
+            ds.y_train,
+            d / "decision_boundary.png",
+            "XOR: network output and the 0.5 boundary",
+        )
+    if ds.task == "classification" and ds.x_test is not None and ds.n_outputs > 1:
+        m = run.confusion(out.net, params, ds.x_test, ds.y_test, ds.n_outputs)
+        plots.confusion_matrix(m, d / "confusion.png", f"{ds.name}: test set confusion matrix")
+
+
+# --- sweep ------------------------------------------------------------------------
+
+
+def cmd_sweep(args) -> int:
+    if args.x64:
+        enable_x64()
+    import numpy as np
+
+    from jaxmlp import data, population, run
+    from jaxmlp.progress import progress
+
+    ds = data.load(args.dataset, args.path, args.target, args.task)
+    cfg = run.RunConfig(
+        sizes=args.sizes,
+        activation=args.activation,
+        output_activation=args.output_activation,
+        loss=args.loss,
+        bias=args.bias,
+        train_bias=args.train_bias,
+    )
+    net = run.build_network(ds, cfg)
+    if args.lr_min > args.lr_max:
+        raise UsageError(f"--lr-min {args.lr_min} is larger than --lr-max {args.lr_max}")
+    lrs = np.geomspace(args.lr_min, args.lr_max, args.learning_rates)
+    seeds = np.arange(args.seed, args.seed + args.seeds)
+    dtype = "float64" if args.x64 else "float32"
+    x = ds.x_train.astype(dtype)
+    y = ds.y_train if ds.y_train.dtype.kind in "iu" else ds.y_train.astype(dtype)
+    with progress(
+        args.steps, enabled=not args.json, description=f"sweep {lrs.size * seeds.size} nets"
+    ) as bar:
+        r = population.sweep(
+            net,
+            x,
+            y,
+            learning_rates=lrs,
+            seeds=seeds,
+            steps=args.steps,
+            grad=args.grad,
+            dtype=dtype,
+            chunk_size=args.chunk_size,
+            callback=lambda step, losses: bar.update(step, float(np.nanmedian(losses))),
+        )
+    final = r.final_loss
+    finite = np.isfinite(final)
+    best = (
+        np.unravel_index(np.nanargmin(np.where(finite, final, np.nan)), final.shape)
+        if finite.any()
+        else None
+    )
+    summary = {
+        "dataset": ds.name,
+        "network": __import__("dataclasses").asdict(net),
+        "nets": r.nets,
+        "learning_rates": r.learning_rates.size,
+        "seeds": r.seeds.size,
+        "steps": r.steps,
+        "seconds": r.seconds,
+        "net_steps_per_second": r.net_steps_per_second,
+        "diverged": int((~finite).sum()),
+        "median_final_loss": float(np.nanmedian(np.where(finite, final, np.nan)))
+        if finite.any()
+        else None,
+        "best": None
+        if best is None
+        else {
+            "learning_rate": float(r.learning_rates[best[0]]),
+            "seed": int(r.seeds[best[1]]),
+            "final_loss": float(final[best]),
+        },
+    }
+    if ds.task == "classification":
+        acc = population_accuracy(net, r.params, ds.x_train, ds.y_train)
+        summary["all_correct_rate"] = float((acc == 1.0).mean())
+        summary["mean_train_accuracy"] = float(acc.mean())
+    if args.plot:
+        from jaxmlp import plots
+
+        plots.sweep_heatmap(
+            final,
+            r.learning_rates,
+            args.plot,
+            f"{ds.name}: final loss after {r.steps} steps, {r.nets} networks",
+        )
+    if args.json:
+        emit(json.dumps(summary, indent=2))
+    else:
+        emit(
+            "\n".join(
+                f"{k:<22} {v:.6g}" if isinstance(v, float) else f"{k:<22} {v}"
+                for k, v in summary.items()
+                if k != "network"
+            )
+        )
+    return 0
+
+
+def population_accuracy(net, stacked, x, y):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    dtype = jax.tree_util.tree_leaves(stacked)[0].dtype
+    out = np.asarray(
+        jax.jit(jax.vmap(lambda p: jaxmlp.forward.apply(net, p, jnp.asarray(x, dtype))))(stacked)
+    )
+    true = np.asarray(y).reshape(-1)
+    pred = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
+    return (pred == true[None]).mean(-1)
+
+
+def add_data_arguments(p) -> None:
+    p.add_argument("dataset", choices=("tutorial", "xor", "digits", "csv"), help="data set")
+    p.add_argument("path", nargs="?", help="the CSV file (csv only)")
+    p.add_argument("--target", help="the CSV column to predict (csv only)")
+    p.add_argument(
+        "--task",
+        choices=("classification", "regression"),
+        help="override the task guessed from the CSV target",
+    )
+
+
 # --- the parser -------------------------------------------------------------------
 
 
@@ -311,6 +545,113 @@ def build_parser() -> Parser:
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_gradcheck)
+
+    p = sub.add_parser(
+        "train",
+        help="train a network on tutorial, xor, digits or your CSV file",
+        description="Train with the whole loop compiled (lax.scan in chunks); progress, checkpoints and plots.",
+        epilog="example: jaxmlp train digits --checkpoint runs/digits --plot runs/digits",
+    )
+    add_data_arguments(p)
+    add_network_options(p, activation=None, output=None, loss=None, bias=None)
+    p.add_argument(
+        "--train-bias",
+        dest="train_bias",
+        action="store_const",
+        const=True,
+        default=None,
+        help="update the biases",
+    )
+    p.add_argument(
+        "--no-train-bias",
+        dest="train_bias",
+        action="store_const",
+        const=False,
+        help="freeze the biases",
+    )
+    p.add_argument(
+        "--optimizer",
+        choices=("sgd", "momentum", "adam"),
+        help="optax optimizer (sgd is plain gradient descent)",
+    )
+    p.add_argument("--learning-rate", type=positive(float))
+    p.add_argument(
+        "--batch-size",
+        type=positive(int),
+        help="examples per step (default: the data set's; full batch for tutorial, xor)",
+    )
+    p.add_argument(
+        "--steps", type=positive(int), help="total steps (with --resume: until this many in all)"
+    )
+    p.add_argument(
+        "--epochs", type=positive(float), help="passes over the training set, instead of --steps"
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="PRNG seed for the initial weights and the batches"
+    )
+    p.add_argument("--x64", action="store_true", help="train in float64")
+    p.add_argument(
+        "--grad",
+        choices=("autodiff", "backprop"),
+        default="autodiff",
+        help="jax.grad or the handwritten delta rule",
+    )
+    p.add_argument(
+        "--clip-norm", type=positive(float), help="clip each gradient to this global norm"
+    )
+    p.add_argument(
+        "--chunk-size",
+        type=positive(int),
+        default=500,
+        help="steps per compiled call (progress, checkpoints between)",
+    )
+    p.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="save a checkpoint here after every chunk and on Ctrl-C/SIGTERM",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from the checkpoint in --checkpoint DIR"
+    )
+    p.add_argument(
+        "--plot", metavar="DIR", help="write loss.png (and decision_boundary.png or confusion.png)"
+    )
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "sweep",
+        help="train a grid of learning rates x seeds at once (vmap inside one compiled scan)",
+        description="One network per (learning rate, seed), full-batch SGD, all in one compiled loop.",
+        epilog="example: jaxmlp sweep --learning-rates 64 --seeds 64 --steps 10000 --plot sweep.png",
+    )
+    p.add_argument(
+        "dataset", nargs="?", default="tutorial", choices=("tutorial", "xor", "digits", "csv")
+    )
+    p.add_argument("path", nargs="?", help="the CSV file (csv only)")
+    p.add_argument("--target")
+    p.add_argument("--task", choices=("classification", "regression"))
+    add_network_options(p, activation=None, output=None, loss=None, bias=None)
+    p.add_argument(
+        "--train-bias", dest="train_bias", action="store_const", const=True, default=None
+    )
+    p.add_argument("--no-train-bias", dest="train_bias", action="store_const", const=False)
+    p.add_argument(
+        "--learning-rates", type=positive(int), default=64, help="how many, log-spaced (default 64)"
+    )
+    p.add_argument("--lr-min", type=positive(float), default=0.01)
+    p.add_argument("--lr-max", type=positive(float), default=100.0)
+    p.add_argument("--seeds", type=positive(int), default=64, help="how many seeds (default 64)")
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--steps", type=positive(int), default=10_000)
+    p.add_argument("--grad", choices=("autodiff", "backprop"), default="backprop")
+    p.add_argument("--chunk-size", type=positive(int), default=1000)
+    p.add_argument("--x64", action="store_true")
+    p.add_argument(
+        "--plot", metavar="PATH", help="heatmap PNG of final loss by learning rate and seed"
+    )
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 

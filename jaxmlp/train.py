@@ -67,14 +67,11 @@ def named_optimizer(name: str, clip_norm: float | None = None) -> optax.Gradient
     return opt
 
 
-def init_optimizer(optimizer: optax.GradientTransformation, params, learning_rate=None):
-    """``optimizer.init(params)``, with the injected learning rate set to ``learning_rate`` where there is one."""
-    state = optimizer.init(params)
-    if learning_rate is None:
-        return state
+def set_learning_rate(opt_state, learning_rate):
+    """``opt_state`` with every injected ``learning_rate`` hyperparameter set to ``learning_rate``."""
 
     def is_injected(s):
-        return hasattr(s, "hyperparams") and isinstance(s.hyperparams, dict)
+        return isinstance(getattr(s, "hyperparams", None), dict)
 
     def set_lr(s):
         if is_injected(s) and "learning_rate" in s.hyperparams:
@@ -83,7 +80,13 @@ def init_optimizer(optimizer: optax.GradientTransformation, params, learning_rat
             return s._replace(hyperparams=hp)
         return s
 
-    return jax.tree_util.tree_map(set_lr, state, is_leaf=is_injected)
+    return jax.tree_util.tree_map(set_lr, opt_state, is_leaf=is_injected)
+
+
+def init_optimizer(optimizer: optax.GradientTransformation, params, learning_rate=None):
+    """``optimizer.init(params)``, with the injected learning rate set to ``learning_rate`` where there is one."""
+    state = optimizer.init(params)
+    return state if learning_rate is None else set_learning_rate(state, learning_rate)
 
 
 class TrainState(NamedTuple):

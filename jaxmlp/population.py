@@ -1,0 +1,136 @@
+r"""Many networks at once: a population trained by ``vmap`` inside one compiled ``lax.scan``.
+
+Every member has its own parameters and learning rate; all share the data and
+the configuration. One step of the population is ``vmap`` of one SGD step,
+
+.. math:: \theta_n \leftarrow \theta_n - \eta_n \nabla E(\theta_n), \qquad n = 1..N,
+
+and a chunk of steps is one ``lax.scan``, so N networks cost one compiled call
+per chunk. Learning rates are data: a new grid never recompiles.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmlp.config import MLP
+from jaxmlp.train import StepSpec, _check_positive_int, sgd_step, value_and_grad
+from jaxmlp.validation import check_inputs, check_targets
+
+
+class SweepResult(NamedTuple):
+    """``final_loss`` ``(n_learning_rates, n_seeds)`` (loss of the final parameters), ``params`` stacked
+    ``(n_learning_rates * n_seeds, ...)`` in row-major order, and the timing of the training loop."""
+
+    learning_rates: np.ndarray
+    seeds: np.ndarray
+    final_loss: np.ndarray
+    params: tuple
+    steps: int
+    seconds: float
+
+    @property
+    def nets(self) -> int:
+        return self.final_loss.size
+
+    @property
+    def net_steps_per_second(self) -> float:
+        return self.nets * self.steps / self.seconds
+
+
+def init_population(net: MLP, seeds, dtype=jnp.float32):
+    """Parameters for each seed, stacked on a leading axis: ``net.init(jax.random.key(seed))``."""
+    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
+    return jax.vmap(lambda k: net.init(k, dtype))(keys)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "n_steps"), donate_argnums=(0,))
+def run_population_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_steps: int):
+    """``n_steps`` SGD steps of every member; returns ``(params, loss before the last step)``."""
+
+    def one(p, lr):
+        loss, g = value_and_grad(spec, p, x, y)
+        return sgd_step(p, g, lr), loss
+
+    def body(params, _):
+        params, loss = jax.vmap(one)(params, learning_rates)
+        return params, loss
+
+    params, losses = jax.lax.scan(body, params, None, length=n_steps)
+    return params, losses[-1]
+
+
+@functools.partial(jax.jit, static_argnames=("net",))
+def population_loss(net: MLP, params, x, y):
+    """The loss of every member: ``(N,)``."""
+    from jaxmlp.forward import loss_fn
+
+    return jax.vmap(lambda p: loss_fn(net, p, x, y))(params)
+
+
+def sweep(
+    net: MLP,
+    x,
+    y,
+    *,
+    learning_rates,
+    seeds,
+    steps: int,
+    grad: str = "backprop",
+    dtype=jnp.float32,
+    chunk_size: int = 1000,
+    params=None,
+    callback: Callable[[int, np.ndarray], bool | None] | None = None,
+) -> SweepResult:
+    """Train one network per (learning rate, seed) pair by full-batch SGD, all at once.
+
+    Args:
+      net: the shared configuration; x, y: the shared data, ``(n, n_in)`` and targets.
+      learning_rates: ``(L,)`` positive values; seeds: ``(S,)`` integers (initial weights
+        ``net.init(key(seed))``), or ``params`` given stacked as ``(S, ...)``.
+      steps: SGD steps for every network; grad: ``"backprop"`` or ``"autodiff"``.
+      callback: ``callback(step, losses (N,))`` between chunks; return True to stop.
+
+    Returns:
+      A :class:`SweepResult`; ``final_loss[i, j]`` is learning rate ``i``, seed ``j``
+      (NaN or inf where that network diverged).
+    """
+    lrs = np.asarray(learning_rates, np.float64).ravel()
+    seeds = np.asarray(seeds).ravel()
+    if lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
+        raise ValueError(f"learning_rates must be finite numbers > 0, got {learning_rates!r}")
+    if seeds.size == 0 or seeds.dtype.kind not in "iu":
+        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    steps = _check_positive_int(steps, "steps")
+    chunk_size = _check_positive_int(chunk_size, "chunk_size")
+    if grad not in ("autodiff", "backprop"):
+        raise ValueError(f"unknown grad {grad!r}; expected one of autodiff, backprop")
+    base = init_population(net, seeds, dtype) if params is None else params
+    first = jax.tree_util.tree_map(lambda a: a[0], base)
+    _, x = check_inputs(net, first, x)
+    if x.ndim != 2:
+        raise ValueError(f"sweep needs a batch x of shape (n, {net.sizes[0]}), got {x.shape}")
+    y = check_targets(net, x, y)
+    n_l, n_s = lrs.size, seeds.size
+    population = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n_l,) + (1,) * (a.ndim - 1)), base)
+    lr = jnp.asarray(np.repeat(lrs, n_s), x.dtype)  # member n = (lr index n // S, seed index n % S)
+    spec = StepSpec(net, None, grad)
+    done = 0
+    start = time.perf_counter()
+    while done < steps:
+        n = min(chunk_size, steps - done)
+        population, losses = run_population_chunk(population, lr, x, y, spec=spec, n_steps=n)
+        done += n
+        if callback is not None and callback(done, np.asarray(losses)):
+            break
+    jax.block_until_ready(population)
+    seconds = time.perf_counter() - start
+    final = np.asarray(population_loss(net, population, x, y)).reshape(n_l, n_s)
+    return SweepResult(lrs, seeds, final, population, done, seconds)

@@ -1,0 +1,63 @@
+"""A progress bar for long runs (rich), shown only on a terminal and never with ``--json``.
+
+It is updated between compiled chunks, from the chunk's losses, so it costs no
+host synchronisation inside the loop and no recompilation.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class NoProgress:
+    """The stand-in when no bar is shown."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, step: int, loss: float) -> None:
+        pass
+
+
+class Progress(NoProgress):
+    """``with Progress(total, start) as bar: bar.update(step, loss)``: step, loss and steps/s."""
+
+    def __init__(self, total: int, start: int = 0, description: str = "training"):
+        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import Progress as RichProgress
+
+        self.start_step, self.t0 = start, time.perf_counter()
+        self._bar = RichProgress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"),
+            TextColumn("{task.fields[rate]} steps/s"),
+            TimeElapsedColumn(),
+            transient=False,
+        )
+        self._task = self._bar.add_task(
+            description, total=total, completed=start, loss="-", rate="-"
+        )
+
+    def __enter__(self):
+        self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._bar.__exit__(*exc)
+
+    def update(self, step: int, loss: float) -> None:
+        rate = (step - self.start_step) / max(time.perf_counter() - self.t0, 1e-9)
+        self._bar.update(self._task, completed=step, loss=f"{loss:.4g}", rate=f"{rate:,.0f}")
+
+
+def progress(total: int, start: int = 0, *, enabled: bool = True, description: str = "training"):
+    """A :class:`Progress` when ``enabled`` and stdout is a terminal, else a :class:`NoProgress`."""
+    if enabled and sys.stdout.isatty():
+        return Progress(total, start, description)
+    return NoProgress()

@@ -1,0 +1,275 @@
+"""Training runs as the command line does them: data set -> network -> fit -> evaluation -> files.
+
+Below the CLI and above the library: it knows about data sets, checkpoints
+and signals, not about argument parsing or terminals (the progress bar is
+passed in).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import signal
+import time
+from contextlib import contextmanager
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmlp import checkpoint as ckpt
+from jaxmlp.config import MLP
+from jaxmlp.data import Dataset
+from jaxmlp.forward import apply, loss_fn
+from jaxmlp.progress import NoProgress
+from jaxmlp.seed import SEED_NET, tutorial
+from jaxmlp.train import FitResult, fit, init_optimizer, named_optimizer, set_learning_rate
+
+NET_FIELDS = ("sizes", "activation", "output_activation", "loss", "bias", "train_bias")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs besides the data; ``None`` means the data set's default."""
+
+    sizes: tuple | None = None
+    activation: str | None = None
+    output_activation: str | None = None
+    loss: str | None = None
+    bias: str | None = None
+    train_bias: bool | None = None
+    optimizer: str | None = None
+    learning_rate: float | None = None
+    batch_size: int | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    seed: int = 0
+    dtype: str = "float32"
+    grad: str = "autodiff"
+    clip_norm: float | None = None
+    chunk_size: int = 500
+
+
+def build_network(ds: Dataset, cfg: RunConfig) -> MLP:
+    """The data set's default network with the run's overrides, checked against the data's width."""
+    fields = {
+        k: getattr(cfg, k) if getattr(cfg, k) is not None else ds.defaults[k] for k in NET_FIELDS
+    }
+    net = MLP(**fields)
+    if net.sizes[0] != ds.n_features or net.sizes[-1] != ds.n_outputs:
+        raise ValueError(
+            f"sizes {','.join(map(str, net.sizes))} do not fit the {ds.name} data: it needs "
+            f"{ds.n_features} inputs and {ds.n_outputs} outputs (e.g. {ds.n_features},32,{ds.n_outputs})"
+        )
+    return net
+
+
+def resolve_steps(ds: Dataset, cfg: RunConfig, batch_size: int | None) -> int:
+    """``--steps``, or ``--epochs`` times the steps per epoch (``ceil(n / batch)``), or the default."""
+    if cfg.steps is not None and cfg.epochs is not None:
+        raise ValueError("give --steps or --epochs, not both")
+    n = ds.x_train.shape[0]
+    per_epoch = math.ceil(n / (batch_size or n))
+    if cfg.steps is not None:
+        return int(cfg.steps)
+    if cfg.epochs is not None:
+        return max(1, int(math.ceil(cfg.epochs * per_epoch)))
+    if "steps" in ds.defaults:
+        return int(ds.defaults["steps"])
+    return int(ds.defaults["epochs"] * per_epoch)
+
+
+def initial_params(ds: Dataset, net: MLP, key: jax.Array, dtype):
+    """The seed's own weights for the seed's network on the tutorial data, else ``net.init(key)``."""
+    if ds.name == "tutorial" and net == SEED_NET:
+        return tutorial(dtype)[1]
+    return net.init(key, dtype)
+
+
+def accuracy(net: MLP, ds_task: str, params, x: np.ndarray, y: np.ndarray) -> float | None:
+    """Fraction classified right: argmax for softmax, threshold 0.5 for one logistic output."""
+    if ds_task != "classification":
+        return None
+    out = np.asarray(_apply_jit(net, params, jnp.asarray(x, _dtype(params))))
+    if out.shape[1] == 1:
+        pred, true = (out[:, 0] > 0.5).astype(int), np.asarray(y).reshape(-1).astype(int)
+    else:
+        pred, true = out.argmax(1), np.asarray(y).reshape(-1)
+    return float((pred == true).mean())
+
+
+def predictions(net: MLP, params, x: np.ndarray) -> np.ndarray:
+    return np.asarray(_apply_jit(net, params, jnp.asarray(x, _dtype(params))))
+
+
+_apply_jit = jax.jit(apply, static_argnums=0)
+_loss_jit = jax.jit(loss_fn, static_argnums=0)
+
+
+def _dtype(params):
+    return jax.tree_util.tree_leaves(params)[0].dtype
+
+
+def dataset_loss(net: MLP, params, x, y) -> float:
+    dtype = _dtype(params)
+    y = jnp.asarray(y) if np.asarray(y).dtype.kind in "iu" else jnp.asarray(y, dtype)
+    return float(_loss_jit(net, params, jnp.asarray(x, dtype), y))
+
+
+class Interrupt:
+    """SIGINT and SIGTERM set a flag (checked between chunks) instead of killing the run."""
+
+    def __init__(self):
+        self.signal: int | None = None
+
+    def __call__(self, signum, frame):
+        self.signal = signum
+
+    @contextmanager
+    def installed(self):
+        old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, h in old.items():
+                signal.signal(s, h)
+
+
+@dataclasses.dataclass
+class TrainOutcome:
+    net: MLP
+    result: FitResult
+    summary: dict
+    test_curve: dict
+    interrupted: int | None = None
+
+
+def train(
+    ds: Dataset,
+    cfg: RunConfig,
+    *,
+    checkpoint_dir: str | None = None,
+    resume: bool = False,
+    bar=None,
+    interrupt: Interrupt | None = None,
+) -> TrainOutcome:
+    """Train on ``ds`` as ``cfg`` says; checkpoint after every chunk and on interrupt."""
+    net = build_network(ds, cfg)
+    dtype = jnp.dtype(cfg.dtype)
+    if resume and not checkpoint_dir:
+        raise ValueError("--resume needs --checkpoint DIR (where to resume from)")
+    optimizer_name = cfg.optimizer or ds.defaults["optimizer"]
+    lr = cfg.learning_rate if cfg.learning_rate is not None else ds.defaults["learning_rate"]
+    batch_size = cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
+    n = ds.x_train.shape[0]
+    if batch_size is not None and batch_size > n:
+        raise ValueError(
+            f"--batch-size {batch_size} is larger than the {ds.name} training set ({n} examples)"
+        )
+    steps = resolve_steps(ds, cfg, batch_size)
+    optimizer = (
+        None
+        if optimizer_name in ("none", "sgd")
+        else named_optimizer(optimizer_name, cfg.clip_norm)
+    )
+    init_key, batch_key = jax.random.split(jax.random.key(cfg.seed))
+    params = initial_params(ds, net, init_key, dtype)
+    opt_state = init_optimizer(optimizer, params, lr) if optimizer is not None else None
+    start = 0
+    if resume and ckpt.exists(checkpoint_dir):
+        c = ckpt.load(checkpoint_dir, net=net, opt_state_template=opt_state)
+        if c.metadata.get("dtype") != str(dtype):
+            raise ckpt.CheckpointError(
+                f"checkpoint in {checkpoint_dir} holds {c.metadata.get('dtype')} parameters; this run uses {dtype} (use --x64 accordingly)"
+            )
+        params, start, batch_key = c.params, c.step, c.key
+        opt_state = set_learning_rate(c.opt_state, lr) if optimizer is not None else None
+    x = jnp.asarray(ds.x_train, dtype)
+    y = jnp.asarray(ds.y_train) if ds.y_train.dtype.kind in "iu" else jnp.asarray(ds.y_train, dtype)
+    extra = {
+        "dataset": ds.name,
+        "optimizer": optimizer_name,
+        "learning_rate": lr,
+        "batch_size": batch_size,
+        "grad": cfg.grad,
+    }
+    test_curve: dict[int, float] = {}
+    bar = bar or NoProgress()
+
+    def save(state_params, state_opt, step, key):
+        if checkpoint_dir:
+            ckpt.save(
+                checkpoint_dir,
+                net=net,
+                params=state_params,
+                opt_state=state_opt,
+                step=step,
+                key=key,
+                extra=extra,
+            )
+
+    def on_chunk(state, losses):
+        step = int(state.step)
+        bar.update(step, float(losses[-1]))
+        if ds.x_test is not None:
+            test_curve[step] = dataset_loss(net, state.params, ds.x_test, ds.y_test)
+        save(state.params, state.opt_state, step, state.key)
+        return interrupt is not None and interrupt.signal is not None
+
+    t0 = time.perf_counter()
+    if start >= steps:
+        result = FitResult(params, opt_state, np.zeros((0,), dtype), start, batch_key)
+    else:
+        result = fit(
+            net,
+            params,
+            x,
+            y,
+            steps=steps - start,
+            learning_rate=lr,
+            optimizer=optimizer,
+            batch_size=None if batch_size in (None, n) else batch_size,
+            key=batch_key,
+            grad=cfg.grad,
+            clip_norm=cfg.clip_norm if optimizer is None else None,
+            chunk_size=cfg.chunk_size,
+            opt_state=opt_state,
+            start_step=start,
+            callback=on_chunk,
+        )
+    seconds = time.perf_counter() - t0
+    if result.diverged_at is not None:
+        save(result.params, result.opt_state, result.step, result.key)
+    summary: dict[str, Any] = {
+        "dataset": ds.name,
+        "network": dataclasses.asdict(net),
+        "optimizer": optimizer_name,
+        "learning_rate": lr,
+        "batch_size": batch_size,
+        "grad": cfg.grad,
+        "dtype": str(dtype),
+        "steps": result.step,
+        "seconds": seconds,
+        "final_loss": dataset_loss(net, result.params, ds.x_train, ds.y_train),
+        "diverged_at": result.diverged_at,
+        "last_finite_loss": result.last_finite_loss if result.diverged_at is not None else None,
+    }
+    if ds.task == "classification":
+        summary["train_accuracy"] = accuracy(net, ds.task, result.params, ds.x_train, ds.y_train)
+    if ds.x_test is not None:
+        summary["test_loss"] = dataset_loss(net, result.params, ds.x_test, ds.y_test)
+        if ds.task == "classification":
+            summary["test_accuracy"] = accuracy(net, ds.task, result.params, ds.x_test, ds.y_test)
+    if checkpoint_dir:
+        summary["checkpoint"] = str(ckpt.FILENAME and checkpoint_dir)
+    interrupted = interrupt.signal if interrupt is not None and result.stopped else None
+    return TrainOutcome(net, result, summary, test_curve, interrupted)
+
+
+def confusion(net: MLP, params, x, y, n_classes: int) -> np.ndarray:
+    """Counts of (true class, predicted class)."""
+    pred = predictions(net, params, x).argmax(1)
+    m = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(m, (np.asarray(y).reshape(-1), pred), 1)
+    return m

@@ -1,0 +1,353 @@
+"""`jaxmlp train` and `jaxmlp sweep` end to end on small step counts; checkpoints, resume, interrupts."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from jaxmlp import checkpoint as ckpt
+from jaxmlp import population
+from tests.cli_helpers import assert_one_line_error, run, run_json
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def test_train_tutorial_reaches_the_seed_network_result(capsys):
+    d = run_json(capsys, "train", "tutorial", "--x64")
+    assert d["steps"] == 10_000 and d["dtype"] == "float64"
+    assert abs(d["final_loss"] - 3.5101877829788e-05) <= 1e-17
+    for key in ("final_loss", "steps", "seconds"):
+        assert key in d
+
+
+def test_train_xor_gets_all_four_cases_and_plots(tmp_path, capsys):
+    d = run_json(capsys, "train", "xor", "--plot", str(tmp_path))
+    assert d["train_accuracy"] == 1.0
+    assert (tmp_path / "loss.png").read_bytes()[:8] == PNG
+    assert (tmp_path / "decision_boundary.png").read_bytes()[:8] == PNG
+
+
+def test_train_digits_small_run_with_backprop(tmp_path, capsys):
+    d = run_json(
+        capsys, "train", "digits", "--steps", "60", "--grad", "backprop", "--plot", str(tmp_path)
+    )
+    assert d["steps"] == 60 and 0.5 < d["test_accuracy"] <= 1.0 and 0.5 < d["train_accuracy"] <= 1.0
+    assert {"final_loss", "test_loss", "seconds"} <= set(d)
+    assert (tmp_path / "confusion.png").read_bytes()[:8] == PNG
+
+
+def test_train_csv(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, 2))
+    rows = "\n".join(f"{a:.3f},{b:.3f},{'pos' if a + b > 0 else 'neg'}" for a, b in x)
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,sign\n" + rows + "\n")
+    d = run_json(capsys, "train", "csv", str(path), "--target", "sign", "--steps", "300")
+    assert d["train_accuracy"] > 0.9 and "test_accuracy" in d
+    assert_one_line_error(
+        *run(capsys, "train", "csv", str(path), "--target", "missing")[::2],
+        "no target column 'missing'",
+    )
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "mnist"], "invalid choice: 'mnist'"),
+        (
+            ["train", "digits", "--batch-size", "5000"],
+            "--batch-size 5000 is larger than the digits training set (1347 examples)",
+        ),
+        (["train", "digits", "--sizes", "4,10"], "sizes 4,10 do not fit the digits data"),
+        (["train", "xor", "--learning-rate", "-1"], "expected a positive float"),
+        (["train", "xor", "--steps", "0"], "expected a positive int"),
+        (["train", "xor", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+        (["train", "xor", "--steps", "5", "--epochs", "2"], "give --steps or --epochs, not both"),
+        (["train", "xor", "--resume"], "--resume needs --checkpoint DIR"),
+        (["train", "csv"], "needs a file"),
+        (["train", "xor", "somefile.csv"], "takes no file argument"),
+    ],
+)
+def test_train_user_errors(capsys, argv, needle):
+    assert_one_line_error(*run(capsys, *argv)[::2], needle)
+
+
+def checkpoint_arrays(directory):
+    with np.load(os.path.join(directory, ckpt.FILENAME), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files if k.startswith(("params/", "opt_state/", "key"))}
+
+
+def test_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path, capsys):
+    common = [
+        "train",
+        "digits",
+        "--sizes",
+        "64,16,10",
+        "--batch-size",
+        "32",
+        "--chunk-size",
+        "20",
+        "--json",
+    ]
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    assert run(capsys, *common, "--steps", "100", "--checkpoint", a)[0] == 0
+    assert run(capsys, *common, "--steps", "40", "--checkpoint", b)[0] == 0
+    code, out, _ = run(capsys, *common, "--steps", "100", "--checkpoint", b, "--resume")
+    assert code == 0 and json.loads(out)["steps"] == 100
+    ca, cb = checkpoint_arrays(a), checkpoint_arrays(b)
+    assert ca.keys() == cb.keys()
+    for k in ca:
+        np.testing.assert_array_equal(ca[k], cb[k], err_msg=k)
+
+
+def test_resume_refuses_another_architecture_and_a_truncated_file(tmp_path, capsys):
+    d = str(tmp_path / "c")
+    assert run(capsys, "train", "xor", "--steps", "10", "--checkpoint", d, "--json")[0] == 0
+    assert_one_line_error(
+        *run(
+            capsys,
+            "train",
+            "xor",
+            "--sizes",
+            "2,7,1",
+            "--steps",
+            "20",
+            "--checkpoint",
+            d,
+            "--resume",
+        )[::2],
+        "different network",
+    )
+    assert_one_line_error(
+        *run(
+            capsys,
+            "train",
+            "xor",
+            "--optimizer",
+            "adam",
+            "--steps",
+            "20",
+            "--checkpoint",
+            d,
+            "--resume",
+        )[::2],
+        "optimizer-state arrays",
+    )
+    path = tmp_path / "c" / ckpt.FILENAME
+    path.write_bytes(path.read_bytes()[:100])
+    assert_one_line_error(
+        *run(capsys, "train", "xor", "--steps", "20", "--checkpoint", d, "--resume")[::2],
+        "is damaged",
+    )
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_a_checkpoint_and_resuming_matches_an_uninterrupted_run(tmp_path, sig):
+    common = [
+        "train",
+        "digits",
+        "--sizes",
+        "64,32,10",
+        "--batch-size",
+        "16",
+        "--chunk-size",
+        "50",
+        "--json",
+    ]
+    interrupted, whole = str(tmp_path / "i"), str(tmp_path / "w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jaxmlp.cli",
+            *common,
+            "--steps",
+            "100000",
+            "--checkpoint",
+            interrupted,
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while not os.path.exists(os.path.join(interrupted, ckpt.FILENAME)) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted at step" in err and "--resume" in err and "Traceback" not in err
+    step = json.loads(out)["steps"]
+    assert 0 < step < 100000 and step % 50 == 0
+    # Resume to step + 100 and compare with a run that goes there in one go.
+    target = str(step + 100)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxmlp.cli",
+            *common,
+            "--steps",
+            target,
+            "--checkpoint",
+            interrupted,
+            "--resume",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "jaxmlp.cli", *common, "--steps", target, "--checkpoint", whole],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 0, r.stderr
+    a, b = checkpoint_arrays(interrupted), checkpoint_arrays(whole)
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_divergence_stops_saves_the_last_finite_parameters_and_says_so(tmp_path, capsys):
+    d = str(tmp_path / "div")
+    code, out, err = run(
+        capsys,
+        "train",
+        "xor",
+        "--sizes",
+        "2,50,1",
+        "--activation",
+        "relu",
+        "--output-activation",
+        "identity",
+        "--loss",
+        "mse",
+        "--learning-rate",
+        "1e6",
+        "--steps",
+        "1000",
+        "--checkpoint",
+        d,
+        "--json",
+    )
+    assert code == 1
+    summary = json.loads(out)
+    assert summary["diverged_at"] is not None and np.isfinite(summary["final_loss"])
+    assert f"diverged at step {summary['diverged_at']}" in err and "last finite loss" in err
+    assert ckpt.load(d).step == summary["diverged_at"]
+    assert summary["final_loss"] == pytest.approx(summary["last_finite_loss"], rel=1e-6)
+
+
+def test_clip_norm_keeps_the_same_run_finite(capsys):
+    d = run_json(
+        capsys,
+        "train",
+        "xor",
+        "--sizes",
+        "2,50,1",
+        "--activation",
+        "relu",
+        "--output-activation",
+        "identity",
+        "--loss",
+        "mse",
+        "--learning-rate",
+        "0.5",
+        "--clip-norm",
+        "1",
+        "--steps",
+        "500",
+    )
+    assert d["diverged_at"] is None and np.isfinite(d["final_loss"])
+
+
+def test_sweep_small_grid(tmp_path, capsys):
+    plot = tmp_path / "sweep.png"
+    d = run_json(
+        capsys,
+        "sweep",
+        "--learning-rates",
+        "4",
+        "--seeds",
+        "3",
+        "--steps",
+        "200",
+        "--plot",
+        str(plot),
+    )
+    assert d["nets"] == 12 and d["steps"] == 200
+    assert {"nets", "steps", "seconds", "net_steps_per_second"} <= set(d)
+    assert d["best"]["learning_rate"] == pytest.approx(100.0) or d["best"]["final_loss"] > 0
+    assert plot.read_bytes()[:8] == PNG
+
+
+def test_sweep_xor_reports_the_success_rate(capsys):
+    d = run_json(
+        capsys,
+        "sweep",
+        "xor",
+        "--learning-rates",
+        "1",
+        "--lr-min",
+        "2",
+        "--lr-max",
+        "2",
+        "--seeds",
+        "20",
+        "--steps",
+        "20000",
+    )
+    assert d["nets"] == 20 and d["all_correct_rate"] == 1.0
+
+
+def test_sweep_learning_rates_are_data_not_constants():
+    net = __import__("jaxmlp").MLP((2, 2, 2))
+    x, y = np.array([[0.05, 0.1]], np.float32), np.array([[0.01, 0.99]], np.float32)
+    population.sweep(net, x, y, learning_rates=[0.1, 0.2], seeds=[0, 1], steps=10)
+    before = population.run_population_chunk._cache_size()
+    r = population.sweep(net, x, y, learning_rates=[0.3, 5.0], seeds=[2, 3], steps=10)
+    assert population.run_population_chunk._cache_size() == before
+    assert r.final_loss.shape == (2, 2)
+
+
+def test_sweep_members_equal_fit_runs():
+    import jax
+
+    import jaxmlp
+
+    net = jaxmlp.MLP((2, 3, 2), activation="tanh")
+    x = np.array([[0.05, 0.1], [0.5, -0.2]], np.float64)
+    y = np.array([[0.01, 0.99], [0.5, 0.5]], np.float64)
+    r = population.sweep(
+        net, x, y, learning_rates=[0.1, 0.7], seeds=[4, 9], steps=50, dtype="float64"
+    )
+    for i, lr in enumerate([0.1, 0.7]):
+        for j, seed in enumerate([4, 9]):
+            f = jaxmlp.fit(
+                net,
+                net.init(jax.random.key(seed), "float64"),
+                x,
+                y,
+                steps=50,
+                learning_rate=lr,
+                grad="backprop",
+            )
+            assert r.final_loss[i, j] == pytest.approx(
+                float(net.loss_fn(f.params, x, y)), rel=1e-12
+            )
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from jaxmlp import progress
+
+    assert isinstance(progress.progress(10), progress.NoProgress) and not isinstance(
+        progress.progress(10), progress.Progress
+    )
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert isinstance(progress.progress(10), progress.Progress)
+    assert not isinstance(progress.progress(10, enabled=False), progress.Progress)
