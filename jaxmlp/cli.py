@@ -265,7 +265,7 @@ def cmd_train(args) -> int:
         chunk_size=args.chunk_size,
     )
     interrupt = run.Interrupt()
-    net = run.build_network(ds, cfg)
+    run.build_network(ds, cfg)  # refuse a bad network before a bar appears
     total = run.resolve_steps(
         ds, cfg, cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
     )

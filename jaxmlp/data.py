@@ -211,7 +211,7 @@ def read_csv(path: str | Path, target: str, task: str | None = None) -> Dataset:
     if x.shape[1] == 0:
         raise ValueError(f"{path}: needs at least one feature column besides the target {target!r}")
     numeric = []
-    for line, v in enumerate(labels, start=2):
+    for v in labels:
         try:
             numeric.append(_number(v))
         except ValueError:
