@@ -20,7 +20,7 @@ def main(out: Path, seeds: int) -> None:
     ds = data.load("digits")
     rows = []
     for seed in range(seeds):
-        o = run.train(ds, run.RunConfig(seed=seed))
+        o = run.train(ds, run.RunConfig(seed=seed, chunk_size=100))
         s = o.summary
         rows.append(
             (
