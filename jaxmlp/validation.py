@@ -27,11 +27,17 @@ def _describe(a: Any) -> str:
 
 
 def _has_dtype(a: Any) -> bool:
+    if hasattr(a, "dtype"):
+        return True
     try:
         jnp.result_type(a)
         return True
     except Exception:
         return False
+
+
+def _dtype(a: Any):
+    return a.dtype if hasattr(a, "dtype") else jnp.result_type(a)
 
 
 def check_finite(a: Any, name: str) -> None:
@@ -96,11 +102,11 @@ def check_params(net: MLP, params: Any) -> jnp.dtype:
                     f"params[{i}][{k!r}] must have shape {expected[k]} for sizes {net.sizes} "
                     f"and bias={net.bias!r}, got {shape}"
                 )
-            if not _has_dtype(leaf) or not jnp.issubdtype(jnp.result_type(leaf), jnp.floating):
+            if not _has_dtype(leaf) or not jnp.issubdtype(_dtype(leaf), jnp.floating):
                 raise TypeError(
                     f"params[{i}][{k!r}] must be a floating-point array, got {_describe(leaf)}"
                 )
-            dtypes.add(jnp.result_type(leaf))
+            dtypes.add(_dtype(leaf))
             check_finite(leaf, f"params[{i}][{k!r}]")
     if len(dtypes) != 1:
         raise TypeError(
@@ -123,7 +129,7 @@ def check_inputs(net: MLP, params: Any, x: Any) -> tuple[Any, jax.Array]:
     if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
         raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
     check_finite(x, "x")
-    return params, x.astype(dtype)
+    return params, x if x.dtype == dtype else x.astype(dtype)
 
 
 def check_targets(net: MLP, x: jax.Array, y: Any) -> jax.Array:
@@ -157,4 +163,4 @@ def check_targets(net: MLP, x: jax.Array, y: Any) -> jax.Array:
     if not (jnp.issubdtype(y.dtype, jnp.floating) or jnp.issubdtype(y.dtype, jnp.integer)):
         raise TypeError(f"y must be a numeric array, got dtype {y.dtype}")
     check_finite(y, "y")
-    return y.astype(x.dtype)
+    return y if y.dtype == x.dtype else y.astype(x.dtype)

@@ -104,9 +104,19 @@ def test_divergence_is_caught_and_the_last_finite_parameters_returned():
     params = net.init(jax.random.key(0), jnp.float64)
     y = jnp.ones((32, 3))
     r = jaxmlp.fit(net, params, X * 10, y, steps=500, learning_rate=5.0, chunk_size=100)
+    for chunk in (
+        1,
+        2,
+        r.diverged_at,
+        r.diverged_at + 1,
+        1000,
+    ):  # the boundary cases of the recovery
+        q = jaxmlp.fit(net, params, X * 10, y, steps=500, learning_rate=5.0, chunk_size=chunk)
+        assert q.diverged_at == r.diverged_at and q.step == r.step
+        jax.tree_util.tree_map(np.testing.assert_array_equal, q.params, r.params)
     assert r.diverged_at is not None and r.diverged_at < 100
     assert len(r.losses) == r.diverged_at + 1 and not np.isfinite(r.losses[-1])
-    assert np.isfinite(r.losses[:-1]).all() and r.step == r.diverged_at
+    assert np.isfinite(r.losses[:-1]).all() and r.step == r.diverged_at - 1
     # The returned parameters are those of the last finite loss.
     assert float(net.loss_fn(r.params, X * 10, y)) == r.last_finite_loss
     assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(r.params))

@@ -239,7 +239,7 @@ def test_divergence_stops_saves_the_last_finite_parameters_and_says_so(tmp_path,
     summary = json.loads(out)
     assert summary["diverged_at"] is not None and np.isfinite(summary["final_loss"])
     assert f"diverged at step {summary['diverged_at']}" in err and "last finite loss" in err
-    assert ckpt.load(d).step == summary["diverged_at"]
+    assert ckpt.load(d).step == summary["diverged_at"] - 1 == summary["steps"]
     assert summary["final_loss"] == pytest.approx(summary["last_finite_loss"], rel=1e-6)
 
 
