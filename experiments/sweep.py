@@ -42,7 +42,7 @@ def main(out: Path, sequential: int, steps: int = 10_000) -> None:
         net.init(jax.random.key(int(seeds[i % 64])), "float32"),
         x,
         y,
-        steps=steps,  # noqa: E731
+        steps=steps,
         learning_rate=float(lrs[i // 64]),
         grad="backprop",
         chunk_size=steps,
