@@ -70,7 +70,10 @@ def hidden_delta(net: MLP, w_next: Array, delta_next: Array, layer: Layer) -> Ar
 
 def layer_gradient(net: MLP, layer: dict, delta: Array, prev_out: Array) -> dict:
     """``dE/dW = delta^T @ out_prev`` ``(n_out, n_in)`` and ``dE/db`` (zero when biases are frozen)."""
-    grads = {"w": delta.T @ prev_out}
+    if delta.shape[0] == 1:  # one example: an outer product, which XLA fuses (a dot it would not)
+        grads = {"w": delta[0][:, None] * prev_out[0][None, :]}
+    else:
+        grads = {"w": delta.T @ prev_out}
     if net.bias != "none":
         if not net.train_bias:
             grads["b"] = jnp.zeros_like(layer["b"])

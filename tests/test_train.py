@@ -194,3 +194,34 @@ def test_fit_validates_data_before_tracing():
         jaxmlp.fit(NET, PARAMS, X[:, :3], Y, steps=1, learning_rate=0.1)
     with pytest.raises(ValueError, match="x must be finite"):
         jaxmlp.fit(NET, PARAMS, X.at[0, 0].set(jnp.inf), Y, steps=1, learning_rate=0.1)
+
+
+def test_without_history_the_result_is_the_same_and_divergence_is_still_located():
+    kw = dict(steps=90, learning_rate=0.2, optimizer="adam", batch_size=5, key=KEY, chunk_size=40)
+    full = jaxmlp.fit(NET, PARAMS, X, Y, **kw)
+    lean = jaxmlp.fit(NET, PARAMS, X, Y, history=False, **kw)
+    assert_trees_equal(full.params, lean.params)
+    np.testing.assert_array_equal(
+        lean.losses, full.losses[[39, 79, 89]]
+    )  # the loss before each chunk's last step
+    net = jaxmlp.MLP((4, 8, 3), activation="relu", output_activation="identity", loss="half_sse")
+    params = net.init(jax.random.key(0), jnp.float64)
+    y = jnp.ones((32, 3))
+    a = jaxmlp.fit(net, params, X * 10, y, steps=500, learning_rate=5.0, chunk_size=100)
+    b = jaxmlp.fit(
+        net, params, X * 10, y, steps=500, learning_rate=5.0, chunk_size=100, history=False
+    )
+    assert a.diverged_at == b.diverged_at and a.step == b.step
+    assert_trees_equal(a.params, b.params)
+
+
+def test_non_finite_final_parameters_count_as_divergence():
+    """Every loss of the chunk finite, but the last update overflows: the run must not return it."""
+    net = jaxmlp.MLP(
+        (1, 1), activation="identity", output_activation="identity", loss="half_sse", bias="none"
+    )
+    params = ({"w": jnp.array([[1.0]])},)
+    x, y = jnp.array([[1e150]]), jnp.array([[0.0]])
+    r = jaxmlp.fit(net, params, x, y, steps=1, learning_rate=1e10)  # w+ = 1 - 1e10 * 1e300 = -inf
+    assert r.diverged_at == 1 and r.step == 0
+    assert_trees_equal(r.params, params)
