@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import jaxmlp
@@ -88,6 +89,23 @@ def add_network_options(
     p.add_argument(
         "--bias", choices=jaxmlp.BIAS_MODES, default=bias, help="bias mode (default %(default)s)"
     )
+
+
+def enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache, so a second run of a command skips XLA compilation.
+
+    In ``$JAXMLP_CACHE_DIR`` (default ``~/.cache/jaxmlp/xla``); set it empty to turn the cache off.
+    """
+    path = os.environ.get(
+        "JAXMLP_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxmlp", "xla")
+    )
+    if not path:
+        return
+    import jax
+
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def enable_x64() -> None:
@@ -662,6 +680,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        enable_compilation_cache()
         return args.func(args)
     except USER_ERRORS as e:
         msg = " ".join(str(e).split()) or type(e).__name__
