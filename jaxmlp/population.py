@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import distributed
 from jaxmlp.config import MLP
 from jaxmlp.train import StepSpec, _check_positive_int, sgd_step, value_and_grad
 from jaxmlp.validation import check_inputs, check_targets
@@ -90,6 +91,7 @@ def sweep(
     chunk_size: int = 1000,
     params=None,
     callback: Callable[[int, np.ndarray], bool | None] | None = None,
+    devices=None,
 ) -> SweepResult:
     """Train one network per (learning rate, seed) pair by full-batch SGD, all at once.
 
@@ -99,6 +101,9 @@ def sweep(
         ``net.init(key(seed))``), or ``params`` given stacked as ``(S, ...)``.
       steps: SGD steps for every network; grad: ``"backprop"`` or ``"autodiff"``.
       callback: ``callback(step, losses (N,))`` between chunks; return True to stop.
+      devices: a device count or a 1-D ``jax.sharding.Mesh``: the population
+        (``L * S`` networks) is split over it and must divide by its size; the
+        data are replicated. The members never communicate.
 
     Returns:
       A :class:`SweepResult`; ``final_loss[i, j]`` is learning rate ``i``, seed ``j``
@@ -124,15 +129,25 @@ def sweep(
     population = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n_l,) + (1,) * (a.ndim - 1)), base)
     lr = jnp.asarray(np.repeat(lrs, n_s), x.dtype)  # member n = (lr index n // S, seed index n % S)
     spec = StepSpec(net, None, grad)
+    mesh = distributed.make_mesh(devices)
+    if mesh is not None:
+        distributed.check_divisible(n_l * n_s, mesh, "a population")
+        population = jax.tree_util.tree_map(
+            lambda a: distributed.shard_leading(mesh, a), population
+        )
+        lr = distributed.shard_leading(mesh, lr)
+        x, y = distributed.replicate(mesh, (x, y))
     done = 0
     start = time.perf_counter()
     while done < steps:
         n = min(chunk_size, steps - done)
         population, losses = run_population_chunk(population, lr, x, y, spec=spec, n_steps=n)
         done += n
-        if callback is not None and callback(done, np.asarray(losses)):
+        if callback is not None and callback(done, distributed.to_host(distributed.gather(losses))):
             break
     jax.block_until_ready(population)
     seconds = time.perf_counter() - start
-    final = np.asarray(population_loss(net, population, x, y)).reshape(n_l, n_s)
+    final = distributed.to_host(distributed.gather(population_loss(net, population, x, y))).reshape(
+        n_l, n_s
+    )
     return SweepResult(lrs, seeds, final, population, done, seconds)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp import checkpoint as ckpt
+from jaxmlp import distributed
 from jaxmlp.config import MLP
 from jaxmlp.data import Dataset
 from jaxmlp.forward import apply, loss_fn
@@ -49,6 +50,7 @@ class RunConfig:
     grad: str = "autodiff"
     clip_norm: float | None = None
     chunk_size: int = 500
+    devices: int | None = None
 
 
 def build_network(ds: Dataset, cfg: RunConfig) -> MLP:
@@ -237,6 +239,12 @@ def train(
             opt_state=opt_state,
             start_step=start,
             callback=on_chunk,
+            devices=cfg.devices,
+        )
+        result = result._replace(
+            params=distributed.to_host_tree(result.params),
+            opt_state=distributed.to_host_tree(result.opt_state),
+            key=distributed.to_host_tree(result.key),
         )
     seconds = time.perf_counter() - t0
     if result.diverged_at is not None:

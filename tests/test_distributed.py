@@ -1,0 +1,261 @@
+"""Data and population parallelism: N forced CPU devices, and two processes joined by jax.distributed.
+
+XLA_FLAGS must be set before JAX starts, so every check runs in a subprocess
+(the flag never leaks into this test process).
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def python(code: str, devices: int, timeout=240, extra_env=None):
+    env = {
+        **os.environ,
+        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "PYTHONPATH": ROOT,
+        **(extra_env or {}),
+    }
+    r = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def test_this_process_has_one_device():
+    import jax
+
+    assert len(jax.devices()) == 1  # the flag of the subprocesses did not leak here
+
+
+def test_fit_and_sweep_on_four_devices_equal_one_device():
+    out = python(
+        """
+        import json, jax, numpy as np, jaxmlp
+        from jaxmlp import population
+        net = jaxmlp.MLP((4, 8, 3), activation="tanh", output_activation="softmax", loss="cross_entropy")
+        p = net.init(jax.random.key(0))
+        x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
+        y = np.random.default_rng(1).integers(0, 3, 32)
+        res = {"devices": len(jax.devices())}
+        for grad in ("autodiff", "backprop"):
+            for bs in (None, 8):
+                kw = dict(steps=60, learning_rate=0.3, grad=grad, batch_size=bs, key=jax.random.key(3), optimizer="adam")
+                a = jaxmlp.fit(net, p, x, y, **kw)
+                b = jaxmlp.fit(net, p, x, y, devices=4, **kw)
+                mesh = jax.sharding.Mesh(np.array(jax.devices()), ("batch",))
+                c = jaxmlp.fit(net, p, x, y, devices=mesh, **kw)
+                res[f"{grad}/{bs}"] = [float(np.abs(a.losses - b.losses).max()), float(np.abs(a.losses - c.losses).max()),
+                                       max(float(np.abs(np.asarray(u) - np.asarray(v)).max()) for u, v in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params))),
+                                       b.params[0]["w"].sharding.is_fully_replicated]
+        r1 = population.sweep(net, x, y, learning_rates=[0.1, 0.5], seeds=[0, 1], steps=30)
+        r4 = population.sweep(net, x, y, learning_rates=[0.1, 0.5], seeds=[0, 1], steps=30, devices=4)
+        res["sweep"] = float(np.abs(r1.final_loss - r4.final_loss).max())
+        errors = []
+        for call in (lambda: jaxmlp.fit(net, p, x[:30], y[:30], steps=1, learning_rate=0.1, devices=4),
+                     lambda: jaxmlp.fit(net, p, x, y, steps=1, learning_rate=0.1, devices=4, batch_size=6, key=jax.random.key(0)),
+                     lambda: jaxmlp.fit(net, p, x, y, steps=1, learning_rate=0.1, devices=8),
+                     lambda: population.sweep(net, x, y, learning_rates=[0.1], seeds=[0, 1, 2], steps=1, devices=4)):
+            try:
+                call()
+                errors.append(None)
+            except ValueError as e:
+                errors.append(str(e))
+        res["errors"] = errors
+        print(json.dumps(res))
+        """,
+        devices=4,
+    )
+    assert out["devices"] == 4
+    for key in ("autodiff/None", "autodiff/8", "backprop/None", "backprop/8"):
+        loss_diff, mesh_diff, param_diff, spec = out[key]
+        # float32: the sharded gradient sums partial sums in another order (~1 ulp per step);
+        # after 60 adam steps losses agree to 1e-5 and parameters to 1e-4 absolute.
+        assert loss_diff <= 1e-5 and mesh_diff <= 1e-5 and param_diff <= 1e-4, (key, out[key])
+        assert spec is True  # parameters replicated
+    assert out["sweep"] <= 1e-6
+    assert (
+        out["errors"][0]
+        == "a full batch of 30 does not divide over 4 devices; use a multiple of 4 (e.g. 28 or 32)"
+    )
+    assert out["errors"][1].startswith("a batch of 6 does not divide over 4 devices")
+    assert "asked for 8 devices, but JAX sees 4 (cpu)" in out["errors"][2]
+    assert out["errors"][3].startswith("a population of 3 does not divide over 4 devices")
+
+
+def test_gradients_are_all_reduced_by_xla_in_both_gradient_paths():
+    out = python(
+        """
+        import json, jax, numpy as np, jaxmlp
+        from jaxmlp import distributed
+        from jaxmlp.train import run_chunk, StepSpec, TrainState
+        net = jaxmlp.MLP((4, 8, 3))
+        p = net.init(jax.random.key(0))
+        x = np.ones((16, 4), np.float32); y = np.ones((16, 3), np.float32)
+        mesh = distributed.make_mesh(4)
+        res = {}
+        for grad in ("autodiff", "backprop"):
+            spec = StepSpec(net, None, grad, mesh=mesh)
+            st = TrainState(distributed.replicate(mesh, p), None, np.int32(0), distributed.replicate(mesh, jax.random.key(0)))
+            xs, ys = distributed.shard_leading(mesh, x), distributed.shard_leading(mesh, y)
+            hlo = run_chunk.lower(st, np.float32(0.1), xs, ys, spec=spec, n_steps=2).compile().as_text()
+            res[grad] = hlo.count("all-reduce(")
+        print(json.dumps(res))
+        """,
+        devices=4,
+    )
+    assert out["autodiff"] >= 1 and out["backprop"] >= 1
+
+
+def test_cli_devices_option(tmp_path):
+    code = """
+        import json, io, contextlib
+        from jaxmlp.cli import main
+        outs = []
+        for argv in (["train", "digits", "--sizes", "64,16,10", "--batch-size", "32", "--steps", "40", "--json"],
+                     ["train", "digits", "--sizes", "64,16,10", "--batch-size", "32", "--steps", "40", "--json", "--devices", "4"],
+                     ["sweep", "--learning-rates", "2", "--seeds", "2", "--steps", "50", "--json", "--devices", "4"],
+                     ["sweep", "--learning-rates", "2", "--seeds", "2", "--steps", "50", "--json"]):
+            buf = io.StringIO()
+            with contextlib.redirect_stdout(buf):
+                assert main(argv) == 0
+            outs.append(json.loads(buf.getvalue()))
+        print(json.dumps([o.get("final_loss", o.get("median_final_loss")) for o in outs]))
+    """
+    a, b, c, d = python(code, devices=4, extra_env={"JAXMLP_CACHE_DIR": ""})
+    assert a == pytest.approx(b, rel=1e-4) and c == pytest.approx(d, rel=1e-5)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_processes_on_loopback_train_like_one(tmp_path):
+    """jax.distributed with gloo CPU collectives: 2 processes x 2 devices = one 4-device mesh."""
+    port = free_port()
+    args = [
+        "train",
+        "digits",
+        "--sizes",
+        "64,16,10",
+        "--batch-size",
+        "32",
+        "--steps",
+        "60",
+        "--chunk-size",
+        "20",
+        "--json",
+        "--devices",
+        "4",
+    ]
+    procs = []
+    for pid in range(2):
+        env = {
+            **os.environ,
+            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+            "PYTHONPATH": ROOT,
+            "JAXMLP_CACHE_DIR": "",
+        }
+        argv = [
+            *args,
+            "--coordinator",
+            f"127.0.0.1:{port}",
+            "--num-processes",
+            "2",
+            "--process-id",
+            str(pid),
+            "--checkpoint",
+            str(tmp_path / "ck"),
+        ]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "jaxmlp.cli", *argv],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+        )
+    outs = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err[-3000:]
+        # gloo's C++ side prints "[Gloo] Rank k is connected ..." to stdout: not ours to silence.
+        outs.append(
+            json.loads(
+                "\n".join(line for line in out.splitlines() if not line.startswith("[Gloo]"))
+            )
+        )
+    single = python(
+        """
+        import io, json, contextlib
+        from jaxmlp.cli import main
+        buf = io.StringIO()
+        with contextlib.redirect_stdout(buf):
+            main(["train", "digits", "--sizes", "64,16,10", "--batch-size", "32", "--steps", "60", "--json"])
+        print(buf.getvalue().replace("\\n", " "))
+        """,
+        devices=1,
+        extra_env={"JAXMLP_CACHE_DIR": ""},
+    )
+    assert (
+        outs[0]["final_loss"] == outs[1]["final_loss"]
+    )  # both processes hold the same replicated result
+    assert outs[0]["final_loss"] == pytest.approx(single["final_loss"], rel=1e-4)
+    assert outs[0]["test_accuracy"] == pytest.approx(single["test_accuracy"], abs=1 / 450 + 1e-9)
+    assert (tmp_path / "ck" / "checkpoint.npz").is_file()
+
+
+def test_bad_coordinator_settings_are_usage_errors():
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxmlp.cli",
+            "train",
+            "xor",
+            "--coordinator",
+            "127.0.0.1:1",
+            "--num-processes",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert r.returncode == 2 and r.stderr.startswith(
+        "jaxmlp: error: a coordinator needs the number of processes and this process's id"
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jaxmlp.cli",
+            "train",
+            "xor",
+            "--coordinator",
+            "127.0.0.1:1",
+            "--num-processes",
+            "2",
+            "--process-id",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert r.returncode == 2 and "process id must lie in [0, 2), got 5" in r.stderr
