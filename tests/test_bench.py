@@ -1,0 +1,36 @@
+"""The benchmark still runs (``--quick``): a smoke test, not a timed test; its own asserts check that
+every peer ends on the same loss."""
+
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_bench_quick_runs_and_reports_every_workload():
+    r = subprocess.run(
+        [sys.executable, "-m", "jaxmlp.cli", "bench", "--quick", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert r.returncode == 0, r.stderr[-3000:]
+    report = json.loads(r.stdout)
+    workloads = {row["workload"].split()[0] for row in report["rows"]}
+    assert workloads == {"W1", "W2", "W3", "W4"}
+    peers = {row["peer"] for row in report["rows"]}
+    assert {
+        "pure Python (lists, math.exp)",
+        "NumPy by hand",
+        "bare JAX (grad + scan, inline)",
+        "jaxmlp fit, backprop",
+        "jaxmlp sweep",
+    } <= peers
+    assert report["matmul_peak_gflops"]["jax"] > 0 and report["machine"]["jax"]
+    timed = [row for row in report["rows"] if not row.get("note", "").startswith("skipped")]
+    assert all(
+        any(row.get(k, 0) > 0 for k in ("seconds", "seconds_per_10k_steps")) for row in timed
+    )
