@@ -96,16 +96,29 @@ def value_and_backprop(net: MLP, params, x: Array, y: Array) -> tuple[Array, tup
     Returns:
       ``(E, grads)``, ``grads`` with the structure and shapes of ``params``.
     """
+    return backward_sweep(net, params, x, y)
+
+
+def backward_sweep(net: MLP, params, x: Array, y: Array, update=None) -> tuple[Array, tuple]:
+    """One forward pass, then the delta rule from the output layer down; returns ``(E, per-layer results)``.
+
+    Without ``update`` each layer's result is its gradient. With
+    ``update(layer_params, layer_grads) -> new_layer_params``, each layer is
+    updated as soon as its gradient is known, and the next delta is propagated
+    through the *updated* weights (the online order).
+    """
     layers = forward_trace(net, params, x)
     loss = jnp.mean(per_example_loss_from_output(net, layers[-1], y))
     delta = output_delta(net, layers[-1], y) / x.shape[0]
-    grads = [None] * len(params)
+    results = [None] * len(params)
     for l in reversed(range(len(params))):
         prev_out = x if l == 0 else layers[l - 1].out
-        grads[l] = layer_gradient(net, params[l], delta, prev_out)
+        grads = layer_gradient(net, params[l], delta, prev_out)
+        results[l] = grads if update is None else update(params[l], grads)
         if l > 0:
-            delta = hidden_delta(net, params[l]["w"], delta, layers[l - 1])
-    return loss, tuple(grads)
+            w = params[l]["w"] if update is None else results[l]["w"]
+            delta = hidden_delta(net, w, delta, layers[l - 1])
+    return loss, tuple(results)
 
 
 def backprop(net: MLP, params, x: Array, y: Array) -> tuple:
@@ -134,16 +147,10 @@ def sgd_step_updated_weights(
     Returns:
       ``(E, new_params)``, ``E`` the loss before the step.
     """
-    layers = forward_trace(net, params, x)
-    loss = jnp.mean(per_example_loss_from_output(net, layers[-1], y))
-    delta = output_delta(net, layers[-1], y) / x.shape[0]
-    new = [None] * len(params)
-    for l in reversed(range(len(params))):
-        prev_out = x if l == 0 else layers[l - 1].out
-        grads = layer_gradient(net, params[l], delta, prev_out)
-        new[l] = jax.tree_util.tree_map(
-            lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params[l], grads
+
+    def sgd(layer, grads):
+        return jax.tree_util.tree_map(
+            lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, layer, grads
         )
-        if l > 0:
-            delta = hidden_delta(net, new[l]["w"], delta, layers[l - 1])
-    return loss, tuple(new)
+
+    return backward_sweep(net, params, x, y, update=sgd)

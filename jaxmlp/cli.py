@@ -298,12 +298,7 @@ def cmd_train(args) -> int:
 
     ds = data.load(args.dataset, args.path, args.target, args.task)
     cfg = run.RunConfig(
-        sizes=args.sizes,
-        activation=args.activation,
-        output_activation=args.output_activation,
-        loss=args.loss,
-        bias=args.bias,
-        train_bias=args.train_bias,
+        **network_overrides(args),
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
         batch_size=args.batch_size,
@@ -413,15 +408,7 @@ def cmd_sweep(args) -> int:
     from jaxmlp.progress import progress
 
     ds = data.load(args.dataset, args.path, args.target, args.task)
-    cfg = run.RunConfig(
-        sizes=args.sizes,
-        activation=args.activation,
-        output_activation=args.output_activation,
-        loss=args.loss,
-        bias=args.bias,
-        train_bias=args.train_bias,
-    )
-    net = run.build_network(ds, cfg)
+    net = run.build_network(ds, run.RunConfig(**network_overrides(args)))
     if args.lr_min > args.lr_max:
         raise UsageError(f"--lr-min {args.lr_min} is larger than --lr-max {args.lr_max}")
     lrs = np.geomspace(args.lr_min, args.lr_max, args.learning_rates)
@@ -522,8 +509,19 @@ def population_accuracy(net, stacked, x, y):
     return (pred == true[None]).mean(-1)
 
 
-def add_data_arguments(p) -> None:
-    p.add_argument("dataset", choices=("tutorial", "xor", "digits", "csv"), help="data set")
+def add_data_arguments(p, default: str | None = None) -> None:
+    """The data set (with ``default``, optional), its CSV options, and the network overrides."""
+    datasets = ("tutorial", "xor", "digits", "csv")
+    if default is None:
+        p.add_argument("dataset", choices=datasets, help="data set")
+    else:
+        p.add_argument(
+            "dataset",
+            nargs="?",
+            default=default,
+            choices=datasets,
+            help="data set (default %(default)s)",
+        )
     p.add_argument("path", nargs="?", help="the CSV file (csv only)")
     p.add_argument("--target", help="the CSV column to predict (csv only)")
     p.add_argument(
@@ -531,6 +529,30 @@ def add_data_arguments(p) -> None:
         choices=("classification", "regression"),
         help="override the task guessed from the CSV target",
     )
+    add_network_options(p, activation=None, output=None, loss=None, bias=None)
+    p.add_argument(
+        "--train-bias",
+        dest="train_bias",
+        action="store_const",
+        const=True,
+        default=None,
+        help="update the biases",
+    )
+    p.add_argument(
+        "--no-train-bias",
+        dest="train_bias",
+        action="store_const",
+        const=False,
+        help="freeze the biases",
+    )
+
+
+def network_overrides(args) -> dict:
+    """The network options a ``train`` or ``sweep`` command was given (None: the data set's default)."""
+    return {
+        k: getattr(args, k)
+        for k in ("sizes", "activation", "output_activation", "loss", "bias", "train_bias")
+    }
 
 
 # --- bench ---------------------------------------------------------------------------
@@ -627,22 +649,6 @@ def build_parser() -> Parser:
         epilog="example: jaxmlp train digits --checkpoint runs/digits --plot runs/digits",
     )
     add_data_arguments(p)
-    add_network_options(p, activation=None, output=None, loss=None, bias=None)
-    p.add_argument(
-        "--train-bias",
-        dest="train_bias",
-        action="store_const",
-        const=True,
-        default=None,
-        help="update the biases",
-    )
-    p.add_argument(
-        "--no-train-bias",
-        dest="train_bias",
-        action="store_const",
-        const=False,
-        help="freeze the biases",
-    )
     p.add_argument(
         "--optimizer",
         choices=("sgd", "momentum", "adam"),
@@ -700,17 +706,7 @@ def build_parser() -> Parser:
         description="One network per (learning rate, seed), full-batch SGD, all in one compiled loop.",
         epilog="example: jaxmlp sweep --learning-rates 64 --seeds 64 --steps 10000 --plot sweep.png",
     )
-    p.add_argument(
-        "dataset", nargs="?", default="tutorial", choices=("tutorial", "xor", "digits", "csv")
-    )
-    p.add_argument("path", nargs="?", help="the CSV file (csv only)")
-    p.add_argument("--target")
-    p.add_argument("--task", choices=("classification", "regression"))
-    add_network_options(p, activation=None, output=None, loss=None, bias=None)
-    p.add_argument(
-        "--train-bias", dest="train_bias", action="store_const", const=True, default=None
-    )
-    p.add_argument("--no-train-bias", dest="train_bias", action="store_const", const=False)
+    add_data_arguments(p, default="tutorial")
     p.add_argument(
         "--learning-rates", type=positive(int), default=64, help="how many, log-spaced (default 64)"
     )

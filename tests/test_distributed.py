@@ -221,41 +221,12 @@ def test_two_processes_on_loopback_train_like_one(tmp_path):
 
 
 def test_bad_coordinator_settings_are_usage_errors():
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jaxmlp.cli",
-            "train",
-            "xor",
-            "--coordinator",
-            "127.0.0.1:1",
-            "--num-processes",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
+    from tests.cli_helpers import assert_one_line_error, run_process
+
+    base = ["train", "xor", "--coordinator", "127.0.0.1:1", "--num-processes", "2"]
+    r = run_process(*base)
+    assert_one_line_error(
+        r.returncode, r.stderr, "a coordinator needs the number of processes and this process's id"
     )
-    assert r.returncode == 2 and r.stderr.startswith(
-        "jaxmlp: error: a coordinator needs the number of processes and this process's id"
-    )
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jaxmlp.cli",
-            "train",
-            "xor",
-            "--coordinator",
-            "127.0.0.1:1",
-            "--num-processes",
-            "2",
-            "--process-id",
-            "5",
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
-    assert r.returncode == 2 and "process id must lie in [0, 2), got 5" in r.stderr
+    r = run_process(*base, "--process-id", "5")
+    assert_one_line_error(r.returncode, r.stderr, "process id must lie in [0, 2), got 5")

@@ -213,20 +213,26 @@ def test_a_signal_saves_a_checkpoint_and_resuming_matches_an_uninterrupted_run(t
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
 
 
+# A network whose output is unbounded (relu, identity output, mse): a large learning rate diverges.
+UNBOUNDED_XOR = [
+    "train",
+    "xor",
+    "--sizes",
+    "2,50,1",
+    "--activation",
+    "relu",
+    "--output-activation",
+    "identity",
+    "--loss",
+    "mse",
+]
+
+
 def test_divergence_stops_saves_the_last_finite_parameters_and_says_so(tmp_path, capsys):
     d = str(tmp_path / "div")
     code, out, err = run(
         capsys,
-        "train",
-        "xor",
-        "--sizes",
-        "2,50,1",
-        "--activation",
-        "relu",
-        "--output-activation",
-        "identity",
-        "--loss",
-        "mse",
+        *UNBOUNDED_XOR,
         "--learning-rate",
         "1e6",
         "--steps",
@@ -246,16 +252,7 @@ def test_divergence_stops_saves_the_last_finite_parameters_and_says_so(tmp_path,
 def test_clip_norm_keeps_the_same_run_finite(capsys):
     d = run_json(
         capsys,
-        "train",
-        "xor",
-        "--sizes",
-        "2,50,1",
-        "--activation",
-        "relu",
-        "--output-activation",
-        "identity",
-        "--loss",
-        "mse",
+        *UNBOUNDED_XOR,
         "--learning-rate",
         "0.5",
         "--clip-norm",
