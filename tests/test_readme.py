@@ -1,0 +1,18 @@
+"""The README's Python examples run as written, and say what they claim."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).parent.parent / "README.md"
+
+
+def test_python_examples_run():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    library = next(b for b in blocks if "jaxmlp.tutorial()" in b)
+    scope: dict = {}
+    exec(compile(library, "README.md", "exec"), scope)
+    assert abs(float(scope["hidden"].net[0]) - 0.3775) < 1e-15
+    assert abs(float(scope["E"]) - 0.298371109) < 5e-10
+    assert abs(float(scope["params1"][1]["w"][0, 0]) - 0.35891648) < 5e-9
+    assert scope["report"].passed
+    assert float(scope["accuracy"]) > 0.95
