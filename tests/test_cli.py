@@ -9,7 +9,7 @@ from tests.cli_helpers import assert_one_line_error, run_process
 def test_version_and_help():
     r = run_process("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"jaxmlp {jaxmlp.__version__}"
-    for command in ("reproduce", "trace", "gradcheck"):
+    for command in ("reproduce", "trace", "gradcheck", "train", "sweep", "bench"):
         r = run_process(command, "--help")
         assert r.returncode == 0 and "example: jaxmlp " + command in r.stdout
 
