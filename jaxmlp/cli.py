@@ -415,7 +415,7 @@ def cmd_sweep(args) -> int:
     seeds = np.arange(args.seed, args.seed + args.seeds)
     dtype = "float64" if args.x64 else "float32"
     x = ds.x_train.astype(dtype)
-    y = ds.y_train if ds.y_train.dtype.kind in "iu" else ds.y_train.astype(dtype)
+    y = run.targets(net, ds.y_train, dtype)
     with progress(
         args.steps, enabled=not args.json, description=f"sweep {lrs.size * seeds.size} nets"
     ) as bar:

@@ -113,19 +113,33 @@ def _dtype(params):
     return jax.tree_util.tree_leaves(params)[0].dtype
 
 
+def targets(net: MLP, y: np.ndarray, dtype) -> jax.Array:
+    """A data set's targets as the network's loss takes them: class labels stay labels for
+    cross entropy and become one-hot rows for a loss on ``n_out > 1`` outputs (mse on digits)."""
+    y = np.asarray(y)
+    if y.dtype.kind in "iu":
+        if net.loss == "cross_entropy":
+            return jnp.asarray(y)
+        if y.ndim == 1 and net.sizes[-1] > 1:
+            return jnp.asarray(np.eye(net.sizes[-1])[y], dtype)
+    return jnp.asarray(y, dtype)
+
+
 def dataset_loss(net: MLP, params, x, y) -> float:
     dtype = _dtype(params)
-    y = jnp.asarray(y) if np.asarray(y).dtype.kind in "iu" else jnp.asarray(y, dtype)
-    return float(_loss_jit(net, params, jnp.asarray(x, dtype), y))
+    return float(_loss_jit(net, params, jnp.asarray(x, dtype), targets(net, y, dtype)))
 
 
 class Interrupt:
-    """SIGINT and SIGTERM set a flag (checked between chunks) instead of killing the run."""
+    """SIGINT and SIGTERM set a flag (checked between chunks) instead of killing the run; a second
+    signal interrupts at once."""
 
     def __init__(self):
         self.signal: int | None = None
 
     def __call__(self, signum, frame):
+        if self.signal is not None:  # a second signal: stop now, without the checkpoint
+            raise KeyboardInterrupt
         self.signal = signum
 
     @contextmanager
@@ -188,7 +202,7 @@ def train(
         params, start, batch_key = c.params, c.step, c.key
         opt_state = set_learning_rate(c.opt_state, lr) if optimizer is not None else None
     x = jnp.asarray(ds.x_train, dtype)
-    y = jnp.asarray(ds.y_train) if ds.y_train.dtype.kind in "iu" else jnp.asarray(ds.y_train, dtype)
+    y = targets(net, ds.y_train, dtype)
     extra = {
         "dataset": ds.name,
         "optimizer": optimizer_name,

@@ -349,3 +349,34 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert isinstance(progress.progress(10), progress.Progress)
     assert not isinstance(progress.progress(10, enabled=False), progress.Progress)
+
+
+def test_class_labels_become_one_hot_targets_for_a_squared_error_loss(capsys):
+    d = run_json(
+        capsys,
+        "train",
+        "digits",
+        "--output-activation",
+        "logistic",
+        "--loss",
+        "half_sse",
+        "--steps",
+        "300",
+    )
+    assert d["network"]["loss"] == "half_sse" and d["test_accuracy"] > 0.8
+    s = run_json(
+        capsys,
+        "sweep",
+        "digits",
+        "--output-activation",
+        "logistic",
+        "--loss",
+        "mse",
+        "--learning-rates",
+        "2",
+        "--seeds",
+        "2",
+        "--steps",
+        "20",
+    )
+    assert s["nets"] == 4 and 0 <= s["mean_train_accuracy"] <= 1
