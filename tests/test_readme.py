@@ -16,3 +16,11 @@ def test_python_examples_run():
     assert abs(float(scope["params1"][1]["w"][0, 0]) - 0.35891648) < 5e-9
     assert scope["report"].passed
     assert float(scope["accuracy"]) > 0.95
+
+
+def test_readme_tables_are_the_experiments_output():
+    text = README.read_text()
+    marked = re.findall(r"<!-- (experiments/results/[\w.]+) -->\n(.*?)\n<!-- end -->", text, flags=re.S)
+    assert len(marked) >= 6
+    for name, body in marked:
+        assert body == (README.parent / name).read_text().strip(), f"{name} differs: run python experiments/update_readme.py"
