@@ -405,12 +405,12 @@ def fit(
         state, losses, params_finite = run_chunk(
             state, lr, x, y, spec=spec, n_steps=n, history=history
         )
-        losses = distributed.to_host(losses)
-        bad = first_bad(losses, distributed.to_host(params_finite), n)
+        losses, params_finite = distributed.fetch(losses, params_finite)
+        bad = first_bad(losses, params_finite, n)
         if bad >= 0 and not history:  # locate the first non-finite loss
             _, losses, params_finite = run_chunk(chunk_start, lr, x, y, spec=spec, n_steps=n)
-            losses = distributed.to_host(losses)
-            bad = first_bad(losses, distributed.to_host(params_finite), n)
+            losses, params_finite = distributed.fetch(losses, params_finite)
+            bad = first_bad(losses, params_finite, n)
         if bad >= 0:
             # The loss of the state `bad` steps into this chunk is the first non-finite one; the
             # state one step earlier is recomputed from the chunk's start (or the previous chunk's
@@ -435,7 +435,7 @@ def fit(
         state.params,
         state.opt_state,
         np.concatenate(recorded),
-        int(state.step),
+        start_step + done if diverged_at is None else diverged_at - 1,
         key,
         diverged_at,
         stopped,

@@ -44,7 +44,7 @@ def check_finite(a: Any, name: str) -> None:
     """Raise ``ValueError`` if concrete ``a`` holds NaN or infinity."""
     if is_concrete(a):
         arr = np.asarray(a)
-        if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
             bad = np.argwhere(~np.isfinite(arr))
             where = tuple(int(i) for i in bad[0]) if bad.size else ()
             raise ValueError(
@@ -96,7 +96,7 @@ def check_params(net: MLP, params: Any) -> jnp.dtype:
         expected = {"w": (n_out, n_in), "b": () if net.bias == "shared" else (n_out,)}
         for k in sorted(keys):
             leaf = layer[k]
-            shape = tuple(np.shape(leaf))
+            shape = tuple(leaf.shape) if hasattr(leaf, "shape") else tuple(np.shape(leaf))
             if shape != expected[k]:
                 raise ValueError(
                     f"params[{i}][{k!r}] must have shape {expected[k]} for sizes {net.sizes} "

@@ -20,7 +20,11 @@ def test_python_examples_run():
 
 def test_readme_tables_are_the_experiments_output():
     text = README.read_text()
-    marked = re.findall(r"<!-- (experiments/results/[\w.]+) -->\n(.*?)\n<!-- end -->", text, flags=re.S)
+    marked = re.findall(
+        r"<!-- (experiments/results/[\w.]+) -->\n(.*?)\n<!-- end -->", text, flags=re.S
+    )
     assert len(marked) >= 6
     for name, body in marked:
-        assert body == (README.parent / name).read_text().strip(), f"{name} differs: run python experiments/update_readme.py"
+        assert body == (README.parent / name).read_text().strip(), (
+            f"{name} differs: run python experiments/update_readme.py"
+        )
