@@ -65,7 +65,11 @@ def output_delta(net: MLP, last: Layer, y: Array) -> Array:
 
 def hidden_delta(net: MLP, w_next: Array, delta_next: Array, layer: Layer) -> Array:
     """``delta_l = (delta_{l+1} @ W_{l+1}) * f'(net_l)``: ``(batch, n_{l+1}) -> (batch, n_l)``."""
-    return (delta_next @ w_next) * net.activation_spec.derivative(layer.net, layer.out)
+    if delta_next.shape[0] == 1:  # one example: a broadcast product and a sum, which XLA fuses
+        back = jnp.sum(delta_next[0][:, None] * w_next, axis=0)[None]
+    else:
+        back = delta_next @ w_next
+    return back * net.activation_spec.derivative(layer.net, layer.out)
 
 
 def layer_gradient(net: MLP, layer: dict, delta: Array, prev_out: Array) -> dict:
