@@ -65,8 +65,8 @@ def output_delta(net: MLP, last: Layer, y: Array) -> Array:
 
 def hidden_delta(net: MLP, w_next: Array, delta_next: Array, layer: Layer) -> Array:
     """``delta_l = (delta_{l+1} @ W_{l+1}) * f'(net_l)``: ``(batch, n_{l+1}) -> (batch, n_l)``."""
-    if delta_next.shape[0] == 1:  # one example: a broadcast product and a sum, which XLA fuses
-        back = jnp.sum(delta_next[0][:, None] * w_next, axis=0)[None]
+    if delta_next.shape[0] == 1:  # one example: a vector-matrix product, which XLA fuses (a (1, n) dot it does not)
+        back = (delta_next[0] @ w_next)[None]
     else:
         back = delta_next @ w_next
     return back * net.activation_spec.derivative(layer.net, layer.out)
