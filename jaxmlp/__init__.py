@@ -3,9 +3,11 @@
 from jaxmlp.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from jaxmlp.backprop import sgd_step_updated_weights
 from jaxmlp.config import BIAS_MODES, MLP
+from jaxmlp.distributed import make_mesh
 from jaxmlp.forward import Layer
 from jaxmlp.gradcheck import GradCheckReport, GradientMismatchError, check_gradients
 from jaxmlp.losses import LOSSES
+from jaxmlp.population import SweepResult, sweep
 from jaxmlp.seed import tutorial
 from jaxmlp.train import FitResult, TrainState, fit, named_optimizer, sgd_step
 
@@ -21,11 +23,14 @@ __all__ = [
     "LOSSES",
     "Layer",
     "MLP",
+    "SweepResult",
     "TrainState",
     "check_gradients",
     "fit",
+    "make_mesh",
     "named_optimizer",
     "sgd_step",
     "sgd_step_updated_weights",
+    "sweep",
     "tutorial",
 ]

@@ -65,7 +65,9 @@ def output_delta(net: MLP, last: Layer, y: Array) -> Array:
 
 def hidden_delta(net: MLP, w_next: Array, delta_next: Array, layer: Layer) -> Array:
     """``delta_l = (delta_{l+1} @ W_{l+1}) * f'(net_l)``: ``(batch, n_{l+1}) -> (batch, n_l)``."""
-    if delta_next.shape[0] == 1:  # one example: a vector-matrix product, which XLA fuses (a (1, n) dot it does not)
+    if (
+        delta_next.shape[0] == 1
+    ):  # one example: a vector-matrix product, which XLA fuses (a (1, n) dot it does not)
         back = (delta_next[0] @ w_next)[None]
     else:
         back = delta_next @ w_next

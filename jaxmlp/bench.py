@@ -46,6 +46,7 @@ def median_time(f: Callable[[], object], repeats: int) -> tuple[float, object]:
 
 
 def torch_or_none():
+    """PyTorch limited to at most two threads (this machine's cores), or None when it is not installed."""
     try:
         import torch
     except ImportError:
@@ -55,6 +56,7 @@ def torch_or_none():
 
 
 def machine(device: str) -> dict:
+    """The machine and library versions the report was made with."""
     import jax
 
     cpu = platform.processor()
@@ -80,6 +82,7 @@ def machine(device: str) -> dict:
 
 
 def seed_pure_python(steps: int) -> float:
+    """W1 in pure Python: lists and math.exp; returns E_total after ``steps`` rounds."""
     w = [[0.15, 0.20], [0.25, 0.30]]
     v = [[0.40, 0.45], [0.50, 0.55]]
     b1, b2, x, t, lr = 0.35, 0.60, (0.05, 0.10), (0.01, 0.99), 0.5
@@ -97,6 +100,7 @@ def seed_pure_python(steps: int) -> float:
 
 
 def seed_numpy(steps: int) -> float:
+    """W1 with NumPy arrays and the delta rule written out; returns E_total after ``steps`` rounds."""
     w, v = np.array([[0.15, 0.20], [0.25, 0.30]]), np.array([[0.40, 0.45], [0.50, 0.55]])
     x, t = np.array([0.05, 0.10]), np.array([0.01, 0.99])
     sig = lambda z: 1.0 / (1.0 + np.exp(-z))
@@ -112,6 +116,7 @@ def seed_numpy(steps: int) -> float:
 
 
 def seed_torch(torch, steps: int) -> float:
+    """W1 in PyTorch eager mode: autograd and ``torch.optim.SGD``; returns E_total after ``steps`` rounds."""
     w = torch.tensor([[0.15, 0.20], [0.25, 0.30]], dtype=torch.float64, requires_grad=True)
     v = torch.tensor([[0.40, 0.45], [0.50, 0.55]], dtype=torch.float64, requires_grad=True)
     x = torch.tensor([0.05, 0.10], dtype=torch.float64)
@@ -151,6 +156,7 @@ def bare_jax_seed(steps: int):
 
 
 def w1(steps: int, repeats: int, torch) -> list[dict]:
+    """W1, the seed network: every peer's time per 10,000 steps, ns per step, compile time and final E."""
     import jax
     import jax.numpy as jnp
 
@@ -306,6 +312,7 @@ def interleaved(
 def w2(
     batch: int, steps: int, repeats: int, torch, device: str, peak_sizes: tuple[int, ...]
 ) -> tuple[list[dict], dict]:
+    """W2, a 784-512-512-10 MLP: time, GFLOP/s and share of the matmul peak per peer; returns ``(rows, peak)``."""
     import jax
     import jax.numpy as jnp
 
@@ -462,6 +469,7 @@ def population_params(n: int) -> dict[str, np.ndarray]:
 
 
 def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
+    """W3, a population of perturbed seed networks: net-steps per second per peer."""
     import jax
     import jax.numpy as jnp
 
@@ -641,6 +649,8 @@ print(json.dumps([float(np.median([r.seconds for r in rs])), float(np.mean(rs[-1
 
 
 def w4(repeats: int) -> list[dict]:
+    """W4, start-up: whole-process wall time of ``jaxmlp reproduce`` and of ``python -c 'import jax'``."""
+
     def whole(argv):
         subprocess.run(
             argv, check=True, capture_output=True
@@ -666,6 +676,7 @@ def w4(repeats: int) -> list[dict]:
 
 
 def markdown(report: dict) -> str:
+    """The report as Markdown: the machine, the peaks, one table per workload and its ratios."""
     m = report["machine"]
     lines = [
         f"Machine: {m['device']}, {m['cpu']}; Python {m['python']}, jax {m['jax']}, numpy {m['numpy']}, torch {m['torch']}.",
@@ -720,6 +731,7 @@ def markdown(report: dict) -> str:
 
 
 def ratios(name: str, rows: list[dict]) -> str:
+    """The sentence of ratios under a workload's table (the figures the targets speak of)."""
     by = {r["peer"]: r for r in rows if "note" not in r or not r["note"].startswith("skipped")}
     if name.startswith("W1"):
         j = by.get("jaxmlp fit, backprop")
@@ -801,6 +813,7 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
 
 
 def main(argv=None) -> int:
+    """``python -m jaxmlp.bench [--quick] [--device cpu|gpu] [--json]``."""
     p = argparse.ArgumentParser(
         prog="jaxmlp bench",
         description="jaxmlp against its peers on identical work, in one process.",

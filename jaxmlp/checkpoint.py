@@ -110,6 +110,7 @@ def save(
 
 
 def exists(directory: str | Path) -> bool:
+    """True when ``directory`` holds a checkpoint file (it may still be damaged: :func:`load` checks)."""
     return (Path(directory) / FILENAME).is_file()
 
 

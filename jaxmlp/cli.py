@@ -24,6 +24,7 @@ class Parser(argparse.ArgumentParser):
     """argparse, with its errors raised as :class:`UsageError` (one line, exit 2)."""
 
     def error(self, message):
+        """Raise instead of printing the usage and exiting."""
         raise UsageError(f"{self.prog}: {message}")
 
 
@@ -43,6 +44,8 @@ def sizes_arg(text: str) -> tuple[int, ...]:
 
 
 def positive(kind):
+    """An argparse type: a positive number of ``kind`` (finite, for floats)."""
+
     def parse(text: str):
         try:
             v = kind(text)
@@ -67,6 +70,7 @@ def add_network_options(
     loss="half_sse",
     bias="per_neuron",
 ) -> None:
+    """The options that configure an :class:`jaxmlp.MLP` (defaults None: the data set's)."""
     p.add_argument("--sizes", type=sizes_arg, default=sizes, help="layer widths, e.g. 3,4,2")
     p.add_argument(
         "--activation",
@@ -109,12 +113,14 @@ def enable_compilation_cache() -> None:
 
 
 def enable_x64() -> None:
+    """float64 for the commands that ask for it, before any array exists."""
     import jax
 
     jax.config.update("jax_enable_x64", True)
 
 
 def emit(text: str) -> None:
+    """Print ``text`` to stdout with one trailing newline, flushed."""
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()
 
@@ -129,6 +135,7 @@ REPRODUCE_NOTE = (
 
 
 def cmd_reproduce(args) -> int:
+    """``jaxmlp reproduce``: the seed's figures against jaxmlp's, with the errata."""
     enable_x64()
     from jaxmlp import seed
 
@@ -161,6 +168,7 @@ def cmd_reproduce(args) -> int:
 
 
 def cmd_trace(args) -> int:
+    """``jaxmlp trace``: the derivation of one SGD step, as text, Markdown or JSON."""
     enable_x64()
     from jaxmlp import trace
 
@@ -213,6 +221,7 @@ def trace_inputs(args):
 
 
 def cmd_gradcheck(args) -> int:
+    """``jaxmlp gradcheck``: backprop against autodiff on a random network; exit 1 on a mismatch."""
     if args.x64:
         enable_x64()
     import jax
@@ -258,6 +267,7 @@ def cmd_gradcheck(args) -> int:
 
 
 def add_parallel_options(p) -> None:
+    """``--devices`` and the multi-host options of ``train`` and ``sweep``."""
     g = p.add_argument_group("devices and hosts")
     g.add_argument(
         "--devices",
@@ -290,6 +300,7 @@ def start_processes(args) -> bool:
 
 
 def cmd_train(args) -> int:
+    """``jaxmlp train``: one training run; exit 130 when interrupted, 1 when it diverged."""
     leader = start_processes(args)
     if args.x64:
         enable_x64()
@@ -359,6 +370,7 @@ def cmd_train(args) -> int:
 
 
 def train_table(summary: dict) -> str:
+    """The summary of a run as aligned ``key value`` lines."""
     keys = [
         "dataset",
         "steps",
@@ -375,6 +387,7 @@ def train_table(summary: dict) -> str:
 
 
 def write_train_plots(directory: str, ds, out) -> None:
+    """loss.png, and decision_boundary.png (xor) or confusion.png (multi-class test sets)."""
     from pathlib import Path
 
     from jaxmlp import plots, run
@@ -399,6 +412,7 @@ def write_train_plots(directory: str, ds, out) -> None:
 
 
 def cmd_sweep(args) -> int:
+    """``jaxmlp sweep``: a grid of learning rates x seeds, trained at once."""
     leader = start_processes(args)
     if args.x64:
         enable_x64()
@@ -496,6 +510,7 @@ def cmd_sweep(args) -> int:
 
 
 def population_accuracy(net, stacked, x, y):
+    """Training accuracy of every member of a stacked population: ``(N,)``."""
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -559,6 +574,7 @@ def network_overrides(args) -> dict:
 
 
 def cmd_bench(args) -> int:
+    """``jaxmlp bench``: jaxmlp against its peers (see :mod:`jaxmlp.bench`)."""
     from jaxmlp import bench
 
     report = bench.run(args.quick, args.device)
@@ -570,6 +586,7 @@ def cmd_bench(args) -> int:
 
 
 def build_parser() -> Parser:
+    """The argument parser of every command."""
     parser = Parser(
         prog="jaxmlp",
         description="Multilayer perceptrons in JAX, with backpropagation by hand and by autodiff.",
@@ -742,6 +759,7 @@ USER_ERRORS = (UsageError, ValueError, TypeError, OSError)
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``jaxmlp`` entry point: returns the exit status."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -106,14 +106,17 @@ class MLP:
 
     @property
     def activation_spec(self) -> Activation:
+        """The hidden layers' :class:`Activation`."""
         return get_activation(self.activation)
 
     @property
     def output_activation_spec(self) -> Activation:
+        """The output layer's :class:`Activation`."""
         return get_activation(self.output_activation)
 
     @property
     def loss_spec(self) -> Loss:
+        """The configured :class:`Loss`."""
         return get_loss(self.loss)
 
     @property

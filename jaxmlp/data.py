@@ -41,6 +41,7 @@ class Dataset:
 
     @property
     def n_features(self) -> int:
+        """Input width of the data: ``x_train.shape[1]``."""
         return self.x_train.shape[1]
 
 

@@ -51,6 +51,7 @@ def make_mesh(devices: int | Mesh | None = None) -> Mesh | None:
 
 
 def axis_size(mesh: Mesh) -> int:
+    """Number of devices along the mesh's one axis."""
     return mesh.devices.size
 
 
@@ -90,6 +91,7 @@ def place(mesh: Mesh, a: Any, spec: PartitionSpec) -> jax.Array:
 
 
 def jnp_key(a: jax.Array) -> bool:
+    """True for a typed PRNG key array."""
     return jax.numpy.issubdtype(a.dtype, jax.dtypes.prng_key)
 
 

@@ -72,13 +72,16 @@ class GradCheckReport:
 
     @property
     def max_abs_error(self) -> float:
+        """Largest backprop-vs-autodiff absolute error over all leaves."""
         return max(leaf.max_abs_error for leaf in self.leaves)
 
     @property
     def max_rel_error(self) -> float:
+        """Largest backprop-vs-autodiff relative error over all leaves."""
         return max(leaf.max_rel_error for leaf in self.leaves)
 
     def as_dict(self) -> dict:
+        """The report as JSON-ready data, with the overall maxima."""
         d = dataclasses.asdict(self)
         d["max_abs_error"], d["max_rel_error"] = self.max_abs_error, self.max_rel_error
         fd = [leaf.fd_max_abs_error for leaf in self.leaves if leaf.fd_max_abs_error is not None]

@@ -39,10 +39,12 @@ class SweepResult(NamedTuple):
 
     @property
     def nets(self) -> int:
+        """Number of networks trained: learning rates x seeds."""
         return self.final_loss.size
 
     @property
     def net_steps_per_second(self) -> float:
+        """Networks x steps per second of the training loop."""
         return self.nets * self.steps / self.seconds
 
 

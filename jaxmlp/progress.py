@@ -20,6 +20,7 @@ class NoProgress:
         return False
 
     def update(self, step: int, loss: float) -> None:
+        """Show ``step`` and ``loss`` (and the rate since the start)."""
         pass
 
 
@@ -52,6 +53,7 @@ class Progress(NoProgress):
         return self._bar.__exit__(*exc)
 
     def update(self, step: int, loss: float) -> None:
+        """Show ``step`` and ``loss`` (and the rate since the start)."""
         rate = (step - self.start_step) / max(time.perf_counter() - self.t0, 1e-9)
         self._bar.update(self._task, completed=step, loss=f"{loss:.4g}", rate=f"{rate:,.0f}")
 

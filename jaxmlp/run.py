@@ -102,6 +102,7 @@ def accuracy(net: MLP, ds_task: str, params, x: np.ndarray, y: np.ndarray) -> fl
 
 
 def predictions(net: MLP, params, x: np.ndarray) -> np.ndarray:
+    """The network's outputs for ``x`` ``(n, n_in)``, as NumPy."""
     return np.asarray(_apply_jit(net, params, jnp.asarray(x, _dtype(params))))
 
 
@@ -126,6 +127,7 @@ def targets(net: MLP, y: np.ndarray, dtype) -> jax.Array:
 
 
 def dataset_loss(net: MLP, params, x, y) -> float:
+    """The batch loss of ``params`` on a whole data set part (targets as :func:`targets` makes them)."""
     dtype = _dtype(params)
     return float(_loss_jit(net, params, jnp.asarray(x, dtype), targets(net, y, dtype)))
 
@@ -144,6 +146,7 @@ class Interrupt:
 
     @contextmanager
     def installed(self):
+        """Install the handlers for the ``with`` block; the old ones come back after it."""
         old = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
             yield self
@@ -154,6 +157,8 @@ class Interrupt:
 
 @dataclasses.dataclass
 class TrainOutcome:
+    """A run's network, fit result, JSON summary, test loss per chunk, and the signal that stopped it."""
+
     net: MLP
     result: FitResult
     summary: dict

@@ -106,11 +106,13 @@ class Figure:
 
     @property
     def match(self) -> bool | None:
+        """Within one unit of the seed's last printed digit; None where the seed prints nothing."""
         if self.seed is None:
             return None
         return abs(self.value - float(self.seed)) <= printed_unit(self.seed) * (1 + 1e-9)
 
     def as_dict(self) -> dict:
+        """The figure as ``reproduce --json`` prints it."""
         return {
             "name": self.name,
             "seed": None if self.seed is None else float(self.seed),

@@ -51,12 +51,15 @@ class Derivation:
 
     @property
     def sections(self) -> list[str]:
+        """Section titles in order of appearance."""
         return list(dict.fromkeys(s.section for s in self.steps))
 
     def value(self, name: str) -> float:
+        """The value of the step named ``name``."""
         return next(s.value for s in self.steps if s.name == name)
 
     def as_dict(self) -> dict:
+        """The derivation as ``trace --json`` prints it."""
         return {
             "network": dataclasses.asdict(self.net),
             "weights": self.weights,

@@ -125,6 +125,7 @@ class FitResult(NamedTuple):
 
     @property
     def last_finite_loss(self) -> float:
+        """The last finite entry of ``losses`` (NaN when there is none)."""
         finite = self.losses[np.isfinite(self.losses)]
         return float(finite[-1]) if finite.size else float("nan")
 
