@@ -43,7 +43,13 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
-from jaxmlp.forward import Layer, forward_trace, one_hot_targets, per_example_loss_from_output
+from jaxmlp.forward import (
+    Layer,
+    forward_trace,
+    one_hot_targets,
+    per_example_loss_from_output,
+    small_matmul,
+)
 
 if TYPE_CHECKING:
     from jaxmlp.config import MLP
@@ -65,12 +71,7 @@ def output_delta(net: MLP, last: Layer, y: Array) -> Array:
 
 def hidden_delta(net: MLP, w_next: Array, delta_next: Array, layer: Layer) -> Array:
     """``delta_l = (delta_{l+1} @ W_{l+1}) * f'(net_l)``: ``(batch, n_{l+1}) -> (batch, n_l)``."""
-    if (
-        delta_next.shape[0] == 1
-    ):  # one example: a vector-matrix product, which XLA fuses (a (1, n) dot it does not)
-        back = (delta_next[0] @ w_next)[None]
-    else:
-        back = delta_next @ w_next
+    back = small_matmul(delta_next, w_next)
     return back * net.activation_spec.derivative(layer.net, layer.out)
 
 

@@ -30,6 +30,25 @@ class Layer(NamedTuple):
     out: Array
 
 
+def small_matmul(a: Array, b: Array) -> Array:
+    """``a @ b`` for ``a`` ``(1, k)``: an unrolled sum of ``k`` rank-1 products when ``k`` is small.
+
+    For one example and a narrow layer XLA leaves a ``(1, k) x (k, m)`` dot
+    unfused in a training loop, and, once vmapped over a population, reduces
+    a small axis slowly; elementwise products and adds fuse and vectorise in
+    both cases.
+    """
+    if a.shape[0] != 1 or a.shape[1] > SMALL:
+        return a @ b
+    out = a[:, 0:1] * b[0][None, :]
+    for k in range(1, a.shape[1]):
+        out = out + a[:, k : k + 1] * b[k][None, :]
+    return out
+
+
+SMALL = 16  # widths up to this are multiplied by unrolled sums of products
+
+
 def bias_term(net: MLP, layer: dict) -> Array | float:
     """The bias as broadcastable to ``(batch, n_out)``: ``b`` (shared), ``b[None]`` (per neuron), 0 (none).
 
@@ -48,7 +67,7 @@ def forward_trace(net: MLP, params, x: Array) -> tuple[Layer, ...]:
     out = x
     for i, layer in enumerate(params):
         act = net.output_activation_spec if i == len(params) - 1 else net.activation_spec
-        z = out @ layer["w"].T + bias_term(net, layer)
+        z = small_matmul(out, layer["w"].T) + bias_term(net, layer)
         out = act.fn(z)
         layers.append(Layer(z, out))
     return tuple(layers)
