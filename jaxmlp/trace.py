@@ -333,7 +333,7 @@ def derive(net: MLP, params, x, y, learning_rate: float = 0.5) -> Derivation:
                     section,
                     f"dE_total/d{b}",
                     " + ".join(
-                        f"delta_{n}"
+                        f"dE_total/dnet_{n}"
                         for n in (neurons[l + 1] if gb.ndim == 0 else [neurons[l + 1][j]])
                     ),
                     " + ".join(fmt(p) for p in parts),
