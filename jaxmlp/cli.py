@@ -119,10 +119,27 @@ def enable_x64() -> None:
     jax.config.update("jax_enable_x64", True)
 
 
+_RESULTS = None  # where results go when the process's stdout was handed to native libraries
+
+
 def emit(text: str) -> None:
     """Print ``text`` to stdout with one trailing newline, flushed."""
-    sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    sys.stdout.flush()
+    out = _RESULTS or sys.stdout
+    out.write(text if text.endswith("\n") else text + "\n")
+    out.flush()
+
+
+def keep_stdout_for_results() -> None:
+    """Point file descriptor 1 at stderr, keeping the real stdout for :func:`emit` alone.
+
+    gloo's C++ side prints "[Gloo] Rank k is connected ..." to stdout in
+    multi-process runs; without this, ``--json`` output would not parse.
+    """
+    global _RESULTS
+    if _RESULTS is None:
+        sys.stdout.flush()
+        _RESULTS = os.fdopen(os.dup(1), "w")
+        os.dup2(2, 1)
 
 
 # --- reproduce ---------------------------------------------------------------
@@ -293,7 +310,8 @@ def start_processes(args) -> bool:
     """Join the other processes first, if a coordinator is given; return True on process 0."""
     from jaxmlp import distributed
 
-    distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    if distributed.initialize(args.coordinator, args.num_processes, args.process_id):
+        keep_stdout_for_results()
     import jax
 
     return jax.process_index() == 0
