@@ -19,7 +19,10 @@ def main() -> None:
     readme = ROOT / "README.md"
     text = readme.read_text()
     names = MARKED.findall(text)
-    text = MARKED.sub(lambda m: f"<!-- {m.group(1)} -->\n{(ROOT / m.group(1)).read_text().strip()}\n<!-- end -->", text)
+    text = MARKED.sub(
+        lambda m: f"<!-- {m.group(1)} -->\n{(ROOT / m.group(1)).read_text().strip()}\n<!-- end -->",
+        text,
+    )
     write_text(readme, text)
     print("updated:", ", ".join(names))
 
