@@ -14,7 +14,7 @@ jax.config.update("jax_enable_x64", True)
 
 from jaxmlp import plots, seed  # noqa: E402
 from jaxmlp.atomic import write_text  # noqa: E402
-from jaxmlp.cli import REPRODUCE_NOTE  # noqa: E402
+from jaxmlp.seed import REPRODUCE_NOTE  # noqa: E402
 
 
 def main(out: Path) -> None:

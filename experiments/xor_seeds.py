@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxmlp import data, plots, population, run
 from jaxmlp.atomic import write_text
-from jaxmlp.cli import population_accuracy
+from jaxmlp.population import accuracy as population_accuracy
 
 
 def main(out: Path, seeds: int = 100) -> None:

@@ -9,7 +9,6 @@ commands that need them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -142,147 +141,6 @@ def keep_stdout_for_results() -> None:
         os.dup2(2, 1)
 
 
-# --- reproduce ---------------------------------------------------------------
-
-REPRODUCE_NOTE = (
-    "match: within one unit of the seed's last printed digit. The seed multiplies already-rounded "
-    "intermediates, so a few of its last digits differ from the exact values "
-    "(dE_o2/dout_h1: seed -0.019049119, exact -0.0190491183)."
-)
-
-
-def cmd_reproduce(args) -> int:
-    """``jaxmlp reproduce``: the seed's figures against jaxmlp's, with the errata."""
-    enable_x64()
-    from jaxmlp import seed
-
-    figures, curves = seed.reproduce()
-    notes = seed.errata(figures)
-    if args.plot:
-        from jaxmlp import plots
-
-        plots.seed_loss_curves(curves, args.plot)
-    if args.json:
-        emit(
-            json.dumps(
-                {
-                    "figures": [f.as_dict() for f in figures],
-                    "errata": notes,
-                    "note": REPRODUCE_NOTE,
-                },
-                indent=2,
-            )
-        )
-        return 0
-    emit(seed.reproduction_table(figures, notes, markdown=False))
-    emit(REPRODUCE_NOTE)
-    if args.plot:
-        emit(f"wrote {args.plot}")
-    return 0
-
-
-# --- trace ---------------------------------------------------------------------
-
-
-def cmd_trace(args) -> int:
-    """``jaxmlp trace``: the derivation of one SGD step, as text, Markdown or JSON."""
-    enable_x64()
-    from jaxmlp import trace
-
-    net, params, x, y, lr = trace_inputs(args)
-    d = trace.derive(net, params, x, y, lr)
-    if args.json:
-        emit(trace.render_json(d))
-    elif args.format == "markdown":
-        emit(trace.render_markdown(d))
-    else:
-        emit(trace.render_text(d))
-    return 0
-
-
-def trace_inputs(args):
-    """The network, parameters, example and learning rate a ``trace`` command asks for."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    if args.weights:
-        from jaxmlp.weightsfile import load_trace_file
-
-        return load_trace_file(args.weights, args)
-    if args.sizes is None:
-        net, params, x, y = jaxmlp.tutorial(jnp.float64)
-        return net, params, x, y, args.learning_rate if args.learning_rate is not None else 0.5
-    net = jaxmlp.MLP(
-        args.sizes, args.activation, args.output_activation, args.loss, args.bias, args.train_bias
-    )
-    # Weights by net.init, rounded to two decimals so the derivation reads like the seed's.
-    params = net.init(jax.random.key(args.seed), jnp.float64)
-    rng = np.random.default_rng(args.seed)
-    params = tuple(
-        {
-            k: jnp.round(v if k == "w" else v + rng.uniform(0.1, 0.6, v.shape), 2)
-            for k, v in layer.items()
-        }
-        for layer in params
-    )
-    x = jnp.asarray(np.round(rng.uniform(0, 1, net.sizes[0]), 2))
-    if net.loss == "cross_entropy":
-        y = jnp.asarray(int(rng.integers(net.sizes[-1])))
-    else:
-        y = jnp.asarray(np.round(rng.uniform(0, 1, net.sizes[-1]), 2))
-    return net, params, x, y, args.learning_rate if args.learning_rate is not None else 0.5
-
-
-# --- gradcheck -------------------------------------------------------------------
-
-
-def cmd_gradcheck(args) -> int:
-    """``jaxmlp gradcheck``: backprop against autodiff on a random network; exit 1 on a mismatch."""
-    if args.x64:
-        enable_x64()
-    import jax
-    import numpy as np
-
-    net = jaxmlp.MLP(
-        args.sizes, args.activation, args.output_activation, args.loss, args.bias, args.train_bias
-    )
-    dtype = "float64" if args.x64 else "float32"
-    params = net.init(jax.random.key(args.seed), dtype)
-    rng = np.random.default_rng(args.seed)
-    params = tuple(
-        {
-            k: v + (rng.normal(0, 0.3, v.shape).astype(dtype) if k == "b" else 0)
-            for k, v in layer.items()
-        }
-        for layer in params
-    )
-    x = rng.standard_normal((args.batch, net.sizes[0])).astype(dtype)
-    if net.loss == "cross_entropy":
-        y = rng.integers(0, net.sizes[-1], args.batch)
-    elif net.loss == "binary_cross_entropy":
-        y = rng.uniform(size=(args.batch, net.sizes[-1])).astype(dtype)
-    else:
-        y = rng.standard_normal((args.batch, net.sizes[-1])).astype(dtype)
-    report = jaxmlp.check_gradients(
-        net, params, x, y, finite_differences=args.finite_differences, raise_on_mismatch=False
-    )
-    if args.json:
-        emit(json.dumps(report.as_dict(), indent=2))
-    else:
-        emit(f"{'leaf':<16} {'max abs error':>14} {'max rel error':>14} {'fd max abs':>12}  status")
-        for leaf in report.leaves:
-            fd = "-" if leaf.fd_max_abs_error is None else f"{leaf.fd_max_abs_error:.3e}"
-            emit(
-                f"{leaf.path:<16} {leaf.max_abs_error:>14.3e} {leaf.max_rel_error:>14.3e} {fd:>12}  {'ok' if leaf.passed else 'FAIL: ' + leaf.message}"
-            )
-        emit(f"{'passed' if report.passed else 'FAILED'} ({report.dtype}, rtol={report.rtol:g})")
-    return 0 if report.passed else 1
-
-
-# --- train ------------------------------------------------------------------------
-
-
 def add_parallel_options(p) -> None:
     """``--devices`` and the multi-host options of ``train`` and ``sweep``."""
     g = p.add_argument_group("devices and hosts")
@@ -304,242 +162,6 @@ def add_parallel_options(p) -> None:
     g.add_argument(
         "--process-id", type=int, help="multi-host: this process, 0..N-1 (also JAXMLP_PROCESS_ID)"
     )
-
-
-def start_processes(args) -> bool:
-    """Join the other processes first, if a coordinator is given; return True on process 0."""
-    from jaxmlp import distributed
-
-    if distributed.initialize(args.coordinator, args.num_processes, args.process_id):
-        keep_stdout_for_results()
-    import jax
-
-    return jax.process_index() == 0
-
-
-def cmd_train(args) -> int:
-    """``jaxmlp train``: one training run; exit 130 when interrupted, 1 when it diverged."""
-    leader = start_processes(args)
-    if args.x64:
-        enable_x64()
-    from jaxmlp import data, run
-    from jaxmlp.progress import progress
-
-    ds = data.load(args.dataset, args.path, args.target, args.task)
-    cfg = run.RunConfig(
-        **network_overrides(args),
-        optimizer=args.optimizer,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        epochs=args.epochs,
-        seed=args.seed,
-        dtype="float64" if args.x64 else "float32",
-        grad=args.grad,
-        clip_norm=args.clip_norm,
-        chunk_size=args.chunk_size,
-        devices=args.devices,
-    )
-    interrupt = run.Interrupt()
-    run.build_network(ds, cfg)  # refuse a bad network before a bar appears
-    total = run.resolve_steps(
-        ds, cfg, cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
-    )
-    with (
-        interrupt.installed(),
-        progress(total, enabled=not args.json, description=f"train {ds.name}") as bar,
-    ):
-        out = run.train(
-            ds,
-            cfg,
-            checkpoint_dir=args.checkpoint,
-            resume=args.resume,
-            bar=bar,
-            interrupt=interrupt,
-        )
-    if args.plot and leader:
-        write_train_plots(args.plot, ds, out)
-    summary = out.summary
-    if args.json:
-        emit(json.dumps(summary, indent=2))
-    else:
-        emit(train_table(summary))
-    if out.interrupted is not None:
-        where = (
-            f"; checkpoint saved in {args.checkpoint}, continue with --resume"
-            if args.checkpoint
-            else ""
-        )
-        print(f"jaxmlp: interrupted at step {out.result.step}{where}", file=sys.stderr)
-        return 130
-    if out.result.diverged_at is not None:
-        saved = (
-            f"; the last finite parameters are saved in {args.checkpoint}"
-            if args.checkpoint
-            else ""
-        )
-        print(
-            f"jaxmlp: training diverged at step {out.result.diverged_at} (non-finite loss); "
-            f"last finite loss {out.result.last_finite_loss:.6g}{saved}; try a smaller --learning-rate or --clip-norm",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def train_table(summary: dict) -> str:
-    """The summary of a run as aligned ``key value`` lines."""
-    keys = [
-        "dataset",
-        "steps",
-        "seconds",
-        "final_loss",
-        "train_accuracy",
-        "test_loss",
-        "test_accuracy",
-    ]
-    rows = [(k, summary[k]) for k in keys if summary.get(k) is not None]
-    return "\n".join(
-        f"{k:<16} {v:.6g}" if isinstance(v, float) else f"{k:<16} {v}" for k, v in rows
-    )
-
-
-def write_train_plots(directory: str, ds, out) -> None:
-    """loss.png, and decision_boundary.png (xor) or confusion.png (multi-class test sets)."""
-    from pathlib import Path
-
-    from jaxmlp import plots, run
-
-    d = Path(directory)
-    plots.loss_curves(out.result.losses, d / "loss.png", out.test_curve, title=f"{ds.name}: loss")
-    params = out.result.params
-    if ds.name == "xor":
-        plots.decision_boundary(
-            lambda g: run.predictions(out.net, params, g)[:, 0],
-            ds.x_train,
-            ds.y_train,
-            d / "decision_boundary.png",
-            "XOR: network output and the 0.5 boundary",
-        )
-    if ds.task == "classification" and ds.x_test is not None and ds.n_outputs > 1:
-        m = run.confusion(out.net, params, ds.x_test, ds.y_test, ds.n_outputs)
-        plots.confusion_matrix(m, d / "confusion.png", f"{ds.name}: test set confusion matrix")
-
-
-# --- sweep ------------------------------------------------------------------------
-
-
-def cmd_sweep(args) -> int:
-    """``jaxmlp sweep``: a grid of learning rates x seeds, trained at once."""
-    leader = start_processes(args)
-    if args.x64:
-        enable_x64()
-    import numpy as np
-
-    from jaxmlp import data, population, run
-    from jaxmlp.progress import progress
-
-    ds = data.load(args.dataset, args.path, args.target, args.task)
-    net = run.build_network(ds, run.RunConfig(**network_overrides(args)))
-    if args.lr_min > args.lr_max:
-        raise UsageError(f"--lr-min {args.lr_min} is larger than --lr-max {args.lr_max}")
-    lrs = np.geomspace(args.lr_min, args.lr_max, args.learning_rates)
-    seeds = np.arange(args.seed, args.seed + args.seeds)
-    dtype = "float64" if args.x64 else "float32"
-    x = ds.x_train.astype(dtype)
-    y = run.targets(net, ds.y_train, dtype)
-    with progress(
-        args.steps, enabled=not args.json, description=f"sweep {lrs.size * seeds.size} nets"
-    ) as bar:
-        r = population.sweep(
-            net,
-            x,
-            y,
-            learning_rates=lrs,
-            seeds=seeds,
-            steps=args.steps,
-            grad=args.grad,
-            dtype=dtype,
-            chunk_size=args.chunk_size,
-            callback=lambda step, losses: bar.update(step, float(np.nanmedian(losses))),
-            devices=args.devices,
-        )
-    final = r.final_loss
-    finite = np.isfinite(final)
-    best = (
-        np.unravel_index(np.nanargmin(np.where(finite, final, np.nan)), final.shape)
-        if finite.any()
-        else None
-    )
-    summary = {
-        "dataset": ds.name,
-        "network": __import__("dataclasses").asdict(net),
-        "nets": r.nets,
-        "learning_rates": r.learning_rates.size,
-        "seeds": r.seeds.size,
-        "steps": r.steps,
-        "seconds": r.seconds,
-        "net_steps_per_second": r.net_steps_per_second,
-        "diverged": int((~finite).sum()),
-        "median_final_loss": float(np.nanmedian(np.where(finite, final, np.nan)))
-        if finite.any()
-        else None,
-        "best": None
-        if best is None
-        else {
-            "learning_rate": float(r.learning_rates[best[0]]),
-            "seed": int(r.seeds[best[1]]),
-            "final_loss": float(final[best]),
-        },
-    }
-    if ds.task == "classification":
-        import jax
-
-        from jaxmlp.distributed import gather, to_host
-
-        acc = population_accuracy(
-            net,
-            jax.tree_util.tree_map(lambda a: to_host(gather(a)), r.params),
-            ds.x_train,
-            ds.y_train,
-        )
-        summary["all_correct_rate"] = float((acc == 1.0).mean())
-        summary["mean_train_accuracy"] = float(acc.mean())
-    if args.plot and leader:
-        from jaxmlp import plots
-
-        plots.sweep_heatmap(
-            final,
-            r.learning_rates,
-            args.plot,
-            f"{ds.name}: final loss after {r.steps} steps, {r.nets} networks",
-        )
-    if args.json:
-        emit(json.dumps(summary, indent=2))
-    else:
-        emit(
-            "\n".join(
-                f"{k:<22} {v:.6g}" if isinstance(v, float) else f"{k:<22} {v}"
-                for k, v in summary.items()
-                if k != "network"
-            )
-        )
-    return 0
-
-
-def population_accuracy(net, stacked, x, y):
-    """Training accuracy of every member of a stacked population: ``(N,)``."""
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    dtype = jax.tree_util.tree_leaves(stacked)[0].dtype
-    out = np.asarray(
-        jax.jit(jax.vmap(lambda p: jaxmlp.forward.apply(net, p, jnp.asarray(x, dtype))))(stacked)
-    )
-    true = np.asarray(y).reshape(-1)
-    pred = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
-    return (pred == true[None]).mean(-1)
 
 
 def add_data_arguments(p, default: str | None = None) -> None:
@@ -588,22 +210,12 @@ def network_overrides(args) -> dict:
     }
 
 
-# --- bench ---------------------------------------------------------------------------
-
-
-def cmd_bench(args) -> int:
-    """``jaxmlp bench``: jaxmlp against its peers (see :mod:`jaxmlp.bench`)."""
-    from jaxmlp import bench
-
-    report = bench.run(args.quick, args.device)
-    emit(json.dumps(report, indent=2) if args.json else bench.markdown(report))
-    return 0
-
-
 # --- the parser -------------------------------------------------------------------
 
 
 def build_parser() -> Parser:
+    from jaxmlp import commands
+
     """The argument parser of every command."""
     parser = Parser(
         prog="jaxmlp",
@@ -625,7 +237,7 @@ def build_parser() -> Parser:
         metavar="PATH",
         help="write a PNG of E_total over 10,000 steps, both update orders",
     )
-    p.set_defaults(func=cmd_reproduce)
+    p.set_defaults(func=commands.cmd_reproduce)
 
     p = sub.add_parser(
         "trace",
@@ -656,7 +268,7 @@ def build_parser() -> Parser:
     p.add_argument(
         "--json", action="store_true", help="every quantity with its name and value, as JSON"
     )
-    p.set_defaults(func=cmd_trace)
+    p.set_defaults(func=commands.cmd_trace)
 
     p = sub.add_parser(
         "gradcheck",
@@ -675,7 +287,7 @@ def build_parser() -> Parser:
         "--finite-differences", action="store_true", help="also compare with central differences"
     )
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_gradcheck)
+    p.set_defaults(func=commands.cmd_gradcheck)
 
     p = sub.add_parser(
         "train",
@@ -733,7 +345,7 @@ def build_parser() -> Parser:
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_parallel_options(p)
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=commands.cmd_train)
 
     p = sub.add_parser(
         "sweep",
@@ -758,7 +370,7 @@ def build_parser() -> Parser:
     )
     p.add_argument("--json", action="store_true")
     add_parallel_options(p)
-    p.set_defaults(func=cmd_sweep)
+    p.set_defaults(func=commands.cmd_sweep)
 
     p = sub.add_parser(
         "bench",
@@ -769,7 +381,7 @@ def build_parser() -> Parser:
     p.add_argument("--quick", action="store_true", help="small workloads, under a minute")
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
     p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_bench)
+    p.set_defaults(func=commands.cmd_bench)
     return parser
 
 

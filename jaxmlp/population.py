@@ -22,6 +22,7 @@ import numpy as np
 
 from jaxmlp import distributed
 from jaxmlp.config import MLP
+from jaxmlp.forward import apply as _apply
 from jaxmlp.train import StepSpec, _check_positive_int, sgd_step, value_and_grad
 from jaxmlp.validation import check_inputs, check_targets
 
@@ -153,3 +154,13 @@ def sweep(
         n_l, n_s
     )
     return SweepResult(lrs, seeds, final, population, done, seconds)
+
+
+def accuracy(net: MLP, stacked, x, y) -> np.ndarray:
+    """Training accuracy of every member of a stacked population, ``(N,)``: argmax for several
+    outputs, threshold 0.5 for one."""
+    dtype = jax.tree_util.tree_leaves(stacked)[0].dtype
+    out = np.asarray(jax.jit(jax.vmap(lambda p: _apply(net, p, jnp.asarray(x, dtype))))(stacked))
+    true = np.asarray(y).reshape(-1)
+    pred = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
+    return (pred == true[None]).mean(-1)

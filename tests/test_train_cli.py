@@ -304,7 +304,9 @@ def test_sweep_xor_reports_the_success_rate(capsys):
 
 
 def test_sweep_learning_rates_are_data_not_constants():
-    net = __import__("jaxmlp").MLP((2, 2, 2))
+    import jaxmlp
+
+    net = jaxmlp.MLP((2, 2, 2))
     x, y = np.array([[0.05, 0.1]], np.float32), np.array([[0.01, 0.99]], np.float32)
     population.sweep(net, x, y, learning_rates=[0.1, 0.2], seeds=[0, 1], steps=10)
     before = population.run_population_chunk._cache_size()
