@@ -15,7 +15,7 @@ import sys
 import jaxmlp
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """A user error: reported as one line, exit status 2."""
 
 

@@ -53,3 +53,9 @@ def test_gradcheck_json_passes():
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
     assert d["passed"] is True and d["max_abs_error"] < 1e-12 and d["max_rel_error"] < 1e-9
+
+
+def test_errors_raised_inside_commands_are_one_line_too():
+    """A command's own UsageError, run as ``python -m jaxmlp.cli`` (where cli is loaded twice)."""
+    r = run_process("sweep", "--lr-min", "10", "--lr-max", "1")
+    assert_one_line_error(r.returncode, r.stderr, "--lr-min 10.0 is larger than --lr-max 1.0")
