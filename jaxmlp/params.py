@@ -71,8 +71,3 @@ def init(net: MLP, key: jax.Array, dtype=jnp.float32) -> tuple[dict, ...]:
             layer["b"] = jnp.zeros((n_out,), dtype)
         params.append(layer)
     return tuple(params)
-
-
-def count(params) -> int:
-    """The number of scalars in a parameter pytree."""
-    return sum(int(jnp.size(leaf)) for leaf in jax.tree_util.tree_leaves(params))
