@@ -34,7 +34,7 @@ def main(out: Path, sequential: int, steps: int = 10_000) -> None:
     net = run.build_network(ds, run.RunConfig())
     x, y = ds.x_train.astype(np.float32), ds.y_train.astype(np.float32)
     lrs, seeds = np.geomspace(0.01, 100, 64), np.arange(64)
-    sweep = lambda: population.sweep(net, x, y, learning_rates=lrs, seeds=seeds, steps=steps)  # noqa: E731
+    sweep = lambda: population.sweep(net, x, y, learning_rates=lrs, seeds=seeds, steps=steps)
     sweep()
     t_sweep, r = timed(sweep)
     one = lambda i: fit(

@@ -123,6 +123,12 @@ def sweep(
     if grad not in ("autodiff", "backprop"):
         raise ValueError(f"unknown grad {grad!r}; expected one of autodiff, backprop")
     base = init_population(net, seeds, dtype) if params is None else params
+    leading = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(base)}
+    if leading != {seeds.size}:
+        raise ValueError(
+            f"params must be stacked with one network per seed: a leading axis of {seeds.size}, "
+            f"got leading axes {sorted(leading, key=str)}"
+        )
     first = jax.tree_util.tree_map(lambda a: a[0], base)
     _, x = check_inputs(net, first, x)
     if x.ndim != 2:

@@ -219,23 +219,27 @@ def train(
     bar = bar or NoProgress()
 
     def save(state_params, state_opt, step, key):
+        # Every process copies its replica to the host (a local operation); process 0 writes.
         if checkpoint_dir:
-            ckpt.save(
-                checkpoint_dir,
-                net=net,
-                params=state_params,
-                opt_state=state_opt,
-                step=step,
-                key=key,
-                extra=extra,
-            )
+            state_params, state_opt, key = distributed.to_host_tree((state_params, state_opt, key))
+            if jax.process_index() == 0:
+                ckpt.save(
+                    checkpoint_dir,
+                    net=net,
+                    params=state_params,
+                    opt_state=state_opt,
+                    step=step,
+                    key=key,
+                    extra=extra,
+                )
 
     def on_chunk(state, losses):
-        step = int(state.step)
+        step = int(distributed.to_host(state.step))
         bar.update(step, float(losses[-1]))
+        params = distributed.to_host_tree(state.params)
         if ds.x_test is not None:
-            test_curve[step] = dataset_loss(net, state.params, ds.x_test, ds.y_test)
-        save(state.params, state.opt_state, step, state.key)
+            test_curve[step] = dataset_loss(net, params, ds.x_test, ds.y_test)
+        save(params, state.opt_state, step, state.key)
         return interrupt is not None and interrupt.signal is not None
 
     t0 = time.perf_counter()
@@ -289,7 +293,7 @@ def train(
         if ds.task == "classification":
             summary["test_accuracy"] = accuracy(net, ds.task, result.params, ds.x_test, ds.y_test)
     if checkpoint_dir:
-        summary["checkpoint"] = str(ckpt.FILENAME and checkpoint_dir)
+        summary["checkpoint"] = str(checkpoint_dir)
     interrupted = interrupt.signal if interrupt is not None and result.stopped else None
     return TrainOutcome(net, result, summary, test_curve, interrupted)
 

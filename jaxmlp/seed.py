@@ -290,7 +290,7 @@ def reproduction_table(figures: list[Figure], notes: dict[str, str], markdown: b
         ]
         return "\n".join(lines)
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(len(head))]
-    fmt_row = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    fmt_row = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()
     return "\n".join(
         [fmt_row(head), fmt_row(tuple("-" * w for w in widths))] + [fmt_row(r) for r in rows]
     )

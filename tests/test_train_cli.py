@@ -382,3 +382,13 @@ def test_class_labels_become_one_hot_targets_for_a_squared_error_loss(capsys):
         "20",
     )
     assert s["nets"] == 4 and 0 <= s["mean_train_accuracy"] <= 1
+
+
+def test_sweep_refuses_params_not_stacked_per_seed():
+    import jaxmlp
+
+    net = jaxmlp.MLP((2, 2, 2))
+    stacked = population.init_population(net, [0, 1, 2])
+    x, y = np.array([[0.05, 0.1]], np.float32), np.array([[0.01, 0.99]], np.float32)
+    with pytest.raises(ValueError, match=r"a leading axis of 2, got leading axes \[3\]"):
+        population.sweep(net, x, y, learning_rates=[0.1], seeds=[0, 1], params=stacked, steps=1)
