@@ -20,7 +20,7 @@ from jaxmlp import forward as _forward
 from jaxmlp import params as _params
 from jaxmlp.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, Activation, get_activation
 from jaxmlp.losses import LOSSES, Loss, get_loss
-from jaxmlp.validation import check_inputs, check_targets
+from jaxmlp.validation import check_batch, check_inputs
 
 BIAS_MODES = ("per_neuron", "shared", "none")
 
@@ -165,8 +165,7 @@ class MLP:
         return _backprop.value_and_backprop(self, params, _as_batch(x), _as_batch(y, x))
 
     def _check(self, params, x, y):
-        params, x = check_inputs(self, params, x)
-        return params, x, check_targets(self, x, y)
+        return check_batch(self, params, x, y)
 
 
 def _as_batch(a: jax.Array, like: jax.Array | None = None) -> jax.Array:

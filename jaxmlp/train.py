@@ -28,7 +28,7 @@ from jaxmlp import backprop as _backprop
 from jaxmlp import distributed
 from jaxmlp import forward as _forward
 from jaxmlp.config import MLP
-from jaxmlp.validation import check_inputs, check_targets
+from jaxmlp.validation import check_batch
 
 if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
@@ -232,7 +232,8 @@ def run_chunk(
     a flag or a select on the loss inside the loop made the seed network's
     step 10x slower on CPU, and even a reduction over the stacked losses
     after the loop cost 5%, where NumPy on the host copy (which ``fit``
-    fetches anyway) costs microseconds.
+    fetches anyway) costs microseconds. Without batches (``spec.batch_size``
+    None) the state's ``step`` and ``key`` are not used and may be None.
     """
     if history:
         state, losses = jax.lax.scan(
@@ -246,7 +247,7 @@ def run_chunk(
         loss0 = jnp.zeros((), jax.tree_util.tree_leaves(state.params)[0].dtype)
         (state, loss), _ = jax.lax.scan(body, (state, loss0), None, length=n_steps)
         losses = loss[None]
-    if spec.batch_size is None:
+    if spec.batch_size is None and state.step is not None:
         state = state._replace(step=state.step + n_steps)
     params_finite = jnp.all(
         jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])
@@ -346,10 +347,9 @@ def fit(
     Returns:
       A :class:`FitResult`.
     """
-    params, x = check_inputs(net, params, x)
+    params, x, y = check_batch(net, params, x, y)
     if x.ndim != 2:
         raise ValueError(f"fit needs a batch x of shape (n, {net.sizes[0]}), got {x.shape}")
-    y = check_targets(net, x, y)
     steps = _check_positive_int(steps, "steps")
     chunk_size = _check_positive_int(chunk_size, "chunk_size")
     if grad not in GRADS:
@@ -383,8 +383,7 @@ def fit(
         _check_learning_rate(learning_rate)
     if optimizer is not None and opt_state is None:
         opt_state = init_optimizer(optimizer, params, learning_rate if named else None)
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    lr = np.asarray(1.0 if learning_rate is None else learning_rate, dtype)
+    lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype
     mesh = distributed.make_mesh(devices)
     spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh)
     key = _default_key() if key is None else key
@@ -397,7 +396,12 @@ def fit(
         else:
             x, y = distributed.replicate(mesh, (x, y))
         params, opt_state, key = distributed.replicate(mesh, (params, opt_state, key))
-    state = TrainState(params, opt_state, np.int32(start_step), key)
+    # Without batches the step counter and key play no part in a step: they stay on the host
+    # (each argument and result of the compiled call costs microseconds of dispatch).
+    host_counter = batch_size is None
+    state = TrainState(
+        params, opt_state, *((None, None) if host_counter else (np.int32(start_step), key))
+    )
     recorded, done, diverged_at, stopped = [], 0, None, False
     previous = None  # (start state, length) of the chunk before this one
     while done < steps:
@@ -429,7 +433,10 @@ def fit(
         recorded.append(losses)
         previous = (chunk_start, n)
         done += n
-        if callback is not None and callback(state, losses):
+        if callback is not None and callback(
+            state._replace(step=np.int32(start_step + done), key=key) if host_counter else state,
+            losses,
+        ):
             stopped = done < steps
             break
     return FitResult(

@@ -45,12 +45,34 @@ def check_finite(a: Any, name: str) -> None:
     if is_concrete(a):
         arr = np.asarray(a)
         if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
-            bad = np.argwhere(~np.isfinite(arr))
-            where = tuple(int(i) for i in bad[0]) if bad.size else ()
-            raise ValueError(
-                f"{name} must be finite, but {len(bad)} value(s) are NaN or infinite "
-                f"(first at index {where}: {arr[where] if where else arr})"
-            )
+            _raise_not_finite(arr, name)
+
+
+def _raise_not_finite(arr: np.ndarray, name: str) -> None:
+    bad = np.argwhere(~np.isfinite(arr))
+    where = tuple(int(i) for i in bad[0]) if bad.size else ()
+    raise ValueError(
+        f"{name} must be finite, but {len(bad)} value(s) are NaN or infinite "
+        f"(first at index {where}: {arr[where] if where else arr})"
+    )
+
+
+def check_all_finite(named: list[tuple[str, Any]]) -> None:
+    """:func:`check_finite` for many arrays at once.
+
+    One ``isfinite`` over the concatenated host copies of the concrete
+    floating arrays (fit validates a small network's parameters on every
+    call, where one NumPy call per leaf would cost more than the check);
+    the per-array check runs only to name the culprit.
+    """
+    host = [(n, np.asarray(a)) for n, a in named if is_concrete(a)]
+    host = [(n, a) for n, a in host if a.dtype.kind in "fc"]
+    if not host:
+        return
+    flat = np.concatenate([a.ravel() for _, a in host]) if len(host) > 1 else host[0][1]
+    if not np.isfinite(flat).all():
+        for n, a in host:
+            check_finite(a, n)
 
 
 def as_array(a: Any, name: str) -> jax.Array:
@@ -68,13 +90,16 @@ def as_array(a: Any, name: str) -> jax.Array:
     return jnp.asarray(arr)
 
 
-def check_params(net: MLP, params: Any) -> jnp.dtype:
-    """Check a parameter pytree against ``net``; return its common floating dtype.
+def _is_floating(dtype) -> bool:
+    return dtype.kind == "f" or jnp.issubdtype(dtype, jnp.floating)  # the latter for bfloat16
 
-    Expected: a tuple (or list) with one dict per layer, ``{"w": (n_out, n_in),
-    "b": ...}``, ``b`` of shape ``()`` for ``bias="shared"``, ``(n_out,)`` for
-    ``"per_neuron"``, and no ``"b"`` for ``"none"``.
-    """
+
+def _is_numeric(dtype) -> bool:
+    return dtype.kind in "fiu" or jnp.issubdtype(dtype, jnp.floating)
+
+
+def _param_leaves(net: MLP, params: Any) -> tuple[Any, list[tuple[str, Any]]]:
+    """The structure, shape and dtype checks of :func:`check_params`: ``(dtype, [(name, leaf)])``."""
     n_layers = len(net.sizes) - 1
     if not isinstance(params, (tuple, list)):
         raise TypeError(
@@ -86,9 +111,9 @@ def check_params(net: MLP, params: Any) -> jnp.dtype:
             f"params has {len(params)} layer(s) but sizes {net.sizes} needs {n_layers}"
         )
     keys = {"w"} if net.bias == "none" else {"w", "b"}
-    dtypes = set()
+    dtypes, named = set(), []
     for i, (layer, (n_in, n_out)) in enumerate(zip(params, net.layer_shapes)):
-        if not isinstance(layer, dict) or set(layer) != keys:
+        if not isinstance(layer, dict) or layer.keys() != keys:
             got = sorted(layer) if isinstance(layer, dict) else type(layer).__name__
             raise ValueError(
                 f"params[{i}] must be a dict with keys {sorted(keys)} (bias={net.bias!r}), got {got}"
@@ -102,22 +127,35 @@ def check_params(net: MLP, params: Any) -> jnp.dtype:
                     f"params[{i}][{k!r}] must have shape {expected[k]} for sizes {net.sizes} "
                     f"and bias={net.bias!r}, got {shape}"
                 )
-            if not _has_dtype(leaf) or not jnp.issubdtype(_dtype(leaf), jnp.floating):
+            dtype = getattr(leaf, "dtype", None)
+            if dtype is None and _has_dtype(leaf):
+                dtype = jnp.result_type(leaf)
+            if dtype is None or not _is_floating(dtype):
                 raise TypeError(
                     f"params[{i}][{k!r}] must be a floating-point array, got {_describe(leaf)}"
                 )
-            dtypes.add(_dtype(leaf))
-            check_finite(leaf, f"params[{i}][{k!r}]")
+            dtypes.add(dtype)
+            named.append((f"params[{i}][{k!r}]", leaf))
     if len(dtypes) != 1:
         raise TypeError(
             f"all parameters must share one dtype, got {sorted(str(d) for d in dtypes)}"
         )
-    return dtypes.pop()
+    return dtypes.pop(), named
 
 
-def check_inputs(net: MLP, params: Any, x: Any) -> tuple[Any, jax.Array]:
-    """Validate ``params`` and ``x`` (``(n_in,)`` or ``(batch, n_in)``), cast ``x`` to the params' dtype."""
-    dtype = check_params(net, params)
+def check_params(net: MLP, params: Any) -> jnp.dtype:
+    """Check a parameter pytree against ``net``; return its common floating dtype.
+
+    Expected: a tuple (or list) with one dict per layer, ``{"w": (n_out, n_in),
+    "b": ...}``, ``b`` of shape ``()`` for ``bias="shared"``, ``(n_out,)`` for
+    ``"per_neuron"``, and no ``"b"`` for ``"none"``; all values finite.
+    """
+    dtype, named = _param_leaves(net, params)
+    check_all_finite(named)
+    return dtype
+
+
+def _checked_x(net: MLP, x: Any) -> jax.Array:
     x = as_array(x, "x")
     n_in = net.sizes[0]
     if x.ndim not in (1, 2) or x.shape[-1] != n_in:
@@ -126,22 +164,16 @@ def check_inputs(net: MLP, params: Any, x: Any) -> tuple[Any, jax.Array]:
         )
     if x.ndim == 2 and x.shape[0] == 0:
         raise ValueError("x must hold at least one example, got an empty batch")
-    if not jnp.issubdtype(x.dtype, jnp.floating) and not jnp.issubdtype(x.dtype, jnp.integer):
+    if not _is_numeric(x.dtype):
         raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
-    check_finite(x, "x")
-    return params, x if x.dtype == dtype else x.astype(dtype)
+    return x
 
 
-def check_targets(net: MLP, x: jax.Array, y: Any) -> jax.Array:
-    """Validate targets ``y`` against a validated ``x`` and the configuration's loss.
-
-    ``y`` has shape ``x.shape[:-1] + (n_out,)``; with ``cross_entropy`` it may
-    instead hold integer class labels of shape ``x.shape[:-1]`` in ``[0, n_out)``.
-    """
+def _checked_y(net: MLP, x: jax.Array, y: Any) -> jax.Array:
     y = as_array(y, "y")
     n_out = net.sizes[-1]
     batch = x.shape[:-1]
-    if net.loss_spec.integer_labels and jnp.issubdtype(y.dtype, jnp.integer):
+    if net.loss_spec.integer_labels and y.dtype.kind in "iu":
         if y.shape != batch:
             raise ValueError(
                 f"integer labels y must have shape {batch} to match x of shape {x.shape}, got {y.shape}"
@@ -160,7 +192,41 @@ def check_targets(net: MLP, x: jax.Array, y: Any) -> jax.Array:
             f"y must have shape {batch + (n_out,)}{labels} to match x of shape {x.shape} "
             f"and {n_out} outputs, got {y.shape}"
         )
-    if not (jnp.issubdtype(y.dtype, jnp.floating) or jnp.issubdtype(y.dtype, jnp.integer)):
+    if not _is_numeric(y.dtype):
         raise TypeError(f"y must be a numeric array, got dtype {y.dtype}")
-    check_finite(y, "y")
-    return y if y.dtype == x.dtype else y.astype(x.dtype)
+    return y
+
+
+def _cast(a: jax.Array, dtype, integer_labels: bool = False) -> jax.Array:
+    if a.dtype == dtype or (integer_labels and a.dtype.kind in "iu"):
+        return a
+    return a.astype(dtype)
+
+
+def check_inputs(net: MLP, params: Any, x: Any) -> tuple[Any, jax.Array]:
+    """Validate ``params`` and ``x`` (``(n_in,)`` or ``(batch, n_in)``), cast ``x`` to the params' dtype."""
+    dtype, named = _param_leaves(net, params)
+    x = _checked_x(net, x)
+    check_all_finite(named + [("x", x)])
+    return params, _cast(x, dtype)
+
+
+def check_targets(net: MLP, x: jax.Array, y: Any) -> jax.Array:
+    """Validate targets ``y`` against a validated ``x`` and the configuration's loss.
+
+    ``y`` has shape ``x.shape[:-1] + (n_out,)``; with ``cross_entropy`` it may
+    instead hold integer class labels of shape ``x.shape[:-1]`` in ``[0, n_out)``.
+    Float targets are cast to ``x``'s dtype.
+    """
+    y = _checked_y(net, x, y)
+    check_all_finite([("y", y)])
+    return _cast(y, x.dtype, net.loss_spec.integer_labels)
+
+
+def check_batch(net: MLP, params: Any, x: Any, y: Any) -> tuple[Any, jax.Array, jax.Array]:
+    """:func:`check_inputs` and :func:`check_targets` in one pass (one finiteness check for all)."""
+    dtype, named = _param_leaves(net, params)
+    x = _checked_x(net, x)
+    y = _checked_y(net, x, y)
+    check_all_finite(named + [("x", x), ("y", y)])
+    return params, _cast(x, dtype), _cast(y, dtype, net.loss_spec.integer_labels)

@@ -196,6 +196,37 @@ def test_fit_validates_data_before_tracing():
         jaxmlp.fit(NET, PARAMS, X.at[0, 0].set(jnp.inf), Y, steps=1, learning_rate=0.1)
 
 
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        ("params", r"params\[1\]\['w'\] must be finite, but 1 value\(s\) .*index \(2, 3\)"),
+        ("x", r"x must be finite, but 1 value\(s\) .*index \(5, 1\)"),
+        ("y", r"y must be finite, but 1 value\(s\) .*index \(4, 0\)"),
+    ],
+)
+def test_one_finiteness_check_over_params_x_and_y_names_the_culprit(where, message):
+    net = jaxmlp.MLP((4, 8, 6, 3))  # float targets, so y can hold a NaN
+    params = net.init(jax.random.key(0), jnp.float64)
+    y = jax.nn.one_hot(Y, 3, dtype=jnp.float64)
+    x = X
+    if where == "params":
+        params = (params[0], {**params[1], "w": params[1]["w"].at[2, 3].set(jnp.nan)}, params[2])
+    elif where == "x":
+        x = X.at[5, 1].set(-jnp.inf)
+    else:
+        y = np.asarray(y).copy()
+        y[4, 0] = np.nan
+    with pytest.raises(ValueError, match=message):
+        jaxmlp.fit(net, params, x, y, steps=1, learning_rate=0.1)
+    with pytest.raises(ValueError, match=message):
+        net.loss_fn(params, x, y)
+
+
+def test_integer_labels_pass_the_finiteness_check_unchanged():
+    assert jaxmlp.fit(NET, PARAMS, X, Y, steps=2, learning_rate=0.1).losses.shape == (2,)
+    assert jaxmlp.validation.check_batch(NET, PARAMS, X, Y)[2].dtype == Y.dtype
+
+
 def test_without_history_the_result_is_the_same_and_divergence_is_still_located():
     kw = dict(steps=90, learning_rate=0.2, optimizer="adam", batch_size=5, key=KEY, chunk_size=40)
     full = jaxmlp.fit(NET, PARAMS, X, Y, **kw)
