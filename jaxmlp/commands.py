@@ -150,11 +150,14 @@ def cmd_gradcheck(args) -> int:
 
 
 def start_processes(args) -> bool:
-    """Join the other processes first, if a coordinator is given; return True on process 0."""
+    """Join the other processes first, if a coordinator is given (else split the CPU into
+    ``--devices`` devices, for the CPU backend); return True on process 0."""
     from jaxmlp import distributed
 
     if distributed.initialize(args.coordinator, args.num_processes, args.process_id):
         keep_stdout_for_results()
+    elif args.devices is not None:
+        distributed.request_cpu_devices(args.devices)
     import jax
 
     return jax.process_index() == 0

@@ -40,7 +40,8 @@ def make_mesh(devices: int | Mesh | None = None) -> Mesh | None:
     available = jax.devices()
     if devices > len(available):
         hint = (
-            "; on CPU start Python with XLA_FLAGS=--xla_force_host_platform_device_count=N"
+            "; on CPU call jax.config.update('jax_num_cpu_devices', N) before any other JAX work, "
+            "or start Python with XLA_FLAGS=--xla_force_host_platform_device_count=N"
             if available[0].platform == "cpu"
             else ""
         )
@@ -48,6 +49,17 @@ def make_mesh(devices: int | Mesh | None = None) -> Mesh | None:
             f"asked for {devices} devices, but JAX sees {len(available)} ({available[0].platform}){hint}"
         )
     return Mesh(np.asarray(available[:devices]), (AXIS,))
+
+
+def request_cpu_devices(n: int) -> None:
+    """Split the CPU into ``n`` JAX devices (``jax_num_cpu_devices``), unless ``XLA_FLAGS`` sets a count.
+
+    Only the CPU backend is affected (a GPU stays the default device when there
+    is one). It must run before JAX starts its backends: the CLI calls it for
+    ``--devices`` in single-process runs, first thing.
+    """
+    if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+        jax.config.update("jax_num_cpu_devices", n)
 
 
 def axis_size(mesh: Mesh) -> int:

@@ -13,6 +13,8 @@ import textwrap
 
 import pytest
 
+from tests.cli_helpers import assert_one_line_error, run_process
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -138,6 +140,19 @@ def test_cli_devices_option(tmp_path):
     assert a == pytest.approx(b, rel=1e-4) and c == pytest.approx(d, rel=1e-5)
 
 
+def test_cli_devices_split_the_cpu_without_xla_flags():
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    env.update(PYTHONPATH=ROOT, JAXMLP_CACHE_DIR="")
+    argv = ["sweep", "--learning-rates", "2", "--seeds", "2", "--steps", "50", "--json"]
+    runs = [run_process(*argv, *extra, env=env) for extra in ([], ["--devices", "2"])]
+    assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
+    one, two = (json.loads(r.stdout) for r in runs)
+    assert one["median_final_loss"] == pytest.approx(two["median_final_loss"], rel=1e-6)
+    code = "from jaxmlp.distributed import make_mesh; make_mesh(3)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert "jax_num_cpu_devices" in r.stderr  # the hint names the in-Python switch
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -226,7 +241,6 @@ def test_two_processes_on_loopback_train_like_one(tmp_path):
 
 
 def test_bad_coordinator_settings_are_usage_errors():
-    from tests.cli_helpers import assert_one_line_error, run_process
 
     base = ["train", "xor", "--coordinator", "127.0.0.1:1", "--num-processes", "2"]
     r = run_process(*base)
