@@ -592,24 +592,27 @@ def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
         {"w": jnp.asarray(p[k]), "b": jnp.full((n,), b, jnp.float32)}
         for k, b in (("w1", 0.35), ("w2", 0.60))
     )
-    run = lambda: population.sweep(
-        net,
-        x[None],
-        t[None],
-        learning_rates=[0.5],
-        seeds=np.arange(n),
-        params=stacked,
-        steps=steps,
-        chunk_size=steps,
-    )
-    run()
-    ts, r = median_time(run, repeats)
-    row(
-        "jaxmlp sweep",
-        r.seconds,
-        float(np.mean(r.final_loss)),
-        "loop time; the call's other work (setup, final losses) excluded",
-    )
+    for layout, peer in (("auto", "jaxmlp sweep"), ("vmap", "jaxmlp sweep, layout=vmap")):
+        run = functools.partial(
+            population.sweep,
+            net,
+            x[None],
+            t[None],
+            learning_rates=[0.5],
+            seeds=np.arange(n),
+            params=stacked,
+            steps=steps,
+            chunk_size=steps,
+            layout=layout,
+        )
+        run()
+        results = [run() for _ in range(repeats)]
+        row(
+            peer,
+            float(np.median([r.seconds for r in results])),
+            float(np.mean(results[-1].final_loss)),
+            f"{results[-1].layout} layout; loop time (setup and final losses excluded)",
+        )
     if device == "cpu" and (os.cpu_count() or 1) > 1:
         cores = os.cpu_count()
         child = subprocess.run(

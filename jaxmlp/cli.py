@@ -363,6 +363,13 @@ def build_parser() -> Parser:
     p.add_argument("--seed", type=int, default=0, help="first seed")
     p.add_argument("--steps", type=positive(int), default=10_000)
     p.add_argument("--grad", choices=("autodiff", "backprop"), default="backprop")
+    p.add_argument(
+        "--layout",
+        choices=("auto", "vmap", "lanes"),
+        default="auto",
+        help="population on the leading axis (vmap) or last (lanes: tiny networks, "
+        "up to 16 wide and 16 examples); auto picks lanes for backprop where it fits",
+    )
     p.add_argument("--chunk-size", type=positive(int), default=1000)
     p.add_argument("--x64", action="store_true")
     p.add_argument(

@@ -309,6 +309,7 @@ def cmd_sweep(args) -> int:
             chunk_size=args.chunk_size,
             callback=lambda step, losses: bar.update(step, float(np.nanmedian(losses))),
             devices=args.devices,
+            layout=args.layout,
         )
     final = r.final_loss
     finite = np.isfinite(final)
@@ -323,6 +324,7 @@ def cmd_sweep(args) -> int:
         "nets": r.nets,
         "learning_rates": r.learning_rates.size,
         "seeds": r.seeds.size,
+        "layout": r.layout,
         "steps": r.steps,
         "seconds": r.seconds,
         "net_steps_per_second": r.net_steps_per_second,

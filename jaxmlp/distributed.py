@@ -82,6 +82,11 @@ def shard_leading(mesh: Mesh, a: Any) -> jax.Array:
     return place(mesh, a, PartitionSpec(mesh.axis_names[0]))
 
 
+def shard_trailing(mesh: Mesh, a: Any) -> jax.Array:
+    """Place ``a`` with its last axis split over the mesh (every process passes the whole array)."""
+    return place(mesh, a, PartitionSpec(*([None] * (np.ndim(a) - 1)), mesh.axis_names[0]))
+
+
 def replicate(mesh: Mesh, tree: Any) -> Any:
     """Place every leaf of ``tree`` whole on every device of the mesh."""
     return jax.tree_util.tree_map(lambda a: place(mesh, a, PartitionSpec()), tree)

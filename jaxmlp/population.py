@@ -20,16 +20,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp import distributed
+from jaxmlp import distributed, lanes
 from jaxmlp.config import MLP
 from jaxmlp.forward import apply as _apply
-from jaxmlp.train import StepSpec, _check_positive_int, sgd_step, value_and_grad
+from jaxmlp.train import StepSpec, _check_positive_int, keep_frozen, sgd_step, value_and_grad
 from jaxmlp.validation import check_inputs, check_targets
 
 
 class SweepResult(NamedTuple):
     """``final_loss`` ``(n_learning_rates, n_seeds)`` (loss of the final parameters), ``params`` stacked
-    ``(n_learning_rates * n_seeds, ...)`` in row-major order, and the timing of the training loop."""
+    ``(n_learning_rates * n_seeds, ...)`` in row-major order, the timing of the training loop, and
+    the layout it ran in (``"vmap"`` or ``"lanes"``)."""
 
     learning_rates: np.ndarray
     seeds: np.ndarray
@@ -37,6 +38,7 @@ class SweepResult(NamedTuple):
     params: tuple
     steps: int
     seconds: float
+    layout: str = "vmap"
 
     @property
     def nets(self) -> int:
@@ -47,6 +49,9 @@ class SweepResult(NamedTuple):
     def net_steps_per_second(self) -> float:
         """Networks x steps per second of the training loop."""
         return self.nets * self.steps / self.seconds
+
+
+LAYOUTS = ("auto", "vmap", "lanes")
 
 
 def init_population(net: MLP, seeds, dtype=jnp.float32):
@@ -64,7 +69,7 @@ def run_population_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_step
     """
 
     def one(p, lr):
-        return sgd_step(p, value_and_grad(spec, p, x, y)[1], lr)
+        return keep_frozen(spec.net, sgd_step(p, value_and_grad(spec, p, x, y)[1], lr), p)
 
     def body(params, _):
         return jax.vmap(one)(params, learning_rates), None
@@ -95,6 +100,7 @@ def sweep(
     params=None,
     callback: Callable[[int, np.ndarray], bool | None] | None = None,
     devices=None,
+    layout: str = "auto",
 ) -> SweepResult:
     """Train one network per (learning rate, seed) pair by full-batch SGD, all at once.
 
@@ -107,6 +113,11 @@ def sweep(
       devices: a device count or a 1-D ``jax.sharding.Mesh``: the population
         (``L * S`` networks) is split over it and must divide by its size; the
         data are replicated. The members never communicate.
+      layout: ``"vmap"`` stacks the population on the leading axis and maps one
+        network's step over it with ``vmap``; ``"lanes"`` puts it last, so each scalar
+        of a network is one vector over the population (:mod:`jaxmlp.lanes`; widths
+        and examples at most 16); ``"auto"`` takes lanes for the handwritten gradient
+        where it fits (2-6x faster on this project's tiny networks, measured), else vmap.
 
     Returns:
       A :class:`SweepResult`; ``final_loss[i, j]`` is learning rate ``i``, seed ``j``
@@ -122,6 +133,8 @@ def sweep(
     chunk_size = _check_positive_int(chunk_size, "chunk_size")
     if grad not in ("autodiff", "backprop"):
         raise ValueError(f"unknown grad {grad!r}; expected one of autodiff, backprop")
+    if layout not in LAYOUTS:
+        raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     base = init_population(net, seeds, dtype) if params is None else params
     leading = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(base)}
     if leading != {seeds.size}:
@@ -134,32 +147,51 @@ def sweep(
     if x.ndim != 2:
         raise ValueError(f"sweep needs a batch x of shape (n, {net.sizes[0]}), got {x.shape}")
     y = check_targets(net, x, y)
+    fits = lanes.fits(net, x.shape[0])
+    if layout == "lanes" and not fits:
+        raise ValueError(
+            f"layout='lanes' takes layers at most {lanes.MAX_SIZE} wide and at most "
+            f"{lanes.MAX_EXAMPLES} examples, got sizes {net.sizes} and {x.shape[0]} examples; "
+            "use layout='vmap'"
+        )
+    use_lanes = layout == "lanes" or (layout == "auto" and fits and grad == "backprop")
     n_l, n_s = lrs.size, seeds.size
     population = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n_l,) + (1,) * (a.ndim - 1)), base)
     lr = jnp.asarray(np.repeat(lrs, n_s), x.dtype)  # member n = (lr index n // S, seed index n % S)
     spec = StepSpec(net, None, grad)
+    if use_lanes:
+        population = lanes.to_lanes(population)
     mesh = distributed.make_mesh(devices)
     if mesh is not None:
         distributed.check_divisible(n_l * n_s, mesh, "a population")
-        population = jax.tree_util.tree_map(
-            lambda a: distributed.shard_leading(mesh, a), population
-        )
+        shard = distributed.shard_trailing if use_lanes else distributed.shard_leading
+        population = jax.tree_util.tree_map(lambda a: shard(mesh, a), population)
         lr = distributed.shard_leading(mesh, lr)
         x, y = distributed.replicate(mesh, (x, y))
+    chunk = lanes.run_chunk if use_lanes else run_population_chunk
     done = 0
     start = time.perf_counter()
     while done < steps:
         n = min(chunk_size, steps - done)
-        population, losses = run_population_chunk(population, lr, x, y, spec=spec, n_steps=n)
+        population, losses = chunk(population, lr, x, y, spec=spec, n_steps=n)
         done += n
         if callback is not None and callback(done, distributed.to_host(distributed.gather(losses))):
             break
     jax.block_until_ready(population)
     seconds = time.perf_counter() - start
-    final = distributed.to_host(distributed.gather(population_loss(net, population, x, y))).reshape(
-        n_l, n_s
+    final_losses = lanes.losses_jit if use_lanes else population_loss
+    final = distributed.to_host(distributed.gather(final_losses(net, population, x, y)))
+    if use_lanes:
+        population = lanes.from_lanes(population)
+    return SweepResult(
+        lrs,
+        seeds,
+        final.reshape(n_l, n_s),
+        population,
+        done,
+        seconds,
+        "lanes" if use_lanes else "vmap",
     )
-    return SweepResult(lrs, seeds, final, population, done, seconds)
 
 
 def accuracy(net: MLP, stacked, x, y) -> np.ndarray:

@@ -62,9 +62,11 @@ def test_fit_and_sweep_on_four_devices_equal_one_device():
                 res[f"{grad}/{bs}"] = [float(np.abs(a.losses - b.losses).max()), float(np.abs(a.losses - c.losses).max()),
                                        max(float(np.abs(np.asarray(u) - np.asarray(v)).max()) for u, v in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params))),
                                        b.params[0]["w"].sharding.is_fully_replicated]
-        r1 = population.sweep(net, x, y, learning_rates=[0.1, 0.5], seeds=[0, 1], steps=30)
-        r4 = population.sweep(net, x, y, learning_rates=[0.1, 0.5], seeds=[0, 1], steps=30, devices=4)
-        res["sweep"] = float(np.abs(r1.final_loss - r4.final_loss).max())
+        for layout in ("vmap", "lanes"):
+            kw = dict(learning_rates=[0.1, 0.5], seeds=[0, 1], steps=30, layout=layout)
+            r1 = population.sweep(net, x[:16], y[:16], **kw)
+            r4 = population.sweep(net, x[:16], y[:16], devices=4, **kw)
+            res[f"sweep/{layout}"] = float(np.abs(r1.final_loss - r4.final_loss).max())
         errors = []
         for call in (lambda: jaxmlp.fit(net, p, x[:30], y[:30], steps=1, learning_rate=0.1, devices=4),
                      lambda: jaxmlp.fit(net, p, x, y, steps=1, learning_rate=0.1, devices=4, batch_size=6, key=jax.random.key(0)),
@@ -87,7 +89,7 @@ def test_fit_and_sweep_on_four_devices_equal_one_device():
         # after 60 adam steps losses agree to 1e-5 and parameters to 1e-4 absolute.
         assert loss_diff <= 1e-5 and mesh_diff <= 1e-5 and param_diff <= 1e-4, (key, out[key])
         assert spec is True  # parameters replicated
-    assert out["sweep"] <= 1e-6
+    assert out["sweep/vmap"] <= 1e-6 and out["sweep/lanes"] <= 1e-6
     assert (
         out["errors"][0]
         == "a full batch of 30 does not divide over 4 devices; use a multiple of 4 (e.g. 28 or 32)"

@@ -303,19 +303,36 @@ def test_sweep_xor_reports_the_success_rate(capsys):
     assert d["nets"] == 20 and d["all_correct_rate"] == 1.0
 
 
-def test_sweep_learning_rates_are_data_not_constants():
-    import jaxmlp
+def test_sweep_layout_option(capsys):
+    argv = ("sweep", "--learning-rates", "3", "--seeds", "4", "--steps", "300")
+    auto = run_json(capsys, *argv)
+    vmap = run_json(capsys, *argv, "--layout", "vmap")
+    assert (auto["layout"], vmap["layout"]) == ("lanes", "vmap")
+    # float32, 300 steps: the two layouts sum in different orders (a few ulp per step).
+    assert auto["median_final_loss"] == pytest.approx(vmap["median_final_loss"], rel=1e-4)
+    code, _, err = run(capsys, "sweep", "digits", "--layout", "lanes", "--steps", "1")
+    assert_one_line_error(code, err, "layout='lanes' takes layers at most 16 wide")
 
+
+@pytest.mark.parametrize("layout", ["vmap", "lanes"])
+def test_sweep_learning_rates_are_data_not_constants(layout):
+    import jaxmlp
+    from jaxmlp import lanes
+
+    jitted = lanes.compiled_chunk() if layout == "lanes" else population.run_population_chunk
     net = jaxmlp.MLP((2, 2, 2))
     x, y = np.array([[0.05, 0.1]], np.float32), np.array([[0.01, 0.99]], np.float32)
-    population.sweep(net, x, y, learning_rates=[0.1, 0.2], seeds=[0, 1], steps=10)
-    before = population.run_population_chunk._cache_size()
-    r = population.sweep(net, x, y, learning_rates=[0.3, 5.0], seeds=[2, 3], steps=10)
-    assert population.run_population_chunk._cache_size() == before
+    population.sweep(net, x, y, learning_rates=[0.1, 0.2], seeds=[0, 1], steps=10, layout=layout)
+    before = jitted._cache_size()
+    r = population.sweep(
+        net, x, y, learning_rates=[0.3, 5.0], seeds=[2, 3], steps=10, layout=layout
+    )
+    assert before >= 1 and jitted._cache_size() == before  # this layout's loop, compiled once
     assert r.final_loss.shape == (2, 2)
 
 
-def test_sweep_members_equal_fit_runs():
+@pytest.mark.parametrize("layout", ["vmap", "lanes"])
+def test_sweep_members_equal_fit_runs(layout):
     import jax
 
     import jaxmlp
@@ -324,7 +341,14 @@ def test_sweep_members_equal_fit_runs():
     x = np.array([[0.05, 0.1], [0.5, -0.2]], np.float64)
     y = np.array([[0.01, 0.99], [0.5, 0.5]], np.float64)
     r = population.sweep(
-        net, x, y, learning_rates=[0.1, 0.7], seeds=[4, 9], steps=50, dtype="float64"
+        net,
+        x,
+        y,
+        learning_rates=[0.1, 0.7],
+        seeds=[4, 9],
+        steps=50,
+        dtype="float64",
+        layout=layout,
     )
     for i, lr in enumerate([0.1, 0.7]):
         for j, seed in enumerate([4, 9]):
