@@ -1,5 +1,6 @@
 """The default sweep (the seed's 2-2-2 architecture, 64 learning rates x 64 seeds, 10,000 steps), and
-its speed against training the same networks one after another with ``fit``.
+its speed in both population layouts and against training the same networks one after another
+with ``fit``.
 
     python experiments/sweep.py [--out experiments/results] [--sequential 16]
 
@@ -34,9 +35,17 @@ def main(out: Path, sequential: int, steps: int = 10_000) -> None:
     net = run.build_network(ds, run.RunConfig())
     x, y = ds.x_train.astype(np.float32), ds.y_train.astype(np.float32)
     lrs, seeds = np.geomspace(0.01, 100, 64), np.arange(64)
-    sweep = lambda: population.sweep(net, x, y, learning_rates=lrs, seeds=seeds, steps=steps)
-    sweep()
-    t_sweep, r = timed(sweep)
+
+    def sweep(layout):
+        return population.sweep(
+            net, x, y, learning_rates=lrs, seeds=seeds, steps=steps, layout=layout
+        )
+
+    sweep("auto")
+    t_sweep, r = timed(lambda: sweep("auto"))
+    sweep("vmap")
+    t_vmap, r_vmap = timed(lambda: sweep("vmap"))
+    assert np.allclose(r.final_loss, r_vmap.final_loss, rtol=1e-3, atol=1e-7, equal_nan=True)
     one = lambda i: fit(
         net,
         net.init(jax.random.key(int(seeds[i % 64])), "float32"),
@@ -52,6 +61,7 @@ def main(out: Path, sequential: int, steps: int = 10_000) -> None:
         lambda: [jax.block_until_ready(one(i * 97 % 4096).params) for i in range(sequential)]
     )
     sweep_rate = r.nets * steps / t_sweep
+    vmap_rate = r.nets * steps / t_vmap
     seq_rate = sequential * steps / t_seq
     plots.sweep_heatmap(
         r.final_loss,
@@ -64,9 +74,10 @@ def main(out: Path, sequential: int, steps: int = 10_000) -> None:
         [
             "| run | networks | steps | seconds | net-steps / s |",
             "|---|---|---|---|---|",
-            f"| `sweep` (vmap in one scan) | {r.nets} | {steps} | {t_sweep:.2f} | {sweep_rate:,.0f} |",
+            f"| `sweep`, {r.layout} layout (the default for this network) | {r.nets} | {steps} | {t_sweep:.2f} | {sweep_rate:,.0f} |",
+            f"| `sweep`, vmap layout | {r.nets} | {steps} | {t_vmap:.2f} | {vmap_rate:,.0f} |",
             f"| `fit`, one network after another | {sequential} | {steps} | {t_seq:.2f} | {seq_rate:,.0f} |",
-            f"| **speed-up per net-step** | | | | **{sweep_rate / seq_rate:,.0f}x** |",
+            f"| **speed-up per net-step over `fit`** | | | | **{sweep_rate / seq_rate:,.0f}x** ({vmap_rate / seq_rate:,.0f}x with vmap) |",
         ]
     )
     best = np.unravel_index(

@@ -3,7 +3,7 @@
     python experiments/xor_seeds.py [--out experiments/results]
 
 A seed succeeds when all four cases fall on the right side of 0.5. All 100
-networks train together (``jaxmlp.population.sweep``: vmap inside one scan).
+networks train together (``jaxmlp.population.sweep``, in one compiled scan).
 Writes ``xor.md`` and ``xor_boundary.png`` (seed 0).
 """
 

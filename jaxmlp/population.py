@@ -1,12 +1,14 @@
-r"""Many networks at once: a population trained by ``vmap`` inside one compiled ``lax.scan``.
+r"""Many networks at once: a population trained inside one compiled ``lax.scan``.
 
 Every member has its own parameters and learning rate; all share the data and
-the configuration. One step of the population is ``vmap`` of one SGD step,
+the configuration. One step of the population is one SGD step of each member,
 
 .. math:: \theta_n \leftarrow \theta_n - \eta_n \nabla E(\theta_n), \qquad n = 1..N,
 
 and a chunk of steps is one ``lax.scan``, so N networks cost one compiled call
-per chunk. Learning rates are data: a new grid never recompiles.
+per chunk. Learning rates are data: a new grid never recompiles. This module
+holds :func:`sweep` and the vmap layout (population first, ``vmap`` of one
+network's step); :mod:`jaxmlp.lanes` holds the population-last layout.
 """
 
 from __future__ import annotations
