@@ -22,9 +22,10 @@ import numpy as np
 
 from jaxmlp.backprop import output_delta
 from jaxmlp.config import MLP
-from jaxmlp.forward import Layer
+from jaxmlp.forward import Layer, apply, loss_fn
 from jaxmlp.params import check_dtype
 from jaxmlp.train import fit, sgd_step
+from jaxmlp.validation import check_batch
 
 SEED_NET = MLP((2, 2, 2), "logistic", "logistic", "half_sse", bias="shared", train_bias=False)
 SEED_WEIGHTS = (((0.15, 0.20), (0.25, 0.30)), ((0.40, 0.45), (0.50, 0.55)))
@@ -41,11 +42,12 @@ def tutorial(dtype=None):
     which the seed's nine digits need).
     """
     dtype = check_dtype(jnp.zeros(()).dtype if dtype is None else dtype)
-    params = tuple(
-        {"w": jnp.asarray(w, dtype), "b": jnp.asarray(b, dtype)}
-        for w, b in zip(SEED_WEIGHTS, SEED_BIASES)
-    )
-    return SEED_NET, params, jnp.asarray(SEED_X, dtype), jnp.asarray(SEED_Y, dtype)
+
+    def array(values):  # device_put of a NumPy array: jnp.asarray would compile a copy per shape
+        return jax.device_put(np.asarray(values, dtype))
+
+    params = tuple({"w": array(w), "b": array(b)} for w, b in zip(SEED_WEIGHTS, SEED_BIASES))
+    return SEED_NET, params, array(SEED_X), array(SEED_Y)
 
 
 # The figures the seed prints, as printed (strings keep their printed digits).
@@ -136,7 +138,9 @@ def one_step_figures() -> dict[str, float]:
     dispatched op by op (which compiled ~40 tiny programs).
     """
     net, params, x, y = tutorial(jnp.float64)
-    net.forward_trace(params, x)  # validates the inputs before tracing
+    check_batch(
+        net, params, x, y
+    )  # validation alone: running the checked methods would dispatch op by op
     values = jax.device_get(
         _one_step_figures(net, params, x, y)
     )  # a dict: its keys come back sorted
@@ -187,8 +191,9 @@ def _one_step_figures(net: MLP, params, x, y) -> dict:
     return f
 
 
-def training_run(variant: str, steps: int = 10_000) -> tuple[np.ndarray, tuple]:
-    """``(E_total before each step and after the last, final params)`` of the seed's SGD, float64.
+def training_run(variant: str, steps: int = 10_000) -> tuple[np.ndarray, tuple, np.ndarray]:
+    """``(E_total before each step and after the last, final params, final outputs)`` of the seed's
+    SGD, float64.
 
     ``variant``: ``"simultaneous"`` (the algorithm the seed describes) or
     ``"updated_weights"`` (hidden deltas through the updated output weights).
@@ -197,16 +202,22 @@ def training_run(variant: str, steps: int = 10_000) -> tuple[np.ndarray, tuple]:
     result = fit(
         net,
         params,
-        x[None],
-        y[None],
+        np.asarray(x)[None],
+        np.asarray(y)[None],
         steps=steps,
         learning_rate=SEED_LEARNING_RATE,
         grad="backprop",
         order=variant,
         chunk_size=steps,
     )
-    final = float(net.loss_fn(result.params, x, y))
-    return np.append(result.losses, final), result.params
+    final, out = jax.device_get(_loss_and_output(net, result.params, x, y))
+    return np.append(result.losses, final), result.params, out
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _loss_and_output(net: MLP, params, x, y):
+    """``(E_total, out_L)`` for one example, in one compiled call."""
+    return loss_fn(net, params, x[None], y[None]), apply(net, params, x[None])[0]
 
 
 def reproduce(steps: int = 10_000) -> tuple[list[Figure], dict[str, np.ndarray]]:
@@ -217,12 +228,10 @@ def reproduce(steps: int = 10_000) -> tuple[list[Figure], dict[str, np.ndarray]]
     figures = [
         Figure(name, SEED_PRINTED[name], value) for name, value in one_step_figures().items()
     ]
-    net, _, x, _ = tutorial(jnp.float64)
     curves = {}
     for variant in VARIANTS:
-        curve, params = training_run(variant, steps)
+        curve, _, out = training_run(variant, steps)
         curves[variant] = curve
-        out = net.apply(params, x)
         trained = {
             "E_total@1": curve[1],
             "E_total@9999": curve[steps - 1],

@@ -188,8 +188,6 @@ def train_step(
     The step counter advances only when batches are drawn (it keys them);
     :func:`run_chunk` adds the chunk's length otherwise.
     """
-    import optax
-
     batched = spec.batch_size is not None
     if batched:
         xb, yb = sample_batch(jax.random.fold_in(state.key, state.step), x, y, spec.batch_size)
@@ -205,11 +203,15 @@ def train_step(
         loss, grads = value_and_grad(spec, state.params, xb, yb)
         if spec.optimizer is None:
             if spec.clip_norm is not None:
+                import optax  # here, not above: manual SGD (the seed's runs) never pays its import
+
                 grads, _ = optax.clip_by_global_norm(spec.clip_norm).update(
                     grads, optax.EmptyState()
                 )
             params, opt_state = sgd_step(state.params, grads, learning_rate), state.opt_state
         else:
+            import optax
+
             # optax mixes int32 step counts with floats; let it, even where callers run strict promotion.
             with jax.numpy_dtype_promotion("standard"):
                 updates, opt_state = spec.optimizer.update(grads, state.opt_state, state.params)
@@ -266,8 +268,12 @@ def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:
 
 @functools.lru_cache(maxsize=1)
 def _default_key() -> jax.Array:
-    """The key of a run that draws no batches (unused, but part of the state); made once."""
-    return jax.random.key(0)
+    """The key of a run that draws no batches (unused, but part of the state); made once.
+
+    ``jax.random.key(0)``, wrapped from its data: creating it would compile two
+    small programs, a tenth of ``jaxmlp reproduce``'s start-up.
+    """
+    return jax.random.wrap_key_data(np.zeros(2, np.uint32))
 
 
 def _check_positive_int(value, name: str, upper: int | None = None) -> int:

@@ -87,7 +87,7 @@ def as_array(a: Any, name: str) -> jax.Array:
         ) from None
     if arr.dtype == object or arr.dtype.kind not in "biuf":
         raise TypeError(f"{name} must be an array of numbers, got an array of dtype {arr.dtype}")
-    return jnp.asarray(arr)
+    return jax.device_put(arr)  # jnp.asarray would compile a copy program for each new shape
 
 
 def _is_floating(dtype) -> bool:

@@ -104,3 +104,28 @@ def test_bad_options_exit_two(capsys):
     assert_one_line_error(
         *run(capsys, "reproduce", "--bogus")[::2], "unrecognized arguments: --bogus"
     )
+
+
+def test_reproduce_compiles_four_programs_and_dispatches_nothing_op_by_op():
+    """Start-up is compiling: the seed's figures, the two training variants and their final
+    evaluation are four programs; an eager operation anywhere would add one (or more) per call."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "JAX_LOG_COMPILES": "1", "JAXMLP_CACHE_DIR": ""}
+    r = subprocess.run(
+        [sys.executable, "-m", "jaxmlp", "reproduce"], capture_output=True, text=True, env=env
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    compiled = sorted(
+        line.split("Compiling ")[1].split()[0]
+        for line in r.stderr.splitlines()
+        if "Compiling " in line
+    )
+    assert compiled == [
+        "jit(_loss_and_output)",
+        "jit(_one_step_figures)",
+        "jit(run_chunk)",
+        "jit(run_chunk)",
+    ], compiled
