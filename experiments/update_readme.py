@@ -12,7 +12,7 @@ from pathlib import Path
 from jaxmlp.atomic import write_text
 
 ROOT = Path(__file__).parent.parent
-MARKED = re.compile(r"<!-- (experiments/results/[\w.]+) -->\n.*?\n<!-- end -->", re.S)
+MARKED = re.compile(r"<!-- (experiments/results/[\w.]+) -->\n(?:.*?\n)?<!-- end -->", re.S)
 
 
 def main() -> None:
