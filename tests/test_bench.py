@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -28,9 +30,21 @@ def test_bench_quick_runs_and_reports_every_workload():
         "bare JAX (grad + scan, inline)",
         "jaxmlp fit, backprop",
         "jaxmlp sweep",
+        "jaxmlp sweep, layout=vmap",
     } <= peers
     assert report["matmul_peak_gflops"]["jax"] > 0 and report["machine"]["jax"]
     timed = [row for row in report["rows"] if not row.get("note", "").startswith("skipped")]
     assert all(
         any(row.get(k, 0) > 0 for k in ("seconds", "seconds_per_10k_steps")) for row in timed
     )
+
+
+def test_gpu_benchmark_without_a_gpu_is_a_one_line_usage_error():
+    import jax
+
+    from tests.cli_helpers import assert_one_line_error, run_process
+
+    if any(d.platform == "gpu" for d in jax.devices()):
+        pytest.skip("this machine has a GPU: --device gpu is the real benchmark here")
+    r = run_process("bench", "--device", "gpu", "--quick", env={**os.environ, "PYTHONPATH": ROOT})
+    assert_one_line_error(r.returncode, r.stderr, "--device gpu: JAX finds no GPU on this machine")
