@@ -122,7 +122,10 @@ def losses(net: MLP, params, x: Array, y: Array) -> Array:
     return jnp.mean(per_example_loss_from_output(net, view, _targets(net, y, last)), axis=0)
 
 
-losses_jit = jax.jit(losses, static_argnames=("net",))
+@functools.partial(jax.jit, static_argnames=("net",))
+def compiled_losses(net: MLP, params, x: Array, y: Array) -> Array:
+    """:func:`losses` in one compiled call (what :func:`jaxmlp.population.sweep` reports at the end)."""
+    return losses(net, params, x, y)
 
 
 def backprop(net: MLP, params, x: Array, y: Array) -> tuple:
@@ -130,8 +133,8 @@ def backprop(net: MLP, params, x: Array, y: Array) -> tuple:
     layers = forward_trace(net, params, x)
     last = layers[-1]
     view = Layer(_classes_last(last.net), _classes_last(last.out))
-    delta = _classes_first(output_delta(net, view, _targets(net, y, last))) / x.shape[0]
     n_examples = x.shape[0]
+    delta = _classes_first(output_delta(net, view, _targets(net, y, last))) / n_examples
     grads = [None] * len(params)
     for l in reversed(range(len(params))):
         prev = x.T[:, :, None] if l == 0 else layers[l - 1].out

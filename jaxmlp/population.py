@@ -181,7 +181,7 @@ def sweep(
             break
     jax.block_until_ready(population)
     seconds = time.perf_counter() - start
-    final_losses = lanes.losses_jit if use_lanes else population_loss
+    final_losses = lanes.compiled_losses if use_lanes else population_loss
     final = distributed.to_host(distributed.gather(final_losses(net, population, x, y)))
     if use_lanes:
         population = lanes.from_lanes(population)
