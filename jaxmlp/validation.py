@@ -36,10 +36,6 @@ def _has_dtype(a: Any) -> bool:
         return False
 
 
-def _dtype(a: Any):
-    return a.dtype if hasattr(a, "dtype") else jnp.result_type(a)
-
-
 def check_finite(a: Any, name: str) -> None:
     """Raise ``ValueError`` if concrete ``a`` holds NaN or infinity."""
     if is_concrete(a):
