@@ -349,7 +349,7 @@ def build_parser() -> Parser:
 
     p = sub.add_parser(
         "sweep",
-        help="train a grid of learning rates x seeds at once (vmap inside one compiled scan)",
+        help="train a grid of learning rates x seeds at once (one compiled scan)",
         description="One network per (learning rate, seed), full-batch SGD, all in one compiled loop.",
         epilog="example: jaxmlp sweep --learning-rates 64 --seeds 64 --steps 10000 --plot sweep.png",
     )
@@ -365,7 +365,7 @@ def build_parser() -> Parser:
     p.add_argument("--grad", choices=("autodiff", "backprop"), default="backprop")
     p.add_argument(
         "--layout",
-        choices=("auto", "vmap", "lanes"),
+        choices=jaxmlp.population.LAYOUTS,
         default="auto",
         help="population on the leading axis (vmap) or last (lanes: tiny networks, "
         "up to 16 wide and 16 examples); auto picks lanes for backprop where it fits",

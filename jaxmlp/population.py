@@ -26,7 +26,7 @@ from jaxmlp import distributed, lanes
 from jaxmlp.config import MLP
 from jaxmlp.forward import apply as _apply
 from jaxmlp.train import StepSpec, _check_positive_int, keep_frozen, sgd_step, value_and_grad
-from jaxmlp.validation import check_inputs, check_targets
+from jaxmlp.validation import check_batch
 
 
 class SweepResult(NamedTuple):
@@ -40,7 +40,7 @@ class SweepResult(NamedTuple):
     params: tuple
     steps: int
     seconds: float
-    layout: str = "vmap"
+    layout: str
 
     @property
     def nets(self) -> int:
@@ -145,10 +145,9 @@ def sweep(
             f"got leading axes {sorted(leading, key=str)}"
         )
     first = jax.tree_util.tree_map(lambda a: a[0], base)
-    _, x = check_inputs(net, first, x)
+    _, x, y = check_batch(net, first, x, y)
     if x.ndim != 2:
         raise ValueError(f"sweep needs a batch x of shape (n, {net.sizes[0]}), got {x.shape}")
-    y = check_targets(net, x, y)
     fits = lanes.fits(net, x.shape[0])
     if layout == "lanes" and not fits:
         raise ValueError(

@@ -138,9 +138,8 @@ def one_step_figures() -> dict[str, float]:
     dispatched op by op (which compiled ~40 tiny programs).
     """
     net, params, x, y = tutorial(jnp.float64)
-    check_batch(
-        net, params, x, y
-    )  # validation alone: running the checked methods would dispatch op by op
+    # Validation alone: running the checked methods would dispatch op by op.
+    check_batch(net, params, x, y)
     values = jax.device_get(
         _one_step_figures(net, params, x, y)
     )  # a dict: its keys come back sorted
@@ -191,9 +190,9 @@ def _one_step_figures(net: MLP, params, x, y) -> dict:
     return f
 
 
-def training_run(variant: str, steps: int = 10_000) -> tuple[np.ndarray, tuple, np.ndarray]:
-    """``(E_total before each step and after the last, final params, final outputs)`` of the seed's
-    SGD, float64.
+def training_run(variant: str, steps: int = 10_000) -> tuple[np.ndarray, np.ndarray]:
+    """``(E_total before each step and after the last, final outputs out_L)`` of the seed's SGD,
+    float64.
 
     ``variant``: ``"simultaneous"`` (the algorithm the seed describes) or
     ``"updated_weights"`` (hidden deltas through the updated output weights).
@@ -211,7 +210,7 @@ def training_run(variant: str, steps: int = 10_000) -> tuple[np.ndarray, tuple, 
         chunk_size=steps,
     )
     final, out = jax.device_get(_loss_and_output(net, result.params, x, y))
-    return np.append(result.losses, final), result.params, out
+    return np.append(result.losses, final), out
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -230,7 +229,7 @@ def reproduce(steps: int = 10_000) -> tuple[list[Figure], dict[str, np.ndarray]]
     ]
     curves = {}
     for variant in VARIANTS:
-        curve, _, out = training_run(variant, steps)
+        curve, out = training_run(variant, steps)
         curves[variant] = curve
         trained = {
             "E_total@1": curve[1],

@@ -207,20 +207,13 @@ def check_inputs(net: MLP, params: Any, x: Any) -> tuple[Any, jax.Array]:
     return params, _cast(x, dtype)
 
 
-def check_targets(net: MLP, x: jax.Array, y: Any) -> jax.Array:
-    """Validate targets ``y`` against a validated ``x`` and the configuration's loss.
+def check_batch(net: MLP, params: Any, x: Any, y: Any) -> tuple[Any, jax.Array, jax.Array]:
+    """:func:`check_inputs` and the targets, with one finiteness check for all of them.
 
     ``y`` has shape ``x.shape[:-1] + (n_out,)``; with ``cross_entropy`` it may
     instead hold integer class labels of shape ``x.shape[:-1]`` in ``[0, n_out)``.
-    Float targets are cast to ``x``'s dtype.
+    ``x`` and float targets are cast to the parameters' dtype.
     """
-    y = _checked_y(net, x, y)
-    check_all_finite([("y", y)])
-    return _cast(y, x.dtype, net.loss_spec.integer_labels)
-
-
-def check_batch(net: MLP, params: Any, x: Any, y: Any) -> tuple[Any, jax.Array, jax.Array]:
-    """:func:`check_inputs` and :func:`check_targets` in one pass (one finiteness check for all)."""
     dtype, named = _param_leaves(net, params)
     x = _checked_x(net, x)
     y = _checked_y(net, x, y)
