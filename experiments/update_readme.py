@@ -12,7 +12,10 @@ from pathlib import Path
 from jaxmlp.atomic import write_text
 
 ROOT = Path(__file__).parent.parent
-MARKED = re.compile(r"<!-- (experiments/results/[\w.]+) -->\n(?:.*?\n)?<!-- end -->", re.S)
+# The body may be empty and never holds another marker, so one block cannot swallow the next.
+MARKED = re.compile(
+    r"<!-- (experiments/results/[\w.]+) -->\n(?:(?:(?!<!-- ).)*?\n)?<!-- end -->", re.S
+)
 
 
 def main() -> None:

@@ -8,10 +8,11 @@ from hypothesis import given, settings
 
 import jaxmlp
 from jaxmlp.backprop import sgd_step_updated_weights
+from tests.settings import examples
 from tests.strategies import networks
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=examples(40), deadline=None)
 @given(networks())
 def test_backprop_equals_autodiff_and_finite_differences(case):
     net, params, x, y = case
@@ -34,7 +35,7 @@ def test_backprop_equals_autodiff_and_finite_differences(case):
     )
 
 
-@settings(max_examples=15, deadline=None)
+@settings(max_examples=examples(15), deadline=None)
 @given(networks(max_hidden=2, max_width=8))
 def test_float32_backprop_close_to_float32_autodiff(case):
     net, params, x, y = case

@@ -14,6 +14,7 @@ import textwrap
 import pytest
 
 from tests.cli_helpers import assert_one_line_error, run_process
+from tests.settings import thorough_only
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,6 +43,7 @@ def test_this_process_has_one_device():
     assert len(jax.devices()) == 1  # the flag of the subprocesses did not leak here
 
 
+@thorough_only
 def test_fit_and_sweep_on_four_devices_equal_one_device():
     out = python(
         """
@@ -123,6 +125,7 @@ def test_gradients_are_all_reduced_by_xla_in_both_gradient_paths():
     assert out["autodiff"] >= 1 and out["backprop"] >= 1
 
 
+@thorough_only
 def test_cli_devices_option(tmp_path):
     code = """
         import json, io, contextlib
@@ -195,6 +198,7 @@ def launch_two_processes(args, checkpoint_dir):
     return [(proc, *proc.communicate(timeout=240)) for proc in procs]
 
 
+@thorough_only
 def test_two_processes_on_loopback_train_like_one(tmp_path):
     """jax.distributed with gloo CPU collectives: 2 processes x 2 devices = one 4-device mesh."""
     args = [

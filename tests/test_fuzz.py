@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import jaxmlp
 from jaxmlp.cli import UsageError, build_parser
+from tests.settings import examples
 
 NETS = [
     jaxmlp.MLP((3, 4, 2), activation="tanh"),
@@ -49,7 +50,7 @@ def arrays(draw, likely=()):
         return np.asarray(raw, np.float64).reshape(shape).astype(dtype)
 
 
-@settings(max_examples=350, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(350), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.integers(0, len(NETS) - 1),
     arrays(likely=[(3,), (1, 3), (4, 3)]),
@@ -58,6 +59,14 @@ def arrays(draw, likely=()):
     st.booleans(),
 )
 def test_public_api_returns_or_raises_a_documented_error(i, x, y, method, break_params):
+    call(i, x, y, method, break_params)
+
+
+METHODS = ["apply", "loss_fn", "backprop", "forward_trace", "per_example_loss"]
+
+
+def call(i, x, y, method, break_params=False) -> bool:
+    """Call ``method``; True when the math ran (and returned floats), False on a documented error."""
     net, params = NETS[i], PARAMS[i]
     if break_params:
         params = params[:-1] + ({k: v[..., :1] if k == "w" else v for k, v in params[-1].items()},)
@@ -66,19 +75,20 @@ def test_public_api_returns_or_raises_a_documented_error(i, x, y, method, break_
         out = fn(params, x) if method in ("apply", "forward_trace") else fn(params, x, y)
     except (ValueError, TypeError) as e:
         assert str(e), "an error must say what is wrong"
-        return
-    jax.block_until_ready(out)
-    RESULTS.append(method)
-    leaves = jax.tree_util.tree_leaves(out)
+        return False
+    leaves = jax.tree_util.tree_leaves(jax.block_until_ready(out))
     assert leaves and all(np.asarray(leaf).dtype.kind == "f" for leaf in leaves)
+    return True
 
 
-RESULTS: list = []
-
-
-def test_fuzzing_reached_the_math():
-    """Run after the fuzz test above: a fuzzer that only ever hit validation errors proves little."""
-    assert len(RESULTS) >= 20, len(RESULTS)
+@pytest.mark.parametrize("method", METHODS)
+def test_the_fuzzers_likely_shapes_reach_the_math(method):
+    """The likely shapes above pass validation, so the fuzzer exercises the math, not only the errors."""
+    x = np.random.default_rng(0).standard_normal((4, 3))
+    targets = [np.zeros((4, 2)), np.array([0, 1, 2, 0]), np.full((4, 2), 0.5)]
+    for i, y in enumerate(targets):
+        assert call(i, x, y, method), (i, method)
+        assert call(i, x[0], y[0], method), (i, method)
 
 
 TOKENS = [
@@ -151,7 +161,7 @@ TOKENS = [
 ]
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.lists(st.one_of(st.sampled_from(TOKENS), st.text(max_size=8)), max_size=8))
 def test_cli_parser_accepts_or_raises_a_usage_error(argv):
     parser = build_parser()

@@ -13,6 +13,7 @@ import pytest
 from jaxmlp import checkpoint as ckpt
 from jaxmlp import population
 from tests.cli_helpers import assert_one_line_error, run, run_json
+from tests.settings import thorough_only
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -146,7 +147,7 @@ def test_resume_refuses_another_architecture_and_a_truncated_file(tmp_path, caps
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=thorough_only)])
 def test_a_signal_saves_a_checkpoint_and_resuming_matches_an_uninterrupted_run(tmp_path, sig):
     common = [
         "train",
