@@ -3,9 +3,11 @@
 from jaxmlp.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from jaxmlp.backprop import sgd_step_updated_weights
 from jaxmlp.config import BIAS_MODES, MLP
+from jaxmlp.curvature import hessian, top_eigenvalue
 from jaxmlp.distributed import make_mesh
 from jaxmlp.forward import Layer
-from jaxmlp.gradcheck import GradCheckReport, GradientMismatchError, check_gradients
+from jaxmlp.gradcheck import GradCheckReport, GradientMismatchError, check_gradients, check_hvp
+from jaxmlp.hypergrad import hypergradient
 from jaxmlp.losses import LOSSES
 from jaxmlp.population import SweepResult, sweep
 from jaxmlp.seed import tutorial
@@ -26,11 +28,15 @@ __all__ = [
     "SweepResult",
     "TrainState",
     "check_gradients",
+    "check_hvp",
     "fit",
+    "hessian",
+    "hypergradient",
     "make_mesh",
     "named_optimizer",
     "sgd_step",
     "sgd_step_updated_weights",
     "sweep",
+    "top_eigenvalue",
     "tutorial",
 ]

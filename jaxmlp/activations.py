@@ -1,8 +1,9 @@
-"""Activation functions and their derivatives.
+"""Activation functions and their first and second derivatives.
 
-Each activation ``f`` comes with its derivative ``f'(net)``, written in whatever
-is cheapest: the net input ``net`` or the output ``out = f(net)`` (the seed's
-logistic derivative is ``out * (1 - out)``). ``softmax`` is an output-only
+Each activation ``f`` comes with its derivatives ``f'(net)`` and ``f''(net)``,
+written in whatever is cheapest: the net input ``net`` or the output
+``out = f(net)`` (the seed's logistic derivative is ``out * (1 - out)``). The
+second derivative is what the R-operator (:mod:`jaxmlp.hvp`) needs. ``softmax`` is an output-only
 activation whose derivative is never formed: together with ``cross_entropy`` the
 output delta fuses to ``out - target`` (see :mod:`jaxmlp.losses`).
 """
@@ -20,11 +21,13 @@ LEAKY_RELU_SLOPE = 0.01
 
 @dataclass(frozen=True)
 class Activation:
-    """An elementwise activation ``out = fn(net)`` and ``derivative(net, out) = f'(net)``."""
+    """An elementwise activation ``out = fn(net)``, ``derivative(net, out) = f'(net)`` and
+    ``second_derivative(net, out) = f''(net)``."""
 
     name: str
     fn: Callable[[jax.Array], jax.Array]
     derivative: Callable[[jax.Array, jax.Array], jax.Array]
+    second_derivative: Callable[[jax.Array, jax.Array], jax.Array]
     relu_family: bool = False
 
 
@@ -34,37 +37,59 @@ def _softmax_derivative(net, out):
     )
 
 
+def _zero(net, out):
+    return jnp.zeros_like(net)
+
+
 ACTIVATIONS: dict[str, Activation] = {
     a.name: a
     for a in (
-        # logistic: out = 1 / (1 + e^-net),   f' = out (1 - out)
-        Activation("logistic", jax.nn.sigmoid, lambda net, out: out * (1 - out)),
-        # tanh: f' = 1 - out^2
-        Activation("tanh", jnp.tanh, lambda net, out: 1 - out * out),
-        # relu: f' = [net > 0]
+        # logistic: out = 1 / (1 + e^-net),   f' = out (1 - out),   f'' = f' (1 - 2 out)
+        Activation(
+            "logistic",
+            jax.nn.sigmoid,
+            lambda net, out: out * (1 - out),
+            lambda net, out: out * (1 - out) * (1 - 2 * out),
+        ),
+        # tanh: f' = 1 - out^2,   f'' = -2 out (1 - out^2)
+        Activation(
+            "tanh",
+            jnp.tanh,
+            lambda net, out: 1 - out * out,
+            lambda net, out: -2 * out * (1 - out * out),
+        ),
+        # relu: f' = [net > 0],   f'' = 0 (almost everywhere)
         Activation(
             "relu",
             jax.nn.relu,
             lambda net, out: (net > 0).astype(net.dtype),
+            _zero,
             relu_family=True,
         ),
-        # leaky relu: f' = 1 if net > 0 else slope
+        # leaky relu: f' = 1 if net > 0 else slope,   f'' = 0 (almost everywhere)
         Activation(
             "leaky_relu",
             lambda net: jnp.where(net > 0, net, LEAKY_RELU_SLOPE * net),
             lambda net, out: jnp.where(net > 0, 1.0, LEAKY_RELU_SLOPE).astype(net.dtype),
+            _zero,
             relu_family=True,
         ),
-        # softplus: out = log(1 + e^net),   f' = logistic(net)
+        # softplus: out = log(1 + e^net),   f' = logistic(net),   f'' = f' (1 - f')
         Activation(
             "softplus",
             jax.nn.softplus,
             lambda net, out: jax.nn.sigmoid(net),
+            lambda net, out: jax.nn.sigmoid(net) * (1 - jax.nn.sigmoid(net)),
             relu_family=True,
         ),
-        # identity: f' = 1
-        Activation("identity", lambda net: net, lambda net, out: jnp.ones_like(net)),
-        Activation("softmax", lambda net: jax.nn.softmax(net, axis=-1), _softmax_derivative),
+        # identity: f' = 1,   f'' = 0
+        Activation("identity", lambda net: net, lambda net, out: jnp.ones_like(net), _zero),
+        Activation(
+            "softmax",
+            lambda net: jax.nn.softmax(net, axis=-1),
+            _softmax_derivative,
+            _softmax_derivative,
+        ),
     )
 }
 

@@ -12,6 +12,8 @@ Workloads (every peer ends on the same loss, asserted):
 * **W3 population**: 4,096 (65,536 on a GPU) perturbed copies of the seed network,
   1,000 SGD steps, float32; net-steps per second.
 * **W4 start-up**: the whole process of ``jaxmlp reproduce`` against ``python -c "import jax"``.
+* **W9 Hessian-vector products**: the R-operator by hand against ``jax.jvp(jax.grad)`` and one
+  gradient (:mod:`jaxmlp.bench_second_order`).
 
 Times are medians of repeated runs after compilation. ``--quick`` shrinks every
 workload (same code paths) to finish in under a minute. PyTorch peers are
@@ -729,6 +731,11 @@ def markdown(report: dict) -> str:
             ("final_loss", "mean final E", "{:.6g}"),
         ],
         "W4": [("seconds", "s (whole process)", "{:.2f}")],
+        "W9": [
+            ("us_per_product", "us / product", "{:,.2f}"),
+            ("vs_one_gradient", "x one gradient", "{:.2f}"),
+            ("vs_autodiff", "x autodiff HVP", "{:.2f}"),
+        ],
     }
     for name, rows in groups.items():
         cols = columns[name[:2]]
@@ -825,6 +832,9 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
         device,
     )
     rows += w4(1 if quick else 3)
+    from jaxmlp.bench_second_order import w9
+
+    rows += w9(repeats, quick, interleaved)
     return {"machine": machine(device), "quick": quick, "matmul_peak_gflops": peak, "rows": rows}
 
 

@@ -268,6 +268,11 @@ def build_parser() -> Parser:
     p.add_argument(
         "--json", action="store_true", help="every quantity with its name and value, as JSON"
     )
+    p.add_argument(
+        "--second-order",
+        action="store_true",
+        help="the Hessian over every parameter (by the handwritten R-operator) and its eigenvalues",
+    )
     p.set_defaults(func=commands.cmd_trace)
 
     p = sub.add_parser(
@@ -285,6 +290,11 @@ def build_parser() -> Parser:
     p.add_argument("--x64", action="store_true", help="float64 (default float32)")
     p.add_argument(
         "--finite-differences", action="store_true", help="also compare with central differences"
+    )
+    p.add_argument(
+        "--second-order",
+        action="store_true",
+        help="check the Hessian-vector product (R-operator vs jax.jvp(jax.grad)) along a random direction",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=commands.cmd_gradcheck)

@@ -56,6 +56,10 @@ def cmd_trace(args) -> int:
     from jaxmlp import trace
 
     net, params, x, y, lr = trace_inputs(args)
+    if args.second_order:
+        c = trace.curvature(net, params, x, y)
+        emit(json.dumps(c, indent=2) if args.json else trace.render_curvature(c))
+        return 0
     d = trace.derive(net, params, x, y, lr)
     if args.json:
         emit(trace.render_json(d))
@@ -130,12 +134,28 @@ def cmd_gradcheck(args) -> int:
         y = rng.uniform(size=(args.batch, net.sizes[-1])).astype(dtype)
     else:
         y = rng.standard_normal((args.batch, net.sizes[-1])).astype(dtype)
-    report = jaxmlp.check_gradients(
-        net, params, x, y, finite_differences=args.finite_differences, raise_on_mismatch=False
-    )
-    if args.json:
-        emit(json.dumps(report.as_dict(), indent=2))
+    if args.second_order:
+        # A random direction, fixed by the seed, with the parameters' structure.
+        v = jax.tree_util.tree_map(lambda a: rng.standard_normal(np.shape(a)).astype(dtype), params)
+        report = jaxmlp.check_hvp(
+            net,
+            params,
+            x,
+            y,
+            v,
+            finite_differences=args.finite_differences,
+            raise_on_mismatch=False,
+        )
+        what = "H v: R-operator vs jax.jvp(jax.grad)"
     else:
+        report = jaxmlp.check_gradients(
+            net, params, x, y, finite_differences=args.finite_differences, raise_on_mismatch=False
+        )
+        what = "gradient: backprop vs jax.grad"
+    if args.json:
+        emit(json.dumps({"check": what, **report.as_dict()}, indent=2))
+    else:
+        emit(what)
         emit(f"{'leaf':<16} {'max abs error':>14} {'max rel error':>14} {'fd max abs':>12}  status")
         for leaf in report.leaves:
             fd = "-" if leaf.fd_max_abs_error is None else f"{leaf.fd_max_abs_error:.3e}"

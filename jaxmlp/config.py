@@ -17,10 +17,11 @@ import numpy as np
 
 from jaxmlp import backprop as _backprop
 from jaxmlp import forward as _forward
+from jaxmlp import hvp as _hvp
 from jaxmlp import params as _params
 from jaxmlp.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, Activation, get_activation
 from jaxmlp.losses import LOSSES, Loss, get_loss
-from jaxmlp.validation import check_batch, check_inputs
+from jaxmlp.validation import check_batch, check_inputs, check_like
 
 BIAS_MODES = ("per_neuron", "shared", "none")
 
@@ -163,6 +164,13 @@ class MLP:
         """``(loss_fn(params, x, y), backprop(params, x, y))`` from one forward pass."""
         params, x, y = self._check(params, x, y)
         return _backprop.value_and_backprop(self, params, _as_batch(x), _as_batch(y, x))
+
+    def hvp(self, params, x, y, v) -> tuple[dict, ...]:
+        """:math:`H v`: the Hessian of ``loss_fn`` times the direction ``v`` (shaped like ``params``),
+        by the handwritten R-operator (see :mod:`jaxmlp.hvp`); same pytree as ``params``."""
+        params, x, y = self._check(params, x, y)
+        v = check_like(self, params, v, "v")
+        return _hvp.hvp(self, params, _as_batch(x), _as_batch(y, x), v)
 
     def _check(self, params, x, y):
         return check_batch(self, params, x, y)

@@ -16,6 +16,17 @@ loss                          E                                      delta = dE/
 The two cross entropies are computed from ``net`` (``log_softmax``,
 ``softplus``), which stays finite where ``log(out)`` would be ``log(0)``.
 A batch's loss is the mean of the per-example values.
+
+Second order (the R-operator of :mod:`jaxmlp.hvp`, ``r = R{net}``, ``p = out``):
+
+============================  ==================================================
+loss                          d^2E/dout^2 (diagonal) or R{delta}
+============================  ==================================================
+``half_sse``                  1
+``mse``                       2/n
+``cross_entropy`` (softmax)   R{delta} = sum(t) (p * r - p (p . r))
+``binary_cross_entropy``      R{delta} = p (1 - p) * r
+============================  ==================================================
 """
 
 from __future__ import annotations
@@ -34,15 +45,20 @@ class Loss:
     """A loss: per-example ``value(net, out, t) -> (batch,)`` and its output delta.
 
     ``dE_dout(out, t)`` is the derivative with respect to the output, used with
-    the activation's derivative; ``fused_delta(net, out, t)``, where set, is
-    dE/dnet directly, and ``requires_output`` names the only output activation
-    the loss accepts.
+    the activation's derivative, and ``d2E_dout2(out, t)`` its derivative (the
+    diagonal of the Hessian in ``out``: these losses are sums over outputs);
+    ``fused_delta(net, out, t)``, where set, is dE/dnet directly, and
+    ``fused_delta_r(net, out, t, r)`` its directional derivative along
+    ``r = R{net}``. ``requires_output`` names the only output activation the
+    loss accepts.
     """
 
     name: str
     value: Callable[[Array, Array, Array], Array]
     dE_dout: Callable[[Array, Array], Array] | None = None
+    d2E_dout2: Callable[[Array, Array], Array] | None = None
     fused_delta: Callable[[Array, Array, Array], Array] | None = None
+    fused_delta_r: Callable[[Array, Array, Array, Array], Array] | None = None
     requires_output: str | None = None
     integer_labels: bool = False
 
@@ -63,15 +79,33 @@ def _binary_cross_entropy(net, out, t):
     return jnp.sum(jax.nn.softplus(net) - t * net, axis=-1)
 
 
+def _softmax_delta_r(net, out, t, r):
+    """R{p sum(t) - t} = sum(t) (p * r - p (p . r)): the softmax Jacobian applied to ``r``."""
+    return jnp.sum(t, axis=-1, keepdims=True) * (
+        out * r - out * jnp.sum(out * r, axis=-1, keepdims=True)
+    )
+
+
 LOSSES: dict[str, Loss] = {
     loss.name: loss
     for loss in (
-        Loss("half_sse", _half_sse, dE_dout=lambda out, t: out - t),
-        Loss("mse", _mse, dE_dout=lambda out, t: 2 * (out - t) / out.shape[-1]),
+        Loss(
+            "half_sse",
+            _half_sse,
+            dE_dout=lambda out, t: out - t,
+            d2E_dout2=lambda out, t: jnp.ones_like(out),
+        ),
+        Loss(
+            "mse",
+            _mse,
+            dE_dout=lambda out, t: 2 * (out - t) / out.shape[-1],
+            d2E_dout2=lambda out, t: jnp.full_like(out, 2 / out.shape[-1]),
+        ),
         Loss(
             "cross_entropy",
             _cross_entropy,
             fused_delta=lambda net, out, t: out * jnp.sum(t, axis=-1, keepdims=True) - t,
+            fused_delta_r=_softmax_delta_r,
             requires_output="softmax",
             integer_labels=True,
         ),
@@ -79,6 +113,7 @@ LOSSES: dict[str, Loss] = {
             "binary_cross_entropy",
             _binary_cross_entropy,
             fused_delta=lambda net, out, t: out - t,
+            fused_delta_r=lambda net, out, t, r: out * (1 - out) * r,
             requires_output="logistic",
         ),
     )

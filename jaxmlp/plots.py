@@ -21,7 +21,8 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: str | os.PathLike) -> None:
+def save_figure(fig, path: str | os.PathLike) -> None:
+    """Write a matplotlib figure as PNG, atomically."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
     with atomic_open(path, "wb") as f:
@@ -47,7 +48,7 @@ def seed_loss_curves(curves: dict[str, np.ndarray], path) -> None:
         diff.set_ylabel("(updated - simultaneous)\n/ simultaneous")
         diff.grid(True, alpha=0.3)
     diff.set_xlabel("round of backpropagation")
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -67,7 +68,7 @@ def loss_curves(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -83,7 +84,7 @@ def decision_boundary(predict, x: np.ndarray, y: np.ndarray, path, title: str = 
     ax.scatter(x[:, 0], x[:, 1], c=y.ravel(), cmap="RdBu_r", edgecolors="k", s=120)
     fig.colorbar(cs, ax=ax, label="output")
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -106,7 +107,7 @@ def confusion_matrix(matrix: np.ndarray, path, title: str = "") -> None:
     ax.set_xticks(range(matrix.shape[1]))
     ax.set_yticks(range(matrix.shape[0]))
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
 
@@ -129,5 +130,5 @@ def sweep_heatmap(
     ax.set_xlabel("seed")
     fig.colorbar(im, ax=ax, label="final loss (NaN: diverged, blank)")
     ax.set_title(title)
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)

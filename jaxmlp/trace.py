@@ -23,6 +23,7 @@ from jaxmlp.backprop import hidden_delta, output_delta
 from jaxmlp.config import MLP
 from jaxmlp.forward import Layer
 from jaxmlp.gradcheck import check_gradients
+from jaxmlp.names import bias_names, neuron_names, weight_names
 from jaxmlp.train import sgd_step
 
 
@@ -69,33 +70,6 @@ class Derivation:
             "learning_rate": self.learning_rate,
             "quantities": [dataclasses.asdict(s) for s in self.steps],
         }
-
-
-def neuron_names(net: MLP) -> list[list[str]]:
-    """Names per layer, inputs first: ``[["i1", "i2"], ["h1", "h2"], ["o1", "o2"]]``."""
-    n_hidden = len(net.sizes) - 2
-    names = [[f"i{j + 1}" for j in range(net.sizes[0])]]
-    for l in range(n_hidden):
-        prefix = "h" if n_hidden == 1 else f"h{l + 1}_"
-        names.append([f"{prefix}{j + 1}" for j in range(net.sizes[l + 1])])
-    names.append([f"o{j + 1}" for j in range(net.sizes[-1])])
-    return names
-
-
-def weight_names(net: MLP) -> list[np.ndarray]:
-    """``w1..`` per layer, shaped like each ``W`` ``(n_out, n_in)``, numbered row by row."""
-    names, k = [], 1
-    for n_in, n_out in net.layer_shapes:
-        names.append(np.array([f"w{k + i}" for i in range(n_in * n_out)]).reshape(n_out, n_in))
-        k += n_in * n_out
-    return names
-
-
-def bias_names(net: MLP, neurons: list[list[str]]) -> list[list[str]]:
-    """The bias name seen by each neuron of each layer."""
-    if net.bias == "shared":
-        return [[f"b{l + 1}"] * len(n) for l, n in enumerate(neurons[1:])]
-    return [[f"b_{j}" for j in n] for n in neurons[1:]]
 
 
 def fmt(v: float) -> str:
@@ -463,3 +437,71 @@ def render_markdown(d: Derivation) -> str:
 def render_json(d: Derivation) -> str:
     """Every quantity with its name and value, and the weights, inputs and targets used."""
     return json.dumps(d.as_dict(), indent=2)
+
+
+MAX_HESSIAN_PARAMS = 100  # a dense Hessian printed in a terminal: small networks only
+
+
+def curvature(net: MLP, params, x, y) -> dict:
+    """The Hessian of E over the trained parameters (frozen biases left out) on one example,
+    from the handwritten R-operator, checked against ``jax.jvp(jax.grad)`` first, and its eigenvalues.
+
+    Returns JSON-ready ``{"network", "parameters", "hessian", "eigenvalues", "top_eigenvalue_lanczos",
+    "step_size_bound"}``: ``hessian[i][j]`` is d^2E / dtheta_i dtheta_j, eigenvalues ascending
+    (``numpy.linalg.eigvalsh``), the largest also by Lanczos (:func:`jaxmlp.top_eigenvalue`), and
+    ``2 / lambda_max``, the classical bound on a stable gradient-descent step.
+    """
+    from jax.flatten_util import ravel_pytree
+
+    from jaxmlp.curvature import hessian, top_eigenvalue
+    from jaxmlp.gradcheck import check_hvp
+    from jaxmlp.names import param_names
+
+    params, x, y = net._check(params, x, y)
+    xb, yb = (x[None], y[None]) if x.ndim == 1 else (x, y)
+    names = param_names(net)
+    keep = [i for i, n in enumerate(names) if net.train_bias or not n.startswith("b")]
+    if len(keep) > MAX_HESSIAN_PARAMS:
+        raise ValueError(
+            f"--second-order prints a dense Hessian: at most {MAX_HESSIAN_PARAMS} trained parameters, "
+            f"this network has {len(keep)}"
+        )
+    flat, unravel = ravel_pytree(params)
+    rng = np.random.default_rng(0)
+    check_hvp(net, params, xb, yb, unravel(jnp.asarray(rng.standard_normal(flat.size), flat.dtype)))
+    h = np.asarray(hessian(net, params, xb, yb))[np.ix_(keep, keep)]
+    eig = np.linalg.eigvalsh(h)
+    top = float(top_eigenvalue(net, params, xb, yb, iterations=flat.size))
+    return {
+        "network": dataclasses.asdict(net),
+        "loss": float(net.loss_fn(params, xb, yb)),
+        "parameters": [names[i] for i in keep],
+        "hessian": h.tolist(),
+        "eigenvalues": eig.tolist(),
+        "top_eigenvalue_lanczos": top,
+        "step_size_bound": 2 / top if top > 0 else None,
+    }
+
+
+def render_curvature(c: dict) -> str:
+    """The Hessian as an aligned table with the parameters' names, then its eigenvalues."""
+    names, h = c["parameters"], c["hessian"]
+    width = max(11, *(len(n) for n in names))
+    head = " " * 6 + "".join(f"{n:>{width + 1}}" for n in names)
+    lines = [
+        f"Hessian of E_total = {fmt(c['loss'])} over the trained parameters "
+        "(the R-operator, checked against jax.jvp(jax.grad)):",
+        "",
+        head,
+    ]
+    lines += [f"{n:<6}" + "".join(f"{v:>{width + 1}.4e}" for v in row) for n, row in zip(names, h)]
+    lines += [
+        "",
+        "eigenvalues: " + ", ".join(f"{v:.6e}" for v in c["eigenvalues"]),
+        f"largest (Lanczos): {c['top_eigenvalue_lanczos']:.9e}",
+    ]
+    if c["step_size_bound"] is not None:
+        lines.append(
+            f"2 / lambda_max = {c['step_size_bound']:.6g} (gradient descent is stable below it on the quadratic model)"
+        )
+    return "\n".join(lines) + "\n"

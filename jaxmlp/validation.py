@@ -219,3 +219,18 @@ def check_batch(net: MLP, params: Any, x: Any, y: Any) -> tuple[Any, jax.Array, 
     y = _checked_y(net, x, y)
     check_all_finite(named + [("x", x), ("y", y)])
     return params, _cast(x, dtype), _cast(y, dtype, net.loss_spec.integer_labels)
+
+
+def check_like(net: MLP, params: Any, v: Any, name: str = "v") -> Any:
+    """Check a direction ``v`` against ``params``: the same structure and leaf shapes, floating
+    values, all finite; return it with every leaf in the parameters' dtype."""
+    dtype, _ = _param_leaves(net, params)
+    try:
+        _, named = _param_leaves(net, v)
+    except (TypeError, ValueError) as e:
+        message = str(e).replace("params", name, 1).replace("all parameters", f"all of {name}")
+        raise type(e)(message) from None
+    check_all_finite([(n.replace("params", name, 1), leaf) for n, leaf in named])
+    return jax.tree_util.tree_map(
+        lambda a: jnp.asarray(a) if getattr(a, "dtype", None) == dtype else jnp.asarray(a, dtype), v
+    )

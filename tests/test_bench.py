@@ -8,9 +8,12 @@ import sys
 
 import pytest
 
+from tests.settings import thorough_only
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+@thorough_only
 def test_bench_quick_runs_and_reports_every_workload():
     r = subprocess.run(
         [sys.executable, "-m", "jaxmlp.cli", "bench", "--quick", "--json"],
@@ -22,7 +25,7 @@ def test_bench_quick_runs_and_reports_every_workload():
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     workloads = {row["workload"].split()[0] for row in report["rows"]}
-    assert workloads == {"W1", "W2", "W3", "W4"}
+    assert workloads == {"W1", "W2", "W3", "W4", "W9"}
     peers = {row["peer"] for row in report["rows"]}
     assert {
         "pure Python (lists, math.exp)",
@@ -35,8 +38,11 @@ def test_bench_quick_runs_and_reports_every_workload():
     assert report["matmul_peak_gflops"]["jax"] > 0 and report["machine"]["jax"]
     timed = [row for row in report["rows"] if not row.get("note", "").startswith("skipped")]
     assert all(
-        any(row.get(k, 0) > 0 for k in ("seconds", "seconds_per_10k_steps")) for row in timed
+        any(row.get(k, 0) > 0 for k in ("seconds", "seconds_per_10k_steps", "us_per_product"))
+        for row in timed
     )
+    w9 = [row for row in report["rows"] if row["workload"].startswith("W9")]
+    assert len(w9) == 6 and all(row["vs_one_gradient"] > 0 for row in w9)
 
 
 def test_gpu_benchmark_without_a_gpu_is_a_one_line_usage_error():

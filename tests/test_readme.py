@@ -31,3 +31,14 @@ def test_readme_tables_are_the_experiments_output():
         assert body == (README.parent / name).read_text().strip(), (
             f"{name} differs: run python experiments/update_readme.py"
         )
+
+
+def test_second_order_example_runs():
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    block = next(b for b in blocks if "net.hvp(" in b)
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)
+    assert scope["report"].passed
+    assert abs(float(scope["lam"]) - 0.0365458975) < 1e-9
+    assert scope["H"].shape == (10, 10)
+    assert float(scope["dE_dlr"]) < 0  # a larger rate trains the seed faster here

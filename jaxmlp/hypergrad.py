@@ -1,0 +1,124 @@
+r"""Hypergradients: the derivative of a whole training run with respect to its learning rate.
+
+``fit``'s loop is a pure function of the learning rate :math:`\eta`: ``steps``
+applications of :func:`jaxmlp.train.train_step` in one ``lax.scan``. So
+``jax.grad`` can differentiate through it (Maclaurin et al. 2015, "Gradient-based
+hyperparameter optimization through reversible learning"):
+
+.. math::
+
+   \theta_{k+1} = \theta_k - \eta\, \nabla E_k(\theta_k), \qquad
+   \frac{d\,\mathcal{O}}{d\eta} \text{ with }
+   \mathcal{O} = E(\theta_K) \;(\texttt{final\_loss}) \text{ or }
+   \tfrac{1}{K} \textstyle\sum_{k<K} E_k(\theta_k) \;(\texttt{mean\_loss}).
+
+Memory: reverse mode keeps the scan's carry (parameters and optimizer state)
+of every step, ``steps x (P + optimizer state)`` numbers; each step's own
+intermediates are recomputed on the way back (``jax.checkpoint`` on the step),
+so they cost one step's worth, not ``steps``' worth.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmlp import forward as _forward
+from jaxmlp.config import MLP, _as_batch
+from jaxmlp.train import (
+    GRADS,
+    OPTIMIZERS,
+    StepSpec,
+    TrainState,
+    _check_learning_rate,
+    _check_positive_int,
+    init_optimizer,
+    named_optimizer,
+    set_learning_rate,
+    train_step,
+)
+from jaxmlp.validation import check_batch
+
+OBJECTIVES = ("final_loss", "mean_loss")
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "steps", "objective"))
+def _value_and_hypergradient(learning_rate, state, x, y, *, spec: StepSpec, steps, objective):
+    def run(lr):
+        opt_state = None if spec.optimizer is None else set_learning_rate(state.opt_state, lr)
+        step = jax.checkpoint(lambda s, _: train_step(spec, s, lr, x, y))
+        final, losses = jax.lax.scan(step, state._replace(opt_state=opt_state), None, length=steps)
+        if objective == "final_loss":
+            return _forward.loss_fn(spec.net, final.params, x, y)
+        return jnp.mean(losses)
+
+    return jax.value_and_grad(run)(learning_rate)
+
+
+def hypergradient(
+    net: MLP,
+    params,
+    x,
+    y,
+    *,
+    steps: int,
+    learning_rate: float,
+    objective: str = "final_loss",
+    optimizer: str | None = None,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    grad: str = "autodiff",
+) -> tuple[jax.Array, jax.Array]:
+    r"""``(objective, d objective / d learning_rate)`` of a ``steps``-step training run.
+
+    The run is ``fit``'s: the same step function, manual SGD (``optimizer=None``)
+    or a named optax optimizer (``"sgd"``, ``"momentum"``, ``"adam"``), the same
+    batches (``batch_size`` drawn from ``fold_in(key, step)``), in one ``lax.scan``
+    with a static length; ``jax.value_and_grad`` of it with respect to
+    :math:`\eta`. Equal to central differences of :func:`jaxmlp.fit`'s results
+    (tested).
+
+    Args:
+      x, y: the data as ``fit`` takes it, or a single example ``(n_in,)``.
+      objective: ``"final_loss"``: the batch loss on all of ``x, y`` after the last
+        step; ``"mean_loss"``: the mean of the losses before each step (each on
+        that step's batch).
+      grad: the gradient inside the run, ``"autodiff"`` or ``"backprop"`` (the
+        handwritten delta rule, differentiated by JAX in turn).
+
+    Returns:
+      Two scalars in the parameters' dtype.
+    """
+    params, x, y = check_batch(net, params, x, y)
+    x, y = _as_batch(x), _as_batch(y, x)
+    steps = _check_positive_int(steps, "steps")
+    _check_learning_rate(learning_rate)
+    if objective not in OBJECTIVES:
+        raise ValueError(
+            f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}"
+        )
+    if grad not in GRADS:
+        raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRADS)}")
+    if optimizer is not None and optimizer not in OPTIMIZERS:
+        raise ValueError(
+            f"optimizer must be None (manual SGD) or one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
+        )
+    if batch_size is not None:
+        batch_size = _check_positive_int(batch_size, "batch_size", upper=x.shape[0])
+        if batch_size == x.shape[0]:
+            batch_size = None
+        elif key is None:
+            raise ValueError("a batch_size smaller than the data set needs a PRNG key (key=...)")
+    dtype = x.dtype
+    lr = jnp.asarray(np.asarray(learning_rate, dtype))
+    opt = None if optimizer is None else named_optimizer(optimizer)
+    opt_state = None if opt is None else init_optimizer(opt, params, learning_rate)
+    spec = StepSpec(net, opt, grad, batch_size=batch_size)
+    batched = batch_size is not None
+    state = TrainState(
+        params, opt_state, np.int32(0) if batched else None, key if batched else None
+    )
+    return _value_and_hypergradient(lr, state, x, y, spec=spec, steps=steps, objective=objective)
