@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import batching
 from jaxmlp import forward as _forward
 from jaxmlp.config import MLP, _as_batch
 from jaxmlp.train import (
@@ -46,11 +47,14 @@ OBJECTIVES = ("final_loss", "mean_loss")
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "steps", "objective"))
-def _value_and_hypergradient(learning_rate, state, x, y, *, spec: StepSpec, steps, objective):
+def _value_and_hypergradient(
+    learning_rate, state, cursor, x, y, *, spec: StepSpec, steps, objective
+):
     def run(lr):
         opt_state = None if spec.optimizer is None else set_learning_rate(state.opt_state, lr)
-        step = jax.checkpoint(lambda s, _: train_step(spec, s, lr, x, y))
-        final, losses = jax.lax.scan(step, state._replace(opt_state=opt_state), None, length=steps)
+        step = jax.checkpoint(lambda c, _: train_step(spec, c, lr, x, y))
+        start = (state._replace(opt_state=opt_state), cursor)
+        (final, _), losses = jax.lax.scan(step, start, None, length=steps)
         if objective == "final_loss":
             return _forward.loss_fn(spec.net, final.params, x, y)
         return jnp.mean(losses)
@@ -76,7 +80,7 @@ def hypergradient(
 
     The run is ``fit``'s: the same step function, manual SGD (``optimizer=None``)
     or a named optax optimizer (``"sgd"``, ``"momentum"``, ``"adam"``), the same
-    batches (``batch_size`` drawn from ``fold_in(key, step)``), in one ``lax.scan``
+    batches (``batch_size`` from the epoch stream of :mod:`jaxmlp.batching`), in one ``lax.scan``
     with a static length; ``jax.value_and_grad`` of it with respect to
     :math:`\eta`. Equal to central differences of :func:`jaxmlp.fit`'s results
     (tested).
@@ -121,4 +125,7 @@ def hypergradient(
     state = TrainState(
         params, opt_state, np.int32(0) if batched else None, key if batched else None
     )
-    return _value_and_hypergradient(lr, state, x, y, spec=spec, steps=steps, objective=objective)
+    cursor = batching.start(key, 0, x.shape[0], batch_size) if batched else None
+    return _value_and_hypergradient(
+        lr, state, cursor, x, y, spec=spec, steps=steps, objective=objective
+    )

@@ -25,7 +25,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxmlp import backprop as _backprop
-from jaxmlp import distributed
+from jaxmlp import batching, distributed
 from jaxmlp import forward as _forward
 from jaxmlp.config import MLP
 from jaxmlp.validation import check_batch
@@ -34,15 +34,17 @@ if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
 
 GRADS = ("autodiff", "backprop")
+DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
 ORDERS = ("simultaneous", "updated_weights")
 OPTIMIZERS = ("sgd", "momentum", "adam")
 
 
+@jax.jit
 def sgd_step(params, grads, learning_rate):
     r"""Plain gradient descent, leaf by leaf: :math:`\theta^+ = \theta - \eta\, \partial E / \partial \theta`.
 
-    ``learning_rate`` may be a Python float or a scalar array (pass an array
-    inside compiled code so a new value does not recompile).
+    ``learning_rate`` may be a Python float or a scalar array; it is data to the
+    compiled function, so a new value does not recompile.
     """
     return jax.tree_util.tree_map(
         lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads
@@ -150,14 +152,6 @@ def value_and_grad(spec: StepSpec, params, x, y):
     return jax.value_and_grad(functools.partial(_forward.loss_fn, spec.net))(params, x, y)
 
 
-def sample_batch(key: jax.Array, x, y, batch_size: int | None):
-    """``batch_size`` examples drawn without replacement (all of them when ``None``)."""
-    if batch_size is None or batch_size == x.shape[0]:
-        return x, y
-    idx = jax.random.permutation(key, x.shape[0])[:batch_size]
-    return x[idx], y[idx]
-
-
 def shard_batch(spec: StepSpec, x, y):
     """Keep a drawn batch split over the mesh (else XLA may gather it whole onto every device)."""
     if spec.mesh is None:
@@ -180,20 +174,11 @@ def keep_frozen(net: MLP, new, old):
     return tuple({**n, "b": o["b"]} for n, o in zip(new, old))
 
 
-def train_step(
-    spec: StepSpec, state: TrainState, learning_rate, x, y
+def update(
+    spec: StepSpec, state: TrainState, learning_rate, xb, yb
 ) -> tuple[TrainState, jax.Array]:
-    """One step: ``(state, E)`` -> next state; E is the loss before the step.
-
-    The step counter advances only when batches are drawn (it keys them);
-    :func:`run_chunk` adds the chunk's length otherwise.
-    """
-    batched = spec.batch_size is not None
-    if batched:
-        xb, yb = sample_batch(jax.random.fold_in(state.key, state.step), x, y, spec.batch_size)
-        xb, yb = shard_batch(spec, xb, yb)
-    else:
-        xb, yb = x, y
+    """One update on the batch ``(xb, yb)``: ``(state, E)`` -> next state (its ``step`` unchanged);
+    E is the loss before the update."""
     if spec.order == "updated_weights":
         loss, params = _backprop.sgd_step_updated_weights(
             spec.net, state.params, xb, yb, learning_rate
@@ -217,14 +202,42 @@ def train_step(
                 updates, opt_state = spec.optimizer.update(grads, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
     params = keep_frozen(spec.net, params, state.params)
-    return TrainState(params, opt_state, state.step + 1 if batched else state.step, state.key), loss
+    return state._replace(params=params, opt_state=opt_state), loss
+
+
+def train_step(spec: StepSpec, carry, learning_rate, x, y):
+    """One step: ``((state, cursor), E)`` -> next; E is the loss before the step.
+
+    With batches (``spec.batch_size``) the step draws the next ``batch_size`` examples of the
+    epoch stream (:mod:`jaxmlp.batching`: O(batch), ``cursor`` an :class:`~jaxmlp.batching.Epochs`)
+    and advances the state's step counter; without, ``cursor`` is None, the whole data set is
+    the batch, and :func:`run_chunk` adds the chunk's length to the counter instead.
+    """
+    state, cursor = carry
+    if spec.batch_size is None:
+        state, loss = update(spec, state, learning_rate, x, y)
+        return (state, None), loss
+    idx, cursor = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
+    xb, yb = shard_batch(spec, x[idx], y[idx])
+    state, loss = update(spec, state, learning_rate, xb, yb)
+    return (state._replace(step=state.step + 1), cursor), loss
 
 
 @functools.partial(jax.jit, static_argnames=("spec", "n_steps", "history"))
 def run_chunk(
-    state: TrainState, learning_rate, x, y, *, spec: StepSpec, n_steps: int, history: bool = True
+    state: TrainState,
+    cursor,
+    learning_rate,
+    x,
+    y,
+    *,
+    spec: StepSpec,
+    n_steps: int,
+    history: bool = True,
 ):
-    """``n_steps`` training steps in one ``lax.scan``; returns ``(state, losses, params_finite)``.
+    """``n_steps`` training steps in one ``lax.scan``; returns ``(state, cursor, losses, params_finite)``.
+
+    ``cursor`` is the epoch stream's :class:`~jaxmlp.batching.Epochs` (None without batches).
 
     With ``history``, ``losses`` ``(n_steps,)`` is the loss before each step;
     without, ``(1,)``: the loss before the last step, carried rather than
@@ -238,8 +251,11 @@ def run_chunk(
     None) the state's ``step`` and ``key`` are not used and may be None.
     """
     if history:
-        state, losses = jax.lax.scan(
-            lambda s, _: train_step(spec, s, learning_rate, x, y), state, None, length=n_steps
+        (state, cursor), losses = jax.lax.scan(
+            lambda c, _: train_step(spec, c, learning_rate, x, y),
+            (state, cursor),
+            None,
+            length=n_steps,
         )
     else:
 
@@ -247,14 +263,16 @@ def run_chunk(
             return train_step(spec, carry[0], learning_rate, x, y), None
 
         loss0 = jnp.zeros((), jax.tree_util.tree_leaves(state.params)[0].dtype)
-        (state, loss), _ = jax.lax.scan(body, (state, loss0), None, length=n_steps)
+        ((state, cursor), loss), _ = jax.lax.scan(
+            body, ((state, cursor), loss0), None, length=n_steps
+        )
         losses = loss[None]
     if spec.batch_size is None and state.step is not None:
         state = state._replace(step=state.step + n_steps)
     params_finite = jnp.all(
         jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])
     )
-    return state, losses, params_finite
+    return state, cursor, losses, params_finite
 
 
 def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:
@@ -307,7 +325,7 @@ def fit(
     grad: str = "autodiff",
     order: str = "simultaneous",
     clip_norm: float | None = None,
-    chunk_size: int = 1000,
+    chunk_size: int | None = None,
     opt_state=None,
     start_step: int = 0,
     callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
@@ -329,14 +347,17 @@ def fit(
       steps: number of steps (positive).
       learning_rate: :math:`\eta` > 0, passed as data (no recompilation when it
         changes); required unless ``optimizer`` is a ``GradientTransformation``.
-      batch_size: examples per step, drawn without replacement from
-        ``fold_in(key, step)``; ``None`` uses the whole data set every step.
+      batch_size: examples per step: consecutive slices of one permutation per epoch
+        (``fold_in(key, epoch)``; every example once per epoch, a batch crossing an epoch's end
+        takes the rest of it and the start of the next; O(batch) per step, see
+        :mod:`jaxmlp.batching`); ``None`` uses the whole data set every step.
       key: PRNG key; required when ``batch_size`` is smaller than ``n``.
       order: ``"updated_weights"`` (handwritten, manual SGD only) propagates
         hidden deltas through the weights just updated, see
         :func:`jaxmlp.backprop.sgd_step_updated_weights`.
       clip_norm: clip gradients to this global norm first.
-      chunk_size: steps per compiled call; the callback runs between chunks.
+      chunk_size: steps per compiled call; the callback runs between chunks. Default: all
+        ``steps`` in one call without a callback (nothing to stop for), else 1,000.
       opt_state, start_step: resume from a saved state (the global step feeds
         the batch keys, so a resumed run is bit-identical to an uninterrupted one).
       callback: ``callback(state, chunk_losses)`` after each chunk; return True to stop.
@@ -357,6 +378,8 @@ def fit(
     if x.ndim != 2:
         raise ValueError(f"fit needs a batch x of shape (n, {net.sizes[0]}), got {x.shape}")
     steps = _check_positive_int(steps, "steps")
+    if chunk_size is None:  # chunks serve the callback; without one, one compiled call does all
+        chunk_size = steps if callback is None else DEFAULT_CHUNK
     chunk_size = _check_positive_int(chunk_size, "chunk_size")
     if grad not in GRADS:
         raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRADS)}")
@@ -408,19 +431,27 @@ def fit(
     state = TrainState(
         params, opt_state, *((None, None) if host_counter else (np.int32(start_step), key))
     )
+    cursor = None if host_counter else batching.start(key, start_step, x.shape[0], batch_size)
+    if mesh is not None and cursor is not None:
+        cursor = distributed.replicate(mesh, cursor)
+
+    def chunk(start, n, history=True):
+        """``((state, cursor), losses, params_finite)`` after ``n`` steps from ``start``."""
+        state, cursor, losses, finite = run_chunk(
+            *start, lr, x, y, spec=spec, n_steps=n, history=history
+        )
+        return (state, cursor), *distributed.fetch(losses, finite)
+
+    here = (state, cursor)
     recorded, done, diverged_at, stopped = [], 0, None, False
-    previous = None  # (start state, length) of the chunk before this one
+    previous = None  # (start, length) of the chunk before this one
     while done < steps:
         n = min(chunk_size, steps - done)
-        chunk_start = state
-        state, losses, params_finite = run_chunk(
-            state, lr, x, y, spec=spec, n_steps=n, history=history
-        )
-        losses, params_finite = distributed.fetch(losses, params_finite)
+        chunk_start = here
+        here, losses, params_finite = chunk(here, n, history)
         bad = first_bad(losses, params_finite, n)
         if bad >= 0 and not history:  # locate the first non-finite loss
-            _, losses, params_finite = run_chunk(chunk_start, lr, x, y, spec=spec, n_steps=n)
-            losses, params_finite = distributed.fetch(losses, params_finite)
+            _, losses, params_finite = chunk(chunk_start, n)
             bad = first_bad(losses, params_finite, n)
         if bad >= 0:
             # The loss of the state `bad` steps into this chunk is the first non-finite one; the
@@ -434,17 +465,19 @@ def fit(
                 origin, k = previous[0], previous[1] - 1
             else:
                 origin, k = chunk_start, 0
-            state = origin if k == 0 else run_chunk(origin, lr, x, y, spec=spec, n_steps=k)[0]
+            here = origin if k == 0 else chunk(origin, k)[0]
             break
         recorded.append(losses)
         previous = (chunk_start, n)
         done += n
+        state = here[0]
         if callback is not None and callback(
             state._replace(step=np.int32(start_step + done), key=key) if host_counter else state,
             losses,
         ):
             stopped = done < steps
             break
+    state = here[0]
     return FitResult(
         state.params,
         state.opt_state,

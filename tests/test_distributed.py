@@ -116,7 +116,7 @@ def test_gradients_are_all_reduced_by_xla_in_both_gradient_paths():
             spec = StepSpec(net, None, grad, mesh=mesh)
             st = TrainState(distributed.replicate(mesh, p), None, np.int32(0), distributed.replicate(mesh, jax.random.key(0)))
             xs, ys = distributed.shard_leading(mesh, x), distributed.shard_leading(mesh, y)
-            hlo = run_chunk.lower(st, np.float32(0.1), xs, ys, spec=spec, n_steps=2).compile().as_text()
+            hlo = run_chunk.lower(st, None, np.float32(0.1), xs, ys, spec=spec, n_steps=2).compile().as_text()
             res[grad] = hlo.count("all-reduce(")
         print(json.dumps(res))
         """,
