@@ -223,3 +223,70 @@ def test_init_rules():
     )
     assert q[0]["b"].shape == ()
     assert "b" not in jaxmlp.MLP((2, 2), bias="none").init(jax.random.key(0))[0]
+
+
+def test_public_methods_run_one_cached_compiled_function_bit_identical_to_the_pure_ones():
+    from jaxmlp import backprop, config, forward
+    from jaxmlp import hvp as hvp_module
+
+    net = jaxmlp.MLP((3, 4, 2), "tanh", "softmax", "cross_entropy")
+    params = net.init(jax.random.key(0), jnp.float64)
+    rng = np.random.default_rng(0)
+    x, y = jnp.asarray(rng.standard_normal((5, 3))), jnp.asarray(rng.integers(0, 2, 5))
+    v = jax.tree_util.tree_map(jnp.ones_like, params)
+    pure = {
+        "apply": (jax.jit(forward.apply, static_argnums=0), (x,)),
+        "loss_fn": (jax.jit(forward.loss_fn, static_argnums=0), (x, y)),
+        "per_example_loss": (jax.jit(forward.per_example_loss, static_argnums=0), (x, y)),
+        "value_and_backprop": (jax.jit(backprop.value_and_backprop, static_argnums=0), (x, y)),
+        "hvp": (jax.jit(hvp_module.hvp, static_argnums=0), (x, y, v)),
+    }
+    for name, (fn, args) in pure.items():
+        got = getattr(net, name)(params, *args)
+        want = fn(net, params, *args)
+        for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+            assert np.array_equal(np.asarray(a), np.asarray(b)), name
+    compiled = [config._apply, config._loss_fn, config._value_and_backprop, config._forward_trace]
+    net.forward_trace(params, x)
+    before = [f._cache_size() for f in compiled]
+    for _ in range(3):  # the same shapes again: no compilation
+        net.apply(params, x), net.loss_fn(params, x, y), net.backprop(params, x, y)
+        net.forward_trace(params, x)
+    assert [f._cache_size() for f in compiled] == before
+    net.apply(params, x[:2])  # a new batch size compiles once
+    net.apply(params, x[:2])
+    assert config._apply._cache_size() == before[0] + 1
+
+
+def test_fit_without_a_callback_is_one_compiled_call_with_the_same_result():
+    from jaxmlp import train
+
+    net, params, x, y = jaxmlp.tutorial(jnp.float64)
+    calls = []
+    real = train.run_chunk
+
+    def counting(*a, **k):
+        calls.append(k["n_steps"])
+        return real(*a, **k)
+
+    train.run_chunk = counting
+    try:
+        one = jaxmlp.fit(net, params, x[None], y[None], steps=2500, learning_rate=0.5)
+        assert calls == [2500]
+        calls.clear()
+        chunks = []
+        many = jaxmlp.fit(
+            net,
+            params,
+            x[None],
+            y[None],
+            steps=2500,
+            learning_rate=0.5,
+            callback=lambda state, losses: chunks.append(len(losses)),
+        )
+        assert calls == [1000, 1000, 500] and chunks == [1000, 1000, 500]
+    finally:
+        train.run_chunk = real
+    assert np.array_equal(one.losses, many.losses)
+    for a, b in zip(jax.tree_util.tree_leaves(one.params), jax.tree_util.tree_leaves(many.params)):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
