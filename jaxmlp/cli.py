@@ -177,12 +177,33 @@ def add_data_arguments(p, default: str | None = None) -> None:
             choices=datasets,
             help="data set (default %(default)s)",
         )
-    p.add_argument("path", nargs="?", help="the CSV file (csv only)")
-    p.add_argument("--target", help="the CSV column to predict (csv only)")
+    p.add_argument("path", nargs="?", help="the data file: CSV, Parquet or .npz (csv only)")
+    p.add_argument("--target", help="the column to predict (csv only; y in an .npz file)")
     p.add_argument(
         "--task",
         choices=("classification", "regression"),
-        help="override the task guessed from the CSV target",
+        help="override the task guessed from the target column",
+    )
+    g = p.add_argument_group("data files (csv)")
+    g.add_argument(
+        "--delimiter", help="the CSV field delimiter (default: detected among , ; tab |)"
+    )
+    g.add_argument(
+        "--drop-missing",
+        action="store_true",
+        help="drop rows with a missing value (default: a missing value is an error naming it)",
+    )
+    g.add_argument(
+        "--test", metavar="FILE", help="a separate test file with the same columns (any order)"
+    )
+    g.add_argument(
+        "--test-fraction",
+        type=float,
+        default=0.2,
+        help="share of the rows held out for testing without --test (default %(default)s)",
+    )
+    g.add_argument(
+        "--split-seed", type=int, default=0, help="seed of the train/test split (default 0)"
     )
     add_network_options(p, activation=None, output=None, loss=None, bias=None)
     p.add_argument(
@@ -200,6 +221,35 @@ def add_data_arguments(p, default: str | None = None) -> None:
         const=False,
         help="freeze the biases",
     )
+
+
+def file_options(args) -> dict:
+    """The data-file options of ``train`` and ``sweep`` as :func:`jaxmlp.data.read_table` takes them."""
+    if args.dataset != "csv":
+        given = [
+            flag
+            for flag, value in (
+                ("--delimiter", args.delimiter),
+                ("--drop-missing", args.drop_missing),
+                ("--test", args.test),
+            )
+            if value
+        ]
+        if given:
+            raise UsageError(f"{', '.join(given)} apply to data files only (jaxmlp train csv FILE)")
+        return {}
+    if args.delimiter is not None and len(args.delimiter.encode()) != 1:
+        raise UsageError(f"--delimiter must be one character, got {args.delimiter!r}")
+    if not 0 <= args.test_fraction < 1:
+        raise UsageError(f"--test-fraction must lie in [0, 1), got {args.test_fraction}")
+    return {
+        "delimiter": args.delimiter,
+        "drop_missing": args.drop_missing,
+        "test": args.test,
+        "test_fraction": args.test_fraction,
+        "split_seed": args.split_seed,
+        "dtype": "float64" if args.x64 else "float32",
+    }
 
 
 def network_overrides(args) -> dict:

@@ -12,7 +12,14 @@ import json
 import sys
 
 import jaxmlp
-from jaxmlp.cli import UsageError, emit, enable_x64, keep_stdout_for_results, network_overrides
+from jaxmlp.cli import (
+    UsageError,
+    emit,
+    enable_x64,
+    file_options,
+    keep_stdout_for_results,
+    network_overrides,
+)
 
 # --- reproduce ---------------------------------------------------------------
 
@@ -191,7 +198,7 @@ def cmd_train(args) -> int:
     from jaxmlp import data, run
     from jaxmlp.progress import progress
 
-    ds = data.load(args.dataset, args.path, args.target, args.task)
+    ds = data.load(args.dataset, args.path, args.target, args.task, **file_options(args))
     cfg = run.RunConfig(
         **network_overrides(args),
         optimizer=args.optimizer,
@@ -263,6 +270,7 @@ def train_table(summary: dict) -> str:
         "train_accuracy",
         "test_loss",
         "test_accuracy",
+        "test_note",
     ]
     rows = [(k, summary[k]) for k in keys if summary.get(k) is not None]
     return "\n".join(
@@ -305,7 +313,7 @@ def cmd_sweep(args) -> int:
     from jaxmlp import data, population, run
     from jaxmlp.progress import progress
 
-    ds = data.load(args.dataset, args.path, args.target, args.task)
+    ds = data.load(args.dataset, args.path, args.target, args.task, **file_options(args))
     net = run.build_network(ds, run.RunConfig(**network_overrides(args)))
     if args.lr_min > args.lr_max:
         raise UsageError(f"--lr-min {args.lr_min} is larger than --lr-max {args.lr_max}")

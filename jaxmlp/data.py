@@ -1,15 +1,15 @@
-"""Data sets: the seed's example, XOR, scikit-learn's 8x8 digits, and the user's CSV files.
+"""Data sets: the seed's example, XOR, scikit-learn's 8x8 digits, and the user's files
+(CSV, Parquet, ``.npz``, read by pyarrow: :mod:`jaxmlp.tabular`).
 
-Each loader returns a :class:`Dataset` of float64 NumPy arrays (cast to the
-parameters' dtype by the library) with the network it is trained with by
-default. Nothing is downloaded: digits ship inside scikit-learn.
+Each loader returns a :class:`Dataset` of NumPy arrays (float64 for the built-in
+sets, the run's dtype for files; cast to the parameters' dtype by the library) with
+the network it is trained with by default. Nothing is downloaded: digits ship
+inside scikit-learn.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import math
 from pathlib import Path
 
 import numpy as np
@@ -25,8 +25,10 @@ class Dataset:
     ``x_*``: ``(n, n_features)`` float64 (cast to the run's dtype). ``y_*``: integer labels ``(n,)`` for
     multi-class classification, ``(n, n_outputs)`` floats otherwise (0/1 for
     binary classification with one logistic output). ``x_test`` is None when
-    the data set has no held-out part. ``defaults`` are keyword arguments of
-    :class:`jaxmlp.MLP` (``sizes`` included) and of training.
+    the data set has no held-out part (``test_note`` says why when one was asked
+    for). ``defaults`` are keyword arguments of :class:`jaxmlp.MLP` (``sizes``
+    included) and of training. ``preprocessing`` (files only): the feature columns
+    and their encoding, the network's input names, and the standardisation.
     """
 
     name: str
@@ -38,6 +40,8 @@ class Dataset:
     n_outputs: int
     defaults: dict
     class_names: tuple = ()
+    preprocessing: dict | None = None
+    test_note: str | None = None
 
     @property
     def n_features(self) -> int:
@@ -155,112 +159,109 @@ def digits() -> Dataset:
     )
 
 
-def _number(cell: str) -> float:
-    v = float(cell)
-    if not math.isfinite(v):
-        raise ValueError
-    return v
+CLASSIFICATION_MAX_CLASSES = (
+    20  # a numeric target with at most this many integer values is a class label
+)
 
 
-def read_csv(path: str | Path, target: str, task: str | None = None) -> Dataset:
-    """A CSV file with a header row: every column but ``target`` is a numeric feature.
+def read_csv(path: str | Path, target: str, task: str | None = None, **options) -> Dataset:
+    """A data file (CSV, Parquet or ``.npz``) as a :class:`Dataset`; see :func:`read_table`."""
+    return read_table(path, target, task, **options)
 
-    The task is classification when the target holds text labels, or at most
-    20 distinct integers; otherwise regression (``task`` overrides). A fixed
-    80/20 split (stratified for classification, seed 0) is standardised with
-    the training part's statistics. Errors name the line and column.
+
+def read_table(
+    path: str | Path,
+    target: str,
+    task: str | None = None,
+    *,
+    delimiter: str | None = None,
+    drop_missing: bool = False,
+    test: str | Path | None = None,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    dtype="float32",
+) -> Dataset:
+    """A table with a header: ``target`` is the column to predict, every other column a feature.
+
+    Read by pyarrow (:mod:`jaxmlp.tabular`: CSV with its delimiter detected or given, quoted
+    fields, a byte-order mark; Parquet; ``.npz`` with arrays ``x``, ``y``, the target named
+    ``y``). Numeric features stay numbers, text features are one-hot encoded (categories
+    of the training rows); missing values are an error naming row and column, or dropped
+    with ``drop_missing``. The task is classification when the target holds text or at most
+    20 distinct integers, else regression (``task`` overrides). The test part is the file
+    ``test`` (columns in any order, the same categories and classes), or a ``test_fraction``
+    of the rows (stratified for classification), fixed by ``split_seed``; an empty test part
+    leaves ``x_test`` None and says why in ``test_note``. Inputs are standardised with the
+    training part's statistics and converted once to ``dtype``.
     """
+    from jaxmlp import tabular
+
     path = Path(path)
     if task is not None and task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    try:
-        with path.open(newline="") as f:
-            rows = list(csv.reader(f))
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path} is not a text CSV file: {e.reason}") from None
-    if not rows or not rows[0]:
-        raise ValueError(f"{path} is empty: expected a header row and data rows")
-    header = [h.strip() for h in rows[0]]
-    if target not in header:
-        raise ValueError(
-            f"{path}: no target column {target!r}; the columns are {', '.join(header)}"
-        )
-    t_col = header.index(target)
-    features, labels = [], []
-    for line, row in enumerate(rows[1:], start=2):
-        if not row or all(not c.strip() for c in row):
-            continue
-        if len(row) != len(header):
-            raise ValueError(
-                f"{path}, line {line}: {len(row)} fields, but the header has {len(header)}"
-            )
-        feats = []
-        for j, cell in enumerate(row):
-            if j == t_col:
-                continue
-            try:
-                feats.append(_number(cell))
-            except ValueError:
-                raise ValueError(
-                    f"{path}, line {line}, column {header[j]!r}: {cell!r} is not a finite number"
-                ) from None
-        features.append(feats)
-        labels.append(row[t_col].strip())
-    if len(features) < 2:
-        raise ValueError(f"{path}: needs at least 2 data rows, got {len(features)}")
-    x = np.asarray(features, np.float64).reshape(len(features), len(header) - 1)
-    if x.shape[1] == 0:
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+    table = _complete(tabular, tabular.read(path, delimiter=delimiter), path, target, drop_missing)
+    if table.num_rows < 2:
+        raise ValueError(f"{path}: needs at least 2 data rows, got {table.num_rows}")
+    features = [c for c in table.column_names if c != target]
+    if not features:
         raise ValueError(f"{path}: needs at least one feature column besides the target {target!r}")
-    numeric = []
-    for v in labels:
-        try:
-            numeric.append(_number(v))
-        except ValueError:
-            numeric = None
-            break
-    if task is None:
-        task = (
-            "classification"
-            if numeric is None
-            or (all(float(v).is_integer() for v in numeric) and len(set(numeric)) <= 20)
-            else "regression"
+    labels, task, classes = _targets(tabular, table.column(target), path, target, task)
+    test_table, test_labels, note = None, None, None
+    if test is not None:
+        test = Path(test)
+        test_table = _complete(
+            tabular, tabular.read(test, delimiter=delimiter), test, target, drop_missing
         )
-    if task == "regression":
-        if numeric is None:
-            bad = next((i, v) for i, v in enumerate(labels, start=2) if not _is_number(v))
-            raise ValueError(
-                f"{path}, line {bad[0]}, column {target!r}: {bad[1]!r} is not a number, and --task regression needs numbers"
-            )
-        y = np.asarray(numeric, np.float64)[:, None]
-        rng = np.random.default_rng(0)
-        idx = rng.permutation(len(y))
-        k = max(1, int(round(0.2 * len(y))))
-        te, tr = np.sort(idx[:k]), np.sort(idx[k:])
-        classes, n_out = (), 1
-        defaults = {"output_activation": "identity", "loss": "mse"}
+        test_labels = _targets(tabular, test_table.column(target), test, target, task, classes)[0]
+        train_table = table
     else:
-        classes = tuple(
-            sorted(set(labels), key=lambda v: (float(v) if numeric is not None else 0, v))
-        )
-        if len(classes) < 2:
-            raise ValueError(
-                f"{path}: classification needs at least 2 classes in {target!r}, got {len(classes)}"
+        if task == "classification":
+            tr, te = stratified_split(labels, test_fraction, seed=split_seed)
+        else:
+            idx = np.random.default_rng(split_seed).permutation(len(labels))
+            k = int(round(test_fraction * len(labels)))
+            te, tr = np.sort(idx[:k]), np.sort(idx[k:])
+        if len(tr) == 0:
+            raise ValueError(f"{path}: --test-fraction {test_fraction} leaves no training rows")
+        train_table = table.take(tr)
+        if len(te):
+            test_table, test_labels = table.take(te), labels[te]
+        else:
+            note = (
+                f"no test set: --test-fraction {test_fraction} of {len(labels)} rows rounds to 0 "
+                "(raise it or pass --test FILE)"
             )
-        y = np.asarray([classes.index(v) for v in labels], np.int32)
-        tr, te = stratified_split(y, 0.2, seed=0)
-        n_out = len(classes)
-        defaults = {"output_activation": "softmax", "loss": "cross_entropy"}
-    x_tr, x_te = standardise(x[tr], x[te])
+        labels = labels[tr]
+    enc = tabular.encoding(train_table, path, features)
+    x_tr = tabular.encode(train_table, path, enc, dtype)
+    x_te = None if test_table is None else tabular.encode(test_table, test or path, enc, dtype)
+    mean, std = x_tr.mean(0), x_tr.std(0)
+    std = np.where(std > 0, std, 1).astype(dtype)
+    x_tr = (x_tr - mean) / std
+    x_te = None if x_te is None else (x_te - mean) / std
+    if task == "regression":
+        n_out, defaults = 1, {"output_activation": "identity", "loss": "mse"}
+    else:
+        n_out, defaults = len(classes), {"output_activation": "softmax", "loss": "cross_entropy"}
+    preprocessing = {
+        "features": enc.as_dict()["columns"],
+        "inputs": list(enc.input_names),
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+        "target": target,
+    }
     return Dataset(
         path.name,
         x_tr,
-        y[tr],
+        labels,
         x_te,
-        y[te],
+        test_labels,
         task,
         n_out,
         {
-            "sizes": (x.shape[1], 32, n_out),
+            "sizes": (x_tr.shape[1], 32, n_out),
             "activation": "tanh",
             "bias": "per_neuron",
             "train_bias": True,
@@ -271,21 +272,74 @@ def read_csv(path: str | Path, target: str, task: str | None = None) -> Dataset:
             **defaults,
         },
         classes,
+        preprocessing,
+        note,
     )
 
 
-def _is_number(v: str) -> bool:
-    try:
-        _number(v)
-        return True
-    except ValueError:
-        return False
+def _complete(tabular, table, path, target: str, drop_missing: bool):
+    """The table with its target checked and its missing values dropped or refused."""
+    tabular.check_target(table, path, target)
+    if drop_missing:
+        return tabular.drop_missing(table)
+    tabular.check_complete(table, path)
+    return table
+
+
+def _targets(tabular, column, path, target: str, task: str | None, classes=None):
+    """``(labels, task, classes)``: int32 class indices ``(n,)`` or float regression targets ``(n, 1)``."""
+    text = tabular.is_text(column)
+    values = None
+    if text and task == "regression":
+        tabular.check_numbers(column, path, target)
+        raise ValueError(f"{path}, column {target!r}: --task regression needs numbers, got text")
+    if not text:
+        values = column.to_numpy().astype(np.float64)
+        bad = ~np.isfinite(values)
+        if bad.any():
+            row = int(np.argmax(bad))
+            raise ValueError(
+                f"{path}, data row {row + 1} (line {row + 2}), column {target!r}: "
+                f"{float(values[row])!r} is not a finite number"
+            )
+    if task is None:
+        integral = values is not None and np.all(values == np.round(values))
+        small = values is not None and len(np.unique(values)) <= CLASSIFICATION_MAX_CLASSES
+        task = "classification" if text or (integral and small) else "regression"
+    if task == "regression":
+        return values[:, None], task, ()
+    names = (
+        np.asarray(column.to_pylist(), dtype=object).astype(str)
+        if text
+        else np.asarray([f"{v:g}" for v in values])
+    )
+    if classes is None:
+        found = np.unique(names)
+        order = sorted(found, key=float) if not text else sorted(found)
+        classes = tuple(str(c) for c in order)
+        if len(classes) < 2:
+            raise ValueError(
+                f"{path}: classification needs at least 2 classes in {target!r}, got {len(classes)}"
+            )
+    lookup = {c: i for i, c in enumerate(classes)}
+    unknown = [i for i, v in enumerate(names) if v not in lookup]
+    if unknown:
+        row = unknown[0]
+        raise ValueError(
+            f"{path}, data row {row + 1} (line {row + 2}), column {target!r}: class {str(names[row])!r} "
+            f"does not occur in the training data ({', '.join(classes)})"
+        )
+    return np.asarray([lookup[v] for v in names], np.int32), task, classes
 
 
 def load(
-    name: str, path: str | None = None, target: str | None = None, task: str | None = None
+    name: str,
+    path: str | None = None,
+    target: str | None = None,
+    task: str | None = None,
+    **file_options,
 ) -> Dataset:
-    """A data set by name (``csv`` needs ``path`` and ``target``)."""
+    """A data set by name (``csv`` needs ``path`` and ``target``; ``file_options`` go to :func:`read_table`)."""
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
     if name == "csv":
@@ -293,7 +347,7 @@ def load(
             raise ValueError("the csv data set needs a file: jaxmlp train csv PATH --target COLUMN")
         if not target:
             raise ValueError("the csv data set needs --target COLUMN (the column to predict)")
-        return read_csv(path, target, task)
+        return read_table(path, target, task, **file_options)
     if path:
         raise ValueError(f"the {name} data set takes no file argument (got {path!r})")
     ds = {"tutorial": tutorial, "xor": xor, "digits": digits}[name]()

@@ -292,6 +292,11 @@ def train(
         summary["test_loss"] = dataset_loss(net, result.params, ds.x_test, ds.y_test)
         if ds.task == "classification":
             summary["test_accuracy"] = accuracy(net, ds.task, result.params, ds.x_test, ds.y_test)
+    elif ds.test_note is not None:  # a test set was asked for and came out empty: null, and why
+        summary["test_loss"] = None
+        if ds.task == "classification":
+            summary["test_accuracy"] = None
+        summary["test_note"] = ds.test_note
     if checkpoint_dir:
         summary["checkpoint"] = str(checkpoint_dir)
     interrupted = interrupt.signal if interrupt is not None and result.stopped else None

@@ -3,6 +3,7 @@
 import functools
 
 import jax
+import jax.extend
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -53,7 +54,7 @@ def test_a_draw_does_no_work_of_the_data_sets_size():
         for eqn in jp.eqns:
             for var in eqn.outvars:
                 yield int(np.prod(var.aval.shape))
-            for sub in jax.core.jaxprs_in_params(eqn.params):
+            for sub in jax.extend.core.jaxprs_in_params(eqn.params):
                 yield from sizes(sub)
 
     assert max(sizes(jaxpr.jaxpr)) <= batch * batching.ROUNDS

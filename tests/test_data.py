@@ -60,23 +60,138 @@ def test_csv_classification_and_regression_are_guessed_and_overridable(tmp_path)
     "text, target, message",
     [
         ("a,b\n1,2\n3,4\n", "c", "no target column 'c'; the columns are a, b"),
-        ("a,b,t\n1,2,0\n3,x,1\n", "t", "line 3, column 'b': 'x' is not a finite number"),
-        ("a,b,t\n1,2,0\n3,4\n5,6,1\n", "t", "line 3: 2 fields, but the header has 3"),
-        ("a,b,t\n1,2,0\n3,nan,1\n", "t", "line 3, column 'b': 'nan' is not a finite number"),
-        ("", "t", "is empty"),
+        (
+            "a,b,t\n1,2,0\n3,x,1\n4,5,0\n",
+            "t",
+            r"data row 2 \(line 3\), column 'b': 'x' is not a number",
+        ),
+        ("a,b,t\n1,2,0\n3,4\n5,6,1\n", "t", "not a readable CSV file: .*Expected 3 columns, got 2"),
+        (
+            "a,b,t\n1,2,0\n3,nan,1\n",
+            "t",
+            r"data row 2 \(line 3\), column 'b': the value is missing",
+        ),
+        (
+            "a,b,t\n1,2,0\n3,inf,1\n",
+            "t",
+            r"data row 2 \(line 3\), column 'b': inf is not a finite number",
+        ),
+        ("", "t", "not a readable CSV file"),
         ("a,t\n1,0\n", "t", "needs at least 2 data rows"),
         ("a,t\n1,0\n2,0\n", "t", "needs at least 2 classes"),
     ],
 )
-def test_csv_errors_name_the_line(tmp_path, text, target, message):
+def test_csv_errors_name_the_row_and_column(tmp_path, text, target, message):
     with pytest.raises(ValueError, match=message):
         data.read_csv(write(tmp_path, text), target)
 
 
 def test_regression_target_must_be_numeric(tmp_path):
     p = write(tmp_path, "a,t\n1,0.5\n2,oops\n3,1\n")
-    with pytest.raises(ValueError, match="line 3, column 't': 'oops' is not a number"):
+    with pytest.raises(
+        ValueError, match=r"data row 2 \(line 3\), column 't': 'oops' is not a number"
+    ):
         data.read_csv(p, "t", task="regression")
+
+
+ROWS = [
+    (0.5, 1.0, "red", "yes"),
+    (-1.0, 2.0, "blue, dark", "no"),
+    (2.0, -0.5, "red", "no"),
+    (0.0, 0.0, "green", "yes"),
+    (1.5, 1.5, "blue, dark", "yes"),
+    (-0.5, 0.5, "green", "no"),
+]
+
+
+def dialect(rows, sep=",", bom=False, quote_all=False):
+    q = (
+        (lambda v: f'"{v}"')
+        if quote_all
+        else (lambda v: f'"{v}"' if sep in str(v) or "," in str(v) else str(v))
+    )
+    lines = [sep.join(q(h) for h in ("a", "b", "colour", "label"))]
+    lines += [sep.join(q(v) for v in r) for r in rows]
+    return ("\ufeff" if bom else "") + "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "sep,bom,quote_all",
+    [(",", False, False), (";", True, False), ("\t", False, True), ("|", True, True)],
+)
+def test_csv_dialects_read_alike(tmp_path, sep, bom, quote_all):
+    p = tmp_path / "d.csv"
+    p.write_text(dialect(ROWS, sep, bom, quote_all), encoding="utf-8")
+    ds = data.read_csv(p, "label", test_fraction=0)
+    assert ds.preprocessing["inputs"] == [
+        "a",
+        "b",
+        "colour=blue, dark",
+        "colour=green",
+        "colour=red",
+    ]
+    raw = ds.x_train * np.asarray(ds.preprocessing["std"]) + np.asarray(ds.preprocessing["mean"])
+    expected = [[r[0], r[1], r[2] == "blue, dark", r[2] == "green", r[2] == "red"] for r in ROWS]
+    np.testing.assert_allclose(raw, np.asarray(expected, float), atol=1e-6)
+    assert ds.class_names == ("no", "yes") and ds.y_train.tolist() == [1, 0, 0, 1, 1, 0]
+    assert ds.x_train.dtype == np.float32 and ds.test_note is not None and ds.x_test is None
+    assert (
+        data.read_csv(p, "label", delimiter=sep, test_fraction=0).preprocessing == ds.preprocessing
+    )
+
+
+def test_missing_values_are_dropped_on_request(tmp_path):
+    p = write(tmp_path, "a,b,t\n1,2,0\n3,,1\n4,5,1\n6,7,0\n")
+    ds = data.read_csv(p, "t", drop_missing=True, test_fraction=0)
+    assert ds.x_train.shape == (3, 2)
+
+
+def test_parquet_and_npz(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((40, 3)), rng.integers(0, 3, 40)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    pq.write_table(
+        pa.table({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "y": y}), tmp_path / "d.parquet"
+    )
+    a = data.read_csv(tmp_path / "d.npz", "y")
+    b = data.read_csv(tmp_path / "d.parquet", "y")
+    assert a.n_features == 3 and a.task == "classification" and a.n_outputs == 3
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    np.testing.assert_array_equal(a.y_test, b.y_test)
+
+
+def test_a_test_file_may_order_columns_otherwise_but_must_know_its_categories(tmp_path):
+    train = tmp_path / "train.csv"
+    train.write_text(dialect(ROWS))
+    test = write(
+        tmp_path, 'label,colour,b,a\nyes,red,1.0,0.5\nno,"blue, dark",2.0,-1.0\n', "test.csv"
+    )
+    ds = data.read_csv(train, "label", test=test)
+    np.testing.assert_array_equal(ds.x_test, ds.x_train[:2])
+    assert ds.y_test.tolist() == [1, 0]
+    unseen = write(tmp_path, "label,colour,b,a\nyes,purple,1,2\n", "u.csv")
+    with pytest.raises(ValueError, match="category 'purple' was not seen in training"):
+        data.read_csv(train, "label", test=unseen)
+    missing = write(tmp_path, "label,b,a\nyes,1,2\n", "m.csv")
+    with pytest.raises(ValueError, match="no column 'colour'"):
+        data.read_csv(train, "label", test=missing)
+    new_class = write(tmp_path, "label,colour,b,a\nmaybe,red,1,2\n", "c.csv")
+    with pytest.raises(ValueError, match="class 'maybe' does not occur in the training data"):
+        data.read_csv(train, "label", test=new_class)
+
+
+def test_the_split_follows_its_seed_and_fraction(tmp_path):
+    p = write(tmp_path, "a,t\n" + "\n".join(f"{i},{i * 0.5}" for i in range(50)) + "\n")
+    a = data.read_csv(p, "t", test_fraction=0.3, split_seed=1)
+    b = data.read_csv(p, "t", test_fraction=0.3, split_seed=2)
+    assert a.x_test.shape[0] == 15 and a.task == "regression"
+    assert not np.array_equal(a.y_test, b.y_test)
+    np.testing.assert_array_equal(
+        a.y_test, data.read_csv(p, "t", test_fraction=0.3, split_seed=1).y_test
+    )
 
 
 def test_unknown_data_set_lists_the_valid_ones():

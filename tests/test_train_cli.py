@@ -56,6 +56,76 @@ def test_train_csv(tmp_path, capsys):
     )
 
 
+def test_train_csv_file_options(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 2))
+    colour = rng.choice(["red", "blue"], 60)
+    lines = [
+        f'{a:.3f};"{c}";{"pos" if a + b > 0 else "neg"};{b:.3f}' for (a, b), c in zip(x, colour)
+    ]
+    train = tmp_path / "train.csv"
+    train.write_text("\ufeffa;colour;sign;b\n" + "\n".join(lines[:50]) + "\n", encoding="utf-8")
+    test = tmp_path / "test.csv"
+    test.write_text(
+        "sign,b,colour,a\n"
+        + "\n".join(
+            f"{s},{b},{c},{a}"
+            for a, c, s, b in (ln.replace('"', "").split(";") for ln in lines[50:])
+        )
+        + "\n"
+    )
+    d = run_json(
+        capsys,
+        "train",
+        "csv",
+        str(train),
+        "--target",
+        "sign",
+        "--test",
+        str(test),
+        "--steps",
+        "200",
+    )
+    assert d["network"]["sizes"][0] == 4 and d["test_accuracy"] is not None  # a, b, colour=blue/red
+    d = run_json(
+        capsys,
+        "train",
+        "csv",
+        str(train),
+        "--target",
+        "sign",
+        "--test-fraction",
+        "0",
+        "--steps",
+        "5",
+    )
+    assert d["test_loss"] is None and d["test_accuracy"] is None and "no test set" in d["test_note"]
+    code, out, err = run(
+        capsys,
+        "train",
+        "csv",
+        str(train),
+        "--target",
+        "sign",
+        "--test-fraction",
+        "0",
+        "--steps",
+        "5",
+    )
+    assert code == 0 and "no test set" in out
+    for argv, needle in [
+        (["--delimiter", ";;"], "--delimiter must be one character"),
+        (["--test-fraction", "1.5"], "--test-fraction must lie in [0, 1)"),
+    ]:
+        assert_one_line_error(
+            *run(capsys, "train", "csv", str(train), "--target", "sign", *argv)[::2], needle
+        )
+    assert_one_line_error(
+        *run(capsys, "train", "xor", "--drop-missing")[::2],
+        "--drop-missing apply to data files only",
+    )
+
+
 @pytest.mark.parametrize(
     "argv, needle",
     [

@@ -1,0 +1,241 @@
+"""Tables from files: CSV (pyarrow's multithreaded reader), Parquet, and NumPy ``.npz``.
+
+pyarrow parses each column straight into a typed array (no Python object per cell),
+handles quoted fields and a UTF-8 byte-order mark, and marks empty cells and the usual
+spellings of missing values (``NA``, ``NaN``, ``null``, ...) as null. This module turns
+such a table into the arrays a network trains on:
+
+* numeric feature columns become floats, in the run's dtype, converted once;
+* text feature columns are categorical: one-hot encoded with the categories of the
+  training rows, sorted, and the encoding kept (:class:`Encoding`) so that a test file or
+  new rows are encoded the same way (an unseen category is an error);
+* a missing value is an error naming its row and column, unless ``drop_missing``;
+* a text cell in a column that is otherwise numbers is an error naming the cell, not a
+  categorical column of thousands of values.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+DELIMITERS = ",;\t|"
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """A feature column: its ``name``, and its ``categories`` if it is categorical (else None)."""
+
+    name: str
+    categories: tuple[str, ...] | None = None
+
+    @property
+    def width(self) -> int:
+        """How many inputs it becomes: 1, or one per category."""
+        return 1 if self.categories is None else len(self.categories)
+
+
+@dataclasses.dataclass(frozen=True)
+class Encoding:
+    """How raw feature columns become network inputs, in order (JSON-ready with :meth:`as_dict`)."""
+
+    columns: tuple[Column, ...]
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The name of each network input: the column, or ``column=category`` for one-hot inputs."""
+        names = []
+        for c in self.columns:
+            names += [c.name] if c.categories is None else [f"{c.name}={v}" for v in c.categories]
+        return tuple(names)
+
+    def as_dict(self) -> dict:
+        """``{"columns": [{"name", "categories"}, ...]}``."""
+        return {"columns": [dataclasses.asdict(c) for c in self.columns]}
+
+
+def sniff_delimiter(path: Path) -> str:
+    """The delimiter of a CSV file, guessed from its first lines among ``, ; tab |`` (default ``,``)."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        head = "".join(f.readline() for _ in range(20))
+    try:
+        return csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
+    except csv.Error:
+        return ","
+
+
+def read(path: str | Path, *, delimiter: str | None = None):
+    """A file as a ``pyarrow.Table``: ``.parquet``/``.pq``, ``.npz`` (arrays ``x`` and ``y``), else CSV."""
+    import pyarrow as pa
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"{path}: no such file")
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow.parquet as pq
+
+        try:
+            return pq.read_table(path)
+        except (pa.ArrowException, OSError) as e:
+            raise ValueError(f"{path} is not a readable Parquet file: {e}") from None
+    if suffix == ".npz":
+        return _npz_table(path)
+    import pyarrow.csv as pcsv
+
+    delimiter = delimiter or sniff_delimiter(path)
+    try:
+        return pcsv.read_csv(
+            path,
+            parse_options=pcsv.ParseOptions(delimiter=delimiter),
+            convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
+        )
+    except pa.ArrowInvalid as e:
+        raise ValueError(f"{path} is not a readable CSV file: {' '.join(str(e).split())}") from None
+
+
+def _npz_table(path: Path):
+    import pyarrow as pa
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "x" not in z.files or "y" not in z.files:
+                raise ValueError(
+                    f"{path}: an .npz data set needs arrays 'x' and 'y', got {z.files}"
+                )
+            x, y = z["x"], z["y"]
+    except (OSError, EOFError) as e:
+        raise ValueError(f"{path} is not a readable .npz file: {e}") from None
+    if x.ndim != 2 or y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
+        raise ValueError(
+            f"{path}: x must be (n, features) and y (n,) with the same n, got {x.shape} and {y.shape}"
+        )
+    if y.ndim == 2 and y.shape[1] != 1:
+        raise ValueError(f"{path}: y must hold one target per row, got shape {y.shape}")
+    cols = {f"x{j}": x[:, j] for j in range(x.shape[1])}
+    cols["y"] = y.reshape(-1)
+    return pa.table(cols)
+
+
+def check_target(table, path, target: str) -> None:
+    """Raise when ``target`` is not a column of ``table``."""
+    if target not in table.column_names:
+        raise ValueError(
+            f"{path}: no target column {target!r}; the columns are {', '.join(table.column_names)}"
+        )
+
+
+def drop_missing(table):
+    """``table`` without the rows that have a missing value in any column."""
+    return table.drop_null()
+
+
+def check_complete(table, path) -> None:
+    """Raise naming the first missing value (row and column) when there is one."""
+    import pyarrow.compute as pc
+
+    for name in table.column_names:
+        col = table.column(name)
+        if col.null_count:
+            row = int(pc.index(pc.is_null(col), True).as_py())
+            raise ValueError(
+                f"{path}, data row {row + 1} (line {row + 2}), column {name!r}: the value is missing; "
+                "fill it in or pass --drop-missing"
+            )
+
+
+def is_text(column) -> bool:
+    """Whether a table column holds text."""
+    import pyarrow as pa
+
+    return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+
+
+def check_numbers(column, path, name: str) -> None:
+    """A text column whose cells are mostly numbers has a typo: name its first non-number."""
+    import pyarrow.compute as pc
+
+    numeric = pc.match_substring_regex(column, NUMBER)
+    share = pc.mean(numeric.cast("int8")).as_py() or 0.0
+    if share >= 0.5:
+        row = int(pc.index(numeric, False).as_py())
+        raise ValueError(
+            f"{path}, data row {row + 1} (line {row + 2}), column {name!r}: "
+            f"{column[row].as_py()!r} is not a number"
+        )
+
+
+def encoding(table, path, features: list[str]) -> Encoding:
+    """The encoding of the feature columns, learned from ``table`` (the training rows)."""
+    import pyarrow.compute as pc
+
+    columns = []
+    for name in features:
+        col = table.column(name)
+        if is_text(col):
+            check_numbers(col, path, name)
+            cats = tuple(sorted(str(v) for v in pc.unique(col).to_pylist()))
+            columns.append(Column(name, cats))
+        else:
+            columns.append(Column(name))
+    return Encoding(tuple(columns))
+
+
+def encode(table, path, enc: Encoding, dtype) -> np.ndarray:
+    """The feature columns of ``table`` as ``(n, inputs)`` in ``dtype``, as ``enc`` says.
+
+    Columns are found by name (any order; extra columns are ignored). Errors: a missing
+    column, an unseen category, a non-finite or non-numeric value (with its row).
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = np.empty((table.num_rows, sum(c.width for c in enc.columns)), dtype)
+    j = 0
+    for c in enc.columns:
+        if c.name not in table.column_names:
+            raise ValueError(
+                f"{path}: no column {c.name!r}; the model needs {', '.join(x.name for x in enc.columns)}"
+            )
+        col = table.column(c.name)
+        if c.categories is None:
+            if is_text(col):
+                check_numbers(col, path, c.name)
+                raise ValueError(f"{path}, column {c.name!r}: expected numbers, got text")
+            if not (
+                pa.types.is_integer(col.type)
+                or pa.types.is_floating(col.type)
+                or pa.types.is_boolean(col.type)
+            ):
+                raise ValueError(f"{path}, column {c.name!r}: expected numbers, got {col.type}")
+            values = col.to_numpy().astype(dtype, copy=False)
+            bad = ~np.isfinite(values)
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise ValueError(
+                    f"{path}, data row {row + 1} (line {row + 2}), column {c.name!r}: "
+                    f"{float(values[row])!r} is not a finite number"
+                )
+            out[:, j] = values
+        else:
+            text = col.cast(pa.string())
+            codes = pc.index_in(text, value_set=pa.array(c.categories)).to_numpy(
+                zero_copy_only=False
+            )
+            unseen = np.isnan(codes) if codes.dtype.kind == "f" else codes < 0
+            if unseen.any():
+                row = int(np.argmax(unseen))
+                raise ValueError(
+                    f"{path}, data row {row + 1} (line {row + 2}), column {c.name!r}: category "
+                    f"{text[row].as_py()!r} was not seen in training (known: {', '.join(c.categories)})"
+                )
+            codes = codes.astype(np.int64)
+            block = np.zeros((table.num_rows, c.width), dtype)
+            block[np.arange(table.num_rows), codes] = 1
+            out[:, j : j + c.width] = block
+        j += c.width
+    return out
