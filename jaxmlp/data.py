@@ -295,13 +295,7 @@ def _targets(tabular, column, path, target: str, task: str | None, classes=None)
         raise ValueError(f"{path}, column {target!r}: --task regression needs numbers, got text")
     if not text:
         values = column.to_numpy().astype(np.float64)
-        bad = ~np.isfinite(values)
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise ValueError(
-                f"{path}, data row {row + 1} (line {row + 2}), column {target!r}: "
-                f"{float(values[row])!r} is not a finite number"
-            )
+        tabular.check_finite(values, path, target)
     if task is None:
         integral = values is not None and np.all(values == np.round(values))
         small = values is not None and len(np.unique(values)) <= CLASSIFICATION_MAX_CLASSES

@@ -169,6 +169,17 @@ def check_numbers(column, path, name: str) -> None:
         )
 
 
+def check_finite(values: np.ndarray, path, name: str) -> None:
+    """Raise naming the first NaN or infinity of a column's ``values`` (its row and column)."""
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row = int(np.argmax(bad))
+        raise ValueError(
+            f"{path}, data row {row + 1} (line {row + 2}), column {name!r}: "
+            f"{float(values[row])!r} is not a finite number"
+        )
+
+
 def encoding(table, path, features: list[str]) -> Encoding:
     """The encoding of the feature columns, learned from ``table`` (the training rows)."""
     import pyarrow.compute as pc
@@ -213,13 +224,7 @@ def encode(table, path, enc: Encoding, dtype) -> np.ndarray:
             ):
                 raise ValueError(f"{path}, column {c.name!r}: expected numbers, got {col.type}")
             values = col.to_numpy().astype(dtype, copy=False)
-            bad = ~np.isfinite(values)
-            if bad.any():
-                row = int(np.argmax(bad))
-                raise ValueError(
-                    f"{path}, data row {row + 1} (line {row + 2}), column {c.name!r}: "
-                    f"{float(values[row])!r} is not a finite number"
-                )
+            check_finite(values, path, c.name)
             out[:, j] = values
         else:
             text = col.cast(pa.string())

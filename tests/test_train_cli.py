@@ -87,8 +87,7 @@ def test_train_csv_file_options(tmp_path, capsys):
         "200",
     )
     assert d["network"]["sizes"][0] == 4 and d["test_accuracy"] is not None  # a, b, colour=blue/red
-    d = run_json(
-        capsys,
+    no_test = (
         "train",
         "csv",
         str(train),
@@ -99,19 +98,9 @@ def test_train_csv_file_options(tmp_path, capsys):
         "--steps",
         "5",
     )
+    d = run_json(capsys, *no_test)
     assert d["test_loss"] is None and d["test_accuracy"] is None and "no test set" in d["test_note"]
-    code, out, err = run(
-        capsys,
-        "train",
-        "csv",
-        str(train),
-        "--target",
-        "sign",
-        "--test-fraction",
-        "0",
-        "--steps",
-        "5",
-    )
+    code, out, err = run(capsys, *no_test)
     assert code == 0 and "no test set" in out
     for argv, needle in [
         (["--delimiter", ";;"], "--delimiter must be one character"),
