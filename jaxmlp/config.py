@@ -22,7 +22,14 @@ from jaxmlp import hvp as _hvp
 from jaxmlp import params as _params
 from jaxmlp.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, Activation, get_activation
 from jaxmlp.losses import LOSSES, Loss, get_loss
-from jaxmlp.validation import check_batch, check_inputs, check_like
+from jaxmlp.validation import (
+    all_finite,
+    check_batch,
+    check_inputs,
+    check_like,
+    is_concrete,
+    raise_not_finite,
+)
 
 BIAS_MODES = ("per_neuron", "shared", "none")
 
@@ -138,23 +145,23 @@ class MLP:
 
     def apply(self, params, x) -> jax.Array:
         """The output ``out_L``: ``(n_out,)`` for ``x`` of shape ``(n_in,)``, ``(batch, n_out)`` for ``(batch, n_in)``."""
-        params, x = check_inputs(self, params, x)
-        return _apply(self, params, x)
+        params, x = check_inputs(self, params, x, finite=False)
+        return self._finite(_apply(self, params, x), params, x=x)
 
     def forward_trace(self, params, x) -> tuple[_forward.Layer, ...]:
         """Each layer's ``Layer(net, out)``, shapes ``(n_l,)`` or ``(batch, n_l)`` as ``x``."""
-        params, x = check_inputs(self, params, x)
-        return _forward_trace(self, params, x)
+        params, x = check_inputs(self, params, x, finite=False)
+        return self._finite(_forward_trace(self, params, x), params, x=x)
 
     def per_example_loss(self, params, x, y) -> jax.Array:
         """The loss E of each example: ``()`` for a single example, ``(batch,)`` for a batch."""
-        params, x, y = self._check(params, x, y)
-        return _per_example_loss(self, params, x, y)
+        params, x, y = check_batch(self, params, x, y, finite=False)
+        return self._finite(_per_example_loss(self, params, x, y), params, x=x, y=y)
 
     def loss_fn(self, params, x, y) -> jax.Array:
         """The batch loss: the mean of E over examples (exactly the seed's E_total for one example)."""
-        params, x, y = self._check(params, x, y)
-        return _loss_fn(self, params, x, y)
+        params, x, y = check_batch(self, params, x, y, finite=False)
+        return self._finite(_loss_fn(self, params, x, y), params, x=x, y=y)
 
     def backprop(self, params, x, y) -> tuple[dict, ...]:
         """``dE/dparams`` by the handwritten delta rule (see :mod:`jaxmlp.backprop`)."""
@@ -162,15 +169,23 @@ class MLP:
 
     def value_and_backprop(self, params, x, y) -> tuple[jax.Array, tuple[dict, ...]]:
         """``(loss_fn(params, x, y), backprop(params, x, y))`` from one forward pass."""
-        params, x, y = self._check(params, x, y)
-        return _value_and_backprop(self, params, x, y)
+        params, x, y = check_batch(self, params, x, y, finite=False)
+        return self._finite(_value_and_backprop(self, params, x, y), params, x=x, y=y)
 
     def hvp(self, params, x, y, v) -> tuple[dict, ...]:
         """:math:`H v`: the Hessian of ``loss_fn`` times the direction ``v`` (shaped like ``params``),
         by the handwritten R-operator (see :mod:`jaxmlp.hvp`); same pytree as ``params``."""
         params, x, y = self._check(params, x, y)
         v = check_like(self, params, v, "v")
-        return _hvp_of(self, params, x, y, v)
+        return _hvp_of(self, params, x, y, v)[0]
+
+    def _finite(self, result_and_flag, params, **arrays):
+        """The result of a compiled method, once its inputs are known to be finite (checked in the
+        same compiled call: one flag to fetch instead of every array); under tracing, as is."""
+        result, finite = result_and_flag
+        if is_concrete(finite) and not np.asarray(finite):  # np: bool() on an Array costs 3x
+            raise_not_finite(self, params, **arrays)
+        return result
 
     def _check(self, params, x, y):
         return check_batch(self, params, x, y)
@@ -183,8 +198,13 @@ def _as_batch(a: jax.Array, like: jax.Array | None = None) -> jax.Array:
 
 
 def _compiled(fn):
-    """``fn(net, params, x, ...)`` jitted with ``net`` static (one cache entry per shape)."""
-    return functools.wraps(fn)(jax.jit(fn, static_argnums=0))
+    """``fn(net, params, *arrays)`` jitted with ``net`` static (one cache entry per shape), returning
+    ``(result, whether params and arrays are all finite)``."""
+
+    def with_flag(net, params, *arrays):
+        return fn(net, params, *arrays), all_finite(params, arrays)
+
+    return functools.wraps(fn)(jax.jit(with_flag, static_argnums=0))
 
 
 @_compiled

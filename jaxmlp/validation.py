@@ -7,6 +7,7 @@ function under ``jit`` costs no host synchronisation.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -94,6 +95,17 @@ def _is_numeric(dtype) -> bool:
     return dtype.kind in "fiu" or jnp.issubdtype(dtype, jnp.floating)
 
 
+@functools.cache
+def _expected_leaves(net: MLP) -> tuple[set, list[list[tuple[str, tuple, str]]]]:
+    """The keys of a layer and, per layer, ``(key, expected shape, name)`` of each leaf (cached)."""
+    keys = {"w"} if net.bias == "none" else {"w", "b"}
+    layout = []
+    for i, (n_in, n_out) in enumerate(net.layer_shapes):
+        expected = {"w": (n_out, n_in), "b": () if net.bias == "shared" else (n_out,)}
+        layout.append([(k, expected[k], f"params[{i}][{k!r}]") for k in sorted(keys)])
+    return keys, layout
+
+
 def _param_leaves(net: MLP, params: Any) -> tuple[Any, list[tuple[str, Any]]]:
     """The structure, shape and dtype checks of :func:`check_params`: ``(dtype, [(name, leaf)])``."""
     n_layers = len(net.sizes) - 1
@@ -106,32 +118,29 @@ def _param_leaves(net: MLP, params: Any) -> tuple[Any, list[tuple[str, Any]]]:
         raise ValueError(
             f"params has {len(params)} layer(s) but sizes {net.sizes} needs {n_layers}"
         )
-    keys = {"w"} if net.bias == "none" else {"w", "b"}
+    keys, layout = _expected_leaves(net)
     dtypes, named = set(), []
-    for i, (layer, (n_in, n_out)) in enumerate(zip(params, net.layer_shapes)):
+    for i, (layer, leaves) in enumerate(zip(params, layout)):
         if not isinstance(layer, dict) or layer.keys() != keys:
             got = sorted(layer) if isinstance(layer, dict) else type(layer).__name__
             raise ValueError(
                 f"params[{i}] must be a dict with keys {sorted(keys)} (bias={net.bias!r}), got {got}"
             )
-        expected = {"w": (n_out, n_in), "b": () if net.bias == "shared" else (n_out,)}
-        for k in sorted(keys):
+        for k, expected, name in leaves:
             leaf = layer[k]
             shape = tuple(leaf.shape) if hasattr(leaf, "shape") else tuple(np.shape(leaf))
-            if shape != expected[k]:
+            if shape != expected:
                 raise ValueError(
-                    f"params[{i}][{k!r}] must have shape {expected[k]} for sizes {net.sizes} "
+                    f"{name} must have shape {expected} for sizes {net.sizes} "
                     f"and bias={net.bias!r}, got {shape}"
                 )
             dtype = getattr(leaf, "dtype", None)
             if dtype is None and _has_dtype(leaf):
                 dtype = jnp.result_type(leaf)
             if dtype is None or not _is_floating(dtype):
-                raise TypeError(
-                    f"params[{i}][{k!r}] must be a floating-point array, got {_describe(leaf)}"
-                )
+                raise TypeError(f"{name} must be a floating-point array, got {_describe(leaf)}")
             dtypes.add(dtype)
-            named.append((f"params[{i}][{k!r}]", leaf))
+            named.append((name, leaf))
     if len(dtypes) != 1:
         raise TypeError(
             f"all parameters must share one dtype, got {sorted(str(d) for d in dtypes)}"
@@ -199,15 +208,21 @@ def _cast(a: jax.Array, dtype, integer_labels: bool = False) -> jax.Array:
     return a.astype(dtype)
 
 
-def check_inputs(net: MLP, params: Any, x: Any) -> tuple[Any, jax.Array]:
-    """Validate ``params`` and ``x`` (``(n_in,)`` or ``(batch, n_in)``), cast ``x`` to the params' dtype."""
+def check_inputs(net: MLP, params: Any, x: Any, *, finite: bool = True) -> tuple[Any, jax.Array]:
+    """Validate ``params`` and ``x`` (``(n_in,)`` or ``(batch, n_in)``), cast ``x`` to the params' dtype.
+
+    ``finite=False`` leaves the values' finiteness to the caller (the methods of ``MLP`` check
+    it inside their compiled call and then call :func:`raise_not_finite`)."""
     dtype, named = _param_leaves(net, params)
     x = _checked_x(net, x)
-    check_all_finite(named + [("x", x)])
+    if finite:
+        check_all_finite(named + [("x", x)])
     return params, _cast(x, dtype)
 
 
-def check_batch(net: MLP, params: Any, x: Any, y: Any) -> tuple[Any, jax.Array, jax.Array]:
+def check_batch(
+    net: MLP, params: Any, x: Any, y: Any, *, finite: bool = True
+) -> tuple[Any, jax.Array, jax.Array]:
     """:func:`check_inputs` and the targets, with one finiteness check for all of them.
 
     ``y`` has shape ``x.shape[:-1] + (n_out,)``; with ``cross_entropy`` it may
@@ -217,7 +232,8 @@ def check_batch(net: MLP, params: Any, x: Any, y: Any) -> tuple[Any, jax.Array, 
     dtype, named = _param_leaves(net, params)
     x = _checked_x(net, x)
     y = _checked_y(net, x, y)
-    check_all_finite(named + [("x", x), ("y", y)])
+    if finite:
+        check_all_finite(named + [("x", x), ("y", y)])
     return params, _cast(x, dtype), _cast(y, dtype, net.loss_spec.integer_labels)
 
 
@@ -234,3 +250,16 @@ def check_like(net: MLP, params: Any, v: Any, name: str = "v") -> Any:
     return jax.tree_util.tree_map(
         lambda a: jnp.asarray(a) if getattr(a, "dtype", None) == dtype else jnp.asarray(a, dtype), v
     )
+
+
+def all_finite(*trees: Any) -> jax.Array:
+    """Inside compiled code: whether every floating leaf of ``trees`` is finite (a bool scalar)."""
+    leaves = [a for a in jax.tree_util.tree_leaves(trees) if jnp.issubdtype(a.dtype, jnp.floating)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
+
+
+def raise_not_finite(net: MLP, params: Any, **arrays: Any) -> None:
+    """Raise the error of :func:`check_all_finite` (naming the array and the first bad index)."""
+    named = _param_leaves(net, params)[1] + list(arrays.items())
+    for n, a in named:
+        check_finite(a, n)
