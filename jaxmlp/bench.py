@@ -12,6 +12,8 @@ Workloads (every peer ends on the same loss, asserted):
 * **W3 population**: 4,096 (65,536 on a GPU) perturbed copies of the seed network,
   1,000 SGD steps, float32; net-steps per second.
 * **W4 start-up**: the whole process of ``jaxmlp reproduce`` against ``python -c "import jax"``.
+* **W5-W8 real data**: minibatch scaling, CSV ingestion, eager latency, scikit-learn
+  (:mod:`jaxmlp.bench_real_data`).
 * **W9 Hessian-vector products**: the R-operator by hand against ``jax.jvp(jax.grad)`` and one
   gradient (:mod:`jaxmlp.bench_second_order`).
 
@@ -731,6 +733,14 @@ def markdown(report: dict) -> str:
             ("final_loss", "mean final E", "{:.6g}"),
         ],
         "W4": [("seconds", "s (whole process)", "{:.2f}")],
+        "W5": [("n", "n", "{:,}"), ("us_per_step", "us / step", "{:,.1f}")],
+        "W6": [("seconds", "s", "{:.2f}"), ("peak_mb", "peak MB", "{:,.0f}")],
+        "W7": [
+            ("us_eager", "us / call outside jit", "{:,.1f}"),
+            ("us_jitted", "us / call, jitted pure function", "{:,.1f}"),
+            ("ratio", "ratio", "{:.2f}x"),
+        ],
+        "W8": [("seconds", "s to train", "{:.2f}"), ("test_accuracy", "test accuracy", "{:.2%}")],
         "W9": [
             ("us_per_product", "us / product", "{:,.2f}"),
             ("vs_one_gradient", "x one gradient", "{:.2f}"),
@@ -787,6 +797,10 @@ def ratios(name: str, rows: list[dict]) -> str:
             if t
             else ""
         )
+    if name.startswith(("W5", "W6", "W7", "W8")):
+        from jaxmlp.bench_real_data import ratios as real_data_ratios
+
+        return real_data_ratios(name, rows)
     if name.startswith("W3"):
         t = next((r for p, r in by.items() if p.startswith("PyTorch")), None)
         j = by["jaxmlp sweep"]
@@ -832,8 +846,10 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
         device,
     )
     rows += w4(1 if quick else 3)
+    from jaxmlp.bench_real_data import all_rows
     from jaxmlp.bench_second_order import w9
 
+    rows += all_rows(repeats, quick, torch)
     rows += w9(repeats, quick, interleaved)
     return {"machine": machine(device), "quick": quick, "matmul_peak_gflops": peak, "rows": rows}
 

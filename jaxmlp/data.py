@@ -190,7 +190,8 @@ def read_table(
     with ``drop_missing``. The task is classification when the target holds text or at most
     20 distinct integers, else regression (``task`` overrides). The test part is the file
     ``test`` (columns in any order, the same categories and classes), or a ``test_fraction``
-    of the rows (stratified for classification), fixed by ``split_seed``; an empty test part
+    of the rows (stratified for classification), fixed by ``split_seed``; categories are those of
+    the whole file (of the training file with ``test``); an empty test part
     leaves ``x_test`` None and says why in ``test_note``. Inputs are standardised with the
     training part's statistics and converted once to ``dtype``.
     """
@@ -209,13 +210,18 @@ def read_table(
         raise ValueError(f"{path}: needs at least one feature column besides the target {target!r}")
     labels, task, classes = _targets(tabular, table.column(target), path, target, task)
     test_table, test_labels, note = None, None, None
+    # Categories come from the whole (training) file, so a rare one that the split puts only in
+    # the test rows is still known; rows are encoded once, then split (row numbers in errors stay
+    # the file's).
+    enc = tabular.encoding(table, path, features)
+    x = tabular.encode(table, path, enc, dtype)
     if test is not None:
         test = Path(test)
         test_table = _complete(
             tabular, tabular.read(test, delimiter=delimiter), test, target, drop_missing
         )
         test_labels = _targets(tabular, test_table.column(target), test, target, task, classes)[0]
-        train_table = table
+        x_tr, x_te = x, tabular.encode(test_table, test, enc, dtype)
     else:
         if task == "classification":
             tr, te = stratified_split(labels, test_fraction, seed=split_seed)
@@ -225,22 +231,21 @@ def read_table(
             te, tr = np.sort(idx[:k]), np.sort(idx[k:])
         if len(tr) == 0:
             raise ValueError(f"{path}: --test-fraction {test_fraction} leaves no training rows")
-        train_table = table.take(tr)
-        if len(te):
-            test_table, test_labels = table.take(te), labels[te]
-        else:
+        x_tr, x_te = x[tr], (x[te] if len(te) else None)
+        test_labels = labels[te] if len(te) else None
+        if not len(te):
             note = (
                 f"no test set: --test-fraction {test_fraction} of {len(labels)} rows rounds to 0 "
                 "(raise it or pass --test FILE)"
             )
         labels = labels[tr]
-    enc = tabular.encoding(train_table, path, features)
-    x_tr = tabular.encode(train_table, path, enc, dtype)
-    x_te = None if test_table is None else tabular.encode(test_table, test or path, enc, dtype)
+    del x, table
     mean, std = x_tr.mean(0), x_tr.std(0)
     std = np.where(std > 0, std, 1).astype(dtype)
-    x_tr = (x_tr - mean) / std
-    x_te = None if x_te is None else (x_te - mean) / std
+    for part in (x_tr, x_te):  # in place: no copies of a large data set
+        if part is not None:
+            part -= mean
+            part /= std
     if task == "regression":
         n_out, defaults = 1, {"output_activation": "identity", "loss": "mse"}
     else:

@@ -181,7 +181,7 @@ def check_finite(values: np.ndarray, path, name: str) -> None:
 
 
 def encoding(table, path, features: list[str]) -> Encoding:
-    """The encoding of the feature columns, learned from ``table`` (the training rows)."""
+    """The encoding of the feature columns, learned from ``table`` (the training file)."""
     import pyarrow.compute as pc
 
     columns = []

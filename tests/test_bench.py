@@ -25,7 +25,7 @@ def test_bench_quick_runs_and_reports_every_workload():
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     workloads = {row["workload"].split()[0] for row in report["rows"]}
-    assert workloads == {"W1", "W2", "W3", "W4", "W9"}
+    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"}
     peers = {row["peer"] for row in report["rows"]}
     assert {
         "pure Python (lists, math.exp)",
@@ -38,7 +38,16 @@ def test_bench_quick_runs_and_reports_every_workload():
     assert report["matmul_peak_gflops"]["jax"] > 0 and report["machine"]["jax"]
     timed = [row for row in report["rows"] if not row.get("note", "").startswith("skipped")]
     assert all(
-        any(row.get(k, 0) > 0 for k in ("seconds", "seconds_per_10k_steps", "us_per_product"))
+        any(
+            row.get(k, 0) > 0
+            for k in (
+                "seconds",
+                "seconds_per_10k_steps",
+                "us_per_product",
+                "us_per_step",
+                "us_eager",
+            )
+        )
         for row in timed
     )
     w9 = [row for row in report["rows"] if row["workload"].startswith("W9")]

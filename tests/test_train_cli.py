@@ -476,3 +476,17 @@ def test_sweep_refuses_params_not_stacked_per_seed():
     x, y = np.array([[0.05, 0.1]], np.float32), np.array([[0.01, 0.99]], np.float32)
     with pytest.raises(ValueError, match=r"a leading axis of 2, got leading axes \[3\]"):
         population.sweep(net, x, y, learning_rates=[0.1], seeds=[0, 1], params=stacked, steps=1)
+
+
+def test_a_csv_run_imports_only_what_it_uses(tmp_path):
+    """No scikit-learn for a CSV run, no matplotlib without --plot, never torch."""
+    path = tmp_path / "d.csv"
+    path.write_text("a,b,t\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(20)) + "\n")
+    code = (
+        "import sys; from jaxmlp.cli import main; "
+        f"rc = main(['train', 'csv', {str(path)!r}, '--target', 't', '--steps', '5', '--json']); "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib', 'torch'}))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]"
