@@ -404,6 +404,11 @@ def build_parser() -> Parser:
         "--plot", metavar="DIR", help="write loss.png (and decision_boundary.png or confusion.png)"
     )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument(
+        "--save",
+        metavar="MODEL",
+        help="write the trained model (network, weights, preprocessing, classes) as a safetensors file",
+    )
     add_parallel_options(p)
     p.set_defaults(func=commands.cmd_train)
 
@@ -438,6 +443,33 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true")
     add_parallel_options(p)
     p.set_defaults(func=commands.cmd_sweep)
+
+    p = sub.add_parser(
+        "predict",
+        help="apply a saved model to the rows of a data file",
+        description="Encode and standardise the file's feature columns as in training, apply the network.",
+        epilog="example: jaxmlp predict model.safetensors new.csv --output predictions.csv --proba",
+    )
+    p.add_argument("model", help="a model file written by jaxmlp train --save")
+    p.add_argument("path", help="a CSV, Parquet or .npz file with the model's feature columns")
+    p.add_argument("--output", metavar="CSV", help="write the predictions here (default: stdout)")
+    p.add_argument("--proba", action="store_true", help="also each class's probability")
+    p.add_argument("--delimiter", help="the CSV field delimiter (default: detected)")
+    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
+    p.set_defaults(func=commands.cmd_predict)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="loss and metrics of a saved model on a labelled data file",
+        description="Loss, accuracy and confusion matrix (classification) or R^2 and MAE (regression).",
+        epilog="example: jaxmlp evaluate model.safetensors test.csv --target label",
+    )
+    p.add_argument("model", help="a model file written by jaxmlp train --save")
+    p.add_argument("path", help="a CSV, Parquet or .npz file with the feature and target columns")
+    p.add_argument("--target", help="the target column (default: the one the model was trained on)")
+    p.add_argument("--delimiter", help="the CSV field delimiter (default: detected)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=commands.cmd_evaluate)
 
     p = sub.add_parser(
         "bench",

@@ -135,6 +135,15 @@ def digits() -> Dataset:
     x, y = d.data.astype(np.float64), d.target.astype(np.int32)
     tr, te = stratified_split(y, 0.25, seed=0)
     x_tr, x_te = standardise(x[tr], x[te])
+    std = x[tr].std(0)
+    preprocessing = {
+        "features": [
+            {"name": f"pixel_{i}_{j}", "categories": None} for i in range(8) for j in range(8)
+        ],
+        "mean": x[tr].mean(0).tolist(),
+        "std": np.where(std > 0, std, 1.0).tolist(),
+        "target": None,
+    }
     return Dataset(
         "digits",
         x_tr,
@@ -156,6 +165,7 @@ def digits() -> Dataset:
             "batch_size": 64,
         },
         tuple(str(i) for i in range(10)),
+        preprocessing,
     )
 
 

@@ -206,6 +206,13 @@ def train(
             )
         params, start, batch_key = c.params, c.step, c.key
         opt_state = set_learning_rate(c.opt_state, lr) if optimizer is not None else None
+    elif resume:
+        import sys
+
+        print(
+            f"jaxmlp: no checkpoint in {checkpoint_dir} yet: starting afresh (it will be written there)",
+            file=sys.stderr,
+        )
     x = jnp.asarray(ds.x_train, dtype)
     y = targets(net, ds.y_train, dtype)
     extra = {

@@ -1,0 +1,172 @@
+"""Model files: train, save, load, predict and evaluate; damaged and foreign files refused."""
+
+import json
+
+import numpy as np
+import pytest
+
+from jaxmlp import inference, modelfile
+from tests.cli_helpers import assert_one_line_error, run, run_json
+
+
+def data_files(tmp_path):
+    rng = np.random.default_rng(0)
+    n = 80
+    a, b = rng.normal(size=n), rng.normal(size=n)
+    colour = rng.choice(["red", "blue, dark", "green"], n)
+    label = np.where(a + (colour == "red") > 0.2, "yes", "no")
+    train = tmp_path / "train.csv"
+    train.write_text(
+        "a,b,colour,label\n"
+        + "\n".join(f'{a[i]:.4f},{b[i]:.4f},"{colour[i]}",{label[i]}' for i in range(n))
+        + "\n"
+    )
+    new = tmp_path / "new.csv"  # other column order, no target
+    new.write_text(
+        "colour;b;a\n" + "\n".join(f'"{colour[i]}";{b[i]:.4f};{a[i]:.4f}' for i in range(10)) + "\n"
+    )
+    return train, new, (a, b, colour, label)
+
+
+def numpy_forward(path, rows):
+    """The saved network applied with NumPy and the safetensors reader alone (no jaxmlp)."""
+    from safetensors import safe_open
+
+    with safe_open(path, framework="numpy") as f:
+        meta = f.metadata()
+        t = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    inputs = json.loads(meta["inputs"])
+    net = json.loads(meta["network"])
+    x = np.zeros((len(rows), len(inputs)))
+    for j, name in enumerate(inputs):
+        col, _, cat = name.partition("=")
+        x[:, j] = [(r[col] == cat) if cat else r[col] for r in rows]
+    h = (x - t["input.mean"]) / t["input.std"]
+    for i in range(len(net["sizes"]) - 1):
+        h = h @ t[f"layers.{i}.w"].T + t[f"layers.{i}.b"]
+        h = np.tanh(h) if i < len(net["sizes"]) - 2 else h
+    e = np.exp(h - h.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def test_train_save_predict_evaluate_and_read_with_numpy_alone(tmp_path, capsys):
+    train, new, (a, b, colour, label) = data_files(tmp_path)
+    model_path = tmp_path / "m.safetensors"
+    out = run_json(
+        capsys,
+        "train",
+        "csv",
+        str(train),
+        "--target",
+        "label",
+        "--steps",
+        "300",
+        "--save",
+        str(model_path),
+        "--x64",
+    )
+    assert out["model"] == str(model_path)
+    model = modelfile.load(model_path)
+    assert model.class_names == ("no", "yes") and model.target == "label"
+    assert model.input_names == ["a", "b", "colour=blue, dark", "colour=green", "colour=red"]
+    # predict equals net.apply on the encoded inputs, bit for bit
+    import pyarrow.csv as pc
+
+    x = inference.inputs(model, pc.read_csv(new, parse_options=pc.ParseOptions(delimiter=";")), new)
+    direct = np.asarray(model.net.apply(model.params, x))
+    pred = run_json(capsys, "predict", str(model_path), str(new), "--proba")
+    probs = np.asarray([row[1:] for row in pred["rows"]])
+    assert np.array_equal(probs, direct)
+    assert [row[0] for row in pred["rows"]] == ["no" if p[0] > p[1] else "yes" for p in direct]
+    # NumPy alone, from the file's tensors and metadata
+    rows = [{"a": round(a[i], 4), "b": round(b[i], 4), "colour": colour[i]} for i in range(10)]
+    np.testing.assert_allclose(numpy_forward(model_path, rows), direct, rtol=1e-10, atol=1e-12)
+    # evaluate: the confusion matrix adds up, accuracy matches the predictions
+    ev = run_json(capsys, "evaluate", str(model_path), str(train))
+    assert np.asarray(ev["confusion_matrix"]).sum() == 80 and ev["accuracy"] > 0.9
+    # --output writes a CSV
+    code, text, _ = run(
+        capsys, "predict", str(model_path), str(new), "--output", str(tmp_path / "p.csv")
+    )
+    assert code == 0 and (tmp_path / "p.csv").read_text().splitlines()[0] == "prediction"
+
+
+def test_predict_refuses_missing_columns_and_unseen_categories(tmp_path, capsys):
+    train, new, _ = data_files(tmp_path)
+    model_path = tmp_path / "m.safetensors"
+    run_json(
+        capsys,
+        "train",
+        "csv",
+        str(train),
+        "--target",
+        "label",
+        "--steps",
+        "5",
+        "--save",
+        str(model_path),
+    )
+    missing = tmp_path / "missing.csv"
+    missing.write_text("a,colour\n1,red\n")
+    assert_one_line_error(
+        *run(capsys, "predict", str(model_path), str(missing))[::2], "no column 'b'"
+    )
+    unseen = tmp_path / "unseen.csv"
+    unseen.write_text("a,b,colour\n1,2,purple\n")
+    assert_one_line_error(
+        *run(capsys, "predict", str(model_path), str(unseen))[::2], "category 'purple' was not seen"
+    )
+
+
+def test_regression_model_reports_r2_and_mae(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(100, 2))
+    y = 2 * x[:, 0] - x[:, 1]
+    p = tmp_path / "r.csv"
+    p.write_text("u,v,y\n" + "\n".join(f"{u},{v},{t}" for (u, v), t in zip(x, y)) + "\n")
+    m = tmp_path / "r.safetensors"
+    run_json(capsys, "train", "csv", str(p), "--target", "y", "--steps", "500", "--save", str(m))
+    ev = run_json(capsys, "evaluate", str(m), str(p))
+    assert ev["task"] == "regression" and ev["r2"] > 0.95 and ev["mae"] < 0.3
+
+
+def test_damaged_foreign_and_newer_files_are_refused(tmp_path, capsys):
+    train, new, _ = data_files(tmp_path)
+    good = tmp_path / "m.safetensors"
+    run_json(
+        capsys, "train", "csv", str(train), "--target", "label", "--steps", "5", "--save", str(good)
+    )
+    blob = good.read_bytes()
+    cases = {}
+    (tmp_path / "trunc.safetensors").write_bytes(blob[: len(blob) // 2])
+    cases["trunc.safetensors"] = "not a readable model file"
+    from safetensors.numpy import save_file
+
+    save_file({"w": np.zeros(3)}, tmp_path / "foreign.safetensors", metadata={"x": "y"})
+    cases["foreign.safetensors"] = "is not a jaxmlp model file"
+    model = modelfile.load(good)
+    modelfile.save(tmp_path / "newer.safetensors", model)
+    raw = (tmp_path / "newer.safetensors").read_bytes()
+    (tmp_path / "newer.safetensors").write_bytes(
+        raw.replace(b'"format_version":"1"', b'"format_version":"9"')
+    )
+    cases["newer.safetensors"] = "format version '9'; this jaxmlp reads up to 1"
+    for name, needle in cases.items():
+        assert_one_line_error(*run(capsys, "predict", str(tmp_path / name), str(new))[::2], needle)
+    with pytest.raises(modelfile.ModelFileError, match="no model file"):
+        modelfile.load(tmp_path / "absent.safetensors")
+
+
+def test_resume_without_a_checkpoint_says_it_starts_afresh(tmp_path, capsys):
+    code, _, err = run(
+        capsys,
+        "train",
+        "xor",
+        "--steps",
+        "5",
+        "--checkpoint",
+        str(tmp_path / "c"),
+        "--resume",
+        "--json",
+    )
+    assert code == 0 and "no checkpoint in" in err and "starting afresh" in err
