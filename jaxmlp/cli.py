@@ -444,31 +444,32 @@ def build_parser() -> Parser:
     add_parallel_options(p)
     p.set_defaults(func=commands.cmd_sweep)
 
+    # The options of the commands that apply a saved model, declared once.
+    model_options = Parser(add_help=False)
+    model_options.add_argument("model", help="a model file written by jaxmlp train --save")
+    model_options.add_argument("path", help="a CSV, Parquet or .npz file with the feature columns")
+    model_options.add_argument("--delimiter", help="the CSV field delimiter (default: detected)")
+    model_options.add_argument("--json", action="store_true", help="print the result as JSON")
+
     p = sub.add_parser(
         "predict",
+        parents=[model_options],
         help="apply a saved model to the rows of a data file",
         description="Encode and standardise the file's feature columns as in training, apply the network.",
         epilog="example: jaxmlp predict model.safetensors new.csv --output predictions.csv --proba",
     )
-    p.add_argument("model", help="a model file written by jaxmlp train --save")
-    p.add_argument("path", help="a CSV, Parquet or .npz file with the model's feature columns")
     p.add_argument("--output", metavar="CSV", help="write the predictions here (default: stdout)")
     p.add_argument("--proba", action="store_true", help="also each class's probability")
-    p.add_argument("--delimiter", help="the CSV field delimiter (default: detected)")
-    p.add_argument("--json", action="store_true", help="print the predictions as JSON")
     p.set_defaults(func=commands.cmd_predict)
 
     p = sub.add_parser(
         "evaluate",
+        parents=[model_options],
         help="loss and metrics of a saved model on a labelled data file",
         description="Loss, accuracy and confusion matrix (classification) or R^2 and MAE (regression).",
         epilog="example: jaxmlp evaluate model.safetensors test.csv --target label",
     )
-    p.add_argument("model", help="a model file written by jaxmlp train --save")
-    p.add_argument("path", help="a CSV, Parquet or .npz file with the feature and target columns")
     p.add_argument("--target", help="the target column (default: the one the model was trained on)")
-    p.add_argument("--delimiter", help="the CSV field delimiter (default: detected)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(func=commands.cmd_evaluate)
 
     p = sub.add_parser(

@@ -73,7 +73,17 @@ def named_optimizer(name: str, clip_norm: float | None = None) -> optax.Gradient
     opt = optax.inject_hyperparams(factory)(learning_rate=0.0)
     if clip_norm is not None:
         opt = optax.chain(optax.clip_by_global_norm(clip_norm), opt)
+    _INJECTED.append(opt)
     return opt
+
+
+_INJECTED: list = []  # the optimizers named_optimizer made: their learning rate is set from fit's
+
+
+def takes_learning_rate(optimizer) -> bool:
+    """Whether ``fit``'s ``learning_rate`` reaches ``optimizer``: manual SGD, a name, or the result of
+    :func:`named_optimizer` (a learning rate with any other optax transformation would be ignored)."""
+    return optimizer is None or isinstance(optimizer, str) or any(optimizer is o for o in _INJECTED)
 
 
 def set_learning_rate(opt_state, learning_rate):
@@ -343,10 +353,12 @@ def fit(
 
     Args:
       net, params: the configuration and the initial parameter pytree.
-      x, y: the data, ``(n, n_in)`` and ``(n, n_out)`` or labels ``(n,)``.
+      x, y: the data, ``(n, n_in)`` and ``(n, n_out)`` or labels ``(n,)``; a single example
+        ``(n_in,)`` (as ``net.apply`` takes it) trains as a batch of one.
       steps: number of steps (positive).
       learning_rate: :math:`\eta` > 0, passed as data (no recompilation when it
-        changes); required unless ``optimizer`` is a ``GradientTransformation``.
+        changes); required unless ``optimizer`` is a ``GradientTransformation``, and refused
+        with one (it would be ignored).
       batch_size: examples per step: consecutive slices of one permutation per epoch
         (``fold_in(key, epoch)``; every example once per epoch, a batch crossing an epoch's end
         takes the rest of it and the start of the next; O(batch) per step, see
@@ -375,8 +387,8 @@ def fit(
       A :class:`FitResult`.
     """
     params, x, y = check_batch(net, params, x, y)
-    if x.ndim != 2:
-        raise ValueError(f"fit needs a batch x of shape (n, {net.sizes[0]}), got {x.shape}")
+    if x.ndim == 1:  # a single example, as net.apply takes it: a batch of one
+        x, y = x[None], y[None]
     steps = _check_positive_int(steps, "steps")
     if chunk_size is None:  # chunks serve the callback; without one, one compiled call does all
         chunk_size = steps if callback is None else DEFAULT_CHUNK
@@ -410,8 +422,15 @@ def fit(
         if learning_rate is None:
             raise ValueError("learning_rate is required (a finite number > 0)")
         _check_learning_rate(learning_rate)
+    elif learning_rate is not None and not takes_learning_rate(optimizer):
+        raise ValueError(
+            "learning_rate has no effect with an optax GradientTransformation (its own rate applies): "
+            "drop learning_rate, or pass a named optimizer ('sgd', 'momentum', 'adam')"
+        )
     if optimizer is not None and opt_state is None:
-        opt_state = init_optimizer(optimizer, params, learning_rate if named else None)
+        opt_state = init_optimizer(
+            optimizer, params, learning_rate if takes_learning_rate(optimizer) else None
+        )
     lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype
     mesh = distributed.make_mesh(devices)
     spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh)

@@ -256,3 +256,14 @@ def test_non_finite_final_parameters_count_as_divergence():
     r = jaxmlp.fit(net, params, x, y, steps=1, learning_rate=1e10)  # w+ = 1 - 1e10 * 1e300 = -inf
     assert r.diverged_at == 1 and r.step == 0
     assert_trees_equal(r.params, params)
+
+
+def test_fit_takes_a_single_example_and_refuses_an_ignored_learning_rate():
+    import optax
+
+    net, params, x, y = jaxmlp.tutorial(jnp.float64)
+    one = jaxmlp.fit(net, params, x, y, steps=20, learning_rate=0.5)
+    batch = jaxmlp.fit(net, params, x[None], y[None], steps=20, learning_rate=0.5)
+    assert np.array_equal(one.losses, batch.losses)
+    with pytest.raises(ValueError, match="learning_rate has no effect with an optax"):
+        jaxmlp.fit(net, params, x, y, steps=2, learning_rate=0.5, optimizer=optax.sgd(0.1))
