@@ -387,6 +387,23 @@ def build_parser() -> Parser:
         "--clip-norm", type=positive(float), help="clip each gradient to this global norm"
     )
     p.add_argument(
+        "--weight-decay",
+        type=float,
+        help="L2 weight decay (decoupled, adamw, with adam); needs --optimizer",
+    )
+    p.add_argument(
+        "--schedule",
+        choices=jaxmlp.train.SCHEDULES,
+        default="constant",
+        help="learning-rate schedule over the run (default %(default)s)",
+    )
+    p.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=0,
+        help="linear warm-up of the learning rate from 0 (default 0)",
+    )
+    p.add_argument(
         "--chunk-size",
         type=positive(int),
         default=500,

@@ -212,6 +212,9 @@ def cmd_train(args) -> int:
         clip_norm=args.clip_norm,
         chunk_size=args.chunk_size,
         devices=args.devices,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        warmup_steps=args.warmup_steps,
     )
     interrupt = run.Interrupt()
     run.build_network(ds, cfg)  # refuse a bad network before a bar appears

@@ -51,6 +51,9 @@ class RunConfig:
     clip_norm: float | None = None
     chunk_size: int = 500
     devices: int | None = None
+    weight_decay: float | None = None
+    schedule: str = "constant"
+    warmup_steps: int = 0
 
 
 def build_network(ds: Dataset, cfg: RunConfig) -> MLP:
@@ -189,10 +192,23 @@ def train(
             f"--batch-size {batch_size} is larger than the {ds.name} training set ({n} examples)"
         )
     steps = resolve_steps(ds, cfg, batch_size)
+    shaped = bool(cfg.weight_decay) or cfg.schedule != "constant" or cfg.warmup_steps
+    if shaped and optimizer_name == "none":
+        raise ValueError(
+            f"--weight-decay, --schedule and --warmup-steps need --optimizer (the {ds.name} data set "
+            "trains by manual SGD unless one is given)"
+        )
     optimizer = (
         None
-        if optimizer_name in ("none", "sgd")
-        else named_optimizer(optimizer_name, cfg.clip_norm)
+        if optimizer_name == "none" or (optimizer_name == "sgd" and not shaped)
+        else named_optimizer(
+            optimizer_name,
+            cfg.clip_norm,
+            cfg.weight_decay or None,
+            cfg.schedule,
+            cfg.warmup_steps,
+            steps if cfg.schedule != "constant" else None,
+        )
     )
     init_key, batch_key = jax.random.split(jax.random.key(cfg.seed))
     params = initial_params(ds, net, init_key, dtype)
@@ -286,6 +302,9 @@ def train(
         "learning_rate": lr,
         "batch_size": batch_size,
         "grad": cfg.grad,
+        "weight_decay": cfg.weight_decay,
+        "schedule": cfg.schedule,
+        "warmup_steps": cfg.warmup_steps,
         "dtype": str(dtype),
         "steps": result.step,
         "seconds": seconds,

@@ -37,6 +37,7 @@ GRADS = ("autodiff", "backprop")
 DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
 ORDERS = ("simultaneous", "updated_weights")
 OPTIMIZERS = ("sgd", "momentum", "adam")
+SCHEDULES = ("constant", "cosine", "exponential")
 
 
 @jax.jit
@@ -52,17 +53,37 @@ def sgd_step(params, grads, learning_rate):
 
 
 @functools.cache
-def named_optimizer(name: str, clip_norm: float | None = None) -> optax.GradientTransformation:
-    """An optax optimizer by name, its learning rate injected as state (set it with :func:`init_optimizer`).
+def named_optimizer(
+    name: str,
+    clip_norm: float | None = None,
+    weight_decay: float | None = None,
+    schedule: str = "constant",
+    warmup_steps: int = 0,
+    total_steps: int | None = None,
+) -> optax.GradientTransformation:
+    r"""An optax optimizer by name, its learning rate injected as state (set it with :func:`init_optimizer`).
 
     ``sgd`` is ``optax.sgd``; ``momentum`` is ``optax.sgd(momentum=0.9)``;
     ``adam`` is ``optax.adam``. With ``clip_norm``, gradients are first scaled
     to a global norm of at most ``clip_norm`` (``optax.clip_by_global_norm``).
-    Cached, so the same name always gives the same (hashable) object and a
-    compiled loop is reused.
+    ``weight_decay`` :math:`\lambda`: L2 for ``sgd``/``momentum`` (the gradient gains
+    :math:`\lambda 	heta`, ``optax.add_decayed_weights`` first), decoupled for ``adam``
+    (``optax.adamw``). ``schedule`` multiplies each update by :math:`s(t)`
+    (``optax.scale_by_schedule``): ``constant`` 1, ``cosine``
+    :math:`	frac12(1 + \cos(\pi t / T))`, ``exponential`` :math:`0.01^{t/T}` over ``total_steps``
+    :math:`T`, after a linear warm-up from 0 over ``warmup_steps`` (optax's
+    ``warmup_cosine_decay_schedule``, ``join_schedules``). The learning rate itself stays data.
+    Cached, so the same arguments always give the same (hashable) object and a compiled loop
+    is reused.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+    if weight_decay is not None and not (weight_decay >= 0 and math.isfinite(weight_decay)):
+        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
+        raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
     import optax
 
     factory = {
@@ -70,11 +91,41 @@ def named_optimizer(name: str, clip_norm: float | None = None) -> optax.Gradient
         "momentum": functools.partial(optax.sgd, momentum=0.9),
         "adam": optax.adam,
     }[name]
-    opt = optax.inject_hyperparams(factory)(learning_rate=0.0)
-    if clip_norm is not None:
-        opt = optax.chain(optax.clip_by_global_norm(clip_norm), opt)
+    if weight_decay and name == "adam":
+        factory = functools.partial(optax.adamw, weight_decay=weight_decay)
+    parts = [] if clip_norm is None else [optax.clip_by_global_norm(clip_norm)]
+    if weight_decay and name != "adam":
+        parts.append(optax.add_decayed_weights(weight_decay))
+    parts.append(optax.inject_hyperparams(factory)(learning_rate=0.0))
+    multiplier = schedule_multiplier(schedule, warmup_steps, total_steps)
+    if multiplier is not None:
+        parts.append(optax.scale_by_schedule(multiplier))
+    opt = parts[0] if len(parts) == 1 else optax.chain(*parts)
     _INJECTED.append(opt)
     return opt
+
+
+def schedule_multiplier(schedule: str, warmup_steps: int, total_steps: int | None):
+    """The factor :math:`s(t)` of each update (None: always 1), from optax's schedules."""
+    import optax
+
+    if schedule == "constant" and not warmup_steps:
+        return None
+    if schedule != "constant" and not total_steps:
+        raise ValueError(f"the {schedule} schedule needs the run's total number of steps")
+    decay = max(1, (total_steps or 1) - warmup_steps)
+    if schedule == "cosine":
+        return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps, warmup_steps + decay)
+    after = (
+        optax.constant_schedule(1.0)
+        if schedule == "constant"
+        else optax.exponential_decay(1.0, transition_steps=decay, decay_rate=0.01)
+    )
+    if not warmup_steps:
+        return after
+    return optax.join_schedules(
+        [optax.linear_schedule(0.0, 1.0, warmup_steps), after], [warmup_steps]
+    )
 
 
 _INJECTED: list = []  # the optimizers named_optimizer made: their learning rate is set from fit's
@@ -335,6 +386,9 @@ def fit(
     grad: str = "autodiff",
     order: str = "simultaneous",
     clip_norm: float | None = None,
+    weight_decay: float | None = None,
+    schedule: str = "constant",
+    warmup_steps: int = 0,
     chunk_size: int | None = None,
     opt_state=None,
     start_step: int = 0,
@@ -368,6 +422,8 @@ def fit(
         hidden deltas through the weights just updated, see
         :func:`jaxmlp.backprop.sgd_step_updated_weights`.
       clip_norm: clip gradients to this global norm first.
+      weight_decay, schedule, warmup_steps: with a named optimizer, see :func:`named_optimizer`
+        (the schedule spans the run's ``start_step + steps`` steps).
       chunk_size: steps per compiled call; the callback runs between chunks. Default: all
         ``steps`` in one call without a callback (nothing to stop for), else 1,000.
       opt_state, start_step: resume from a saved state (the global step feeds
@@ -409,8 +465,21 @@ def fit(
             "optimizer=None and no clip_norm"
         )
     named = isinstance(optimizer, str)
+    shaped = bool(weight_decay) or schedule != "constant" or warmup_steps
+    if shaped and not named:
+        raise ValueError(
+            "weight_decay, schedule and warmup_steps go with a named optimizer ('sgd', 'momentum', "
+            "'adam'); with your own optax transformation, chain them into it"
+        )
     if named:
-        optimizer = named_optimizer(optimizer, clip_norm)
+        optimizer = named_optimizer(
+            optimizer,
+            clip_norm,
+            weight_decay or None,
+            schedule,
+            warmup_steps,
+            start_step + steps if schedule != "constant" else None,
+        )
         clip_norm_step = None
     else:
         clip_norm_step = clip_norm

@@ -490,3 +490,30 @@ def test_a_csv_run_imports_only_what_it_uses(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_weight_decay_and_schedules_from_the_command_line(capsys):
+    d = run_json(
+        capsys,
+        "train",
+        "xor",
+        "--optimizer",
+        "sgd",
+        "--steps",
+        "40",
+        "--weight-decay",
+        "0.01",
+        "--schedule",
+        "cosine",
+        "--warmup-steps",
+        "5",
+    )
+    assert (d["weight_decay"], d["schedule"], d["warmup_steps"]) == (0.01, "cosine", 5)
+    assert_one_line_error(
+        *run(capsys, "train", "xor", "--schedule", "cosine", "--steps", "5")[::2],
+        "--weight-decay, --schedule and --warmup-steps need --optimizer",
+    )
+    assert_one_line_error(
+        *run(capsys, "train", "xor", "--optimizer", "adam", "--warmup-steps", "-2")[::2],
+        "warmup_steps must be an integer >= 0",
+    )
