@@ -175,9 +175,9 @@ class MLP:
     def hvp(self, params, x, y, v) -> tuple[dict, ...]:
         """:math:`H v`: the Hessian of ``loss_fn`` times the direction ``v`` (shaped like ``params``),
         by the handwritten R-operator (see :mod:`jaxmlp.hvp`); same pytree as ``params``."""
-        params, x, y = self._check(params, x, y)
+        params, x, y = check_batch(self, params, x, y, finite=False)
         v = check_like(self, params, v, "v")
-        return _hvp_of(self, params, x, y, v)[0]
+        return self._finite(_hvp_of(self, params, x, y, v), params, x=x, y=y)
 
     def _finite(self, result_and_flag, params, **arrays):
         """The result of a compiled method, once its inputs are known to be finite (checked in the

@@ -40,6 +40,7 @@ from jaxmlp import backprop as _backprop
 from jaxmlp import forward as _forward
 from jaxmlp import hvp as _hvp
 from jaxmlp.config import MLP, _as_batch
+from jaxmlp.validation import check_like
 
 DEFAULT_RTOL = {8: 1e-9, 4: 1e-4, 2: 1e-2}
 FD_RTOL = {8: 1e-5, 4: 2e-2, 2: 1e-1}
@@ -276,7 +277,7 @@ def check_hvp(
       GradientMismatchError: naming the leaf, the sides and the error.
     """
     params, xb, yb = net._check(params, x, y)
-    v = _checked_direction(net, params, v)
+    v = check_like(net, params, v, "v")
     xb, yb = _as_batch(xb), _as_batch(yb, xb)
     hand, auto, fd, loss = _hvps(net, params, xb, yb, v, finite_differences)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
@@ -285,10 +286,3 @@ def check_hvp(
     # The difference quotient's rounding: ~ eps^(2/3) times the gradient's size.
     fd_noise = 10 * eps ** (2 / 3) * max(1.0, abs(float(loss)), grad_scale)
     return _report(net, hand, auto, fd, fd_noise, "R-operator", rtol, atol, raise_on_mismatch)
-
-
-def _checked_direction(net: MLP, params, v):
-    """``v`` checked to have the structure, shapes and dtype of ``params``."""
-    from jaxmlp.validation import check_like
-
-    return check_like(net, params, v, "v")

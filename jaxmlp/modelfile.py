@@ -62,9 +62,7 @@ class Model:
     @property
     def input_names(self) -> list[str]:
         """The name of each network input: the column, or ``column=category``."""
-        from jaxmlp.tabular import Column, Encoding
-
-        return list(Encoding(tuple(Column(f["name"], _cats(f)) for f in self.features)).input_names)
+        return list(self.encoding().input_names)
 
     def encoding(self):
         """The :class:`jaxmlp.tabular.Encoding` of the raw columns."""

@@ -28,6 +28,13 @@ def data_files(tmp_path):
     return train, new, (a, b, colour, label)
 
 
+def train_and_save(capsys, train, model_path, *extra):
+    """``jaxmlp train csv TRAIN --target label --save MODEL [extra]``; its JSON summary."""
+    return run_json(
+        capsys, "train", "csv", str(train), "--target", "label", "--save", str(model_path), *extra
+    )
+
+
 def numpy_forward(path, rows):
     """The saved network applied with NumPy and the safetensors reader alone (no jaxmlp)."""
     from safetensors import safe_open
@@ -52,19 +59,7 @@ def numpy_forward(path, rows):
 def test_train_save_predict_evaluate_and_read_with_numpy_alone(tmp_path, capsys):
     train, new, (a, b, colour, label) = data_files(tmp_path)
     model_path = tmp_path / "m.safetensors"
-    out = run_json(
-        capsys,
-        "train",
-        "csv",
-        str(train),
-        "--target",
-        "label",
-        "--steps",
-        "300",
-        "--save",
-        str(model_path),
-        "--x64",
-    )
+    out = train_and_save(capsys, train, model_path, "--steps", "300", "--x64")
     assert out["model"] == str(model_path)
     model = modelfile.load(model_path)
     assert model.class_names == ("no", "yes") and model.target == "label"
@@ -94,18 +89,7 @@ def test_train_save_predict_evaluate_and_read_with_numpy_alone(tmp_path, capsys)
 def test_predict_refuses_missing_columns_and_unseen_categories(tmp_path, capsys):
     train, new, _ = data_files(tmp_path)
     model_path = tmp_path / "m.safetensors"
-    run_json(
-        capsys,
-        "train",
-        "csv",
-        str(train),
-        "--target",
-        "label",
-        "--steps",
-        "5",
-        "--save",
-        str(model_path),
-    )
+    train_and_save(capsys, train, model_path, "--steps", "5")
     missing = tmp_path / "missing.csv"
     missing.write_text("a,colour\n1,red\n")
     assert_one_line_error(
@@ -133,9 +117,7 @@ def test_regression_model_reports_r2_and_mae(tmp_path, capsys):
 def test_damaged_foreign_and_newer_files_are_refused(tmp_path, capsys):
     train, new, _ = data_files(tmp_path)
     good = tmp_path / "m.safetensors"
-    run_json(
-        capsys, "train", "csv", str(train), "--target", "label", "--steps", "5", "--save", str(good)
-    )
+    train_and_save(capsys, train, good, "--steps", "5")
     blob = good.read_bytes()
     cases = {}
     (tmp_path / "trunc.safetensors").write_bytes(blob[: len(blob) // 2])
