@@ -42,6 +42,17 @@ def sizes_arg(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = float("nan")
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    return v
+
+
 def positive(kind):
     """An argparse type: a positive number of ``kind`` (finite, for floats)."""
 
@@ -404,10 +415,23 @@ def build_parser() -> Parser:
         help="linear warm-up of the learning rate from 0 (default 0)",
     )
     p.add_argument(
+        "--validation-fraction",
+        type=fraction,
+        metavar="F",
+        help="hold out this fraction of the training set; its loss is evaluated after every chunk "
+        "and the best parameters are kept",
+    )
+    p.add_argument(
+        "--patience",
+        type=positive(int),
+        metavar="N",
+        help="with --validation-fraction: stop after N evaluations without a lower validation loss",
+    )
+    p.add_argument(
         "--chunk-size",
         type=positive(int),
-        default=500,
-        help="steps per compiled call (progress, checkpoints between)",
+        help="steps per compiled call, with progress and checkpoints between "
+        f"(default {jaxmlp.train.DEFAULT_CHUNK}; one epoch with --validation-fraction)",
     )
     p.add_argument(
         "--checkpoint",

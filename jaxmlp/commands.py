@@ -215,7 +215,11 @@ def cmd_train(args) -> int:
         weight_decay=args.weight_decay,
         schedule=args.schedule,
         warmup_steps=args.warmup_steps,
+        validation_fraction=args.validation_fraction,
+        patience=args.patience,
     )
+    if args.patience is not None and args.validation_fraction is None:
+        raise UsageError("--patience needs --validation-fraction (the loss it watches)")
     interrupt = run.Interrupt()
     run.build_network(ds, cfg)  # refuse a bad network before a bar appears
     total = run.resolve_steps(
@@ -280,10 +284,16 @@ def train_table(summary: dict) -> str:
         "test_accuracy",
         "test_note",
     ]
+    keys[4:4] = ["validation_loss", "best_step"]
     rows = [(k, summary[k]) for k in keys if summary.get(k) is not None]
-    return "\n".join(
-        f"{k:<16} {v:.6g}" if isinstance(v, float) else f"{k:<16} {v}" for k, v in rows
-    )
+    lines = [f"{k:<16} {v:.6g}" if isinstance(v, float) else f"{k:<16} {v}" for k, v in rows]
+    check = summary.get("gradient_check")
+    if check is not None:
+        lines.append(
+            f"{'gradient_check':<16} passed: backprop = jax.grad on the first batch, "
+            f"max rel error {check['max_rel_error']:.2e} (rtol {check['rtol']:g})"
+        )
+    return "\n".join(lines)
 
 
 def write_train_plots(directory: str, ds, out) -> None:
@@ -293,7 +303,13 @@ def write_train_plots(directory: str, ds, out) -> None:
     from jaxmlp import plots, run
 
     d = Path(directory)
-    plots.loss_curves(out.result.losses, d / "loss.png", out.test_curve, title=f"{ds.name}: loss")
+    r = out.result
+    validation = (
+        None
+        if r.validation_losses is None
+        else dict(zip(r.validation_steps.tolist(), r.validation_losses))
+    )
+    plots.loss_curves(r.losses, d / "loss.png", out.test_curve, f"{ds.name}: loss", validation)
     params = out.result.params
     if ds.name == "xor":
         plots.decision_boundary(

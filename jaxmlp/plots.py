@@ -53,15 +53,21 @@ def seed_loss_curves(curves: dict[str, np.ndarray], path) -> None:
 
 
 def loss_curves(
-    train: np.ndarray, path, test: dict[int, float] | None = None, title: str = ""
+    train: np.ndarray,
+    path,
+    test: dict[int, float] | None = None,
+    title: str = "",
+    validation: dict[int, float] | None = None,
 ) -> None:
-    """Training loss per step (log scale) and, where given, test loss at some steps."""
+    """Training loss per step (log scale) and, where given, validation and test loss at some
+    steps (global step -> loss after it)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.2))
     ax.plot(np.arange(len(train)), train, label="train (batch)", lw=1.0)
-    if test:
-        steps = sorted(test)
-        ax.plot(steps, [test[s] for s in steps], "o-", label="test", lw=1.6)
+    for name, curve in (("validation", validation), ("test", test)):
+        if curve:
+            steps = sorted(curve)
+            ax.plot(steps, [curve[s] for s in steps], ".-", label=name, lw=1.6)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("loss")

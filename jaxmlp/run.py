@@ -22,10 +22,17 @@ from jaxmlp import checkpoint as ckpt
 from jaxmlp import distributed
 from jaxmlp.config import MLP
 from jaxmlp.data import Dataset
-from jaxmlp.forward import apply, loss_fn
+from jaxmlp.forward import apply
 from jaxmlp.progress import NoProgress
 from jaxmlp.seed import SEED_NET, tutorial
-from jaxmlp.train import FitResult, fit, init_optimizer, named_optimizer, set_learning_rate
+from jaxmlp.train import (
+    FitResult,
+    compiled_loss,
+    fit,
+    init_optimizer,
+    named_optimizer,
+    set_learning_rate,
+)
 
 NET_FIELDS = ("sizes", "activation", "output_activation", "loss", "bias", "train_bias")
 
@@ -49,11 +56,13 @@ class RunConfig:
     dtype: str = "float32"
     grad: str = "autodiff"
     clip_norm: float | None = None
-    chunk_size: int = 500
+    chunk_size: int | None = None
     devices: int | None = None
     weight_decay: float | None = None
     schedule: str = "constant"
     warmup_steps: int = 0
+    validation_fraction: float | None = None
+    patience: int | None = None
 
 
 def build_network(ds: Dataset, cfg: RunConfig) -> MLP:
@@ -110,7 +119,6 @@ def predictions(net: MLP, params, x: np.ndarray) -> np.ndarray:
 
 
 _apply_jit = jax.jit(apply, static_argnums=0)
-_loss_jit = jax.jit(loss_fn, static_argnums=0)
 
 
 def _dtype(params):
@@ -132,7 +140,7 @@ def targets(net: MLP, y: np.ndarray, dtype) -> jax.Array:
 def dataset_loss(net: MLP, params, x, y) -> float:
     """The batch loss of ``params`` on a whole data set part (targets as :func:`targets` makes them)."""
     dtype = _dtype(params)
-    return float(_loss_jit(net, params, jnp.asarray(x, dtype), targets(net, y, dtype)))
+    return float(compiled_loss(net, params, jnp.asarray(x, dtype), targets(net, y, dtype)))
 
 
 class Interrupt:
@@ -286,6 +294,8 @@ def train(
             start_step=start,
             callback=on_chunk,
             devices=cfg.devices,
+            validation_fraction=cfg.validation_fraction,
+            patience=cfg.patience,
         )
         result = result._replace(
             params=distributed.to_host_tree(result.params),
@@ -306,12 +316,17 @@ def train(
         "schedule": cfg.schedule,
         "warmup_steps": cfg.warmup_steps,
         "dtype": str(dtype),
-        "steps": result.step,
+        "steps": result.step if result.best_step is None else start + len(result.losses),
         "seconds": seconds,
-        "final_loss": dataset_loss(net, result.params, ds.x_train, ds.y_train),
+        "final_loss": (
+            result.final_loss
+            if result.losses.size
+            else dataset_loss(net, result.params, ds.x_train, ds.y_train)
+        ),
         "diverged_at": result.diverged_at,
         "last_finite_loss": result.last_finite_loss if result.diverged_at is not None else None,
     }
+    summary.update(validation_summary(result, cfg))
     if ds.task == "classification":
         summary["train_accuracy"] = accuracy(net, ds.task, result.params, ds.x_train, ds.y_train)
     if ds.x_test is not None:
@@ -327,6 +342,38 @@ def train(
         summary["checkpoint"] = str(checkpoint_dir)
     interrupted = interrupt.signal if interrupt is not None and result.stopped else None
     return TrainOutcome(net, result, summary, test_curve, interrupted)
+
+
+def validation_summary(result: FitResult, cfg: RunConfig) -> dict[str, Any]:
+    """The run's gradient check (worst errors) and validation losses as JSON-ready fields."""
+    out: dict[str, Any] = {}
+    if cfg.grad == "backprop":
+        check = result.gradient_check
+        out["gradient_check"] = (
+            None
+            if check is None
+            else {
+                "passed": check.passed,
+                "max_abs_error": check.max_abs_error,
+                "max_rel_error": check.max_rel_error,
+                "rtol": check.rtol,
+            }
+        )
+    if result.validation_losses is not None:
+        finite = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731 (JSON has no NaN)
+        out["validation_fraction"] = cfg.validation_fraction
+        out["patience"] = cfg.patience
+        out["best_step"] = result.best_step
+        best = (
+            result.validation_steps.tolist().index(result.best_step)
+            if result.best_step is not None
+            else None
+        )
+        out["validation_loss"] = None if best is None else finite(result.validation_losses[best])
+        out["validation_losses"] = [
+            [int(s), finite(v)] for s, v in zip(result.validation_steps, result.validation_losses)
+        ]
+    return out
 
 
 def confusion(net: MLP, params, x, y, n_classes: int) -> np.ndarray:

@@ -25,9 +25,10 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxmlp import backprop as _backprop
-from jaxmlp import batching, distributed
+from jaxmlp import batching, distributed, early_stopping
 from jaxmlp import forward as _forward
 from jaxmlp.config import MLP
+from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
 from jaxmlp.validation import check_batch
 
 if TYPE_CHECKING:
@@ -172,10 +173,16 @@ class FitResult(NamedTuple):
     """The result of :func:`fit`.
 
     ``params``/``opt_state``: the final state (the last one with a finite
-    loss if training diverged); ``losses``: the loss before each step taken,
-    ``(steps_taken,)``; ``step``: the global step reached; ``diverged_at``:
+    loss if training diverged; the best one on the validation set when
+    validating with ``restore_best``); ``losses``: the loss before each step taken,
+    ``(steps_taken,)``; ``step``: the global step of ``params``; ``diverged_at``:
     the global step whose loss was first non-finite, else ``None``;
-    ``stopped``: True when the callback asked to stop early.
+    ``stopped``: True when the callback or early stopping ended the run before ``steps``;
+    ``final_loss``: the loss of the returned ``params`` on the training data (the loss after
+    the last step); ``gradient_check``: the check of the handwritten gradient on the first
+    batch (``None`` when not checked); ``validation_losses`` ``(k,)`` and ``validation_steps``
+    ``(k,)``: the validation loss after each evaluated step (``None`` without validation);
+    ``best_step``: the step of the lowest validation loss.
     """
 
     params: Any
@@ -185,12 +192,32 @@ class FitResult(NamedTuple):
     key: jax.Array
     diverged_at: int | None = None
     stopped: bool = False
+    final_loss: float = math.nan
+    gradient_check: GradCheckReport | None = None
+    validation_losses: np.ndarray | None = None
+    validation_steps: np.ndarray | None = None
+    best_step: int | None = None
 
     @property
     def last_finite_loss(self) -> float:
         """The last finite entry of ``losses`` (NaN when there is none)."""
         finite = self.losses[np.isfinite(self.losses)]
         return float(finite[-1]) if finite.size else float("nan")
+
+
+class Chunk(NamedTuple):
+    """What :func:`run_chunk` returns: the carry (``state``, ``cursor``), the chunk's ``losses``,
+    whether the final parameters are all finite, the first batch's gradient check
+    (``(idx, errors)`` or None), the validation loss after the chunk (or None) and, without
+    batches, the training loss after it (else None)."""
+
+    state: TrainState
+    cursor: Any
+    losses: jax.Array
+    params_finite: jax.Array
+    check: Any = None
+    validation_loss: jax.Array | None = None
+    final_loss: jax.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,19 +311,36 @@ def train_step(spec: StepSpec, carry, learning_rate, x, y):
     return (state._replace(step=state.step + 1), cursor), loss
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "n_steps", "history"))
+def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
+    """Traceable: ``(idx, errors)``: the indices of the batch the first step draws (None without
+    batches: all of ``x``) and :func:`~jaxmlp.gradcheck.leaf_errors` between the delta rule's and
+    ``jax.grad``'s gradients on it (the gradients stay inside: each output of a compiled call
+    costs dispatch time)."""
+    idx = None
+    if spec.batch_size is not None:
+        idx, _ = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
+        x, y = shard_batch(spec, x[idx], y[idx])
+    auto = jax.grad(_forward.loss_fn, argnums=1)(spec.net, state.params, x, y)
+    hand = _backprop.backprop(spec.net, state.params, x, y)
+    return idx, leaf_errors(spec.net, hand, auto)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "n_steps", "history", "check"))
 def run_chunk(
     state: TrainState,
     cursor,
     learning_rate,
     x,
     y,
+    x_val=None,
+    y_val=None,
     *,
     spec: StepSpec,
     n_steps: int,
     history: bool = True,
-):
-    """``n_steps`` training steps in one ``lax.scan``; returns ``(state, cursor, losses, params_finite)``.
+    check: bool = False,
+) -> Chunk:
+    """``n_steps`` training steps in one ``lax.scan``: a :class:`Chunk`.
 
     ``cursor`` is the epoch stream's :class:`~jaxmlp.batching.Epochs` (None without batches).
 
@@ -310,7 +354,12 @@ def run_chunk(
     after the loop cost 5%, where NumPy on the host copy (which ``fit``
     fetches anyway) costs microseconds. Without batches (``spec.batch_size``
     None) the state's ``step`` and ``key`` are not used and may be None.
+
+    With ``check``, the chunk first compares the handwritten gradient with ``jax.grad`` on the
+    batch its first step uses (:func:`first_batch_check`); with ``x_val``/``y_val``, it ends with
+    the validation loss of the final parameters.
     """
+    checked = first_batch_check(spec, state, cursor, x, y) if check else None
     if history:
         (state, cursor), losses = jax.lax.scan(
             lambda c, _: train_step(spec, c, learning_rate, x, y),
@@ -333,7 +382,11 @@ def run_chunk(
     params_finite = jnp.all(
         jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])
     )
-    return state, cursor, losses, params_finite
+    val = None if x_val is None else _forward.loss_fn(spec.net, state.params, x_val, y_val)
+    # Without batches x is the training set: its loss after the chunk costs one forward pass here
+    # (with batches, fit evaluates it once after the run instead of once per chunk).
+    final = _forward.loss_fn(spec.net, state.params, x, y) if spec.batch_size is None else None
+    return Chunk(state, cursor, losses, params_finite, checked, val, final)
 
 
 def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:
@@ -395,6 +448,11 @@ def fit(
     callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
     history: bool = True,
     devices: int | Mesh | None = None,
+    check_gradient: bool = True,
+    validation_fraction: float | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    patience: int | None = None,
+    restore_best: bool = True,
 ) -> FitResult:
     r"""Train ``params`` for ``steps`` steps, in compiled chunks of ``lax.scan``.
 
@@ -425,7 +483,8 @@ def fit(
       weight_decay, schedule, warmup_steps: with a named optimizer, see :func:`named_optimizer`
         (the schedule spans the run's ``start_step + steps`` steps).
       chunk_size: steps per compiled call; the callback runs between chunks. Default: all
-        ``steps`` in one call without a callback (nothing to stop for), else 1,000.
+        ``steps`` in one call without a callback (nothing to stop for), else 1,000; when
+        validating, one epoch with batches (``ceil(n_train / batch_size)``), else ``steps // 100``.
       opt_state, start_step: resume from a saved state (the global step feeds
         the batch keys, so a resumed run is bit-identical to an uninterrupted one).
       callback: ``callback(state, chunk_losses)`` after each chunk; return True to stop.
@@ -438,17 +497,32 @@ def fit(
         The batch (each drawn batch, or the whole data set) is split over the
         mesh and must divide by its size; parameters are replicated; XLA
         all-reduces the gradient. Results equal one device's up to summation order.
+      check_gradient: with ``grad="backprop"``, first compare the delta rule with ``jax.grad`` on
+        the first step's batch (inside the first compiled call, by the criterion and tolerances
+        of :func:`~jaxmlp.gradcheck.check_gradients`); a mismatch raises
+        :class:`~jaxmlp.gradcheck.GradientMismatchError` naming the leaf before any result is
+        returned. The report is ``FitResult.gradient_check``.
+      validation_fraction, validation_data: hold out that fraction of ``(x, y)`` (drawn with
+        ``key``), or take ``(x_val, y_val)``; the validation loss is evaluated after every chunk
+        (:mod:`jaxmlp.early_stopping`).
+      patience: stop after this many evaluations in a row without a lower validation loss.
+      restore_best: return the parameters (and optimizer state) of the lowest validation loss.
 
     Returns:
       A :class:`FitResult`.
     """
     params, x, y = check_batch(net, params, x, y)
     if x.ndim == 1:  # a single example, as net.apply takes it: a batch of one
-        x, y = x[None], y[None]
+        x, y = x.reshape((1, -1)), y.reshape((1, *y.shape))
     steps = _check_positive_int(steps, "steps")
-    if chunk_size is None:  # chunks serve the callback; without one, one compiled call does all
-        chunk_size = steps if callback is None else DEFAULT_CHUNK
-    chunk_size = _check_positive_int(chunk_size, "chunk_size")
+    x, y, x_val, y_val = _validation_split(
+        net, params, x, y, validation_fraction, validation_data, key
+    )
+    patience = early_stopping.check_patience(patience)
+    if patience is not None and x_val is None:
+        raise ValueError("patience needs a validation set (validation_fraction or validation_data)")
+    if not isinstance(check_gradient, bool):
+        raise TypeError(f"check_gradient must be True or False, got {check_gradient!r}")
     if grad not in GRADS:
         raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRADS)}")
     if order not in ORDERS:
@@ -457,6 +531,12 @@ def fit(
         batch_size = _check_positive_int(batch_size, "batch_size", upper=x.shape[0])
         if batch_size < x.shape[0] and key is None:
             raise ValueError("a batch_size smaller than the data set needs a PRNG key (key=...)")
+    if chunk_size is None:  # chunks serve the callback and validation; else one call does all
+        if x_val is not None:
+            chunk_size = -(-x.shape[0] // batch_size) if batch_size else max(1, steps // 100)
+        else:
+            chunk_size = steps if callback is None else DEFAULT_CHUNK
+    chunk_size = _check_positive_int(chunk_size, "chunk_size")
     if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
         raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
     if order == "updated_weights" and (grad != "backprop" or optimizer is not None or clip_norm):
@@ -513,6 +593,8 @@ def fit(
         else:
             x, y = distributed.replicate(mesh, (x, y))
         params, opt_state, key = distributed.replicate(mesh, (params, opt_state, key))
+        if x_val is not None:
+            x_val, y_val = distributed.replicate(mesh, (x_val, y_val))
     # Without batches the step counter and key play no part in a step: they stay on the host
     # (each argument and result of the compiled call costs microseconds of dispatch).
     host_counter = batch_size is None
@@ -523,23 +605,35 @@ def fit(
     if mesh is not None and cursor is not None:
         cursor = distributed.replicate(mesh, cursor)
 
-    def chunk(start, n, history=True):
-        """``((state, cursor), losses, params_finite)`` after ``n`` steps from ``start``."""
-        state, cursor, losses, finite = run_chunk(
-            *start, lr, x, y, spec=spec, n_steps=n, history=history
+    def chunk(start, n, history=True, check=False):
+        """``((state, cursor, loss), losses, params_finite, validation loss, check)`` after ``n``
+        steps from ``start`` (``loss``: the training loss there, without batches)."""
+        c = run_chunk(
+            *start[:2], lr, x, y, x_val, y_val, spec=spec, n_steps=n, history=history, check=check
         )
-        return (state, cursor), *distributed.fetch(losses, finite)
+        losses, finite, *val = distributed.fetch(
+            c.losses, c.params_finite, *(() if x_val is None else (c.validation_loss,))
+        )
+        end = (c.state, c.cursor, c.final_loss)
+        return end, losses, finite, float(val[0]) if val else None, c.check
 
-    here = (state, cursor)
+    here = (state, cursor, None)  # the carry, and the training loss there when known
     recorded, done, diverged_at, stopped = [], 0, None, False
     previous = None  # (start, length) of the chunk before this one
+    report = None
+    watch = early_stopping.Watch(patience)
     while done < steps:
         n = min(chunk_size, steps - done)
         chunk_start = here
-        here, losses, params_finite = chunk(here, n, history)
+        checking = check_gradient and grad == "backprop" and report is None
+        here, losses, params_finite, val_loss, checked = chunk(here, n, history, checking)
+        if checking:  # raises GradientMismatchError before any result leaves fit
+            idx = checked[0]
+            batch = (x, y) if idx is None else (x[np.asarray(idx)], y[np.asarray(idx)])
+            report = report_from_errors(net, checked[1], params, *batch)
         bad = first_bad(losses, params_finite, n)
         if bad >= 0 and not history:  # locate the first non-finite loss
-            _, losses, params_finite = chunk(chunk_start, n)
+            _, losses, params_finite, *_ = chunk(chunk_start, n)
             bad = first_bad(losses, params_finite, n)
         if bad >= 0:
             # The loss of the state `bad` steps into this chunk is the first non-finite one; the
@@ -559,19 +653,49 @@ def fit(
         previous = (chunk_start, n)
         done += n
         state = here[0]
-        if callback is not None and callback(
+        asked = callback is not None and callback(
             state._replace(step=np.int32(start_step + done), key=key) if host_counter else state,
             losses,
-        ):
+        )
+        if (val_loss is not None and watch.see(val_loss, start_step + done, here)) or asked:
             stopped = done < steps
             break
+    step = start_step + done if diverged_at is None else diverged_at - 1
+    if restore_best and watch.best is not None:
+        here, step = watch.best, watch.best_step
     state = here[0]
     return FitResult(
         state.params,
         state.opt_state,
         np.concatenate(recorded),
-        start_step + done if diverged_at is None else diverged_at - 1,
+        step,
         key,
         diverged_at,
         stopped,
+        final_loss=float(compiled_loss(net, state.params, x, y) if here[2] is None else here[2]),
+        gradient_check=report,
+        validation_losses=np.asarray(watch.losses) if x_val is not None else None,
+        validation_steps=np.asarray(watch.steps, np.int64) if x_val is not None else None,
+        best_step=watch.best_step,
     )
+
+
+compiled_loss = jax.jit(_forward.loss_fn, static_argnums=0)
+
+
+def _validation_split(net: MLP, params, x, y, fraction, data, key):
+    """``(x, y, x_val, y_val)``: ``fraction`` of the examples held out, or ``data`` checked as a
+    batch (a single example becomes a batch of one), or no validation set (``None``s)."""
+    if fraction is not None and data is not None:
+        raise ValueError("pass validation_fraction or validation_data, not both")
+    if fraction is not None:
+        split_key = jax.random.split(_default_key() if key is None else key)[1]
+        return early_stopping.split(x, y, fraction, split_key)
+    if data is None:
+        return x, y, None, None
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"validation_data must be a pair (x_val, y_val), got {type(data).__name__}")
+    _, x_val, y_val = check_batch(net, params, *data)
+    if x_val.ndim == 1:
+        x_val, y_val = x_val[None], y_val[None]
+    return x, y, x_val, y_val

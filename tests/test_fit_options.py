@@ -1,0 +1,208 @@
+"""fit's gradient check before training, validation and early stopping, and the final loss."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmlp
+from jaxmlp import backprop, batching, forward, gradcheck
+from jaxmlp.gradcheck import GradientMismatchError
+from jaxmlp.train import run_chunk
+
+from .cli_helpers import assert_one_line_error, run, run_json
+
+NET = jaxmlp.MLP((3, 5, 2), activation="tanh", output_activation="softmax", loss="cross_entropy")
+PARAMS = NET.init(jax.random.key(0), jnp.float64)
+X = jax.random.normal(jax.random.key(1), (40, 3), jnp.float64)
+Y = (X[:, 0] * X[:, 1] > 0).astype(jnp.int32)
+KEY = jax.random.key(3)
+
+
+def assert_trees_equal(a, b):
+    jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+def test_backprop_fit_reports_the_check_of_its_first_full_batch():
+    r = jaxmlp.fit(NET, PARAMS, X, Y, steps=5, learning_rate=0.1, grad="backprop")
+    direct = jaxmlp.check_gradients(NET, PARAMS, X, Y)
+    assert r.gradient_check.passed and r.gradient_check.dtype == "float64"
+    assert [leaf.path for leaf in r.gradient_check.leaves] == [leaf.path for leaf in direct.leaves]
+    for mine, theirs in zip(r.gradient_check.leaves, direct.leaves):
+        # the same two gradients, compared in the compiled call rather than on the host
+        np.testing.assert_allclose(mine.max_abs_error, theirs.max_abs_error, rtol=1e-6, atol=1e-30)
+    assert r.gradient_check.max_rel_error < 1e-12
+
+
+def test_the_check_uses_the_batch_the_first_step_draws():
+    r = jaxmlp.fit(
+        NET, PARAMS, X, Y, steps=3, learning_rate=0.1, grad="backprop", batch_size=8, key=KEY
+    )
+    idx, _ = batching.draw(KEY, batching.start(KEY, 0, 40, 8), 8, 40)
+    idx = np.asarray(idx)
+    direct = jaxmlp.check_gradients(NET, PARAMS, X[idx], Y[idx])
+    whole = jaxmlp.check_gradients(NET, PARAMS, X, Y)
+    got = [leaf.max_abs_error for leaf in r.gradient_check.leaves]
+    np.testing.assert_allclose(
+        got, [leaf.max_abs_error for leaf in direct.leaves], rtol=1e-6, atol=1e-30
+    )
+    assert got != [leaf.max_abs_error for leaf in whole.leaves]
+
+
+def test_no_check_for_autodiff_or_when_turned_off():
+    assert jaxmlp.fit(NET, PARAMS, X, Y, steps=2, learning_rate=0.1).gradient_check is None
+    off = jaxmlp.fit(
+        NET, PARAMS, X, Y, steps=2, learning_rate=0.1, grad="backprop", check_gradient=False
+    )
+    assert off.gradient_check is None
+    with pytest.raises(TypeError, match="check_gradient must be True or False"):
+        jaxmlp.fit(NET, PARAMS, X, Y, steps=2, learning_rate=0.1, check_gradient="yes")
+
+
+def test_a_wrong_handwritten_gradient_is_caught_before_any_update(monkeypatch):
+    real = backprop.backprop
+
+    def wrong(net, params, x, y):  # a test double: the output layer's weight gradient doubled
+        g = real(net, params, x, y)
+        return (g[0], {**g[1], "w": 2 * g[1]["w"]})
+
+    monkeypatch.setattr(backprop, "backprop", wrong)
+    run_chunk.clear_cache()  # compiled programs traced with the real delta rule
+    gradcheck._gradients.clear_cache()
+    calls = []
+    try:
+        with pytest.raises(GradientMismatchError, match=r"params\[1\]\['w'\]"):
+            jaxmlp.fit(
+                NET,
+                PARAMS,
+                X,
+                Y,
+                steps=20,
+                learning_rate=0.1,
+                grad="backprop",
+                chunk_size=5,
+                callback=lambda state, losses: calls.append(losses),
+            )
+        assert calls == []  # no chunk's result reached the caller
+        # Turned off, the same double trains unchecked: the check is what caught it.
+        jaxmlp.fit(
+            NET, PARAMS, X, Y, steps=2, learning_rate=0.1, grad="backprop", check_gradient=False
+        )
+    finally:
+        run_chunk.clear_cache()
+        gradcheck._gradients.clear_cache()
+
+
+def test_final_loss_is_the_loss_of_the_returned_parameters():
+    r = jaxmlp.fit(NET, PARAMS, X, Y, steps=30, learning_rate=0.5, batch_size=8, key=KEY)
+    assert r.final_loss == pytest.approx(float(forward.loss_fn(NET, r.params, X, Y)), rel=1e-12)
+    one = jaxmlp.fit(NET, PARAMS, X[0], Y[0], steps=3, learning_rate=0.5)
+    assert one.final_loss == pytest.approx(float(forward.loss_fn(NET, one.params, X[:1], Y[:1])))
+
+
+def test_validation_losses_and_restoring_the_best_parameters():
+    xv = jax.random.normal(jax.random.key(5), (20, 3), jnp.float64)
+    yv = (xv[:, 0] * xv[:, 1] < 0).astype(jnp.int32)  # the opposite rule: overfitting shows at once
+    r = jaxmlp.fit(
+        NET, PARAMS, X, Y, steps=60, learning_rate=0.5, validation_data=(xv, yv), chunk_size=10
+    )
+    assert r.validation_steps.tolist() == [10, 20, 30, 40, 50, 60]
+    best = int(np.argmin(r.validation_losses))
+    assert r.best_step == r.validation_steps[best] == r.step
+    assert len(r.losses) == 60 and not r.stopped
+    # the returned parameters are those after best_step steps, bit for bit
+    again = jaxmlp.fit(NET, PARAMS, X, Y, steps=r.best_step, learning_rate=0.5)
+    assert_trees_equal(r.params, again.params)
+    # each recorded value is the loss on the validation set after that step
+    after_20 = jaxmlp.fit(NET, PARAMS, X, Y, steps=20, learning_rate=0.5).params
+    assert r.validation_losses[1] == pytest.approx(float(forward.loss_fn(NET, after_20, xv, yv)))
+    kept = jaxmlp.fit(
+        NET,
+        PARAMS,
+        X,
+        Y,
+        steps=60,
+        learning_rate=0.5,
+        validation_data=(xv, yv),
+        chunk_size=10,
+        restore_best=False,
+    )
+    assert kept.step == 60 and kept.best_step == r.best_step
+
+
+def test_patience_stops_when_the_validation_loss_stops_falling():
+    # validated against flipped labels, the validation loss rises from the first evaluation on
+    r = jaxmlp.fit(
+        NET,
+        PARAMS,
+        X,
+        Y,
+        steps=500,
+        learning_rate=0.5,
+        validation_data=(X, 1 - Y),
+        patience=3,
+        chunk_size=5,
+    )
+    assert r.stopped and r.best_step == 5 and r.step == 5
+    assert len(r.validation_losses) == 4 and len(r.losses) == 20
+    assert np.all(np.diff(r.validation_losses) > 0)
+
+
+def test_validation_fraction_holds_out_a_keyed_subset():
+    kw = dict(steps=4, learning_rate=0.1, validation_fraction=0.25, batch_size=10, key=KEY)
+    a = jaxmlp.fit(NET, PARAMS, X, Y, **kw)
+    b = jaxmlp.fit(NET, PARAMS, X, Y, **kw)
+    np.testing.assert_array_equal(a.validation_losses, b.validation_losses)
+    # 10 held out, 30 left: an epoch of batches of 10 is 3 steps, the default evaluation interval
+    assert a.validation_steps.tolist() == [3, 4]
+    with pytest.raises(ValueError, match="batch_size must be at most 30"):
+        jaxmlp.fit(NET, PARAMS, X, Y, **{**kw, "batch_size": 35})
+    full = jaxmlp.fit(NET, PARAMS, X, Y, steps=200, learning_rate=0.1, validation_fraction=0.1)
+    assert full.validation_steps.tolist() == list(range(2, 201, 2))  # steps // 100 per evaluation
+
+
+@pytest.mark.parametrize(
+    "kw, error, match",
+    [
+        (dict(validation_fraction=1.0), ValueError, r"validation_fraction must be in \(0, 1\)"),
+        (dict(validation_fraction="a"), TypeError, "validation_fraction must be a number"),
+        (dict(validation_fraction=0.99), ValueError, "leaves none to train on"),
+        (dict(patience=3), ValueError, "patience needs a validation set"),
+        (dict(validation_fraction=0.2, patience=0), ValueError, "patience must be a positive"),
+        (dict(validation_fraction=0.2, validation_data=(X, Y)), ValueError, "not both"),
+        (dict(validation_data=X), TypeError, r"validation_data must be a pair"),
+        (dict(validation_data=(X[:, :2], Y)), ValueError, "x"),
+    ],
+)
+def test_bad_validation_arguments_are_refused(kw, error, match):
+    with pytest.raises(error, match=match):
+        jaxmlp.fit(NET, PARAMS, X[:30], Y[:30], steps=2, learning_rate=0.1, **kw)
+
+
+def test_cli_validation_and_gradient_check(capsys):
+    s = run_json(
+        capsys,
+        "train",
+        "xor",
+        "--grad",
+        "backprop",
+        "--steps",
+        "400",
+        "--validation-fraction",
+        "0.25",
+        "--patience",
+        "50",
+        "--chunk-size",
+        "20",
+        "--x64",
+    )
+    assert s["gradient_check"]["passed"] and s["gradient_check"]["max_rel_error"] < 1e-9
+    steps = [step for step, _ in s["validation_losses"]]
+    assert steps[0] == 20 and s["best_step"] in steps
+    assert s["validation_loss"] == min(v for _, v in s["validation_losses"])
+    code, out, err = run(capsys, "train", "xor", "--grad", "backprop", "--steps", "20")
+    assert code == 0 and "gradient_check   passed" in out and "max rel error" in out
+    code, _, err = run(capsys, "train", "xor", "--patience", "3")
+    assert_one_line_error(code, err, "--patience needs --validation-fraction")
+    code, _, err = run(capsys, "train", "xor", "--validation-fraction", "1.5")
+    assert_one_line_error(code, err, "between 0 and 1")
