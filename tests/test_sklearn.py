@@ -1,0 +1,112 @@
+"""jaxmlp.sklearn: scikit-learn's own estimator checks, pipelines, search, partial_fit, early stopping."""
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn.datasets import load_digits, make_regression  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import jaxmlp  # noqa: E402
+from jaxmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+from .settings import THOROUGH  # noqa: E402
+
+ESTIMATORS = [MLPClassifier(random_state=0), MLPRegressor(random_state=0)]
+# The quick run keeps the checks of the interface; the thorough run (CI) runs every check.
+QUICK = ("check_get_params_invariance", "check_estimators_unfitted", "check_fit2d_1sample")
+
+
+@parametrize_with_checks(ESTIMATORS)
+def test_scikit_learn_estimator_checks(estimator, check):
+    name = getattr(check, "func", check).__name__
+    if not THOROUGH and not name.startswith(QUICK):
+        pytest.skip("thorough run only (JAXMLP_THOROUGH=1, as .ci/run sets it)")
+    check(estimator)
+
+
+def digits():
+    x, y = load_digits(return_X_y=True)
+    return x[:600], y[:600]
+
+
+def test_a_pipeline_in_cross_validation_and_grid_search():
+    x, y = digits()
+    pipe = make_pipeline(
+        StandardScaler(),
+        MLPClassifier((32,), max_iter=40, learning_rate=1e-2, batch_size=50, random_state=0),
+    )
+    scores = cross_val_score(pipe, x, y, cv=3)
+    assert scores.mean() > 0.85
+    search = GridSearchCV(pipe, {"mlpclassifier__learning_rate": [1e-5, 1e-2]}, cv=2)
+    search.fit(x, y)
+    assert search.best_params_ == {"mlpclassifier__learning_rate": 1e-2}
+
+
+def test_fitted_attributes_and_the_network_behind_them():
+    x, y = digits()
+    labels = np.array(list("abcdefghij"))[y]  # string classes come back as given
+    clf = MLPClassifier((16,), max_iter=5, batch_size=100, random_state=0, grad="backprop")
+    clf.fit(x / 16, labels)
+    assert clf.classes_.tolist() == list("abcdefghij") and clf.n_iter_ == 5 and clf.t_ == 30
+    assert len(clf.loss_curve_) == 5 and clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert clf.gradient_check_.passed  # the delta rule was checked before it trained
+    proba = clf.predict_proba(x / 16)
+    np.testing.assert_allclose(
+        proba, np.asarray(clf.net_.apply(clf.params_, (x / 16).astype(proba.dtype)))
+    )
+    assert set(clf.predict(x[:20] / 16)) <= set("abcdefghij")
+    assert clf.get_params()["hidden_layer_sizes"] == (16,)
+    assert clf.set_params(max_iter=3).max_iter == 3
+
+
+def test_partial_fit_continues_where_the_last_call_stopped():
+    x, y = digits()
+    x = x / 16
+    whole = MLPClassifier((16,), max_iter=3, batch_size=600, random_state=0).fit(x, y)
+    parts = MLPClassifier((16,), max_iter=3, batch_size=600, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        parts.partial_fit(x, y)
+    for _ in range(3):
+        parts.partial_fit(x, y, classes=np.arange(10))
+    # full-batch epochs: three calls of one epoch are the run of three epochs, optimizer state included
+    np.testing.assert_allclose(parts.predict_proba(x), whole.predict_proba(x), rtol=1e-6, atol=1e-7)
+    assert parts.n_iter_ == 3 and len(parts.loss_curve_) == 3
+    with pytest.raises(ValueError, match="not in classes"):
+        MLPClassifier().partial_fit(x[:5], [0, 1, 2, 3, 11], classes=np.arange(10))
+
+
+def test_early_stopping_records_validation_and_keeps_the_best_epoch():
+    x, y = make_regression(400, 5, noise=30.0, random_state=0)
+    reg = MLPRegressor(
+        (64,),
+        learning_rate=3e-2,
+        max_iter=300,
+        early_stopping=True,
+        n_iter_no_change=5,
+        random_state=0,
+        batch_size=50,
+    )
+    reg.fit(x, y / y.std())
+    assert reg.n_iter_ < 300  # stopped early
+    assert len(reg.validation_scores_) == len(reg.validation_losses_) == reg.n_iter_
+    best = int(np.argmin(reg.validation_losses_))
+    assert reg.n_iter_ == best + 1 + 5  # patience: five epochs without a lower validation loss
+    assert reg.best_validation_score_ == max(reg.validation_scores_)
+    assert reg.score(x, y / y.std()) > 0.5
+
+
+def test_multi_output_regression_and_shapes():
+    x, y = make_regression(200, 4, n_targets=3, random_state=1)
+    reg = MLPRegressor((32,), max_iter=100, learning_rate=1e-2, random_state=0).fit(x, y / y.std())
+    assert reg.predict(x).shape == (200, 3) and reg.score(x, y / y.std()) > 0.8
+    one = MLPRegressor((8,), max_iter=2, random_state=0).fit(x, y[:, 0])
+    assert one.predict(x).shape == (200,)
+
+
+def test_package_exports_nothing_that_needs_scikit_learn():
+    assert not hasattr(jaxmlp, "MLPClassifier")  # `import jaxmlp` stays free of scikit-learn
