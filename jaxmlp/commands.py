@@ -287,13 +287,18 @@ def train_table(summary: dict) -> str:
     keys[4:4] = ["validation_loss", "best_step"]
     rows = [(k, summary[k]) for k in keys if summary.get(k) is not None]
     lines = [f"{k:<16} {v:.6g}" if isinstance(v, float) else f"{k:<16} {v}" for k, v in rows]
-    check = summary.get("gradient_check")
-    if check is not None:
-        lines.append(
-            f"{'gradient_check':<16} passed: backprop = jax.grad on the first batch, "
-            f"max rel error {check['max_rel_error']:.2e} (rtol {check['rtol']:g})"
-        )
-    return "\n".join(lines)
+    check = check_line(summary.get("gradient_check"), "backprop = jax.grad on the first batch", 16)
+    return "\n".join(lines + check)
+
+
+def check_line(check: dict | None, what: str, width: int) -> list[str]:
+    """The one line that reports a passed gradient check (none when there was no check)."""
+    if check is None:
+        return []
+    return [
+        f"{'gradient_check':<{width}} passed: {what}, max rel error {check['max_rel_error']:.2e} "
+        f"(rtol {check['rtol']:g})"
+    ]
 
 
 def write_train_plots(directory: str, ds, out) -> None:
@@ -459,6 +464,7 @@ def cmd_sweep(args) -> int:
         "seconds": r.seconds,
         "net_steps_per_second": r.net_steps_per_second,
         "diverged": int((~finite).sum()),
+        "gradient_check": run.check_summary(r.gradient_check),
         "median_final_loss": float(np.nanmedian(np.where(finite, final, np.nan)))
         if finite.any()
         else None,
@@ -497,9 +503,14 @@ def cmd_sweep(args) -> int:
     else:
         emit(
             "\n".join(
-                f"{k:<22} {v:.6g}" if isinstance(v, float) else f"{k:<22} {v}"
-                for k, v in summary.items()
-                if k != "network"
+                [
+                    f"{k:<22} {v:.6g}" if isinstance(v, float) else f"{k:<22} {v}"
+                    for k, v in summary.items()
+                    if k not in ("network", "gradient_check")
+                ]
+                + check_line(
+                    summary["gradient_check"], f"the {r.layout} kernel = jax.grad on member 0", 22
+                )
             )
         )
     return 0

@@ -22,9 +22,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import backprop as _backprop
 from jaxmlp import distributed, lanes
 from jaxmlp.config import MLP
 from jaxmlp.forward import apply as _apply
+from jaxmlp.forward import loss_fn as _loss_fn
+from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
 from jaxmlp.train import StepSpec, _check_positive_int, keep_frozen, sgd_step, value_and_grad
 from jaxmlp.validation import check_batch
 
@@ -32,7 +35,8 @@ from jaxmlp.validation import check_batch
 class SweepResult(NamedTuple):
     """``final_loss`` ``(n_learning_rates, n_seeds)`` (loss of the final parameters), ``params`` stacked
     ``(n_learning_rates * n_seeds, ...)`` in row-major order, the timing of the training loop, and
-    the layout it ran in (``"vmap"`` or ``"lanes"``)."""
+    the layout it ran in (``"vmap"`` or ``"lanes"``), and the check of the kernel's handwritten
+    gradient on the first member (``None`` with autodiff or when turned off)."""
 
     learning_rates: np.ndarray
     seeds: np.ndarray
@@ -41,6 +45,7 @@ class SweepResult(NamedTuple):
     steps: int
     seconds: float
     layout: str
+    gradient_check: GradCheckReport | None = None
 
     @property
     def nets(self) -> int:
@@ -88,6 +93,22 @@ def population_loss(net: MLP, params, x, y):
     return jax.vmap(lambda p: loss_fn(net, p, x, y))(params)
 
 
+@functools.partial(jax.jit, static_argnames=("net", "use_lanes"))
+def kernel_errors(net: MLP, member, x, y, *, use_lanes: bool):
+    """:func:`~jaxmlp.gradcheck.leaf_errors` of the gradient the sweep's kernel computes for one
+    member (the lanes delta rule on a population of one, or the reference delta rule that the vmap
+    layout maps) against ``jax.grad`` of the loss."""
+    auto = jax.grad(_loss_fn, argnums=1)(net, member, x, y)
+    if use_lanes:
+        one = lanes.to_lanes(jax.tree_util.tree_map(lambda a: a[None], member))
+        hand = jax.tree_util.tree_map(
+            lambda a: a[0], lanes.from_lanes(lanes.backprop(net, one, x, y))
+        )
+    else:
+        hand = _backprop.backprop(net, member, x, y)
+    return leaf_errors(net, hand, auto)
+
+
 def sweep(
     net: MLP,
     x,
@@ -103,6 +124,7 @@ def sweep(
     callback: Callable[[int, np.ndarray], bool | None] | None = None,
     devices=None,
     layout: str = "auto",
+    check_gradient: bool = True,
 ) -> SweepResult:
     """Train one network per (learning rate, seed) pair by full-batch SGD, all at once.
 
@@ -120,6 +142,9 @@ def sweep(
         of a network is one vector over the population (:mod:`jaxmlp.lanes`; widths
         and examples at most 16); ``"auto"`` takes lanes for the handwritten gradient
         where it fits (2-6x faster on this project's tiny networks, measured), else vmap.
+      check_gradient: with ``grad="backprop"``, first compare the gradient of the kernel that will
+        run (lanes or vmap) for the first member with ``jax.grad``, as ``fit`` does; a mismatch
+        raises :class:`~jaxmlp.gradcheck.GradientMismatchError` before training.
 
     Returns:
       A :class:`SweepResult`; ``final_loss[i, j]`` is learning rate ``i``, seed ``j``
@@ -156,6 +181,10 @@ def sweep(
             "use layout='vmap'"
         )
     use_lanes = layout == "lanes" or (layout == "auto" and fits and grad == "backprop")
+    report = None
+    if check_gradient and grad == "backprop":
+        errors = kernel_errors(net, first, x, y, use_lanes=use_lanes)
+        report = report_from_errors(net, errors, first, x, y)
     n_l, n_s = lrs.size, seeds.size
     population = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n_l,) + (1,) * (a.ndim - 1)), base)
     lr = jnp.asarray(np.repeat(lrs, n_s), x.dtype)  # member n = (lr index n // S, seed index n % S)
@@ -192,6 +221,7 @@ def sweep(
         done,
         seconds,
         "lanes" if use_lanes else "vmap",
+        report,
     )
 
 

@@ -344,21 +344,23 @@ def train(
     return TrainOutcome(net, result, summary, test_curve, interrupted)
 
 
+def check_summary(report) -> dict | None:
+    """A :class:`~jaxmlp.gradcheck.GradCheckReport` as JSON-ready fields (None stays None)."""
+    if report is None:
+        return None
+    return {
+        "passed": report.passed,
+        "max_abs_error": report.max_abs_error,
+        "max_rel_error": report.max_rel_error,
+        "rtol": report.rtol,
+    }
+
+
 def validation_summary(result: FitResult, cfg: RunConfig) -> dict[str, Any]:
     """The run's gradient check (worst errors) and validation losses as JSON-ready fields."""
     out: dict[str, Any] = {}
     if cfg.grad == "backprop":
-        check = result.gradient_check
-        out["gradient_check"] = (
-            None
-            if check is None
-            else {
-                "passed": check.passed,
-                "max_abs_error": check.max_abs_error,
-                "max_rel_error": check.max_rel_error,
-                "rtol": check.rtol,
-            }
-        )
+        out["gradient_check"] = check_summary(result.gradient_check)
     if result.validation_losses is not None:
         finite = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731 (JSON has no NaN)
         out["validation_fraction"] = cfg.validation_fraction

@@ -179,7 +179,7 @@ def test_bad_validation_arguments_are_refused(kw, error, match):
         jaxmlp.fit(NET, PARAMS, X[:30], Y[:30], steps=2, learning_rate=0.1, **kw)
 
 
-def test_cli_validation_and_gradient_check(capsys):
+def test_cli_validation_and_gradient_check(capsys, tmp_path):
     s = run_json(
         capsys,
         "train",
@@ -202,7 +202,56 @@ def test_cli_validation_and_gradient_check(capsys):
     assert s["validation_loss"] == min(v for _, v in s["validation_losses"])
     code, out, err = run(capsys, "train", "xor", "--grad", "backprop", "--steps", "20")
     assert code == 0 and "gradient_check   passed" in out and "max rel error" in out
+    code, _, err = run(
+        capsys,
+        "train",
+        "xor",
+        "--steps",
+        "40",
+        "--validation-fraction",
+        "0.25",
+        "--plot",
+        str(tmp_path),
+    )
+    assert code == 0 and (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
     code, _, err = run(capsys, "train", "xor", "--patience", "3")
     assert_one_line_error(code, err, "--patience needs --validation-fraction")
     code, _, err = run(capsys, "train", "xor", "--validation-fraction", "1.5")
     assert_one_line_error(code, err, "between 0 and 1")
+
+
+@pytest.mark.parametrize("layout", ["lanes", "vmap"])
+def test_sweep_checks_the_kernel_it_runs(layout):
+    net = jaxmlp.MLP((2, 3, 1), activation="tanh")
+    x, y = X[:8, :2], (X[:8, :1] > 0).astype(jnp.float64)
+    kw = dict(learning_rates=[0.1, 1.0], seeds=[0, 1], steps=3, layout=layout, dtype=jnp.float64)
+    r = jaxmlp.sweep(net, x, y, **kw)
+    assert r.layout == layout and r.gradient_check.passed
+    assert r.gradient_check.max_rel_error < 1e-9  # float64
+    assert jaxmlp.sweep(net, x, y, grad="autodiff", **kw).gradient_check is None
+    assert jaxmlp.sweep(net, x, y, check_gradient=False, **kw).gradient_check is None
+
+
+def test_sweep_refuses_a_wrong_lanes_kernel(monkeypatch):
+    from jaxmlp import lanes, population
+
+    real = lanes.backprop
+
+    def wrong(net, params, x, y):  # a test double: the first layer's bias gradient zeroed
+        g = real(net, params, x, y)
+        return ({**g[0], "b": 0 * g[0]["b"]}, *g[1:])
+
+    monkeypatch.setattr(lanes, "backprop", wrong)
+    population.kernel_errors.clear_cache()
+    net = jaxmlp.MLP((2, 3, 1), activation="tanh")
+    x, y = X[:8, :2], (X[:8, :1] > 0).astype(jnp.float64)
+    try:
+        with pytest.raises(GradientMismatchError, match=r"params\[0\]\['b'\]"):
+            jaxmlp.sweep(net, x, y, learning_rates=[0.1], seeds=[0], steps=3, layout="lanes")
+    finally:
+        population.kernel_errors.clear_cache()
+
+
+def test_cli_sweep_reports_its_check(capsys):
+    s = run_json(capsys, "sweep", "--steps", "20", "--learning-rates", "2", "--seeds", "2", "--x64")
+    assert s["gradient_check"]["passed"] and s["gradient_check"]["max_rel_error"] < 1e-9
