@@ -325,7 +325,22 @@ def build_parser() -> Parser:
         default=0,
         help="which example of the weights file to trace (default 0)",
     )
-    p.add_argument("--format", choices=("text", "markdown"), default="text")
+    p.add_argument(
+        "--format",
+        choices=("text", "markdown", "html"),
+        default="text",
+        help="html: one self-contained interactive page (the network drawn, the steps, a training "
+        "run); default text",
+    )
+    p.add_argument(
+        "--output", metavar="PATH", help="write the trace here instead of standard output"
+    )
+    p.add_argument(
+        "--steps",
+        type=positive(int),
+        default=10_000,
+        help="steps of the html page's training panel (default 10000)",
+    )
     p.add_argument(
         "--json", action="store_true", help="every quantity with its name and value, as JSON"
     )
@@ -449,6 +464,12 @@ def build_parser() -> Parser:
         "--save",
         metavar="MODEL",
         help="write the trained model (network, weights, preprocessing, classes) as a safetensors file",
+    )
+    p.add_argument(
+        "--report",
+        metavar="HTML",
+        help="write a self-contained page: configuration, loss curves, test metrics, confusion "
+        "matrix, and for two inputs the decision surface and each hidden neuron's output",
     )
     add_parallel_options(p)
     p.set_defaults(func=commands.cmd_train)

@@ -67,13 +67,19 @@ def cmd_trace(args) -> int:
         c = trace.curvature(net, params, x, y)
         emit(json.dumps(c, indent=2) if args.json else trace.render_curvature(c))
         return 0
-    d = trace.derive(net, params, x, y, lr)
-    if args.json:
-        emit(trace.render_json(d))
-    elif args.format == "markdown":
-        emit(trace.render_markdown(d))
+    if args.format == "html" and not args.json:
+        text = trace.to_html(net, params, x, y, lr, steps=args.steps)
     else:
-        emit(trace.render_text(d))
+        d = trace.derive(net, params, x, y, lr)
+        render = {"markdown": trace.render_markdown, "text": trace.render_text}.get(args.format)
+        text = trace.render_json(d) if args.json else render(d)
+    if args.output:
+        from jaxmlp.atomic import write_text
+
+        write_text(args.output, text)
+        print(f"jaxmlp: wrote {args.output}", file=sys.stderr)
+    else:
+        emit(text)
     return 0
 
 
@@ -240,6 +246,11 @@ def cmd_train(args) -> int:
     if args.plot and leader:
         write_train_plots(args.plot, ds, out)
     summary = out.summary
+    if args.report and leader:
+        from jaxmlp import report
+        from jaxmlp.atomic import write_text
+
+        write_text(args.report, report.to_html(ds, out))
     if args.save and leader:
         from jaxmlp import inference, modelfile
 

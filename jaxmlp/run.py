@@ -105,12 +105,13 @@ def accuracy(net: MLP, ds_task: str, params, x: np.ndarray, y: np.ndarray) -> fl
     """Fraction classified right: argmax for softmax, threshold 0.5 for one logistic output."""
     if ds_task != "classification":
         return None
-    out = np.asarray(_apply_jit(net, params, jnp.asarray(x, _dtype(params))))
-    if out.shape[1] == 1:
-        pred, true = (out[:, 0] > 0.5).astype(int), np.asarray(y).reshape(-1).astype(int)
-    else:
-        pred, true = out.argmax(1), np.asarray(y).reshape(-1)
-    return float((pred == true).mean())
+    pred = predicted_class(predictions(net, params, x))
+    return float((pred == np.asarray(y).reshape(-1).astype(int)).mean())
+
+
+def predicted_class(out: np.ndarray) -> np.ndarray:
+    """Class indices from outputs ``(n, n_out)``: argmax, or threshold 0.5 for one output."""
+    return (out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else out.argmax(1)
 
 
 def predictions(net: MLP, params, x: np.ndarray) -> np.ndarray:
@@ -380,7 +381,7 @@ def validation_summary(result: FitResult, cfg: RunConfig) -> dict[str, Any]:
 
 def confusion(net: MLP, params, x, y, n_classes: int) -> np.ndarray:
     """Counts of (true class, predicted class)."""
-    pred = predictions(net, params, x).argmax(1)
+    pred = predicted_class(predictions(net, params, x))
     m = np.zeros((n_classes, n_classes), np.int64)
-    np.add.at(m, (np.asarray(y).reshape(-1), pred), 1)
+    np.add.at(m, (np.asarray(y).reshape(-1).astype(int), pred), 1)
     return m

@@ -23,6 +23,7 @@ from jaxmlp.backprop import hidden_delta, output_delta
 from jaxmlp.config import MLP
 from jaxmlp.forward import Layer
 from jaxmlp.gradcheck import check_gradients
+from jaxmlp.mathml import FUNCTIONS
 from jaxmlp.names import bias_names, neuron_names, weight_names
 from jaxmlp.train import sgd_step
 
@@ -352,6 +353,13 @@ def derive(net: MLP, params, x, y, learning_rate: float = 0.5) -> Derivation:
     )
 
 
+def step_lines(s: Step, width: int = 0) -> tuple[str, str]:
+    """A step's two lines of the text trace: ``name = expression`` and ``= numbers = value``
+    (the names padded to ``width``)."""
+    numbers = "" if s.substituted == fmt(s.value) else f"{s.substituted} = "
+    return f"{s.name:<{width}} = {s.expression}", f"{'':<{width}} = {numbers}{fmt(s.value)}"
+
+
 def render_text(d: Derivation) -> str:
     """Aligned plain text for a terminal: ``name = expression`` then ``= numbers = value``."""
     lines = []
@@ -360,10 +368,15 @@ def render_text(d: Derivation) -> str:
         width = max(len(s.name) for s in steps)
         lines += ["", section, "-" * len(section)]
         for s in steps:
-            lines.append(f"  {s.name:<{width}} = {s.expression}")
-            numbers = "" if s.substituted == fmt(s.value) else f"{s.substituted} = "
-            lines.append(f"  {'':<{width}} = {numbers}{fmt(s.value)}")
+            lines += [f"  {line}" for line in step_lines(s, width)]
     return "\n".join(lines[1:]) + "\n"
+
+
+def to_html(net: MLP, params, x, y, learning_rate: float = 0.5, *, steps: int = 10_000) -> str:
+    """The derivation as a self-contained interactive HTML page (see :mod:`jaxmlp.explainer`)."""
+    from jaxmlp import explainer
+
+    return explainer.to_html(net, params, x, y, learning_rate, steps=steps)
 
 
 def tex_name(name: str) -> str:
@@ -399,16 +412,7 @@ def tex_expression(expr: str) -> str:
             r"(E|net|out|target|delta)_\w+|[wbi]_?\w*\d\+?", tok
         ):
             out.append(tex_name(tok))
-        elif tok.rstrip("'") in (
-            "logistic",
-            "tanh",
-            "relu",
-            "leaky_relu",
-            "softplus",
-            "identity",
-            "softmax",
-            "log",
-        ):
+        elif tok.rstrip("'") in FUNCTIONS:
             out.append(rf"\operatorname{{{_sub(tok.rstrip(chr(39)))}}}" + "'" * tok.endswith("'"))
         elif tok == "eta":
             out.append(r"\eta")
