@@ -65,7 +65,12 @@ import jax
 import jax.numpy as jnp
 
 from jaxmlp.backprop import layer_gradient, output_delta
-from jaxmlp.forward import forward_trace, one_hot_targets, per_example_loss_from_output
+from jaxmlp.forward import (
+    forward_trace,
+    one_hot_targets,
+    per_example_loss_from_output,
+    small_matmul,
+)
 
 if TYPE_CHECKING:
     from jaxmlp.config import MLP
@@ -87,9 +92,9 @@ def r_forward(net: MLP, params, v, x: Array, layers) -> tuple[list[Array], list[
     out, rout = x, None  # R{x} = 0: the first layer has no R{out_0} W^T term
     for l, (layer, lv) in enumerate(zip(params, v)):
         act = net.output_activation_spec if l == len(params) - 1 else net.activation_spec
-        rnet = out @ lv["w"].T + direction_bias(net, lv)
+        rnet = small_matmul(out, lv["w"].T) + direction_bias(net, lv)
         if rout is not None:
-            rnet = rout @ layer["w"].T + rnet
+            rnet = small_matmul(rout, layer["w"].T) + rnet
         here = layers[l]
         if act.name == "softmax":  # its R{out} is never needed: the delta is fused
             rout = jnp.zeros_like(rnet)
@@ -136,16 +141,16 @@ def value_grad_and_hvp(
         grads[l] = layer_gradient(net, params[l], delta, prev_out)
         hv[l] = layer_gradient(net, params[l], rdelta, prev_out)
         if not gauss_newton and l > 0:  # R{out_0} = R{x} = 0
-            hv[l]["w"] = hv[l]["w"] + delta.T @ routs[l - 1]
+            hv[l]["w"] = hv[l]["w"] + layer_gradient(net, params[l], delta, routs[l - 1])["w"]
         if l > 0:
             below = layers[l - 1]
             w, vw = params[l]["w"], v[l]["w"]
             fprime = net.activation_spec.derivative(below.net, below.out)
-            back = delta @ w
-            new_rdelta = (rdelta @ w) * fprime
+            back = small_matmul(delta, w)
+            new_rdelta = small_matmul(rdelta, w) * fprime
             if not gauss_newton:
                 fsecond = net.activation_spec.second_derivative(below.net, below.out)
-                new_rdelta = new_rdelta + (delta @ vw) * fprime + back * fsecond * rnets[l - 1]
+                new_rdelta = new_rdelta + small_matmul(delta, vw) * fprime + back * fsecond * rnets[l - 1]
             delta, rdelta = back * fprime, new_rdelta
     return loss, tuple(grads), tuple(hv)
 
