@@ -230,6 +230,7 @@ def w7(repeats: int) -> list[dict]:
 
     import jaxmlp
     from jaxmlp import backprop, forward, train
+    from jaxmlp.bench import interleaved
 
     net, params, x, y = jaxmlp.tutorial(jnp.float32)
     xb, yb = x[None], y[None]
@@ -258,26 +259,23 @@ def w7(repeats: int) -> list[dict]:
     rows = []
     calls = 200
     for name, (eager, jitted, args) in cases.items():
-        t_eager = (
-            _timed(lambda: [jax.block_until_ready(eager()) for _ in range(calls)], repeats) / calls
-        )
+        # Eager and jitted timed round-robin (bench.interleaved), so a drift of the machine's
+        # speed hits both alike; each sample is 200 calls.
+        runners = {"eager": lambda: [jax.block_until_ready(eager()) for _ in range(calls)]}
+        if jitted is not None:
+            runners["jitted"] = lambda: [jax.block_until_ready(jitted(*args)) for _ in range(calls)]
+        timed = interleaved(runners, repeats)
         row = {
             "workload": "W7 eager latency (seed network)",
             "peer": f"net.{name}"
             if name not in ("sgd_step", "check_gradients")
             else f"jaxmlp.{name}",
-            "us_eager": t_eager * 1e6,
+            "us_eager": timed["eager"][0] / calls * 1e6,
             "note": "",
         }
         if jitted is not None:
-            t_jit = (
-                _timed(
-                    lambda: [jax.block_until_ready(jitted(*args)) for _ in range(calls)], repeats
-                )
-                / calls
-            )
-            row["us_jitted"] = t_jit * 1e6
-            row["ratio"] = t_eager / t_jit
+            row["us_jitted"] = timed["jitted"][0] / calls * 1e6
+            row["ratio"] = row["us_eager"] / row["us_jitted"]
         else:
             row["note"] = "a host-side report around one compiled call; no jitted equivalent"
         rows.append(row)

@@ -150,7 +150,9 @@ def value_grad_and_hvp(
             new_rdelta = small_matmul(rdelta, w) * fprime
             if not gauss_newton:
                 fsecond = net.activation_spec.second_derivative(below.net, below.out)
-                new_rdelta = new_rdelta + small_matmul(delta, vw) * fprime + back * fsecond * rnets[l - 1]
+                new_rdelta = (
+                    new_rdelta + small_matmul(delta, vw) * fprime + back * fsecond * rnets[l - 1]
+                )
             delta, rdelta = back * fprime, new_rdelta
     return loss, tuple(grads), tuple(hv)
 

@@ -298,7 +298,8 @@ def train(
             validation_fraction=cfg.validation_fraction,
             patience=cfg.patience,
         )
-        result = result._replace(
+        result = dataclasses.replace(
+            result,
             params=distributed.to_host_tree(result.params),
             opt_state=distributed.to_host_tree(result.opt_state),
             key=distributed.to_host_tree(result.key),

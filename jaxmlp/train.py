@@ -17,159 +17,48 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import Mesh
 
-from jaxmlp import backprop as _backprop
 from jaxmlp import batching, distributed, early_stopping
 from jaxmlp import forward as _forward
 from jaxmlp.config import MLP
-from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
+from jaxmlp.gradcheck import GradCheckReport, report_from_errors
+from jaxmlp.loop import (  # noqa: F401 (the loop's names, re-exported where they were)
+    GRADS,
+    ORDERS,
+    Chunk,
+    StepSpec,
+    TrainState,
+    first_bad,
+    keep_frozen,
+    run_chunk,
+    train_step,
+    update,
+    value_and_grad,
+)
+from jaxmlp.optimizers import (  # noqa: F401 (re-exported: jaxmlp.train.named_optimizer, ...)
+    OPTIMIZERS,
+    SCHEDULES,
+    init_optimizer,
+    named_optimizer,
+    set_learning_rate,
+    sgd_step,
+    takes_learning_rate,
+)
 from jaxmlp.validation import check_batch
 
 if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
 
-GRADS = ("autodiff", "backprop")
 DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
-ORDERS = ("simultaneous", "updated_weights")
-OPTIMIZERS = ("sgd", "momentum", "adam")
-SCHEDULES = ("constant", "cosine", "exponential")
 
 
-@jax.jit
-def sgd_step(params, grads, learning_rate):
-    r"""Plain gradient descent, leaf by leaf: :math:`\theta^+ = \theta - \eta\, \partial E / \partial \theta`.
-
-    ``learning_rate`` may be a Python float or a scalar array; it is data to the
-    compiled function, so a new value does not recompile.
-    """
-    return jax.tree_util.tree_map(
-        lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads
-    )
-
-
-@functools.cache
-def named_optimizer(
-    name: str,
-    clip_norm: float | None = None,
-    weight_decay: float | None = None,
-    schedule: str = "constant",
-    warmup_steps: int = 0,
-    total_steps: int | None = None,
-) -> optax.GradientTransformation:
-    r"""An optax optimizer by name, its learning rate injected as state (set it with :func:`init_optimizer`).
-
-    ``sgd`` is ``optax.sgd``; ``momentum`` is ``optax.sgd(momentum=0.9)``;
-    ``adam`` is ``optax.adam``. With ``clip_norm``, gradients are first scaled
-    to a global norm of at most ``clip_norm`` (``optax.clip_by_global_norm``).
-    ``weight_decay`` :math:`\lambda`: L2 for ``sgd``/``momentum`` (the gradient gains
-    :math:`\lambda 	heta`, ``optax.add_decayed_weights`` first), decoupled for ``adam``
-    (``optax.adamw``). ``schedule`` multiplies each update by :math:`s(t)`
-    (``optax.scale_by_schedule``): ``constant`` 1, ``cosine``
-    :math:`	frac12(1 + \cos(\pi t / T))`, ``exponential`` :math:`0.01^{t/T}` over ``total_steps``
-    :math:`T`, after a linear warm-up from 0 over ``warmup_steps`` (optax's
-    ``warmup_cosine_decay_schedule``, ``join_schedules``). The learning rate itself stays data.
-    Cached, so the same arguments always give the same (hashable) object and a compiled loop
-    is reused.
-    """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
-    if weight_decay is not None and not (weight_decay >= 0 and math.isfinite(weight_decay)):
-        raise ValueError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-    if isinstance(warmup_steps, bool) or not isinstance(warmup_steps, int) or warmup_steps < 0:
-        raise ValueError(f"warmup_steps must be an integer >= 0, got {warmup_steps!r}")
-    import optax
-
-    factory = {
-        "sgd": optax.sgd,
-        "momentum": functools.partial(optax.sgd, momentum=0.9),
-        "adam": optax.adam,
-    }[name]
-    if weight_decay and name == "adam":
-        factory = functools.partial(optax.adamw, weight_decay=weight_decay)
-    parts = [] if clip_norm is None else [optax.clip_by_global_norm(clip_norm)]
-    if weight_decay and name != "adam":
-        parts.append(optax.add_decayed_weights(weight_decay))
-    parts.append(optax.inject_hyperparams(factory)(learning_rate=0.0))
-    multiplier = schedule_multiplier(schedule, warmup_steps, total_steps)
-    if multiplier is not None:
-        parts.append(optax.scale_by_schedule(multiplier))
-    opt = parts[0] if len(parts) == 1 else optax.chain(*parts)
-    _INJECTED.append(opt)
-    return opt
-
-
-def schedule_multiplier(schedule: str, warmup_steps: int, total_steps: int | None):
-    """The factor :math:`s(t)` of each update (None: always 1), from optax's schedules."""
-    import optax
-
-    if schedule == "constant" and not warmup_steps:
-        return None
-    if schedule != "constant" and not total_steps:
-        raise ValueError(f"the {schedule} schedule needs the run's total number of steps")
-    decay = max(1, (total_steps or 1) - warmup_steps)
-    if schedule == "cosine":
-        return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps, warmup_steps + decay)
-    after = (
-        optax.constant_schedule(1.0)
-        if schedule == "constant"
-        else optax.exponential_decay(1.0, transition_steps=decay, decay_rate=0.01)
-    )
-    if not warmup_steps:
-        return after
-    return optax.join_schedules(
-        [optax.linear_schedule(0.0, 1.0, warmup_steps), after], [warmup_steps]
-    )
-
-
-_INJECTED: list = []  # the optimizers named_optimizer made: their learning rate is set from fit's
-
-
-def takes_learning_rate(optimizer) -> bool:
-    """Whether ``fit``'s ``learning_rate`` reaches ``optimizer``: manual SGD, a name, or the result of
-    :func:`named_optimizer` (a learning rate with any other optax transformation would be ignored)."""
-    return optimizer is None or isinstance(optimizer, str) or any(optimizer is o for o in _INJECTED)
-
-
-def set_learning_rate(opt_state, learning_rate):
-    """``opt_state`` with every injected ``learning_rate`` hyperparameter set to ``learning_rate``."""
-
-    def is_injected(s):
-        return isinstance(getattr(s, "hyperparams", None), dict)
-
-    def set_lr(s):
-        if is_injected(s) and "learning_rate" in s.hyperparams:
-            hp = dict(s.hyperparams)
-            hp["learning_rate"] = jnp.asarray(learning_rate, hp["learning_rate"].dtype)
-            return s._replace(hyperparams=hp)
-        return s
-
-    return jax.tree_util.tree_map(set_lr, opt_state, is_leaf=is_injected)
-
-
-def init_optimizer(optimizer: optax.GradientTransformation, params, learning_rate=None):
-    """``optimizer.init(params)``, with the injected learning rate set to ``learning_rate`` where there is one."""
-    state = optimizer.init(params)
-    return state if learning_rate is None else set_learning_rate(state, learning_rate)
-
-
-class TrainState(NamedTuple):
-    """What a training run carries: ``params``, optimizer state, global ``step`` (int32 scalar), PRNG ``key``."""
-
-    params: Any
-    opt_state: Any
-    step: jax.Array
-    key: jax.Array
-
-
-class FitResult(NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class FitResult:
     """The result of :func:`fit`.
 
     ``params``/``opt_state``: the final state (the last one with a finite
@@ -179,7 +68,8 @@ class FitResult(NamedTuple):
     the global step whose loss was first non-finite, else ``None``;
     ``stopped``: True when the callback or early stopping ended the run before ``steps``;
     ``final_loss``: the loss of the returned ``params`` on the training data (the loss after
-    the last step); ``gradient_check``: the check of the handwritten gradient on the first
+    the last step; computed inside the loop without batches, and on first use with batches, where
+    it is a forward pass over the whole training set); ``gradient_check``: the check of the handwritten gradient on the first
     batch (``None`` when not checked); ``validation_losses`` ``(k,)`` and ``validation_steps``
     ``(k,)``: the validation loss after each evaluated step (``None`` without validation);
     ``best_step``: the step of the lowest validation loss.
@@ -192,210 +82,22 @@ class FitResult(NamedTuple):
     key: jax.Array
     diverged_at: int | None = None
     stopped: bool = False
-    final_loss: float = math.nan
     gradient_check: GradCheckReport | None = None
     validation_losses: np.ndarray | None = None
     validation_steps: np.ndarray | None = None
     best_step: int | None = None
+    final: Callable[[], Any] | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def final_loss(self) -> float:
+        """The loss of ``params`` on the training data (NaN when unknown)."""
+        return math.nan if self.final is None else float(self.final())
 
     @property
     def last_finite_loss(self) -> float:
         """The last finite entry of ``losses`` (NaN when there is none)."""
         finite = self.losses[np.isfinite(self.losses)]
         return float(finite[-1]) if finite.size else float("nan")
-
-
-class Chunk(NamedTuple):
-    """What :func:`run_chunk` returns: the carry (``state``, ``cursor``), the chunk's ``losses``,
-    whether the final parameters are all finite, the first batch's gradient check
-    (``(idx, errors)`` or None), the validation loss after the chunk (or None) and, without
-    batches, the training loss after it (else None)."""
-
-    state: TrainState
-    cursor: Any
-    losses: jax.Array
-    params_finite: jax.Array
-    check: Any = None
-    validation_loss: jax.Array | None = None
-    final_loss: jax.Array | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class StepSpec:
-    """The static part of a training step: hashable, so it keys the compilation cache."""
-
-    net: MLP
-    optimizer: optax.GradientTransformation | None
-    grad: str = "autodiff"
-    order: str = "simultaneous"
-    batch_size: int | None = None
-    clip_norm: float | None = None
-    mesh: Mesh | None = None
-
-
-def value_and_grad(spec: StepSpec, params, x, y):
-    """``(E, dE/dparams)`` by autodiff or by the handwritten delta rule, as ``spec.grad`` says."""
-    if spec.grad == "backprop":
-        return _backprop.value_and_backprop(spec.net, params, x, y)
-    return jax.value_and_grad(functools.partial(_forward.loss_fn, spec.net))(params, x, y)
-
-
-def shard_batch(spec: StepSpec, x, y):
-    """Keep a drawn batch split over the mesh (else XLA may gather it whole onto every device)."""
-    if spec.mesh is None:
-        return x, y
-    sharding = NamedSharding(spec.mesh, PartitionSpec(spec.mesh.axis_names[0]))
-    return jax.lax.with_sharding_constraint(x, sharding), jax.lax.with_sharding_constraint(
-        y, sharding
-    )
-
-
-def keep_frozen(net: MLP, new, old):
-    """``new`` with the biases of ``old`` when ``net.train_bias`` is False.
-
-    Their gradient is zero, so plain SGD would leave them unchanged anyway; but
-    ``b - lr * 0`` cannot be folded away by XLA (``lr`` might be inf), and momentum
-    or weight decay could move them. Frozen means frozen.
-    """
-    if net.train_bias or net.bias == "none":
-        return new
-    return tuple({**n, "b": o["b"]} for n, o in zip(new, old))
-
-
-def update(
-    spec: StepSpec, state: TrainState, learning_rate, xb, yb
-) -> tuple[TrainState, jax.Array]:
-    """One update on the batch ``(xb, yb)``: ``(state, E)`` -> next state (its ``step`` unchanged);
-    E is the loss before the update."""
-    if spec.order == "updated_weights":
-        loss, params = _backprop.sgd_step_updated_weights(
-            spec.net, state.params, xb, yb, learning_rate
-        )
-        opt_state = state.opt_state
-    else:
-        loss, grads = value_and_grad(spec, state.params, xb, yb)
-        if spec.optimizer is None:
-            if spec.clip_norm is not None:
-                import optax  # here, not above: manual SGD (the seed's runs) never pays its import
-
-                grads, _ = optax.clip_by_global_norm(spec.clip_norm).update(
-                    grads, optax.EmptyState()
-                )
-            params, opt_state = sgd_step(state.params, grads, learning_rate), state.opt_state
-        else:
-            import optax
-
-            # optax mixes int32 step counts with floats; let it, even where callers run strict promotion.
-            with jax.numpy_dtype_promotion("standard"):
-                updates, opt_state = spec.optimizer.update(grads, state.opt_state, state.params)
-            params = optax.apply_updates(state.params, updates)
-    params = keep_frozen(spec.net, params, state.params)
-    return state._replace(params=params, opt_state=opt_state), loss
-
-
-def train_step(spec: StepSpec, carry, learning_rate, x, y):
-    """One step: ``((state, cursor), E)`` -> next; E is the loss before the step.
-
-    With batches (``spec.batch_size``) the step draws the next ``batch_size`` examples of the
-    epoch stream (:mod:`jaxmlp.batching`: O(batch), ``cursor`` an :class:`~jaxmlp.batching.Epochs`)
-    and advances the state's step counter; without, ``cursor`` is None, the whole data set is
-    the batch, and :func:`run_chunk` adds the chunk's length to the counter instead.
-    """
-    state, cursor = carry
-    if spec.batch_size is None:
-        state, loss = update(spec, state, learning_rate, x, y)
-        return (state, None), loss
-    idx, cursor = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
-    xb, yb = shard_batch(spec, x[idx], y[idx])
-    state, loss = update(spec, state, learning_rate, xb, yb)
-    return (state._replace(step=state.step + 1), cursor), loss
-
-
-def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
-    """Traceable: ``(idx, errors)``: the indices of the batch the first step draws (None without
-    batches: all of ``x``) and :func:`~jaxmlp.gradcheck.leaf_errors` between the delta rule's and
-    ``jax.grad``'s gradients on it (the gradients stay inside: each output of a compiled call
-    costs dispatch time)."""
-    idx = None
-    if spec.batch_size is not None:
-        idx, _ = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
-        x, y = shard_batch(spec, x[idx], y[idx])
-    auto = jax.grad(_forward.loss_fn, argnums=1)(spec.net, state.params, x, y)
-    hand = _backprop.backprop(spec.net, state.params, x, y)
-    return idx, leaf_errors(spec.net, hand, auto)
-
-
-@functools.partial(jax.jit, static_argnames=("spec", "n_steps", "history", "check"))
-def run_chunk(
-    state: TrainState,
-    cursor,
-    learning_rate,
-    x,
-    y,
-    x_val=None,
-    y_val=None,
-    *,
-    spec: StepSpec,
-    n_steps: int,
-    history: bool = True,
-    check: bool = False,
-) -> Chunk:
-    """``n_steps`` training steps in one ``lax.scan``: a :class:`Chunk`.
-
-    ``cursor`` is the epoch stream's :class:`~jaxmlp.batching.Epochs` (None without batches).
-
-    With ``history``, ``losses`` ``(n_steps,)`` is the loss before each step;
-    without, ``(1,)``: the loss before the last step, carried rather than
-    stored (storing costs ~7% of a tiny network's step). ``params_finite``
-    says whether the final parameters are all finite; :func:`first_bad` reads
-    both. Nothing loss-dependent is carried or reduced in the compiled call:
-    a flag or a select on the loss inside the loop made the seed network's
-    step 10x slower on CPU, and even a reduction over the stacked losses
-    after the loop cost 5%, where NumPy on the host copy (which ``fit``
-    fetches anyway) costs microseconds. Without batches (``spec.batch_size``
-    None) the state's ``step`` and ``key`` are not used and may be None.
-
-    With ``check``, the chunk first compares the handwritten gradient with ``jax.grad`` on the
-    batch its first step uses (:func:`first_batch_check`); with ``x_val``/``y_val``, it ends with
-    the validation loss of the final parameters.
-    """
-    checked = first_batch_check(spec, state, cursor, x, y) if check else None
-    if history:
-        (state, cursor), losses = jax.lax.scan(
-            lambda c, _: train_step(spec, c, learning_rate, x, y),
-            (state, cursor),
-            None,
-            length=n_steps,
-        )
-    else:
-
-        def body(carry, _):
-            return train_step(spec, carry[0], learning_rate, x, y), None
-
-        loss0 = jnp.zeros((), jax.tree_util.tree_leaves(state.params)[0].dtype)
-        ((state, cursor), loss), _ = jax.lax.scan(
-            body, ((state, cursor), loss0), None, length=n_steps
-        )
-        losses = loss[None]
-    if spec.batch_size is None and state.step is not None:
-        state = state._replace(step=state.step + n_steps)
-    params_finite = jnp.all(
-        jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])
-    )
-    val = None if x_val is None else _forward.loss_fn(spec.net, state.params, x_val, y_val)
-    # Without batches x is the training set: its loss after the chunk costs one forward pass here
-    # (with batches, fit evaluates it once after the run instead of once per chunk).
-    final = _forward.loss_fn(spec.net, state.params, x, y) if spec.batch_size is None else None
-    return Chunk(state, cursor, losses, params_finite, checked, val, final)
-
-
-def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:
-    """Index of the first non-finite loss of a chunk; ``n_steps`` when only the final parameters
-    are non-finite (the next loss would not be finite); -1 when all is finite."""
-    finite = np.isfinite(losses)
-    if finite.all():
-        return -1 if bool(params_finite) else n_steps
-    return int(np.argmin(finite))
 
 
 @functools.lru_cache(maxsize=1)
@@ -523,10 +225,7 @@ def fit(
         raise ValueError("patience needs a validation set (validation_fraction or validation_data)")
     if not isinstance(check_gradient, bool):
         raise TypeError(f"check_gradient must be True or False, got {check_gradient!r}")
-    if grad not in GRADS:
-        raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRADS)}")
-    if order not in ORDERS:
-        raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
+    _check_gradient_path(grad, order, optimizer, clip_norm)
     if batch_size is not None:
         batch_size = _check_positive_int(batch_size, "batch_size", upper=x.shape[0])
         if batch_size < x.shape[0] and key is None:
@@ -537,6 +236,38 @@ def fit(
         else:
             chunk_size = steps if callback is None else DEFAULT_CHUNK
     chunk_size = _check_positive_int(chunk_size, "chunk_size")
+    optimizer, clip_norm_step, opt_state = _optimizer_and_state(
+        optimizer,
+        learning_rate,
+        params,
+        opt_state,
+        clip_norm,
+        weight_decay,
+        schedule,
+        warmup_steps,
+        start_step + steps,
+    )
+    mesh = distributed.make_mesh(devices)
+    spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh)
+    lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype
+    run = _Run.placed(spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step)
+    return run.loop(
+        steps,
+        chunk_size,
+        history,
+        callback,
+        early_stopping.Watch(patience),
+        restore_best,
+        check_gradient and grad == "backprop",
+    )
+
+
+def _check_gradient_path(grad: str, order: str, optimizer, clip_norm) -> None:
+    """Refuse an unknown gradient path or update order, or an order that its update cannot take."""
+    if grad not in GRADS:
+        raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRADS)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
     if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
         raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
     if order == "updated_weights" and (grad != "backprop" or optimizer is not None or clip_norm):
@@ -544,6 +275,21 @@ def fit(
             "order='updated_weights' is a handwritten SGD step: it needs grad='backprop', "
             "optimizer=None and no clip_norm"
         )
+
+
+def _optimizer_and_state(
+    optimizer,
+    learning_rate,
+    params,
+    opt_state,
+    clip_norm,
+    weight_decay,
+    schedule,
+    warmup_steps,
+    total_steps: int,
+):
+    """``(optax transformation or None, clip norm for manual SGD, optimizer state)`` from fit's
+    arguments, refusing combinations where one would be ignored."""
     named = isinstance(optimizer, str)
     shaped = bool(weight_decay) or schedule != "constant" or warmup_steps
     if shaped and not named:
@@ -558,15 +304,13 @@ def fit(
             weight_decay or None,
             schedule,
             warmup_steps,
-            start_step + steps if schedule != "constant" else None,
+            total_steps if schedule != "constant" else None,
         )
-        clip_norm_step = None
-    else:
-        clip_norm_step = clip_norm
-        if optimizer is not None and clip_norm is not None:
-            raise ValueError(
-                "clip_norm works with named optimizers or manual SGD; chain optax.clip_by_global_norm yourself"
-            )
+        clip_norm = None  # inside the named optimizer
+    elif optimizer is not None and clip_norm is not None:
+        raise ValueError(
+            "clip_norm works with named optimizers or manual SGD; chain optax.clip_by_global_norm yourself"
+        )
     if optimizer is None or named:
         if learning_rate is None:
             raise ValueError("learning_rate is required (a finite number > 0)")
@@ -580,104 +324,150 @@ def fit(
         opt_state = init_optimizer(
             optimizer, params, learning_rate if takes_learning_rate(optimizer) else None
         )
-    lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype
-    mesh = distributed.make_mesh(devices)
-    spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh)
-    key = _default_key() if key is None else key
-    if mesh is not None:
-        distributed.check_divisible(
-            batch_size or x.shape[0], mesh, "a batch" if batch_size else "a full batch"
-        )
-        if batch_size is None:
-            x, y = distributed.shard_leading(mesh, x), distributed.shard_leading(mesh, y)
-        else:
-            x, y = distributed.replicate(mesh, (x, y))
-        params, opt_state, key = distributed.replicate(mesh, (params, opt_state, key))
-        if x_val is not None:
-            x_val, y_val = distributed.replicate(mesh, (x_val, y_val))
-    # Without batches the step counter and key play no part in a step: they stay on the host
-    # (each argument and result of the compiled call costs microseconds of dispatch).
-    host_counter = batch_size is None
-    state = TrainState(
-        params, opt_state, *((None, None) if host_counter else (np.int32(start_step), key))
-    )
-    cursor = None if host_counter else batching.start(key, start_step, x.shape[0], batch_size)
-    if mesh is not None and cursor is not None:
-        cursor = distributed.replicate(mesh, cursor)
+    return optimizer, clip_norm, opt_state
 
-    def chunk(start, n, history=True, check=False):
+
+@dataclasses.dataclass
+class _Run:
+    """One ``fit`` call's data and state, placed on its devices, and the chunk loop over them."""
+
+    spec: StepSpec
+    lr: np.ndarray
+    params: Any  # the initial parameters (the gradient check's)
+    x: Any
+    y: Any
+    x_val: Any
+    y_val: Any
+    key: jax.Array
+    start_step: int
+    start: tuple  # (TrainState, cursor, None): the carry before the first step
+
+    @classmethod
+    def placed(cls, spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step) -> _Run:
+        """The run with its data and state on ``spec.mesh`` (split or replicated) or one device.
+
+        Without batches the step counter and key play no part in a step: they stay on the host
+        (each argument and result of the compiled call costs microseconds of dispatch).
+        """
+        mesh, batch_size = spec.mesh, spec.batch_size
+        key = _default_key() if key is None else key
+        if mesh is not None:
+            distributed.check_divisible(
+                batch_size or x.shape[0], mesh, "a batch" if batch_size else "a full batch"
+            )
+            if batch_size is None:
+                x, y = distributed.shard_leading(mesh, x), distributed.shard_leading(mesh, y)
+            else:
+                x, y = distributed.replicate(mesh, (x, y))
+            params, opt_state, key = distributed.replicate(mesh, (params, opt_state, key))
+            if x_val is not None:
+                x_val, y_val = distributed.replicate(mesh, (x_val, y_val))
+        host_counter = batch_size is None
+        state = TrainState(
+            params, opt_state, *((None, None) if host_counter else (np.int32(start_step), key))
+        )
+        cursor = None if host_counter else batching.start(key, start_step, x.shape[0], batch_size)
+        if mesh is not None and cursor is not None:
+            cursor = distributed.replicate(mesh, cursor)
+        return cls(spec, lr, params, x, y, x_val, y_val, key, start_step, (state, cursor, None))
+
+    def chunk(self, start, n, history=True, check=False):
         """``((state, cursor, loss), losses, params_finite, validation loss, check)`` after ``n``
         steps from ``start`` (``loss``: the training loss there, without batches)."""
         c = run_chunk(
-            *start[:2], lr, x, y, x_val, y_val, spec=spec, n_steps=n, history=history, check=check
+            *start[:2],
+            self.lr,
+            self.x,
+            self.y,
+            self.x_val,
+            self.y_val,
+            spec=self.spec,
+            n_steps=n,
+            history=history,
+            check=check,
         )
+        validating = self.x_val is not None
         losses, finite, *val = distributed.fetch(
-            c.losses, c.params_finite, *(() if x_val is None else (c.validation_loss,))
+            c.losses, c.params_finite, *((c.validation_loss,) if validating else ())
         )
         end = (c.state, c.cursor, c.final_loss)
         return end, losses, finite, float(val[0]) if val else None, c.check
 
-    here = (state, cursor, None)  # the carry, and the training loss there when known
-    recorded, done, diverged_at, stopped = [], 0, None, False
-    previous = None  # (start, length) of the chunk before this one
-    report = None
-    watch = early_stopping.Watch(patience)
-    while done < steps:
-        n = min(chunk_size, steps - done)
-        chunk_start = here
-        checking = check_gradient and grad == "backprop" and report is None
-        here, losses, params_finite, val_loss, checked = chunk(here, n, history, checking)
-        if checking:  # raises GradientMismatchError before any result leaves fit
-            idx = checked[0]
-            batch = (x, y) if idx is None else (x[np.asarray(idx)], y[np.asarray(idx)])
-            report = report_from_errors(net, checked[1], params, *batch)
-        bad = first_bad(losses, params_finite, n)
-        if bad >= 0 and not history:  # locate the first non-finite loss
-            _, losses, params_finite, *_ = chunk(chunk_start, n)
+    def gradient_report(self, checked) -> GradCheckReport:
+        """The first batch's check (raises :class:`~jaxmlp.gradcheck.GradientMismatchError`)."""
+        idx, errors = checked
+        x, y = self.x, self.y
+        batch = (x, y) if idx is None else (x[np.asarray(idx)], y[np.asarray(idx)])
+        return report_from_errors(self.spec.net, errors, self.params, *batch)
+
+    def last_finite(self, chunk_start, previous, bad: int):
+        """The carry one step before the first non-finite loss, ``bad`` steps into the chunk that
+        began at ``chunk_start``: recomputed from there (or from the previous chunk's start when
+        ``bad`` is 0), a rare path that compiles one more chunk length."""
+        if bad > 0:
+            origin, k = chunk_start, bad - 1
+        elif previous is not None:
+            origin, k = previous[0], previous[1] - 1
+        else:
+            origin, k = chunk_start, 0
+        return origin if k == 0 else self.chunk(origin, k)[0]
+
+    def loop(self, steps, chunk_size, history, callback, watch, restore_best, check) -> FitResult:
+        """Chunks until ``steps`` are done, the loss is not finite, the callback or early
+        stopping says stop; the :class:`FitResult`."""
+        here, previous, report = self.start, None, None
+        recorded, done, diverged_at, stopped = [], 0, None, False
+        host_counter = self.spec.batch_size is None
+        while done < steps:
+            n = min(chunk_size, steps - done)
+            chunk_start = here
+            checking = check and report is None
+            here, losses, params_finite, val_loss, checked = self.chunk(here, n, history, checking)
+            if checking:  # raises GradientMismatchError before any result leaves fit
+                report = self.gradient_report(checked)
             bad = first_bad(losses, params_finite, n)
-        if bad >= 0:
-            # The loss of the state `bad` steps into this chunk is the first non-finite one; the
-            # state one step earlier is recomputed from the chunk's start (or the previous chunk's
-            # when bad == 0): a rare path that compiles one more chunk length.
-            diverged_at = start_step + done + bad
-            recorded.append(losses[: bad + 1])
-            if bad > 0:
-                origin, k = chunk_start, bad - 1
-            elif previous is not None:
-                origin, k = previous[0], previous[1] - 1
-            else:
-                origin, k = chunk_start, 0
-            here = origin if k == 0 else chunk(origin, k)[0]
-            break
-        recorded.append(losses)
-        previous = (chunk_start, n)
-        done += n
-        state = here[0]
-        asked = callback is not None and callback(
-            state._replace(step=np.int32(start_step + done), key=key) if host_counter else state,
-            losses,
+            if bad >= 0 and not history:  # locate the first non-finite loss
+                _, losses, params_finite, *_ = self.chunk(chunk_start, n)
+                bad = first_bad(losses, params_finite, n)
+            if bad >= 0:
+                diverged_at = self.start_step + done + bad
+                recorded.append(losses[: bad + 1])
+                here = self.last_finite(chunk_start, previous, bad)
+                break
+            recorded.append(losses)
+            previous = (chunk_start, n)
+            done += n
+            state, step = here[0], self.start_step + done
+            asked = callback is not None and callback(
+                state._replace(step=np.int32(step), key=self.key) if host_counter else state,
+                losses,
+            )
+            if (val_loss is not None and watch.see(val_loss, step, here)) or asked:
+                stopped = done < steps
+                break
+        step = self.start_step + done if diverged_at is None else diverged_at - 1
+        if restore_best and watch.best is not None:
+            here, step = watch.best, watch.best_step
+        state, validating = here[0], self.x_val is not None
+        net, x, y, computed = self.spec.net, self.x, self.y, here[2]
+
+        def final():
+            return computed if computed is not None else compiled_loss(net, state.params, x, y)
+
+        return FitResult(
+            state.params,
+            state.opt_state,
+            np.concatenate(recorded),
+            step,
+            self.key,
+            diverged_at,
+            stopped,
+            gradient_check=report,
+            validation_losses=np.asarray(watch.losses) if validating else None,
+            validation_steps=np.asarray(watch.steps, np.int64) if validating else None,
+            best_step=watch.best_step,
+            final=final,
         )
-        if (val_loss is not None and watch.see(val_loss, start_step + done, here)) or asked:
-            stopped = done < steps
-            break
-    step = start_step + done if diverged_at is None else diverged_at - 1
-    if restore_best and watch.best is not None:
-        here, step = watch.best, watch.best_step
-    state = here[0]
-    return FitResult(
-        state.params,
-        state.opt_state,
-        np.concatenate(recorded),
-        step,
-        key,
-        diverged_at,
-        stopped,
-        final_loss=float(compiled_loss(net, state.params, x, y) if here[2] is None else here[2]),
-        gradient_check=report,
-        validation_losses=np.asarray(watch.losses) if x_val is not None else None,
-        validation_steps=np.asarray(watch.steps, np.int64) if x_val is not None else None,
-        best_step=watch.best_step,
-    )
 
 
 compiled_loss = jax.jit(_forward.loss_fn, static_argnums=0)

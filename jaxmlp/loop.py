@@ -1,0 +1,233 @@
+r"""The compiled training loop: one step (a batch drawn, a gradient by autodiff or by the delta rule,
+an SGD or optax update) and ``lax.scan`` over a chunk of steps. :func:`jaxmlp.train.fit` drives it.
+
+A chunk carries ``(TrainState, cursor)``; the cursor is the epoch stream's position
+(:mod:`jaxmlp.batching`) when batches are drawn, else None. Nothing loss-dependent is reduced inside
+the loop (see :func:`run_chunk`): divergence is found on the host from the chunk's losses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxmlp import backprop as _backprop
+from jaxmlp import batching
+from jaxmlp import forward as _forward
+from jaxmlp.config import MLP
+from jaxmlp.gradcheck import leaf_errors
+from jaxmlp.optimizers import sgd_step
+
+if TYPE_CHECKING:
+    import optax
+
+GRADS = ("autodiff", "backprop")
+ORDERS = ("simultaneous", "updated_weights")
+
+
+class TrainState(NamedTuple):
+    """What a training run carries: ``params``, optimizer state, global ``step`` (int32 scalar), PRNG ``key``."""
+
+    params: Any
+    opt_state: Any
+    step: jax.Array
+    key: jax.Array
+
+
+class Chunk(NamedTuple):
+    """What :func:`run_chunk` returns: the carry (``state``, ``cursor``), the chunk's ``losses``,
+    whether the final parameters are all finite, the first batch's gradient check
+    (``(idx, errors)`` or None), the validation loss after the chunk (or None) and, without
+    batches, the training loss after it (else None)."""
+
+    state: TrainState
+    cursor: Any
+    losses: jax.Array
+    params_finite: jax.Array
+    check: Any = None
+    validation_loss: jax.Array | None = None
+    final_loss: jax.Array | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class StepSpec:
+    """The static part of a training step: hashable, so it keys the compilation cache."""
+
+    net: MLP
+    optimizer: optax.GradientTransformation | None
+    grad: str = "autodiff"
+    order: str = "simultaneous"
+    batch_size: int | None = None
+    clip_norm: float | None = None
+    mesh: Mesh | None = None
+
+
+def value_and_grad(spec: StepSpec, params, x, y):
+    """``(E, dE/dparams)`` by autodiff or by the handwritten delta rule, as ``spec.grad`` says."""
+    if spec.grad == "backprop":
+        return _backprop.value_and_backprop(spec.net, params, x, y)
+    return jax.value_and_grad(functools.partial(_forward.loss_fn, spec.net))(params, x, y)
+
+
+def shard_batch(spec: StepSpec, x, y):
+    """Keep a drawn batch split over the mesh (else XLA may gather it whole onto every device)."""
+    if spec.mesh is None:
+        return x, y
+    sharding = NamedSharding(spec.mesh, PartitionSpec(spec.mesh.axis_names[0]))
+    return jax.lax.with_sharding_constraint(x, sharding), jax.lax.with_sharding_constraint(
+        y, sharding
+    )
+
+
+def keep_frozen(net: MLP, new, old):
+    """``new`` with the biases of ``old`` when ``net.train_bias`` is False.
+
+    Their gradient is zero, so plain SGD would leave them unchanged anyway; but
+    ``b - lr * 0`` cannot be folded away by XLA (``lr`` might be inf), and momentum
+    or weight decay could move them. Frozen means frozen.
+    """
+    if net.train_bias or net.bias == "none":
+        return new
+    return tuple({**n, "b": o["b"]} for n, o in zip(new, old))
+
+
+def update(
+    spec: StepSpec, state: TrainState, learning_rate, xb, yb
+) -> tuple[TrainState, jax.Array]:
+    """One update on the batch ``(xb, yb)``: ``(state, E)`` -> next state (its ``step`` unchanged);
+    E is the loss before the update."""
+    if spec.order == "updated_weights":
+        loss, params = _backprop.sgd_step_updated_weights(
+            spec.net, state.params, xb, yb, learning_rate
+        )
+        opt_state = state.opt_state
+    else:
+        loss, grads = value_and_grad(spec, state.params, xb, yb)
+        if spec.optimizer is None:
+            if spec.clip_norm is not None:
+                import optax  # here, not above: manual SGD (the seed's runs) never pays its import
+
+                grads, _ = optax.clip_by_global_norm(spec.clip_norm).update(
+                    grads, optax.EmptyState()
+                )
+            params, opt_state = sgd_step(state.params, grads, learning_rate), state.opt_state
+        else:
+            import optax
+
+            # optax mixes int32 step counts with floats; let it, even where callers run strict promotion.
+            with jax.numpy_dtype_promotion("standard"):
+                updates, opt_state = spec.optimizer.update(grads, state.opt_state, state.params)
+            params = optax.apply_updates(state.params, updates)
+    params = keep_frozen(spec.net, params, state.params)
+    return state._replace(params=params, opt_state=opt_state), loss
+
+
+def train_step(spec: StepSpec, carry, learning_rate, x, y):
+    """One step: ``((state, cursor), E)`` -> next; E is the loss before the step.
+
+    With batches (``spec.batch_size``) the step draws the next ``batch_size`` examples of the
+    epoch stream (:mod:`jaxmlp.batching`: O(batch), ``cursor`` an :class:`~jaxmlp.batching.Epochs`)
+    and advances the state's step counter; without, ``cursor`` is None, the whole data set is
+    the batch, and :func:`run_chunk` adds the chunk's length to the counter instead.
+    """
+    state, cursor = carry
+    if spec.batch_size is None:
+        state, loss = update(spec, state, learning_rate, x, y)
+        return (state, None), loss
+    idx, cursor = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
+    xb, yb = shard_batch(spec, x[idx], y[idx])
+    state, loss = update(spec, state, learning_rate, xb, yb)
+    return (state._replace(step=state.step + 1), cursor), loss
+
+
+def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
+    """Traceable: ``(idx, errors)``: the indices of the batch the first step draws (None without
+    batches: all of ``x``) and :func:`~jaxmlp.gradcheck.leaf_errors` between the delta rule's and
+    ``jax.grad``'s gradients on it (the gradients stay inside: each output of a compiled call
+    costs dispatch time)."""
+    idx = None
+    if spec.batch_size is not None:
+        idx, _ = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
+        x, y = shard_batch(spec, x[idx], y[idx])
+    auto = jax.grad(_forward.loss_fn, argnums=1)(spec.net, state.params, x, y)
+    hand = _backprop.backprop(spec.net, state.params, x, y)
+    return idx, leaf_errors(spec.net, hand, auto)
+
+
+@functools.partial(jax.jit, static_argnames=("spec", "n_steps", "history", "check"))
+def run_chunk(
+    state: TrainState,
+    cursor,
+    learning_rate,
+    x,
+    y,
+    x_val=None,
+    y_val=None,
+    *,
+    spec: StepSpec,
+    n_steps: int,
+    history: bool = True,
+    check: bool = False,
+) -> Chunk:
+    """``n_steps`` training steps in one ``lax.scan``: a :class:`Chunk`.
+
+    ``cursor`` is the epoch stream's :class:`~jaxmlp.batching.Epochs` (None without batches).
+
+    With ``history``, ``losses`` ``(n_steps,)`` is the loss before each step;
+    without, ``(1,)``: the loss before the last step, carried rather than
+    stored (storing costs ~7% of a tiny network's step). ``params_finite``
+    says whether the final parameters are all finite; :func:`first_bad` reads
+    both. Nothing loss-dependent is carried or reduced in the compiled call:
+    a flag or a select on the loss inside the loop made the seed network's
+    step 10x slower on CPU, and even a reduction over the stacked losses
+    after the loop cost 5%, where NumPy on the host copy (which ``fit``
+    fetches anyway) costs microseconds. Without batches (``spec.batch_size``
+    None) the state's ``step`` and ``key`` are not used and may be None.
+
+    With ``check``, the chunk first compares the handwritten gradient with ``jax.grad`` on the
+    batch its first step uses (:func:`first_batch_check`); with ``x_val``/``y_val``, it ends with
+    the validation loss of the final parameters.
+    """
+    checked = first_batch_check(spec, state, cursor, x, y) if check else None
+    if history:
+        (state, cursor), losses = jax.lax.scan(
+            lambda c, _: train_step(spec, c, learning_rate, x, y),
+            (state, cursor),
+            None,
+            length=n_steps,
+        )
+    else:
+
+        def body(carry, _):
+            return train_step(spec, carry[0], learning_rate, x, y), None
+
+        loss0 = jnp.zeros((), jax.tree_util.tree_leaves(state.params)[0].dtype)
+        ((state, cursor), loss), _ = jax.lax.scan(
+            body, ((state, cursor), loss0), None, length=n_steps
+        )
+        losses = loss[None]
+    if spec.batch_size is None and state.step is not None:
+        state = state._replace(step=state.step + n_steps)
+    params_finite = jnp.all(
+        jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])
+    )
+    val = None if x_val is None else _forward.loss_fn(spec.net, state.params, x_val, y_val)
+    # Without batches x is the training set: its loss after the chunk costs one forward pass here
+    # (with batches, fit evaluates it once after the run instead of once per chunk).
+    final = _forward.loss_fn(spec.net, state.params, x, y) if spec.batch_size is None else None
+    return Chunk(state, cursor, losses, params_finite, checked, val, final)
+
+
+def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:
+    """Index of the first non-finite loss of a chunk; ``n_steps`` when only the final parameters
+    are non-finite (the next loss would not be finite); -1 when all is finite."""
+    finite = np.isfinite(losses)
+    if finite.all():
+        return -1 if bool(params_finite) else n_steps
+    return int(np.argmin(finite))
