@@ -36,7 +36,7 @@ def plot(rows, path):
 
 if __name__ == "__main__":
     quick = "--quick" in sys.argv[1:]
-    rows = all_rows(3 if quick else 5, quick, bench.torch_or_none())
+    rows = all_rows(3 if quick else 5, quick, bench.torch_or_none(), bench.interleaved)
     text = bench.markdown({"machine": bench.machine("cpu"), "rows": rows})
     print(text)
     if not quick:

@@ -849,7 +849,7 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
     from jaxmlp.bench_real_data import all_rows
     from jaxmlp.bench_second_order import w9
 
-    rows += all_rows(repeats, quick, torch)
+    rows += all_rows(repeats, quick, torch, interleaved)
     rows += w9(repeats, quick, interleaved)
     return {"machine": machine(device), "quick": quick, "matmul_peak_gflops": peak, "rows": rows}
 

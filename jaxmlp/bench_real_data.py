@@ -223,14 +223,13 @@ def w6(repeats: int, quick: bool) -> list[dict]:
     return rows
 
 
-def w7(repeats: int) -> list[dict]:
+def w7(repeats: int, interleaved) -> list[dict]:
     """W7 rows: microseconds per call of each public method outside jit, and of the jitted pure function."""
     import jax
     import jax.numpy as jnp
 
     import jaxmlp
     from jaxmlp import backprop, forward, train
-    from jaxmlp.bench import interleaved
 
     net, params, x, y = jaxmlp.tutorial(jnp.float32)
     xb, yb = x[None], y[None]
@@ -397,10 +396,10 @@ def w8(quick: bool) -> list[dict]:
     return rows
 
 
-def all_rows(repeats: int, quick: bool, torch) -> list[dict]:
-    """W5-W8, in order."""
+def all_rows(repeats: int, quick: bool, torch, interleaved) -> list[dict]:
+    """W5-W8, in order; ``interleaved`` is :func:`jaxmlp.bench.interleaved` (round-robin timing)."""
     os.environ.setdefault("PYTHONWARNINGS", "ignore")
-    return w5(repeats, quick, torch) + w6(repeats, quick) + w7(repeats) + w8(quick)
+    return w5(repeats, quick, torch) + w6(repeats, quick) + w7(repeats, interleaved) + w8(quick)
 
 
 def ratios(name: str, rows: list[dict]) -> str:

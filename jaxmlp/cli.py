@@ -8,275 +8,29 @@ commands that need them.
 
 from __future__ import annotations
 
-import argparse
-import os
 import sys
 
 import jaxmlp
-
-
-class UsageError(ValueError):
-    """A user error: reported as one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse, with its errors raised as :class:`UsageError` (one line, exit 2)."""
-
-    def error(self, message):
-        """Raise instead of printing the usage and exiting."""
-        raise UsageError(f"{self.prog}: {message}")
-
-
-def sizes_arg(text: str) -> tuple[int, ...]:
-    """``"3,4,2"`` -> ``(3, 4, 2)``: at least two positive integers."""
-    try:
-        sizes = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"sizes must be comma-separated positive integers such as 3,4,2, got {text!r}"
-        ) from None
-    if len(sizes) < 2 or any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(
-            f"sizes must be at least two positive integers such as 3,4,2, got {text!r}"
-        )
-    return sizes
-
-
-def fraction(text: str) -> float:
-    """An argparse type: a number strictly between 0 and 1."""
-    try:
-        v = float(text)
-    except ValueError:
-        v = float("nan")
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
-    return v
-
-
-def positive(kind):
-    """An argparse type: a positive number of ``kind`` (finite, for floats)."""
-
-    def parse(text: str):
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(
-                f"expected a positive {kind.__name__}, got {text!r}"
-            ) from None
-        if not v > 0 or v != v or v == float("inf"):
-            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}")
-        return v
-
-    parse.__name__ = f"positive {kind.__name__}"
-    return parse
-
-
-def add_network_options(
-    p: argparse.ArgumentParser,
-    *,
-    sizes=None,
-    activation="logistic",
-    output="logistic",
-    loss="half_sse",
-    bias="per_neuron",
-) -> None:
-    """The options that configure an :class:`jaxmlp.MLP` (defaults None: the data set's)."""
-    p.add_argument("--sizes", type=sizes_arg, default=sizes, help="layer widths, e.g. 3,4,2")
-    p.add_argument(
-        "--activation",
-        choices=jaxmlp.HIDDEN_ACTIVATIONS,
-        default=activation,
-        help="hidden activation (default %(default)s)",
-    )
-    p.add_argument(
-        "--output-activation",
-        choices=tuple(jaxmlp.ACTIVATIONS),
-        default=output,
-        help="output activation (default %(default)s)",
-    )
-    p.add_argument(
-        "--loss",
-        choices=tuple(jaxmlp.LOSSES),
-        default=loss,
-        help="per-example loss (default %(default)s)",
-    )
-    p.add_argument(
-        "--bias", choices=jaxmlp.BIAS_MODES, default=bias, help="bias mode (default %(default)s)"
-    )
-
-
-def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache, so a second run of a command skips XLA compilation.
-
-    In ``$JAXMLP_CACHE_DIR`` (default ``~/.cache/jaxmlp/xla``); set it empty to turn the cache off.
-    """
-    path = os.environ.get(
-        "JAXMLP_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxmlp", "xla")
-    )
-    if not path:
-        return
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
-
-
-def enable_x64() -> None:
-    """float64 for the commands that ask for it, before any array exists."""
-    import jax
-
-    jax.config.update("jax_enable_x64", True)
-
-
-_RESULTS = None  # where results go when the process's stdout was handed to native libraries
-
-
-def emit(text: str) -> None:
-    """Print ``text`` to stdout with one trailing newline, flushed."""
-    out = _RESULTS or sys.stdout
-    out.write(text if text.endswith("\n") else text + "\n")
-    out.flush()
-
-
-def keep_stdout_for_results() -> None:
-    """Point file descriptor 1 at stderr, keeping the real stdout for :func:`emit` alone.
-
-    gloo's C++ side prints "[Gloo] Rank k is connected ..." to stdout in
-    multi-process runs; without this, ``--json`` output would not parse.
-    """
-    global _RESULTS
-    if _RESULTS is None:
-        sys.stdout.flush()
-        _RESULTS = os.fdopen(os.dup(1), "w")
-        os.dup2(2, 1)
-
-
-def add_parallel_options(p) -> None:
-    """``--devices`` and the multi-host options of ``train`` and ``sweep``."""
-    g = p.add_argument_group("devices and hosts")
-    g.add_argument(
-        "--devices",
-        type=positive(int),
-        help="shard over this many devices (a 1-D mesh); the batch or population must divide by it",
-    )
-    g.add_argument(
-        "--coordinator",
-        metavar="HOST:PORT",
-        help="multi-host: the coordinator (also JAXMLP_COORDINATOR)",
-    )
-    g.add_argument(
-        "--num-processes",
-        type=positive(int),
-        help="multi-host: number of processes (also JAXMLP_NUM_PROCESSES)",
-    )
-    g.add_argument(
-        "--process-id", type=int, help="multi-host: this process, 0..N-1 (also JAXMLP_PROCESS_ID)"
-    )
-
-
-def add_data_arguments(p, default: str | None = None) -> None:
-    """The data set (with ``default``, optional), its CSV options, and the network overrides."""
-    datasets = ("tutorial", "xor", "digits", "csv")
-    if default is None:
-        p.add_argument("dataset", choices=datasets, help="data set")
-    else:
-        p.add_argument(
-            "dataset",
-            nargs="?",
-            default=default,
-            choices=datasets,
-            help="data set (default %(default)s)",
-        )
-    p.add_argument("path", nargs="?", help="the data file: CSV, Parquet or .npz (csv only)")
-    p.add_argument("--target", help="the column to predict (csv only; y in an .npz file)")
-    p.add_argument(
-        "--task",
-        choices=("classification", "regression"),
-        help="override the task guessed from the target column",
-    )
-    g = p.add_argument_group("data files (csv)")
-    g.add_argument(
-        "--delimiter", help="the CSV field delimiter (default: detected among , ; tab |)"
-    )
-    g.add_argument(
-        "--drop-missing",
-        action="store_true",
-        help="drop rows with a missing value (default: a missing value is an error naming it)",
-    )
-    g.add_argument(
-        "--test", metavar="FILE", help="a separate test file with the same columns (any order)"
-    )
-    g.add_argument(
-        "--test-fraction",
-        type=float,
-        default=0.2,
-        help="share of the rows held out for testing without --test (default %(default)s)",
-    )
-    g.add_argument(
-        "--split-seed", type=int, default=0, help="seed of the train/test split (default 0)"
-    )
-    add_network_options(p, activation=None, output=None, loss=None, bias=None)
-    p.add_argument(
-        "--train-bias",
-        dest="train_bias",
-        action="store_const",
-        const=True,
-        default=None,
-        help="update the biases",
-    )
-    p.add_argument(
-        "--no-train-bias",
-        dest="train_bias",
-        action="store_const",
-        const=False,
-        help="freeze the biases",
-    )
-
-
-def file_options(args) -> dict:
-    """The data-file options of ``train`` and ``sweep`` as :func:`jaxmlp.data.read_table` takes them."""
-    if args.dataset != "csv":
-        given = [
-            flag
-            for flag, value in (
-                ("--delimiter", args.delimiter),
-                ("--drop-missing", args.drop_missing),
-                ("--test", args.test),
-            )
-            if value
-        ]
-        if given:
-            raise UsageError(f"{', '.join(given)} apply to data files only (jaxmlp train csv FILE)")
-        return {}
-    if args.delimiter is not None and len(args.delimiter.encode()) != 1:
-        raise UsageError(f"--delimiter must be one character, got {args.delimiter!r}")
-    if not 0 <= args.test_fraction < 1:
-        raise UsageError(f"--test-fraction must lie in [0, 1), got {args.test_fraction}")
-    return {
-        "delimiter": args.delimiter,
-        "drop_missing": args.drop_missing,
-        "test": args.test,
-        "test_fraction": args.test_fraction,
-        "split_seed": args.split_seed,
-        "dtype": "float64" if args.x64 else "float32",
-    }
-
-
-def network_overrides(args) -> dict:
-    """The network options a ``train`` or ``sweep`` command was given (None: the data set's default)."""
-    return {
-        k: getattr(args, k)
-        for k in ("sizes", "activation", "output_activation", "loss", "bias", "train_bias")
-    }
-
-
-# --- the parser -------------------------------------------------------------------
+from jaxmlp import commands
+from jaxmlp.options import (  # noqa: F401 (UsageError and the helpers, where they were)
+    Parser,
+    UsageError,
+    add_data_arguments,
+    add_network_options,
+    add_parallel_options,
+    emit,
+    enable_compilation_cache,
+    enable_x64,
+    file_options,
+    fraction,
+    keep_stdout_for_results,
+    network_overrides,
+    positive,
+    sizes_arg,
+)
 
 
 def build_parser() -> Parser:
-    from jaxmlp import commands
-
     """The argument parser of every command."""
     parser = Parser(
         prog="jaxmlp",

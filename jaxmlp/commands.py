@@ -12,7 +12,7 @@ import json
 import sys
 
 import jaxmlp
-from jaxmlp.cli import (
+from jaxmlp.options import (
     UsageError,
     emit,
     enable_x64,

@@ -1,7 +1,7 @@
 """The trace as one self-contained HTML page: the network drawn, the derivation stepped through.
 
-``to_html(net, params, x, y)`` derives one SGD step with :func:`jaxmlp.trace.derive` (every value
-from the library, checked against ``jax.grad``), draws the network (:mod:`jaxmlp.netdraw`), writes
+:func:`jaxmlp.trace.to_html` derives one SGD step (every value from the library, checked against
+``jax.grad``) and :func:`render` draws the network (:mod:`jaxmlp.netdraw`), writes
 each step's equation as MathML (:mod:`jaxmlp.mathml`) with the text trace's own line beside it,
 and adds a training panel (the loss and every weight over a run of plain SGD on the example,
 sampled) and, for the seed network, the errata of ``jaxmlp reproduce``. CSS and JavaScript are
@@ -19,9 +19,8 @@ import numpy as np
 
 from jaxmlp import mathml, netdraw
 from jaxmlp.config import MLP
-from jaxmlp.names import bias_names, neuron_names, param_names, weight_names
+from jaxmlp.names import bias_names, fmt, neuron_names, param_names, step_lines, weight_names
 from jaxmlp.svgchart import line_chart
-from jaxmlp.trace import Derivation, derive, fmt, step_lines
 
 MAX_VALUES = 20_000  # sampled weights embedded for the training panel: samples x parameters
 
@@ -54,7 +53,7 @@ def involved(net: MLP, step, outputs: list[str]) -> tuple[list[str], list[str]]:
     return sorted(set(nodes) - {"total"}), sorted(set(params))
 
 
-def _drawing(d: Derivation) -> str:
+def _drawing(d) -> str:
     net = d.net
     neurons, wn = neuron_names(net), weight_names(net)
     bn = bias_names(net, neurons)
@@ -100,7 +99,7 @@ def _drawing(d: Derivation) -> str:
     return netdraw.svg(neurons, bias_nodes, edges, descriptions)
 
 
-def _steps(d: Derivation) -> tuple[str, str]:
+def _steps(d) -> tuple[str, str]:
     """The ``<ol>`` of steps and the ``<select>`` options that jump to them."""
     outputs = neuron_names(d.net)[-1]
     items, options, section = [], [], None
@@ -234,10 +233,11 @@ def is_seed(net: MLP, params, x, y) -> bool:
     )
 
 
-def to_html(net: MLP, params, x, y, learning_rate: float = 0.5, *, steps: int = 10_000) -> str:
-    """The explainer page of one SGD step of ``net`` on the example ``(x, y)``, with a training
-    panel over ``steps`` steps; a complete, self-contained HTML document."""
-    d = derive(net, params, x, y, learning_rate)
+def render(d, params, x, y, *, steps: int = 10_000) -> str:
+    """The explainer page of the derivation ``d`` (:func:`jaxmlp.trace.derive` of ``params`` on the
+    example ``(x, y)``), with a training panel over ``steps`` steps; a complete, self-contained
+    HTML document."""
+    net, learning_rate = d.net, d.learning_rate
     items, options = _steps(d)
     sizes = "-".join(map(str, net.sizes))
     title = f"jaxmlp trace: {sizes} {net.activation}/{net.output_activation}, {net.loss}"

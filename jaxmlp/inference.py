@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from jaxmlp import metrics
 from jaxmlp.modelfile import Model
 
 
@@ -54,11 +55,6 @@ def outputs(model: Model, x: np.ndarray) -> np.ndarray:
     return np.asarray(model.net.apply(model.params, x))
 
 
-def predicted_classes(model: Model, out: np.ndarray) -> np.ndarray:
-    """Class indices from outputs: argmax, or ``out > 0.5`` with one logistic output."""
-    return (out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else out.argmax(1)
-
-
 def predict(model: Model, path, *, proba: bool = False, delimiter: str | None = None) -> dict:
     """Predictions for the rows of a data file: ``{"columns": [...], "rows": [[...], ...]}``.
 
@@ -71,7 +67,7 @@ def predict(model: Model, path, *, proba: bool = False, delimiter: str | None = 
     if model.task == "regression":
         return {"columns": ["prediction"], "rows": out[:, :1].tolist()}
     names = np.asarray(model.class_names, dtype=object)
-    pred = names[predicted_classes(model, out)]
+    pred = names[metrics.predicted_class(out)]
     if not proba:
         return {"columns": ["prediction"], "rows": [[p] for p in pred]}
     probs = np.column_stack([1 - out[:, 0], out[:, 0]]) if out.shape[1] == 1 else out
@@ -85,7 +81,6 @@ def evaluate(model: Model, path, target: str, *, delimiter: str | None = None) -
     """Loss and metrics of the model on a labelled data file (JSON-ready)."""
     from jaxmlp import tabular
     from jaxmlp.data import _targets
-    from jaxmlp.run import targets as loss_targets
 
     table = tabular.read(path, delimiter=delimiter)
     tabular.check_target(table, path, target)
@@ -95,15 +90,13 @@ def evaluate(model: Model, path, target: str, *, delimiter: str | None = None) -
     y = _targets(tabular, table.column(target), path, target, model.task, classes)[0]
     out = outputs(model, x)
     dtype = model.mean.dtype
-    loss = float(model.net.loss_fn(model.params, x, loss_targets(model.net, y, dtype)))
+    loss = float(model.net.loss_fn(model.params, x, metrics.loss_targets(model.net, y, dtype)))
     result = {"rows": int(len(x)), "loss": loss, "task": model.task}
     if model.task == "classification":
-        pred = predicted_classes(model, out)
-        k = len(model.class_names)
-        matrix = np.zeros((k, k), np.int64)
-        np.add.at(matrix, (y.reshape(-1), pred), 1)
+        pred = metrics.predicted_class(out)
+        matrix = metrics.confusion_matrix(y, pred, len(model.class_names))
         result.update(
-            accuracy=float((pred == y.reshape(-1)).mean()),
+            accuracy=float(metrics.accuracy(out, y)),
             class_names=list(model.class_names),
             confusion_matrix=matrix.tolist(),
         )

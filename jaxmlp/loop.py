@@ -43,8 +43,7 @@ class TrainState(NamedTuple):
 class Chunk(NamedTuple):
     """What :func:`run_chunk` returns: the carry (``state``, ``cursor``), the chunk's ``losses``,
     whether the final parameters are all finite, the first batch's gradient check
-    (``(idx, errors)`` or None), the validation loss after the chunk (or None) and, without
-    batches, the training loss after it (else None)."""
+    (``(idx, errors)`` or None) and the validation loss after the chunk (or None)."""
 
     state: TrainState
     cursor: Any
@@ -52,7 +51,6 @@ class Chunk(NamedTuple):
     params_finite: jax.Array
     check: Any = None
     validation_loss: jax.Array | None = None
-    final_loss: jax.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,10 +216,7 @@ def run_chunk(
         jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])
     )
     val = None if x_val is None else _forward.loss_fn(spec.net, state.params, x_val, y_val)
-    # Without batches x is the training set: its loss after the chunk costs one forward pass here
-    # (with batches, fit evaluates it once after the run instead of once per chunk).
-    final = _forward.loss_fn(spec.net, state.params, x, y) if spec.batch_size is None else None
-    return Chunk(state, cursor, losses, params_finite, checked, val, final)
+    return Chunk(state, cursor, losses, params_finite, checked, val)
 
 
 def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:

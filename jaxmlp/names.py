@@ -4,7 +4,7 @@ Inputs ``i1..``, hidden neurons ``h1..`` (``h1_1, h2_1, ..`` with several hidden
 layers: layer, then neuron), outputs ``o1..``; weights ``w1..`` numbered layer by
 layer, row by row (``w1, w2`` into ``h1``); biases ``b1, b2, ..`` per layer when
 shared, ``b_h1, ..`` per neuron. Every front end (trace, the explainer, the
-Hessian's labels) names things from here.
+Hessian's labels) names things from here, and writes numbers as the seed does (:func:`fmt`).
 """
 
 from __future__ import annotations
@@ -57,3 +57,20 @@ def param_names(net: MLP) -> list[str]:
             names += biases[l]
         names += [str(n) for n in w.ravel()]
     return names
+
+
+def fmt(v: float) -> str:
+    """A number as the seed prints it: up to nine decimals, trailing zeros dropped."""
+    if v == 0:
+        return "0"
+    if abs(v) < 1e-4 or abs(v) >= 1e6:
+        return f"{v:.9e}"
+    return f"{v:.9f}".rstrip("0").rstrip(".")
+
+
+def step_lines(s, width: int = 0) -> tuple[str, str]:
+    """A trace step's two lines of text (any object with ``name``, ``expression``,
+    ``substituted``, ``value``): ``name = expression`` and ``= numbers = value``, the names padded
+    to ``width``; the numbers part is left out when it is just the value."""
+    numbers = "" if s.substituted == fmt(s.value) else f"{s.substituted} = "
+    return f"{s.name:<{width}} = {s.expression}", f"{'':<{width}} = {numbers}{fmt(s.value)}"

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp import backprop as _backprop
-from jaxmlp import distributed, lanes
+from jaxmlp import distributed, lanes, metrics
 from jaxmlp.config import MLP
 from jaxmlp.forward import apply as _apply
 from jaxmlp.forward import loss_fn as _loss_fn
@@ -230,6 +230,4 @@ def accuracy(net: MLP, stacked, x, y) -> np.ndarray:
     outputs, threshold 0.5 for one."""
     dtype = jax.tree_util.tree_leaves(stacked)[0].dtype
     out = np.asarray(jax.jit(jax.vmap(lambda p: _apply(net, p, jnp.asarray(x, dtype))))(stacked))
-    true = np.asarray(y).reshape(-1)
-    pred = (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
-    return (pred == true[None]).mean(-1)
+    return metrics.accuracy(out, y)

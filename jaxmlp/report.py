@@ -14,10 +14,15 @@ from html import escape
 
 import numpy as np
 
+from jaxmlp import metrics
 from jaxmlp.explainer import page
 from jaxmlp.svgchart import heatmap, line_chart
 
 GRID, SMALL_GRID, MAX_MAPS = 40, 24, 32
+
+
+def _dtype(params):
+    return np.asarray(params[0]["w"]).dtype
 
 
 def _summary_table(summary: dict) -> str:
@@ -80,7 +85,7 @@ def _surfaces(net, params, x: np.ndarray, y: np.ndarray) -> str:
     maps = []
     for n in (GRID, SMALL_GRID):
         gx, gy = np.meshgrid(np.linspace(lo[0], hi[0], n), np.linspace(hi[1], lo[1], n))
-        grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(np.asarray(params[0]["w"]).dtype)
+        grid = np.stack([gx.ravel(), gy.ravel()], 1).astype(_dtype(params))
         maps.append([np.asarray(layer.out, float) for layer in net.forward_trace(params, grid)])
     out = maps[0][-1]
     k = out.shape[1]
@@ -121,8 +126,6 @@ def _surfaces(net, params, x: np.ndarray, y: np.ndarray) -> str:
 
 def to_html(ds, out) -> str:
     """The report page of a finished run (a :class:`~jaxmlp.run.TrainOutcome` on ``ds``)."""
-    from jaxmlp import run
-
     s = out.summary
     sizes = "-".join(map(str, out.net.sizes))
     title = f"jaxmlp train {ds.name}: {sizes} {out.net.activation}"
@@ -142,7 +145,8 @@ def to_html(ds, out) -> str:
         x, y = (ds.x_test, ds.y_test) if ds.x_test is not None else (ds.x_train, ds.y_train)
         n = max(ds.n_outputs, 2)
         names = [str(c) for c in (ds.class_names or range(n))]
-        m = run.confusion(out.net, out.result.params, x, y, n)
+        outputs = out.net.apply(out.result.params, np.asarray(x, _dtype(out.result.params)))
+        m = metrics.confusion_matrix(y, metrics.predicted_class(outputs), n)
         which = "test" if ds.x_test is not None else "training"
         parts.append(f"<h2>Confusion matrix ({which} set)</h2>{_confusion(m, names)}")
     if ds.x_train.shape[1] == 2:

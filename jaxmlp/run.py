@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp import checkpoint as ckpt
-from jaxmlp import distributed
+from jaxmlp import distributed, metrics
 from jaxmlp.config import MLP
 from jaxmlp.data import Dataset
 from jaxmlp.forward import apply
@@ -102,16 +102,10 @@ def initial_params(ds: Dataset, net: MLP, key: jax.Array, dtype):
 
 
 def accuracy(net: MLP, ds_task: str, params, x: np.ndarray, y: np.ndarray) -> float | None:
-    """Fraction classified right: argmax for softmax, threshold 0.5 for one logistic output."""
+    """Fraction classified right (:func:`jaxmlp.metrics.accuracy`); None for regression."""
     if ds_task != "classification":
         return None
-    pred = predicted_class(predictions(net, params, x))
-    return float((pred == np.asarray(y).reshape(-1).astype(int)).mean())
-
-
-def predicted_class(out: np.ndarray) -> np.ndarray:
-    """Class indices from outputs ``(n, n_out)``: argmax, or threshold 0.5 for one output."""
-    return (out[:, 0] > 0.5).astype(int) if out.shape[1] == 1 else out.argmax(1)
+    return float(metrics.accuracy(predictions(net, params, x), y))
 
 
 def predictions(net: MLP, params, x: np.ndarray) -> np.ndarray:
@@ -126,16 +120,7 @@ def _dtype(params):
     return jax.tree_util.tree_leaves(params)[0].dtype
 
 
-def targets(net: MLP, y: np.ndarray, dtype) -> jax.Array:
-    """A data set's targets as the network's loss takes them: class labels stay labels for
-    cross entropy and become one-hot rows for a loss on ``n_out > 1`` outputs (mse on digits)."""
-    y = np.asarray(y)
-    if y.dtype.kind in "iu":
-        if net.loss == "cross_entropy":
-            return jnp.asarray(y)
-        if y.ndim == 1 and net.sizes[-1] > 1:
-            return jnp.asarray(np.eye(net.sizes[-1])[y], dtype)
-    return jnp.asarray(y, dtype)
+targets = metrics.loss_targets  # what the CLI's runs call it
 
 
 def dataset_loss(net: MLP, params, x, y) -> float:
@@ -381,8 +366,6 @@ def validation_summary(result: FitResult, cfg: RunConfig) -> dict[str, Any]:
 
 
 def confusion(net: MLP, params, x, y, n_classes: int) -> np.ndarray:
-    """Counts of (true class, predicted class)."""
-    pred = predicted_class(predictions(net, params, x))
-    m = np.zeros((n_classes, n_classes), np.int64)
-    np.add.at(m, (np.asarray(y).reshape(-1).astype(int), pred), 1)
-    return m
+    """Counts of (true class, predicted class) of ``params`` on ``(x, y)``."""
+    pred = metrics.predicted_class(predictions(net, params, x))
+    return metrics.confusion_matrix(y, pred, n_classes)

@@ -24,7 +24,7 @@ from jaxmlp.config import MLP
 from jaxmlp.forward import Layer
 from jaxmlp.gradcheck import check_gradients
 from jaxmlp.mathml import FUNCTIONS
-from jaxmlp.names import bias_names, neuron_names, weight_names
+from jaxmlp.names import bias_names, fmt, neuron_names, step_lines, weight_names  # noqa: F401
 from jaxmlp.train import sgd_step
 
 
@@ -71,15 +71,6 @@ class Derivation:
             "learning_rate": self.learning_rate,
             "quantities": [dataclasses.asdict(s) for s in self.steps],
         }
-
-
-def fmt(v: float) -> str:
-    """A number as the seed prints it: up to nine decimals, trailing zeros dropped."""
-    if v == 0:
-        return "0"
-    if abs(v) < 1e-4 or abs(v) >= 1e6:
-        return f"{v:.9e}"
-    return f"{v:.9f}".rstrip("0").rstrip(".")
 
 
 def _check(product: float, library: float, what: str) -> None:
@@ -353,13 +344,6 @@ def derive(net: MLP, params, x, y, learning_rate: float = 0.5) -> Derivation:
     )
 
 
-def step_lines(s: Step, width: int = 0) -> tuple[str, str]:
-    """A step's two lines of the text trace: ``name = expression`` and ``= numbers = value``
-    (the names padded to ``width``)."""
-    numbers = "" if s.substituted == fmt(s.value) else f"{s.substituted} = "
-    return f"{s.name:<{width}} = {s.expression}", f"{'':<{width}} = {numbers}{fmt(s.value)}"
-
-
 def render_text(d: Derivation) -> str:
     """Aligned plain text for a terminal: ``name = expression`` then ``= numbers = value``."""
     lines = []
@@ -373,10 +357,11 @@ def render_text(d: Derivation) -> str:
 
 
 def to_html(net: MLP, params, x, y, learning_rate: float = 0.5, *, steps: int = 10_000) -> str:
-    """The derivation as a self-contained interactive HTML page (see :mod:`jaxmlp.explainer`)."""
+    """The derivation as a self-contained interactive HTML page (see :mod:`jaxmlp.explainer`),
+    with a training panel over ``steps`` steps of SGD on the example."""
     from jaxmlp import explainer
 
-    return explainer.to_html(net, params, x, y, learning_rate, steps=steps)
+    return explainer.render(derive(net, params, x, y, learning_rate), params, x, y, steps=steps)
 
 
 def tex_name(name: str) -> str:

@@ -68,8 +68,8 @@ class FitResult:
     the global step whose loss was first non-finite, else ``None``;
     ``stopped``: True when the callback or early stopping ended the run before ``steps``;
     ``final_loss``: the loss of the returned ``params`` on the training data (the loss after
-    the last step; computed inside the loop without batches, and on first use with batches, where
-    it is a forward pass over the whole training set); ``gradient_check``: the check of the handwritten gradient on the first
+    the last step; computed on first use: a forward pass over the whole training set, one more
+    compiled call); ``gradient_check``: the check of the handwritten gradient on the first
     batch (``None`` when not checked); ``validation_losses`` ``(k,)`` and ``validation_steps``
     ``(k,)``: the validation loss after each evaluated step (``None`` without validation);
     ``best_step``: the step of the lowest validation loss.
@@ -82,11 +82,18 @@ class FitResult:
     key: jax.Array
     diverged_at: int | None = None
     stopped: bool = False
-    gradient_check: GradCheckReport | None = None
+    check: Callable[[], GradCheckReport] | None = dataclasses.field(
+        default=None, repr=False, compare=False
+    )
     validation_losses: np.ndarray | None = None
     validation_steps: np.ndarray | None = None
     best_step: int | None = None
     final: Callable[[], Any] | None = dataclasses.field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def gradient_check(self) -> GradCheckReport | None:
+        """The passed check of the handwritten gradient on the first batch (None: not checked)."""
+        return None if self.check is None else self.check()
 
     @functools.cached_property
     def final_loss(self) -> float:
@@ -340,7 +347,7 @@ class _Run:
     y_val: Any
     key: jax.Array
     start_step: int
-    start: tuple  # (TrainState, cursor, None): the carry before the first step
+    start: tuple  # (TrainState, cursor): the carry before the first step
 
     @classmethod
     def placed(cls, spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step) -> _Run:
@@ -369,11 +376,11 @@ class _Run:
         cursor = None if host_counter else batching.start(key, start_step, x.shape[0], batch_size)
         if mesh is not None and cursor is not None:
             cursor = distributed.replicate(mesh, cursor)
-        return cls(spec, lr, params, x, y, x_val, y_val, key, start_step, (state, cursor, None))
+        return cls(spec, lr, params, x, y, x_val, y_val, key, start_step, (state, cursor))
 
     def chunk(self, start, n, history=True, check=False):
-        """``((state, cursor, loss), losses, params_finite, validation loss, check)`` after ``n``
-        steps from ``start`` (``loss``: the training loss there, without batches)."""
+        """``((state, cursor), losses, params_finite, validation loss, check)`` after ``n`` steps
+        from ``start``."""
         c = run_chunk(
             *start[:2],
             self.lr,
@@ -390,15 +397,20 @@ class _Run:
         losses, finite, *val = distributed.fetch(
             c.losses, c.params_finite, *((c.validation_loss,) if validating else ())
         )
-        end = (c.state, c.cursor, c.final_loss)
-        return end, losses, finite, float(val[0]) if val else None, c.check
+        return (c.state, c.cursor), losses, finite, float(val[0]) if val else None, c.check
 
-    def gradient_report(self, checked) -> GradCheckReport:
-        """The first batch's check (raises :class:`~jaxmlp.gradcheck.GradientMismatchError`)."""
+    def gradient_report(self, checked):
+        """The first batch's check: raises :class:`~jaxmlp.gradcheck.GradientMismatchError` on a
+        failed leaf, else returns a function that builds the :class:`GradCheckReport` (the
+        report's objects cost more than the check itself on a tiny network, so they are made
+        only when read)."""
         idx, errors = checked
-        x, y = self.x, self.y
-        batch = (x, y) if idx is None else (x[np.asarray(idx)], y[np.asarray(idx)])
-        return report_from_errors(self.spec.net, errors, self.params, *batch)
+        errors = np.asarray(errors)
+        x, y, net, params = self.x, self.y, self.spec.net, self.params
+        if not errors[2].all():  # the full check on the batch raises, naming the leaf
+            batch = (x, y) if idx is None else (x[np.asarray(idx)], y[np.asarray(idx)])
+            report_from_errors(net, errors, params, *batch)
+        return lambda: report_from_errors(net, errors, params, x, y)  # passed: x, y unused
 
     def last_finite(self, chunk_start, previous, bad: int):
         """The carry one step before the first non-finite loss, ``bad`` steps into the chunk that
@@ -449,10 +461,10 @@ class _Run:
         if restore_best and watch.best is not None:
             here, step = watch.best, watch.best_step
         state, validating = here[0], self.x_val is not None
-        net, x, y, computed = self.spec.net, self.x, self.y, here[2]
+        net, x, y = self.spec.net, self.x, self.y
 
         def final():
-            return computed if computed is not None else compiled_loss(net, state.params, x, y)
+            return compiled_loss(net, state.params, x, y)
 
         return FitResult(
             state.params,
@@ -462,7 +474,7 @@ class _Run:
             self.key,
             diverged_at,
             stopped,
-            gradient_check=report,
+            check=report,
             validation_losses=np.asarray(watch.losses) if validating else None,
             validation_steps=np.asarray(watch.steps, np.int64) if validating else None,
             best_step=watch.best_step,

@@ -1,0 +1,45 @@
+"""Classification and regression metrics on the host, and targets as the losses take them.
+
+One rule for a predicted class everywhere (``run``, ``population``, ``inference``, ``report``):
+the argmax of the outputs, or ``out > 0.5`` for a single (logistic) output.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmlp.config import MLP
+
+
+def predicted_class(out: np.ndarray) -> np.ndarray:
+    """Class indices from outputs ``(..., n_out)``: argmax, or threshold 0.5 for one output."""
+    out = np.asarray(out)
+    return (out[..., 0] > 0.5).astype(int) if out.shape[-1] == 1 else out.argmax(-1)
+
+
+def accuracy(out: np.ndarray, labels: np.ndarray) -> np.ndarray | float:
+    """The fraction of rows whose :func:`predicted_class` is the label (over the last axis of
+    rows: outputs ``(..., n, n_out)`` give ``(...)``)."""
+    correct = predicted_class(out) == np.asarray(labels).reshape(-1).astype(int)
+    return correct.mean(-1)
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts ``(n_classes, n_classes)`` of (true class, predicted class)."""
+    m = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(m, (np.asarray(labels).reshape(-1).astype(int), np.asarray(predicted)), 1)
+    return m
+
+
+def loss_targets(net: MLP, y: np.ndarray, dtype) -> jax.Array:
+    """A data set's targets as the network's loss takes them: class labels stay labels for
+    cross entropy and become one-hot rows for a loss on ``n_out > 1`` outputs (mse on digits)."""
+    y = np.asarray(y)
+    if y.dtype.kind in "iu":
+        if net.loss == "cross_entropy":
+            return jnp.asarray(y)
+        if y.ndim == 1 and net.sizes[-1] > 1:
+            return jnp.asarray(np.eye(net.sizes[-1])[y], dtype)
+    return jnp.asarray(y, dtype)
