@@ -13,8 +13,8 @@ THOROUGH = os.environ.get("JAXMLP_THOROUGH", "") not in ("", "0")
 
 
 def examples(n: int) -> int:
-    """``n`` hypothesis examples when thorough, else a twelfth of them (at least 3)."""
-    return n if THOROUGH else max(3, n // 12)
+    """``n`` hypothesis examples when thorough, else a sixteenth of them (at least 2)."""
+    return n if THOROUGH else max(2, n // 16)
 
 
 thorough_only = pytest.mark.skipif(

@@ -12,7 +12,7 @@ import jaxmlp
 from jaxmlp import data, lanes, population
 from jaxmlp.forward import forward_trace, loss_fn
 from jaxmlp.train import StepSpec
-from tests.settings import examples
+from tests.settings import examples, thorough_only
 from tests.strategies import networks
 
 MEMBERS = 3
@@ -55,6 +55,7 @@ def one_network_results(net, stacked, x, y):
     return jax.vmap(one)(stacked)
 
 
+@thorough_only  # the quick run compares the layouts through sweep (test_sweep_layouts_agree)
 @settings(max_examples=examples(20), deadline=None)
 @given(networks(max_width=lanes.MAX_SIZE))
 def test_every_member_matches_one_network_in_float64(case):

@@ -40,8 +40,8 @@ def test_a_pipeline_in_cross_validation_and_grid_search():
         StandardScaler(),
         MLPClassifier((32,), max_iter=40, learning_rate=1e-2, batch_size=50, random_state=0),
     )
-    scores = cross_val_score(pipe, x, y, cv=3)
-    assert scores.mean() > 0.85
+    scores = cross_val_score(pipe, x, y, cv=2)
+    assert scores.mean() > 0.8  # 300 training images per fold
     search = GridSearchCV(pipe, {"mlpclassifier__learning_rate": [1e-5, 1e-2]}, cv=2)
     search.fit(x, y)
     assert search.best_params_ == {"mlpclassifier__learning_rate": 1e-2}

@@ -180,6 +180,24 @@ def test_weights_file(tmp_path, capsys):
     )
     d1 = run_json(capsys, "trace", "--weights", str(path), "--example", "1")
     assert d1["inputs"] == [0.3, 0.2]
+    page = tmp_path / "net.html"  # the same network, example 1, as a page
+    code, _, err = run(
+        capsys,
+        "trace",
+        "--weights",
+        str(path),
+        "--example",
+        "1",
+        "--format",
+        "html",
+        "--output",
+        str(page),
+        "--steps",
+        "20",
+    )
+    assert code == 0, err
+    html = page.read_text()
+    assert "<math" in html and 'id="n-b2"' in html and "0.3" in html
 
 
 @pytest.mark.parametrize(
