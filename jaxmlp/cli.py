@@ -12,6 +12,7 @@ import sys
 
 import jaxmlp
 from jaxmlp import commands
+from jaxmlp.optimizers import OPTIMIZERS, SCHEDULES
 from jaxmlp.options import (  # noqa: F401 (UsageError and the helpers, where they were)
     Parser,
     UsageError,
@@ -26,6 +27,7 @@ from jaxmlp.options import (  # noqa: F401 (UsageError and the helpers, where th
     keep_stdout_for_results,
     network_overrides,
     positive,
+    shared,
     sizes_arg,
 )
 
@@ -42,11 +44,11 @@ def build_parser() -> Parser:
 
     p = sub.add_parser(
         "reproduce",
+        parents=[shared(json="print the figures as JSON")],
         help="every number of the seed tutorial, checked, with its errata",
         description="Run the seed network in float64 and compare every figure the seed prints.",
         epilog="example: jaxmlp reproduce --plot seed.png",
     )
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p.add_argument(
         "--plot",
         metavar="PATH",
@@ -56,19 +58,17 @@ def build_parser() -> Parser:
 
     p = sub.add_parser(
         "trace",
+        parents=[
+            shared(
+                json="every quantity with its name and value, as JSON",
+                seed="PRNG seed for a random network (with --sizes)",
+            )
+        ],
         help="the step-by-step derivation of one SGD step, for the seed or any network",
         description="Print every net input, output, error, chain-rule product, delta and updated weight.",
         epilog="example: jaxmlp trace --sizes 3,4,2 --activation tanh --output-activation logistic --loss half_sse --seed 0",
     )
-    add_network_options(p, bias="shared")
-    p.add_argument(
-        "--train-bias",
-        action="store_true",
-        help="update the biases too (the seed keeps them fixed)",
-    )
-    p.add_argument(
-        "--seed", type=int, default=0, help="PRNG seed for a random network (with --sizes)"
-    )
+    add_network_options(p, bias="shared", train_bias=False)  # frozen, as the seed keeps them
     p.add_argument("--learning-rate", type=positive(float), default=None, help="eta (default 0.5)")
     p.add_argument(
         "--weights", metavar="FILE", help="JSON file with weights, biases, x, y (see the README)"
@@ -96,9 +96,6 @@ def build_parser() -> Parser:
         help="steps of the html page's training panel (default 10000)",
     )
     p.add_argument(
-        "--json", action="store_true", help="every quantity with its name and value, as JSON"
-    )
-    p.add_argument(
         "--second-order",
         action="store_true",
         help="the Hessian over every parameter (by the handwritten R-operator) and its eigenvalues",
@@ -107,17 +104,19 @@ def build_parser() -> Parser:
 
     p = sub.add_parser(
         "gradcheck",
+        parents=[
+            shared(
+                json="print the report as JSON",
+                x64="float64 (default float32)",
+                seed="PRNG seed for the network, batch and direction",
+            )
+        ],
         help="compare handwritten backprop with jax.grad (and finite differences)",
         description="Random network and batch; backprop vs autodiff leaf by leaf.",
         epilog="example: jaxmlp gradcheck --sizes 3,5,4,2 --activation tanh --output-activation softmax --loss cross_entropy --bias per_neuron --batch 8 --seed 0 --x64",
     )
     add_network_options(p, sizes=(3, 5, 4, 2))
-    p.add_argument(
-        "--no-train-bias", dest="train_bias", action="store_false", help="freeze the biases"
-    )
-    p.add_argument("--batch", type=positive(int), default=8)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--x64", action="store_true", help="float64 (default float32)")
+    p.add_argument("--batch", type=positive(int), default=8, help="examples (default 8)")
     p.add_argument(
         "--finite-differences", action="store_true", help="also compare with central differences"
     )
@@ -126,11 +125,19 @@ def build_parser() -> Parser:
         action="store_true",
         help="check the Hessian-vector product (R-operator vs jax.jvp(jax.grad)) along a random direction",
     )
-    p.add_argument("--json", action="store_true")
     p.set_defaults(func=commands.cmd_gradcheck)
 
     p = sub.add_parser(
         "train",
+        parents=[
+            shared(
+                json="print the result as JSON",
+                x64="train in float64 (default float32)",
+                seed="PRNG seed for the initial weights and the batches",
+                grad="autodiff",
+                chunk_size=None,
+            )
+        ],
         help="train a network on tutorial, xor, digits or your CSV file",
         description="Train with the whole loop compiled (lax.scan in chunks); progress, checkpoints and plots.",
         epilog="example: jaxmlp train digits --checkpoint runs/digits --plot runs/digits",
@@ -138,8 +145,8 @@ def build_parser() -> Parser:
     add_data_arguments(p)
     p.add_argument(
         "--optimizer",
-        choices=("sgd", "momentum", "adam"),
-        help="optax optimizer (sgd is plain gradient descent)",
+        choices=OPTIMIZERS,
+        help="optax optimizer (sgd is plain gradient descent; default: the data set's)",
     )
     p.add_argument("--learning-rate", type=positive(float))
     p.add_argument(
@@ -154,16 +161,6 @@ def build_parser() -> Parser:
         "--epochs", type=positive(float), help="passes over the training set, instead of --steps"
     )
     p.add_argument(
-        "--seed", type=int, default=0, help="PRNG seed for the initial weights and the batches"
-    )
-    p.add_argument("--x64", action="store_true", help="train in float64")
-    p.add_argument(
-        "--grad",
-        choices=("autodiff", "backprop"),
-        default="autodiff",
-        help="jax.grad or the handwritten delta rule",
-    )
-    p.add_argument(
         "--clip-norm", type=positive(float), help="clip each gradient to this global norm"
     )
     p.add_argument(
@@ -173,7 +170,7 @@ def build_parser() -> Parser:
     )
     p.add_argument(
         "--schedule",
-        choices=jaxmlp.train.SCHEDULES,
+        choices=SCHEDULES,
         default="constant",
         help="learning-rate schedule over the run (default %(default)s)",
     )
@@ -197,12 +194,6 @@ def build_parser() -> Parser:
         help="with --validation-fraction: stop after N evaluations without a lower validation loss",
     )
     p.add_argument(
-        "--chunk-size",
-        type=positive(int),
-        help="steps per compiled call, with progress and checkpoints between "
-        f"(default {jaxmlp.train.DEFAULT_CHUNK}; one epoch with --validation-fraction)",
-    )
-    p.add_argument(
         "--checkpoint",
         metavar="DIR",
         help="save a checkpoint here after every chunk and on Ctrl-C/SIGTERM",
@@ -213,7 +204,6 @@ def build_parser() -> Parser:
     p.add_argument(
         "--plot", metavar="DIR", help="write loss.png (and decision_boundary.png or confusion.png)"
     )
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument(
         "--save",
         metavar="MODEL",
@@ -230,6 +220,15 @@ def build_parser() -> Parser:
 
     p = sub.add_parser(
         "sweep",
+        parents=[
+            shared(
+                json="print the result as JSON",
+                x64="train in float64 (default float32)",
+                seed="the first seed",
+                grad="backprop",
+                chunk_size=1000,
+            )
+        ],
         help="train a grid of learning rates x seeds at once (one compiled scan)",
         description="One network per (learning rate, seed), full-batch SGD, all in one compiled loop.",
         epilog="example: jaxmlp sweep --learning-rates 64 --seeds 64 --steps 10000 --plot sweep.png",
@@ -238,12 +237,10 @@ def build_parser() -> Parser:
     p.add_argument(
         "--learning-rates", type=positive(int), default=64, help="how many, log-spaced (default 64)"
     )
-    p.add_argument("--lr-min", type=positive(float), default=0.01)
-    p.add_argument("--lr-max", type=positive(float), default=100.0)
+    p.add_argument("--lr-min", type=positive(float), default=0.01, help="(default 0.01)")
+    p.add_argument("--lr-max", type=positive(float), default=100.0, help="(default 100)")
     p.add_argument("--seeds", type=positive(int), default=64, help="how many seeds (default 64)")
-    p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--steps", type=positive(int), default=10_000)
-    p.add_argument("--grad", choices=("autodiff", "backprop"), default="backprop")
+    p.add_argument("--steps", type=positive(int), default=10_000, help="(default 10000)")
     p.add_argument(
         "--layout",
         choices=jaxmlp.population.LAYOUTS,
@@ -251,21 +248,17 @@ def build_parser() -> Parser:
         help="population on the leading axis (vmap) or last (lanes: tiny networks, "
         "up to 16 wide and 16 examples); auto picks lanes for backprop where it fits",
     )
-    p.add_argument("--chunk-size", type=positive(int), default=1000)
-    p.add_argument("--x64", action="store_true")
     p.add_argument(
         "--plot", metavar="PATH", help="heatmap PNG of final loss by learning rate and seed"
     )
-    p.add_argument("--json", action="store_true")
     add_parallel_options(p)
     p.set_defaults(func=commands.cmd_sweep)
 
     # The options of the commands that apply a saved model, declared once.
-    model_options = Parser(add_help=False)
+    model_options = shared(json="print the result as JSON")
     model_options.add_argument("model", help="a model file written by jaxmlp train --save")
     model_options.add_argument("path", help="a CSV, Parquet or .npz file with the feature columns")
     model_options.add_argument("--delimiter", help="the CSV field delimiter (default: detected)")
-    model_options.add_argument("--json", action="store_true", help="print the result as JSON")
 
     p = sub.add_parser(
         "predict",
@@ -290,13 +283,13 @@ def build_parser() -> Parser:
 
     p = sub.add_parser(
         "bench",
+        parents=[shared(json="print the report as JSON")],
         help="jaxmlp against pure Python, NumPy, PyTorch and bare JAX on identical work",
         description="Four workloads (seed network, 784-512-512-10 MLP, population, start-up), timed in one process.",
         epilog="example: jaxmlp bench --quick",
     )
     p.add_argument("--quick", action="store_true", help="small workloads, under a minute")
-    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="(default cpu)")
     p.set_defaults(func=commands.cmd_bench)
     return parser
 

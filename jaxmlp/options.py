@@ -76,8 +76,10 @@ def add_network_options(
     output="logistic",
     loss="half_sse",
     bias="per_neuron",
+    train_bias: bool | None = True,
 ) -> None:
-    """The options that configure an :class:`jaxmlp.MLP` (defaults None: the data set's)."""
+    """The options that configure an :class:`jaxmlp.MLP` (defaults None: the data set's), with
+    one spelling of the bias switch everywhere: ``--train-bias`` / ``--no-train-bias``."""
     p.add_argument("--sizes", type=sizes_arg, default=sizes, help="layer widths, e.g. 3,4,2")
     p.add_argument(
         "--activation",
@@ -99,6 +101,13 @@ def add_network_options(
     )
     p.add_argument(
         "--bias", choices=jaxmlp.BIAS_MODES, default=bias, help="bias mode (default %(default)s)"
+    )
+    which = {True: "trained", False: "frozen", None: "as the data set says"}[train_bias]
+    p.add_argument(
+        "--train-bias",
+        action=argparse.BooleanOptionalAction,
+        default=train_bias,
+        help=f"update the biases, or freeze them (default: {which})",
     )
 
 
@@ -213,22 +222,7 @@ def add_data_arguments(p, default: str | None = None) -> None:
     g.add_argument(
         "--split-seed", type=int, default=0, help="seed of the train/test split (default 0)"
     )
-    add_network_options(p, activation=None, output=None, loss=None, bias=None)
-    p.add_argument(
-        "--train-bias",
-        dest="train_bias",
-        action="store_const",
-        const=True,
-        default=None,
-        help="update the biases",
-    )
-    p.add_argument(
-        "--no-train-bias",
-        dest="train_bias",
-        action="store_const",
-        const=False,
-        help="freeze the biases",
-    )
+    add_network_options(p, activation=None, output=None, loss=None, bias=None, train_bias=None)
 
 
 def file_options(args) -> dict:
@@ -269,3 +263,51 @@ def network_overrides(args) -> dict:
 
 
 # --- the parser -------------------------------------------------------------------
+
+
+_NO_DEFAULT = object()
+
+
+def shared(
+    *,
+    json: str | None = None,
+    x64: str | None = None,
+    seed: str | None = None,
+    grad=_NO_DEFAULT,
+    chunk_size=_NO_DEFAULT,
+) -> Parser:
+    """A parent parser with the options several commands share, each declared here once: pass
+    the ones a command takes (the text says what the option means there; ``grad`` and
+    ``chunk_size`` take the command's default, which the help names)."""
+    from jaxmlp.loop import GRADS
+    from jaxmlp.train import DEFAULT_CHUNK
+
+    p = Parser(add_help=False)
+    if json is not None:
+        p.add_argument("--json", action="store_true", help=json)
+    if x64 is not None:
+        p.add_argument("--x64", action="store_true", help=x64)
+    if seed is not None:
+        p.add_argument("--seed", type=int, default=0, help=f"{seed} (default %(default)s)")
+    if grad is not _NO_DEFAULT:
+        p.add_argument(
+            "--grad",
+            choices=GRADS,
+            default=grad,
+            help="the gradient: jax.grad (autodiff) or the handwritten delta rule (backprop), "
+            "checked against jax.grad before training (default %(default)s)",
+        )
+    if chunk_size is not _NO_DEFAULT:
+        p.add_argument(
+            "--chunk-size",
+            type=positive(int),
+            default=chunk_size,
+            help="steps per compiled call, with progress and checkpoints between (default "
+            + (
+                f"{chunk_size}"
+                if chunk_size
+                else f"{DEFAULT_CHUNK}; one epoch with --validation-fraction"
+            )
+            + ")",
+        )
+    return p
