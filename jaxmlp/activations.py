@@ -22,13 +22,28 @@ LEAKY_RELU_SLOPE = 0.01
 @dataclass(frozen=True)
 class Activation:
     """An elementwise activation ``out = fn(net)``, ``derivative(net, out) = f'(net)`` and
-    ``second_derivative(net, out) = f''(net)``."""
+    ``second_derivative(net, out) = f''(net)``.
+
+    ``derivative_text``: how the trace writes f' for display, as templates over ``{out}`` (and
+    ``{net}``): the symbolic form and the form with numbers substituted (None: ``name'(net)``);
+    :func:`jaxmlp.trace.tex_expression` turns either into LaTeX, :mod:`jaxmlp.mathml` into MathML.
+    """
 
     name: str
     fn: Callable[[jax.Array], jax.Array]
     derivative: Callable[[jax.Array, jax.Array], jax.Array]
     second_derivative: Callable[[jax.Array, jax.Array], jax.Array]
     relu_family: bool = False
+    derivative_text: tuple[str, str] | None = None
+
+    def display_derivative(
+        self, out: str, net: str, out_value: str, net_value: str
+    ) -> tuple[str, str]:
+        """``(f' symbolically, f' with the numbers)`` for a neuron with these names and values."""
+        if self.derivative_text is None:
+            return f"{self.name}'({net})", f"{self.name}'({net_value})"
+        symbolic, numeric = self.derivative_text
+        return symbolic.format(out=out, net=net), numeric.format(out=out_value, net=net_value)
 
 
 def _softmax_derivative(net, out):
@@ -50,6 +65,7 @@ ACTIVATIONS: dict[str, Activation] = {
             jax.nn.sigmoid,
             lambda net, out: out * (1 - out),
             lambda net, out: out * (1 - out) * (1 - 2 * out),
+            derivative_text=("{out} (1 - {out})", "{out} (1 - {out})"),
         ),
         # tanh: f' = 1 - out^2,   f'' = -2 out (1 - out^2)
         Activation(
@@ -57,6 +73,7 @@ ACTIVATIONS: dict[str, Activation] = {
             jnp.tanh,
             lambda net, out: 1 - out * out,
             lambda net, out: -2 * out * (1 - out * out),
+            derivative_text=("1 - {out}^2", "1 - ({out})^2"),
         ),
         # relu: f' = [net > 0],   f'' = 0 (almost everywhere)
         Activation(

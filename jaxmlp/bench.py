@@ -1,6 +1,6 @@
 """Benchmarks: jaxmlp and its peers on identical work, in one process (``jaxmlp bench``).
 
-Workloads (every peer ends on the same loss, asserted):
+Workloads (every peer ends on the same loss, checked: a mismatch raises BenchmarkMismatch):
 
 * **W1 seed**: the seed network, 10,000 SGD steps at 0.5, float64, biases frozen.
   Peers: pure Python, NumPy by hand, PyTorch eager, a bare JAX baseline, ``fit``
@@ -193,7 +193,7 @@ def w1(steps: int, repeats: int, torch) -> list[dict]:
         )
     )
     if steps == 10_000:
-        assert abs(reference - SEED_FINAL_LOSS) <= 1e-18, reference
+        agree(abs(reference - SEED_FINAL_LOSS) <= 1e-18, "W1 reference", reference, SEED_FINAL_LOSS)
     slow_repeats = max(1, repeats // 5)
     t, final = median_time(lambda: seed_pure_python(steps), slow_repeats)
     row("pure Python (lists, math.exp)", t, final)
@@ -263,11 +263,8 @@ def w1(steps: int, repeats: int, torch) -> list[dict]:
         )
     for r in rows:
         if "final_loss" in r:
-            assert abs(r["final_loss"] - reference) <= 1e-12 * max(1.0, abs(reference)) + 1e-15, (
-                r["peer"],
-                r["final_loss"],
-                reference,
-            )
+            ok = abs(r["final_loss"] - reference) <= 1e-12 * max(1.0, abs(reference)) + 1e-15
+            agree(ok, r["peer"], r["final_loss"], reference)
     return rows
 
 
@@ -465,7 +462,8 @@ def w2(
     for r in rows:
         if "final_loss" in r:
             # float32, 100 steps: the peers sum in different orders; agreement to 1e-4 relative.
-            assert abs(r["final_loss"] - reference) <= 1e-4 * abs(reference), (
+            agree(
+                abs(r["final_loss"] - reference) <= 1e-4 * abs(reference),
                 r["peer"],
                 r["final_loss"],
                 reference,
@@ -641,7 +639,8 @@ def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
     reference = rows[-1]["final_loss"]
     for q in rows:
         if "final_loss" in q:
-            assert abs(q["final_loss"] - reference) <= 1e-4 * abs(reference), (
+            agree(
+                abs(q["final_loss"] - reference) <= 1e-4 * abs(reference),
                 q["peer"],
                 q["final_loss"],
                 reference,
@@ -812,6 +811,16 @@ def ratios(name: str, rows: list[dict]) -> str:
             text += f", {multi['net_steps_per_second'] / t['net_steps_per_second']:.1f}x split over {multi['peer'].split('=')[1]} devices"
         return text + "."
     return ""
+
+
+class BenchmarkMismatch(RuntimeError):
+    """A peer's result differs from the reference: its timing would compare different work."""
+
+
+def agree(ok: bool, what: str, value, reference) -> None:
+    """Raise :class:`BenchmarkMismatch` unless ``ok`` (a check that ``python -O`` keeps)."""
+    if not ok:
+        raise BenchmarkMismatch(f"{what}: {value!r} differs from the reference {reference!r}")
 
 
 def run(quick: bool = False, device: str = "cpu") -> dict:

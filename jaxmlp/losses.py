@@ -50,7 +50,8 @@ class Loss:
     ``fused_delta(net, out, t)``, where set, is dE/dnet directly, and
     ``fused_delta_r(net, out, t, r)`` its directional derivative along
     ``r = R{net}``. ``requires_output`` names the only output activation the
-    loss accepts.
+    loss accepts. ``error_text``/``dE_dout_text``: how the trace writes one output's error and
+    its derivative (see :meth:`display`).
     """
 
     name: str
@@ -61,6 +62,14 @@ class Loss:
     fused_delta_r: Callable[[Array, Array, Array, Array], Array] | None = None
     requires_output: str | None = None
     integer_labels: bool = False
+    error_text: str | None = None
+    dE_dout_text: str | None = None
+
+    def display(self, which: str, n_out: int, o: str, t: str) -> str:
+        """The trace's formula ``which`` (``"error"``: one output's share E_k, ``"dE_dout"``), a
+        template over ``{o}`` (the output), ``{t}`` (its target) and ``{n}`` (outputs), filled in."""
+        template = self.error_text if which == "error" else self.dE_dout_text
+        return template.format(o=o, t=t, n=n_out)
 
 
 def _half_sse(net, out, t):
@@ -94,12 +103,16 @@ LOSSES: dict[str, Loss] = {
             _half_sse,
             dE_dout=lambda out, t: out - t,
             d2E_dout2=lambda out, t: jnp.ones_like(out),
+            error_text="1/2 ({t} - {o})^2",
+            dE_dout_text="-({t} - {o})",
         ),
         Loss(
             "mse",
             _mse,
             dE_dout=lambda out, t: 2 * (out - t) / out.shape[-1],
             d2E_dout2=lambda out, t: jnp.full_like(out, 2 / out.shape[-1]),
+            error_text="1/{n} ({t} - {o})^2",
+            dE_dout_text="2/{n} ({o} - {t})",
         ),
         Loss(
             "cross_entropy",
@@ -115,6 +128,7 @@ LOSSES: dict[str, Loss] = {
             fused_delta=lambda net, out, t: out - t,
             fused_delta_r=lambda net, out, t, r: out * (1 - out) * r,
             requires_output="logistic",
+            error_text="-({t} log({o}) + (1 - {t}) log(1 - {o}))",
         ),
     )
 }

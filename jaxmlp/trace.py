@@ -137,14 +137,6 @@ def derive(net: MLP, params, x, y, learning_rate: float = 0.5) -> Derivation:
     separable = net.loss != "cross_entropy"
     if separable:
         n_out = len(out_names)
-        formula = {
-            "half_sse": ("1/2 (target_{k} - out_{k})^2", "1/2 ({t} - {o})^2"),
-            "mse": (f"1/{n_out} (target_{{k}} - out_{{k}})^2", f"1/{n_out} ({{t}} - {{o}})^2"),
-            "binary_cross_entropy": (
-                "-(target_{k} log(out_{k}) + (1 - target_{k}) log(1 - out_{k}))",
-                "-({t} log({o}) + (1 - {t}) log(1 - {o}))",
-            ),
-        }[net.loss]
         for k, name in enumerate(out_names):
             e_k = loss.value(
                 last.net[k : k + 1], last.out[k : k + 1], jnp.asarray(t[k : k + 1], last.out.dtype)
@@ -155,8 +147,8 @@ def derive(net: MLP, params, x, y, learning_rate: float = 0.5) -> Derivation:
             add(
                 section,
                 f"E_{name}",
-                formula[0].format(k=name),
-                formula[1].format(t=fmt(t[k]), o=fmt(outs[-1][k])),
+                loss.display("error", n_out, f"out_{name}", f"target_{name}"),
+                loss.display("error", n_out, fmt(outs[-1][k]), fmt(t[k])),
                 float(e_k) / scale,
             )
         terms = " + ".join(f"E_{n}" for n in out_names)
@@ -211,17 +203,9 @@ def derive(net: MLP, params, x, y, learning_rate: float = 0.5) -> Derivation:
                     dE_dout = float(
                         np.asarray(loss.dE_dout(last.out, jnp.asarray(t, last.out.dtype)))[j]
                     )
-                    if net.loss == "half_sse":
-                        expr, nums = (
-                            f"-(target_{name} - out_{name})",
-                            f"-({fmt(t[j])} - {fmt(outs[-1][j])})",
-                        )
-                    else:
-                        n_out = len(out_names)
-                        expr, nums = (
-                            f"2/{n_out} (out_{name} - target_{name})",
-                            f"2/{n_out} ({fmt(outs[-1][j])} - {fmt(t[j])})",
-                        )
+                    n_out = len(out_names)
+                    expr = loss.display("dE_dout", n_out, f"out_{name}", f"target_{name}")
+                    nums = loss.display("dE_dout", n_out, fmt(outs[-1][j]), fmt(t[j]))
                     add(section, f"dE_total/dout_{name}", expr, nums, dE_dout)
                 else:
                     terms, nums, total = [], [], 0.0
@@ -263,11 +247,9 @@ def derive(net: MLP, params, x, y, learning_rate: float = 0.5) -> Derivation:
                         dE_dout,
                     )
                 deriv = float(np.asarray(act.derivative(layers[l].net, layers[l].out))[j])
-                o = fmt(outs[l + 1][j])
-                expr, nums = {
-                    "logistic": (f"out_{name} (1 - out_{name})", f"{o} (1 - {o})"),
-                    "tanh": (f"1 - out_{name}^2", f"1 - ({o})^2"),
-                }.get(act.name, (f"{act.name}'(net_{name})", f"{act.name}'({fmt(nets[l + 1][j])})"))
+                expr, nums = act.display_derivative(
+                    f"out_{name}", f"net_{name}", fmt(outs[l + 1][j]), fmt(nets[l + 1][j])
+                )
                 add(section, f"dout_{name}/dnet_{name}", expr, nums, deriv)
                 _check(dE_dout * deriv, deltas[l][j], delta_name)
                 add(
