@@ -187,7 +187,7 @@ def w1(steps: int, repeats: int, torch) -> list[dict]:
 
     reference = float(
         net.loss_fn(
-            jaxmlp.fit(net, params, X, Y, steps=steps, learning_rate=0.5, chunk_size=steps).params,
+            jaxmlp.fit(net, params, X, Y, steps=steps, learning_rate=0.5).params,
             x,
             y,
         )
@@ -235,7 +235,6 @@ def w1(steps: int, repeats: int, torch) -> list[dict]:
                     steps=steps,
                     learning_rate=0.5,
                     grad=grad,
-                    chunk_size=steps,
                     history=history,
                 ).params
             ),
@@ -366,9 +365,7 @@ def w2(
     for grad in ("autodiff", "backprop"):
         name = f"jaxmlp fit, {grad}"
         run = lambda grad=grad: jax.block_until_ready(
-            jaxmlp.fit(
-                net, params, x, labels, steps=steps, learning_rate=0.1, grad=grad, chunk_size=steps
-            ).params
+            jaxmlp.fit(net, params, x, labels, steps=steps, learning_rate=0.1, grad=grad).params
         )
         t0 = time.perf_counter()
         run()
@@ -605,7 +602,6 @@ def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
             seeds=np.arange(n),
             params=stacked,
             steps=steps,
-            chunk_size=steps,
             layout=layout,
         )
         run()
@@ -656,7 +652,7 @@ p = bench.population_params(n)
 x, t = np.array([[0.05, 0.10]], np.float32), np.array([[0.01, 0.99]], np.float32)
 stacked = tuple({"w": jnp.asarray(p[k]), "b": jnp.full((n,), b, jnp.float32)} for k, b in (("w1", 0.35), ("w2", 0.60)))
 run = lambda: population.sweep(jaxmlp.tutorial()[0], x, t, learning_rates=[0.5], seeds=np.arange(n), params=stacked,
-                               steps=steps, chunk_size=steps, devices=devices)
+                               steps=steps, devices=devices)
 run()
 rs = [run() for _ in range(repeats)]
 print(json.dumps([float(np.median([r.seconds for r in rs])), float(np.mean(rs[-1].final_loss))]))

@@ -28,7 +28,14 @@ from jaxmlp.config import MLP
 from jaxmlp.forward import apply as _apply
 from jaxmlp.forward import loss_fn as _loss_fn
 from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
-from jaxmlp.train import StepSpec, _check_positive_int, keep_frozen, sgd_step, value_and_grad
+from jaxmlp.train import (
+    DEFAULT_CHUNK,
+    StepSpec,
+    _check_positive_int,
+    keep_frozen,
+    sgd_step,
+    value_and_grad,
+)
 from jaxmlp.validation import check_batch
 
 
@@ -119,7 +126,7 @@ def sweep(
     steps: int,
     grad: str = "backprop",
     dtype=jnp.float32,
-    chunk_size: int = 1000,
+    chunk_size: int | None = None,
     params=None,
     callback: Callable[[int, np.ndarray], bool | None] | None = None,
     devices=None,
@@ -133,6 +140,8 @@ def sweep(
       learning_rates: ``(L,)`` positive values; seeds: ``(S,)`` integers (initial weights
         ``net.init(key(seed))``), or ``params`` given stacked as ``(S, ...)``.
       steps: SGD steps for every network; grad: ``"backprop"`` or ``"autodiff"``.
+      chunk_size: steps per compiled call; default all ``steps`` in one call without a
+        callback, else 1,000.
       callback: ``callback(step, losses (N,))`` between chunks; return True to stop.
       devices: a device count or a 1-D ``jax.sharding.Mesh``: the population
         (``L * S`` networks) is split over it and must divide by its size; the
@@ -157,6 +166,8 @@ def sweep(
     if seeds.size == 0 or seeds.dtype.kind not in "iu":
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     steps = _check_positive_int(steps, "steps")
+    if chunk_size is None:  # chunks serve the callback; without one, one compiled call does all
+        chunk_size = steps if callback is None else DEFAULT_CHUNK
     chunk_size = _check_positive_int(chunk_size, "chunk_size")
     if grad not in ("autodiff", "backprop"):
         raise ValueError(f"unknown grad {grad!r}; expected one of autodiff, backprop")
