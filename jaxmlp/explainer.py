@@ -41,7 +41,7 @@ def page(title: str, body: str, script: str = "") -> str:
     )
 
 
-def involved(net: MLP, step, outputs: list[str]) -> tuple[list[str], list[str]]:
+def involved(step, outputs: list[str]) -> tuple[list[str], list[str]]:
     """The neurons and the parameters a step's name and expression refer to."""
     text = f"{step.name} {step.expression}"
     nodes = re.findall(r"(?:net|out|target|E)_([A-Za-z0-9_]+)", text)
@@ -104,7 +104,7 @@ def _steps(d) -> tuple[str, str]:
     outputs = neuron_names(d.net)[-1]
     items, options, section = [], [], None
     for k, s in enumerate(d.steps):
-        nodes, params = involved(d.net, s, outputs)
+        nodes, params = involved(s, outputs)
         line1, line2 = step_lines(s)
         parts = (
             [s.expression]

@@ -47,8 +47,7 @@ def _curves(out) -> str:
     r = out.result
     losses = np.asarray(r.losses, float)
     keep = np.unique(np.linspace(0, len(losses) - 1, min(600, len(losses))).round().astype(int))
-    start = r.step - len(losses) if r.best_step is None else (out.summary["steps"] - len(losses))
-    series = [("training (batch)", start + keep, losses[keep])]
+    series = [("training (batch)", out.start_step + keep, losses[keep])]
     if r.validation_losses is not None:
         series.append(("validation", r.validation_steps, r.validation_losses))
     if out.test_curve:

@@ -154,13 +154,15 @@ class Interrupt:
 
 @dataclasses.dataclass
 class TrainOutcome:
-    """A run's network, fit result, JSON summary, test loss per chunk, and the signal that stopped it."""
+    """A run's network, fit result, JSON summary, test loss per chunk, the signal that stopped it,
+    and the global step the run started from (after ``--resume``)."""
 
     net: MLP
     result: FitResult
     summary: dict
     test_curve: dict
     interrupted: int | None = None
+    start_step: int = 0
 
 
 def train(
@@ -328,7 +330,7 @@ def train(
     if checkpoint_dir:
         summary["checkpoint"] = str(checkpoint_dir)
     interrupted = interrupt.signal if interrupt is not None and result.stopped else None
-    return TrainOutcome(net, result, summary, test_curve, interrupted)
+    return TrainOutcome(net, result, summary, test_curve, interrupted, start)
 
 
 def check_summary(report) -> dict | None:

@@ -31,6 +31,7 @@ import numpy as np
 
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
@@ -229,7 +230,7 @@ class MLPClassifier(ClassifierMixin, _MLP):
         return np.searchsorted(self.classes_, y).astype(np.int32), len(self.classes_)
 
     def _score_outputs(self, out, t):
-        return float(np.mean(out.argmax(1) == t))
+        return float(accuracy_score(t, out.argmax(1)))
 
     def partial_fit(self, X, y, classes=None):
         """One epoch over ``(X, y)``, continuing from the current parameters and optimizer state;
@@ -278,9 +279,7 @@ class MLPRegressor(RegressorMixin, _MLP):
         return t, t.shape[1]
 
     def _score_outputs(self, out, t):
-        ss_res = ((t - out) ** 2).sum(0)
-        ss_tot = ((t - t.mean(0)) ** 2).sum(0)
-        return float(np.mean(1 - ss_res / np.where(ss_tot > 0, ss_tot, 1.0)))
+        return float(r2_score(t, out))
 
     def partial_fit(self, X, y):
         """One epoch over ``(X, y)``, continuing from the current parameters and optimizer state."""

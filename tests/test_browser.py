@@ -147,8 +147,14 @@ def test_hover_focus_colours_errata_and_the_training_slider(browser, tmp_path):
     assert info.text == active.get_attribute("aria-label")
     # colour by gradient: w5's gradient is positive, w1..w4's too; the button says its state
     button = browser.find_element(By.ID, "colour-by")
+    widths = lambda: [  # noqa: E731
+        line.get_attribute("stroke-width")
+        for line in browser.find_elements(By.CSS_SELECTOR, ".edge line")
+    ]
+    by_weight = widths()
     button.click()
     assert button.get_attribute("aria-pressed") == "true"
+    assert widths() != by_weight  # the edges are redrawn by |dE/dw|
     assert "gradient" in browser.find_element(By.ID, "colour-note").text
     # the seed's two update orders, one click apart
     order = browser.find_element(By.ID, "order")

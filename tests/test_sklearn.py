@@ -60,6 +60,7 @@ def test_fitted_attributes_and_the_network_behind_them():
         proba, np.asarray(clf.net_.apply(clf.params_, (x / 16).astype(proba.dtype)))
     )
     assert set(clf.predict(x[:20] / 16)) <= set("abcdefghij")
+    np.testing.assert_allclose(clf.predict_log_proba(x[:5] / 16), np.log(proba[:5]))
     assert clf.get_params()["hidden_layer_sizes"] == (16,)
     assert clf.set_params(max_iter=3).max_iter == 3
 
@@ -110,3 +111,14 @@ def test_multi_output_regression_and_shapes():
 
 def test_package_exports_nothing_that_needs_scikit_learn():
     assert not hasattr(jaxmlp, "MLPClassifier")  # `import jaxmlp` stays free of scikit-learn
+
+
+@pytest.mark.parametrize(
+    "option", [{"weight_decay": 0.1}, {"schedule": "cosine"}, {"optimizer": "momentum"}]
+)
+def test_training_options_reach_fit(option):
+    x, y = digits()
+    kw = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=100, random_state=0)
+    plain = MLPClassifier(**kw).fit(x / 16, y)
+    other = MLPClassifier(**kw, **option).fit(x / 16, y)
+    assert other.loss_curve_ != plain.loss_curve_
