@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from jaxmlp import bench
-from jaxmlp.atomic import write_text
+from jaxmlp.io.atomic import write_text
 
 if __name__ == "__main__":
     argv = sys.argv[1:]

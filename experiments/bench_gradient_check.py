@@ -20,8 +20,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxmlp  # noqa: E402
-from jaxmlp import bench, data  # noqa: E402
-from jaxmlp.atomic import write_text  # noqa: E402
+from jaxmlp import bench  # noqa: E402
+from jaxmlp.io import data  # noqa: E402
+from jaxmlp.io.atomic import write_text  # noqa: E402
 
 
 def pairs(call, repeats: int) -> tuple[float, float, float]:

@@ -9,9 +9,10 @@ Writes ``bench_real_data.md`` and ``minibatch_scaling.png`` (the README's W5-W8 
 import sys
 from pathlib import Path
 
-from jaxmlp import bench, plots  # noqa: E402
-from jaxmlp.atomic import write_text  # noqa: E402
-from jaxmlp.bench_real_data import all_rows  # noqa: E402
+from jaxmlp import bench  # noqa: E402
+from jaxmlp.bench.real_data import all_rows  # noqa: E402
+from jaxmlp.cli import plots  # noqa: E402
+from jaxmlp.io.atomic import write_text  # noqa: E402
 
 
 def plot(rows, path):

@@ -14,8 +14,8 @@ import jax
 jax.config.update("jax_enable_x64", True)
 
 from jaxmlp import bench  # noqa: E402
-from jaxmlp.atomic import write_text  # noqa: E402
-from jaxmlp.bench_second_order import w9  # noqa: E402
+from jaxmlp.bench.second_order import w9  # noqa: E402
+from jaxmlp.io.atomic import write_text  # noqa: E402
 
 if __name__ == "__main__":
     quick = "--quick" in sys.argv[1:]

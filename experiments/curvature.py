@@ -21,8 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmlp
-from jaxmlp import data, plots, population
-from jaxmlp.atomic import write_text
+from jaxmlp import population
+from jaxmlp.cli import plots
+from jaxmlp.io import data
+from jaxmlp.io.atomic import write_text
 
 jax.config.update("jax_enable_x64", True)
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmlp import data, plots, run
-from jaxmlp.atomic import write_text
+from jaxmlp.cli import plots, run
+from jaxmlp.io import data
+from jaxmlp.io.atomic import write_text
 
 
 def main(out: Path, seeds: int) -> None:

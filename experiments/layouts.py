@@ -4,7 +4,7 @@
 
 For each network, 4,096 members (64 learning rates x 64 seeds) train by
 full-batch SGD in one compiled chunk, in the vmap layout (population first)
-and the lanes layout (population last, :mod:`jaxmlp.lanes`); the second table
+and the lanes layout (population last, :mod:`jaxmlp.kernels.lanes`); the second table
 compiles each layout's loop with XLA's YNNPACK fusions on and off. Every
 figure is the median of 5 timed runs after a warm-up, in net-steps per second.
 Writes ``layouts.md``.
@@ -19,8 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmlp
-from jaxmlp import data, lanes, population
-from jaxmlp.atomic import write_text
+from jaxmlp import population
+from jaxmlp.io import data
+from jaxmlp.io.atomic import write_text
+from jaxmlp.kernels import lanes
 from jaxmlp.train import StepSpec
 
 MEMBERS, REPEATS = 4096, 5
@@ -88,7 +90,7 @@ def chunks(options: dict) -> dict:
     static = dict(static_argnames=("spec", "n_steps"), compiler_options=options)
     return {
         "vmap": jax.jit(population.run_population_chunk.__wrapped__, **static),
-        "lanes": jax.jit(lanes._run_chunk, **static),
+        "lanes": jax.jit(lanes._population_chunk, **static),
     }
 
 

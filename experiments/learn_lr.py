@@ -23,8 +23,9 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmlp
-from jaxmlp import data, plots
-from jaxmlp.atomic import write_text
+from jaxmlp.cli import plots
+from jaxmlp.io import data
+from jaxmlp.io.atomic import write_text
 
 jax.config.update("jax_enable_x64", True)
 

@@ -12,8 +12,9 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from jaxmlp import plots, seed  # noqa: E402
-from jaxmlp.atomic import write_text  # noqa: E402
+from jaxmlp import seed  # noqa: E402
+from jaxmlp.cli import plots  # noqa: E402
+from jaxmlp.io.atomic import write_text  # noqa: E402
 from jaxmlp.seed import REPRODUCE_NOTE  # noqa: E402
 
 

@@ -21,7 +21,9 @@ from pathlib import Path
 
 CHILD = """
 import json, sys, time, numpy as np, jax, jaxmlp
-from jaxmlp import data, population, run
+from jaxmlp import population
+from jaxmlp.cli import run
+from jaxmlp.io import data
 n = int(sys.argv[1])
 def med(f, r=3):
     f(); ts = []
@@ -72,7 +74,7 @@ def main(counts, out: Path, platform: str) -> None:
             f"| {r['sweep_net_steps_per_s']:,.0f} | {r['sweep_net_steps_per_s'] / base['sweep_net_steps_per_s']:.2f}x |"
         )
     table = "\n".join(lines)
-    from jaxmlp.atomic import write_text
+    from jaxmlp.io.atomic import write_text
 
     write_text(out / ("scaling.md" if platform == "cpu" else "scaling_gpu.md"), table + "\n")
     print(table)

@@ -16,8 +16,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxmlp import data, plots, population, run
-from jaxmlp.atomic import write_text
+from jaxmlp import population
+from jaxmlp.cli import plots, run
+from jaxmlp.io import data
+from jaxmlp.io.atomic import write_text
 from jaxmlp.train import fit
 
 

@@ -9,7 +9,7 @@ Run it after the experiments; the README's tables are then exactly their output.
 import re
 from pathlib import Path
 
-from jaxmlp.atomic import write_text
+from jaxmlp.io.atomic import write_text
 
 ROOT = Path(__file__).parent.parent
 # The body may be empty and never holds another marker, so one block cannot swallow the next.

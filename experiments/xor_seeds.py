@@ -12,8 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmlp import data, plots, population, run
-from jaxmlp.atomic import write_text
+from jaxmlp import population
+from jaxmlp.cli import plots, run
+from jaxmlp.io import data
+from jaxmlp.io.atomic import write_text
 from jaxmlp.population import accuracy as population_accuracy
 
 

@@ -1,8 +1,9 @@
 """jaxmlp: multilayer perceptrons as pure JAX functions, with backpropagation by hand and by autodiff."""
 
 from jaxmlp.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
+from jaxmlp.architecture import BIAS_MODES
 from jaxmlp.backprop import sgd_step_updated_weights
-from jaxmlp.config import BIAS_MODES, MLP
+from jaxmlp.config import MLP
 from jaxmlp.curvature import hessian, top_eigenvalue
 from jaxmlp.distributed import make_mesh
 from jaxmlp.forward import Layer

@@ -26,7 +26,7 @@ class Activation:
 
     ``derivative_text``: how the trace writes f' for display, as templates over ``{out}`` (and
     ``{net}``): the symbolic form and the form with numbers substituted (None: ``name'(net)``);
-    :func:`jaxmlp.trace.tex_expression` turns either into LaTeX, :mod:`jaxmlp.mathml` into MathML.
+    :func:`jaxmlp.explain.trace.tex_expression` turns either into LaTeX, :mod:`jaxmlp.explain.mathml` into MathML.
     """
 
     name: str

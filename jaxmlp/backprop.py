@@ -52,12 +52,12 @@ from jaxmlp.forward import (
 )
 
 if TYPE_CHECKING:
-    from jaxmlp.config import MLP
+    from jaxmlp.architecture import Architecture
 
 Array = jax.Array
 
 
-def output_delta(net: MLP, last: Layer, y: Array) -> Array:
+def output_delta(net: Architecture, last: Layer, y: Array) -> Array:
     """Per-example output delta ``dE/dnet_L`` of shape ``(batch, n_out)`` (not yet divided by batch).
 
     ``dE/dout * f'(net)``, or the fused form where the loss defines one.
@@ -69,13 +69,13 @@ def output_delta(net: MLP, last: Layer, y: Array) -> Array:
     return loss.dE_dout(last.out, t) * net.output_activation_spec.derivative(last.net, last.out)
 
 
-def hidden_delta(net: MLP, w_next: Array, delta_next: Array, layer: Layer) -> Array:
+def hidden_delta(net: Architecture, w_next: Array, delta_next: Array, layer: Layer) -> Array:
     """``delta_l = (delta_{l+1} @ W_{l+1}) * f'(net_l)``: ``(batch, n_{l+1}) -> (batch, n_l)``."""
     back = small_matmul(delta_next, w_next)
     return back * net.activation_spec.derivative(layer.net, layer.out)
 
 
-def layer_gradient(net: MLP, layer: dict, delta: Array, prev_out: Array) -> dict:
+def layer_gradient(net: Architecture, layer: dict, delta: Array, prev_out: Array) -> dict:
     """``dE/dW = delta^T @ out_prev`` ``(n_out, n_in)`` and ``dE/db`` (zero when biases are frozen)."""
     if delta.shape[0] == 1:  # one example: an outer product, which XLA fuses (a dot it would not)
         grads = {"w": delta[0][:, None] * prev_out[0][None, :]}
@@ -91,7 +91,7 @@ def layer_gradient(net: MLP, layer: dict, delta: Array, prev_out: Array) -> dict
     return grads
 
 
-def value_and_backprop(net: MLP, params, x: Array, y: Array) -> tuple[Array, tuple]:
+def value_and_backprop(net: Architecture, params, x: Array, y: Array) -> tuple[Array, tuple]:
     """The batch loss and its gradient by the delta rule, from one forward pass.
 
     Args:
@@ -106,7 +106,9 @@ def value_and_backprop(net: MLP, params, x: Array, y: Array) -> tuple[Array, tup
     return backward_sweep(net, params, x, y)
 
 
-def backward_sweep(net: MLP, params, x: Array, y: Array, update=None) -> tuple[Array, tuple]:
+def backward_sweep(
+    net: Architecture, params, x: Array, y: Array, update=None
+) -> tuple[Array, tuple]:
     """One forward pass, then the delta rule from the output layer down; returns ``(E, per-layer results)``.
 
     Without ``update`` each layer's result is its gradient. With
@@ -128,13 +130,13 @@ def backward_sweep(net: MLP, params, x: Array, y: Array, update=None) -> tuple[A
     return loss, tuple(results)
 
 
-def backprop(net: MLP, params, x: Array, y: Array) -> tuple:
+def backprop(net: Architecture, params, x: Array, y: Array) -> tuple:
     """The gradient of the batch loss by the delta rule (see the module docstring); same pytree as ``params``."""
     return value_and_backprop(net, params, x, y)[1]
 
 
 def sgd_step_updated_weights(
-    net: MLP, params, x: Array, y: Array, learning_rate: Array
+    net: Architecture, params, x: Array, y: Array, learning_rate: Array
 ) -> tuple[Array, tuple]:
     r"""One online SGD step, layer by layer from the output, through the weights just updated.
 

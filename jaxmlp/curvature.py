@@ -6,7 +6,7 @@ like it they jit and vmap (over parameters, data or directions).
 
 The parameter vector is ``jax.flatten_util.ravel_pytree(params)[0]``: layer by
 layer, ``"b"`` before ``"w"`` within a layer (dict keys sorted), each leaf
-row-major. :func:`jaxmlp.names.param_names` gives the seed's names in that order.
+row-major. :func:`jaxmlp.explain.names.param_names` gives the seed's names in that order.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from jax.flatten_util import ravel_pytree
 from jaxmlp.hvp import hvp
 
 if TYPE_CHECKING:
-    from jaxmlp.config import MLP
+    from jaxmlp.architecture import Architecture
 
 Array = jax.Array
 
 
 @functools.partial(jax.jit, static_argnames=("net",))
-def hessian(net: MLP, params, x: Array, y: Array) -> Array:
+def hessian(net: Architecture, params, x: Array, y: Array) -> Array:
     r"""The dense Hessian :math:`H_{ij} = \partial^2 E / \partial\theta_i \partial\theta_j`, ``(P, P)``.
 
     Column ``i`` is :math:`H e_i`, one handwritten HVP per parameter (vmapped):
@@ -44,7 +44,7 @@ def hessian(net: MLP, params, x: Array, y: Array) -> Array:
 
 @functools.partial(jax.jit, static_argnames=("net", "iterations"))
 def top_eigenvalue(
-    net: MLP, params, x: Array, y: Array, *, iterations: int = 32, key: Array | None = None
+    net: Architecture, params, x: Array, y: Array, *, iterations: int = 32, key: Array | None = None
 ) -> Array:
     r"""The largest eigenvalue :math:`\lambda_{max}` of the Hessian, by Lanczos iteration.
 

@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 
 if TYPE_CHECKING:
-    from jaxmlp.config import MLP
+    from jaxmlp.architecture import Architecture
 
 Array = jax.Array
 
@@ -49,7 +49,7 @@ def small_matmul(a: Array, b: Array) -> Array:
 SMALL = 16  # widths up to this are multiplied by unrolled sums of products
 
 
-def bias_term(net: MLP, layer: dict) -> Array | float:
+def bias_term(net: Architecture, layer: dict) -> Array | float:
     """The bias as broadcastable to ``(batch, n_out)``: ``b`` (shared), ``b[None]`` (per neuron), 0 (none).
 
     With ``train_bias=False`` the bias passes through ``stop_gradient``, so
@@ -61,7 +61,7 @@ def bias_term(net: MLP, layer: dict) -> Array | float:
     return b if net.bias == "shared" else b[None, :]
 
 
-def forward_trace(net: MLP, params, x: Array) -> tuple[Layer, ...]:
+def forward_trace(net: Architecture, params, x: Array) -> tuple[Layer, ...]:
     """Every layer's ``(net, out)`` for a batch ``x`` of shape ``(batch, n_in)``."""
     layers = []
     out = x
@@ -73,28 +73,28 @@ def forward_trace(net: MLP, params, x: Array) -> tuple[Layer, ...]:
     return tuple(layers)
 
 
-def apply(net: MLP, params, x: Array) -> Array:
+def apply(net: Architecture, params, x: Array) -> Array:
     """The network's output ``out_L`` of shape ``(batch, n_out)`` for ``x`` of shape ``(batch, n_in)``."""
     return forward_trace(net, params, x)[-1].out
 
 
-def one_hot_targets(net: MLP, y: Array, dtype) -> Array:
+def one_hot_targets(net: Architecture, y: Array, dtype) -> Array:
     """Targets as ``(batch, n_out)`` floats: integer labels become one-hot rows."""
     if jnp.issubdtype(y.dtype, jnp.integer):
         return jax.nn.one_hot(y, net.sizes[-1], dtype=dtype)
     return y
 
 
-def per_example_loss_from_output(net: MLP, last: Layer, y: Array) -> Array:
+def per_example_loss_from_output(net: Architecture, last: Layer, y: Array) -> Array:
     """Per-example loss ``(batch,)`` from the output layer's ``(net, out)``."""
     return net.loss_spec.value(last.net, last.out, one_hot_targets(net, y, last.out.dtype))
 
 
-def per_example_loss(net: MLP, params, x: Array, y: Array) -> Array:
+def per_example_loss(net: Architecture, params, x: Array, y: Array) -> Array:
     """E for each example: shape ``(batch,)``."""
     return per_example_loss_from_output(net, forward_trace(net, params, x)[-1], y)
 
 
-def loss_fn(net: MLP, params, x: Array, y: Array) -> Array:
+def loss_fn(net: Architecture, params, x: Array, y: Array) -> Array:
     """The batch loss: the mean over examples of the per-example loss E (a scalar)."""
     return jnp.mean(per_example_loss(net, params, x, y))

@@ -39,8 +39,8 @@ from jax.flatten_util import ravel_pytree
 from jaxmlp import backprop as _backprop
 from jaxmlp import forward as _forward
 from jaxmlp import hvp as _hvp
-from jaxmlp.config import MLP, _as_batch
-from jaxmlp.validation import check_like
+from jaxmlp.config import MLP
+from jaxmlp.validation import as_batch, check_like
 
 DEFAULT_RTOL = {8: 1e-9, 4: 1e-4, 2: 1e-2}
 FD_RTOL = {8: 1e-5, 4: 2e-2, 2: 1e-1}
@@ -171,7 +171,7 @@ def check_gradients(
       A :class:`GradCheckReport` with max abs and rel errors per leaf.
     """
     xb, yb = net._check(params, x, y)[1:]
-    xb, yb = _as_batch(xb), _as_batch(yb, xb)
+    xb, yb = as_batch(xb), as_batch(yb, xb)
     params = jax.tree_util.tree_map(jnp.asarray, params)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     loss, hand, auto, fd = _gradients(net, params, xb, yb, finite_differences)
@@ -335,7 +335,7 @@ def check_hvp(
     """
     params, xb, yb = net._check(params, x, y)
     v = check_like(net, params, v, "v")
-    xb, yb = _as_batch(xb), _as_batch(yb, xb)
+    xb, yb = as_batch(xb), as_batch(yb, xb)
     hand, auto, fd, loss = _hvps(net, params, xb, yb, v, finite_differences)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     eps = float(jnp.finfo(dtype).eps)

@@ -73,12 +73,12 @@ from jaxmlp.forward import (
 )
 
 if TYPE_CHECKING:
-    from jaxmlp.config import MLP
+    from jaxmlp.architecture import Architecture
 
 Array = jax.Array
 
 
-def direction_bias(net: MLP, layer_v: dict) -> Array | float:
+def direction_bias(net: Architecture, layer_v: dict) -> Array | float:
     """``c_l`` as broadcastable to ``(batch, n_out)``; 0 without biases or when they are frozen."""
     if net.bias == "none" or not net.train_bias:
         return 0.0
@@ -86,7 +86,7 @@ def direction_bias(net: MLP, layer_v: dict) -> Array | float:
     return c if net.bias == "shared" else c[None, :]
 
 
-def r_forward(net: MLP, params, v, x: Array, layers) -> tuple[list[Array], list[Array]]:
+def r_forward(net: Architecture, params, v, x: Array, layers) -> tuple[list[Array], list[Array]]:
     """``(R{net_l}, R{out_l})`` for every layer, each ``(batch, n_l)``, from the forward pass ``layers``."""
     rnets, routs = [], []
     out, rout = x, None  # R{x} = 0: the first layer has no R{out_0} W^T term
@@ -106,7 +106,9 @@ def r_forward(net: MLP, params, v, x: Array, layers) -> tuple[list[Array], list[
     return rnets, routs
 
 
-def output_delta_r(net: MLP, last, y: Array, rnet: Array, rout: Array, *, gauss_newton: bool):
+def output_delta_r(
+    net: Architecture, last, y: Array, rnet: Array, rout: Array, *, gauss_newton: bool
+):
     """``R{dE/dnet_L}`` per example ``(batch, n_out)`` (not yet divided by batch)."""
     t = one_hot_targets(net, y, last.out.dtype)
     loss, act = net.loss_spec, net.output_activation_spec
@@ -120,7 +122,7 @@ def output_delta_r(net: MLP, last, y: Array, rnet: Array, rout: Array, *, gauss_
 
 
 def value_grad_and_hvp(
-    net: MLP, params, x: Array, y: Array, v, *, gauss_newton: bool = False
+    net: Architecture, params, x: Array, y: Array, v, *, gauss_newton: bool = False
 ) -> tuple[Array, tuple, tuple]:
     """``(E, dE/dparams, H v)`` (or ``G v`` with ``gauss_newton``) from one R-augmented sweep.
 
@@ -157,11 +159,11 @@ def value_grad_and_hvp(
     return loss, tuple(grads), tuple(hv)
 
 
-def hvp(net: MLP, params, x: Array, y: Array, v) -> tuple:
+def hvp(net: Architecture, params, x: Array, y: Array, v) -> tuple:
     """:math:`H v`, the Hessian of the batch loss times ``v``, by the R-operator; shaped like ``params``."""
     return value_grad_and_hvp(net, params, x, y, v)[2]
 
 
-def gnvp(net: MLP, params, x: Array, y: Array, v) -> tuple:
+def gnvp(net: Architecture, params, x: Array, y: Array, v) -> tuple:
     """:math:`G v`, the Gauss-Newton matrix :math:`J^T H_\\ell J` times ``v`` (module docstring)."""
     return value_grad_and_hvp(net, params, x, y, v, gauss_newton=True)[2]

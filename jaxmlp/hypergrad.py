@@ -28,20 +28,11 @@ import numpy as np
 
 from jaxmlp import batching
 from jaxmlp import forward as _forward
-from jaxmlp.config import MLP, _as_batch
-from jaxmlp.train import (
-    GRADS,
-    OPTIMIZERS,
-    StepSpec,
-    TrainState,
-    _check_learning_rate,
-    _check_positive_int,
-    init_optimizer,
-    named_optimizer,
-    set_learning_rate,
-    train_step,
-)
-from jaxmlp.validation import check_batch
+from jaxmlp.config import MLP
+from jaxmlp.fit_checks import check_learning_rate, check_positive_int
+from jaxmlp.loop import GRADS, StepSpec, TrainState, no_batch_key, train_step
+from jaxmlp.optimizers import OPTIMIZERS, init_optimizer, named_optimizer, set_learning_rate
+from jaxmlp.validation import as_batch, check_batch
 
 OBJECTIVES = ("final_loss", "mean_loss")
 
@@ -97,9 +88,9 @@ def hypergradient(
       Two scalars in the parameters' dtype.
     """
     params, x, y = check_batch(net, params, x, y)
-    x, y = _as_batch(x), _as_batch(y, x)
-    steps = _check_positive_int(steps, "steps")
-    _check_learning_rate(learning_rate)
+    x, y = as_batch(x), as_batch(y, x)
+    steps = check_positive_int(steps, "steps")
+    check_learning_rate(learning_rate)
     if objective not in OBJECTIVES:
         raise ValueError(
             f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}"
@@ -111,7 +102,7 @@ def hypergradient(
             f"optimizer must be None (manual SGD) or one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
         )
     if batch_size is not None:
-        batch_size = _check_positive_int(batch_size, "batch_size", upper=x.shape[0])
+        batch_size = check_positive_int(batch_size, "batch_size", upper=x.shape[0])
         if batch_size == x.shape[0]:
             batch_size = None
         elif key is None:
@@ -122,9 +113,7 @@ def hypergradient(
     opt_state = None if opt is None else init_optimizer(opt, params, learning_rate)
     spec = StepSpec(net, opt, grad, batch_size=batch_size)
     batched = batch_size is not None
-    state = TrainState(
-        params, opt_state, np.int32(0) if batched else None, key if batched else None
-    )
+    state = TrainState(params, opt_state, np.int32(0), key if batched else no_batch_key())
     cursor = batching.start(key, 0, x.shape[0], batch_size) if batched else None
     return _value_and_hypergradient(
         lr, state, cursor, x, y, spec=spec, steps=steps, objective=objective

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from jaxmlp import metrics
-from jaxmlp.modelfile import Model
+from jaxmlp.io.modelfile import Model
 
 
 def model_from_run(ds, net, params, summary: dict) -> Model:
@@ -39,7 +39,7 @@ def model_from_run(ds, net, params, summary: dict) -> Model:
 
 def inputs(model: Model, table, path) -> np.ndarray:
     """The network inputs ``(n, n_in)`` of a table's raw feature columns."""
-    from jaxmlp import tabular
+    from jaxmlp.io import tabular
 
     present = [f["name"] for f in model.features if f["name"] in table.column_names]
     tabular.check_complete(table.select(present), path)
@@ -61,7 +61,7 @@ def predict(model: Model, path, *, proba: bool = False, delimiter: str | None = 
     Classification: the class name, and with ``proba`` one probability column per class;
     regression: the predicted value.
     """
-    from jaxmlp import tabular
+    from jaxmlp.io import tabular
 
     out = outputs(model, inputs(model, tabular.read(path, delimiter=delimiter), path))
     if model.task == "regression":
@@ -79,8 +79,8 @@ def predict(model: Model, path, *, proba: bool = False, delimiter: str | None = 
 
 def evaluate(model: Model, path, target: str, *, delimiter: str | None = None) -> dict:
     """Loss and metrics of the model on a labelled data file (JSON-ready)."""
-    from jaxmlp import tabular
-    from jaxmlp.data import _targets
+    from jaxmlp.io import tabular
+    from jaxmlp.io.data import _targets
 
     table = tabular.read(path, delimiter=delimiter)
     tabular.check_target(table, path, target)

@@ -31,6 +31,16 @@ GRADS = ("autodiff", "backprop")
 ORDERS = ("simultaneous", "updated_weights")
 
 
+@functools.lru_cache(maxsize=1)
+def no_batch_key() -> jax.Array:
+    """The key of a run that draws no batches (unused, but part of the state); made once.
+
+    ``jax.random.key(0)``, wrapped from its data: creating it would compile two
+    small programs, a tenth of ``jaxmlp reproduce``'s start-up.
+    """
+    return jax.random.wrap_key_data(np.zeros(2, np.uint32))
+
+
 class TrainState(NamedTuple):
     """What a training run carries: ``params``, optimizer state, global ``step`` (int32 scalar), PRNG ``key``."""
 
@@ -185,8 +195,7 @@ def run_chunk(
     a flag or a select on the loss inside the loop made the seed network's
     step 10x slower on CPU, and even a reduction over the stacked losses
     after the loop cost 5%, where NumPy on the host copy (which ``fit``
-    fetches anyway) costs microseconds. Without batches (``spec.batch_size``
-    None) the state's ``step`` and ``key`` are not used and may be None.
+    fetches anyway) costs microseconds.
 
     With ``check``, the chunk first compares the handwritten gradient with ``jax.grad`` on the
     batch its first step uses (:func:`first_batch_check`); with ``x_val``/``y_val``, it ends with
@@ -210,7 +219,7 @@ def run_chunk(
             body, ((state, cursor), loss0), None, length=n_steps
         )
         losses = loss[None]
-    if spec.batch_size is None and state.step is not None:
+    if spec.batch_size is None:
         state = state._replace(step=state.step + n_steps)
     params_finite = jnp.all(
         jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])

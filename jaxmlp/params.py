@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 
 if TYPE_CHECKING:
-    from jaxmlp.config import MLP
+    from jaxmlp.architecture import Architecture
 
 
 def check_dtype(dtype) -> jnp.dtype:
@@ -37,7 +37,7 @@ def check_dtype(dtype) -> jnp.dtype:
     return dt
 
 
-def init(net: MLP, key: jax.Array, dtype=jnp.float32) -> tuple[dict, ...]:
+def init(net: Architecture, key: jax.Array, dtype=jnp.float32) -> tuple[dict, ...]:
     r"""Random initial parameters, biases zero.
 
     Weights of a layer with fan-in ``n_in`` and fan-out ``n_out`` are drawn as

@@ -8,7 +8,7 @@ the configuration. One step of the population is one SGD step of each member,
 and a chunk of steps is one ``lax.scan``, so N networks cost one compiled call
 per chunk. Learning rates are data: a new grid never recompiles. This module
 holds :func:`sweep` and the vmap layout (population first, ``vmap`` of one
-network's step); :mod:`jaxmlp.lanes` holds the population-last layout.
+network's step); :mod:`jaxmlp.kernels.lanes` holds the population-last layout.
 """
 
 from __future__ import annotations
@@ -23,19 +23,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp import backprop as _backprop
-from jaxmlp import distributed, lanes, metrics
+from jaxmlp import distributed, metrics
 from jaxmlp.config import MLP
+from jaxmlp.fit_checks import check_positive_int
 from jaxmlp.forward import apply as _apply
 from jaxmlp.forward import loss_fn as _loss_fn
 from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
-from jaxmlp.train import (
-    DEFAULT_CHUNK,
-    StepSpec,
-    _check_positive_int,
-    keep_frozen,
-    sgd_step,
-    value_and_grad,
-)
+from jaxmlp.kernels import lanes
+from jaxmlp.loop import StepSpec, keep_frozen, value_and_grad
+from jaxmlp.optimizers import sgd_step
+from jaxmlp.train import DEFAULT_CHUNK
 from jaxmlp.validation import check_batch
 
 
@@ -148,7 +145,7 @@ def sweep(
         data are replicated. The members never communicate.
       layout: ``"vmap"`` stacks the population on the leading axis and maps one
         network's step over it with ``vmap``; ``"lanes"`` puts it last, so each scalar
-        of a network is one vector over the population (:mod:`jaxmlp.lanes`; widths
+        of a network is one vector over the population (:mod:`jaxmlp.kernels.lanes`; widths
         and examples at most 16); ``"auto"`` takes lanes for the handwritten gradient
         where it fits (2-6x faster on this project's tiny networks, measured), else vmap.
       check_gradient: with ``grad="backprop"``, first compare the gradient of the kernel that will
@@ -165,10 +162,10 @@ def sweep(
         raise ValueError(f"learning_rates must be finite numbers > 0, got {learning_rates!r}")
     if seeds.size == 0 or seeds.dtype.kind not in "iu":
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    steps = _check_positive_int(steps, "steps")
+    steps = check_positive_int(steps, "steps")
     if chunk_size is None:  # chunks serve the callback; without one, one compiled call does all
         chunk_size = steps if callback is None else DEFAULT_CHUNK
-    chunk_size = _check_positive_int(chunk_size, "chunk_size")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
     if grad not in ("autodiff", "backprop"):
         raise ValueError(f"unknown grad {grad!r}; expected one of autodiff, backprop")
     if layout not in LAYOUTS:
@@ -209,7 +206,7 @@ def sweep(
         population = jax.tree_util.tree_map(lambda a: shard(mesh, a), population)
         lr = distributed.shard_leading(mesh, lr)
         x, y = distributed.replicate(mesh, (x, y))
-    chunk = lanes.run_chunk if use_lanes else run_population_chunk
+    chunk = lanes.run_population_chunk if use_lanes else run_population_chunk
     done = 0
     start = time.perf_counter()
     while done < steps:

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 if TYPE_CHECKING:
-    from jaxmlp.config import MLP
+    from jaxmlp.architecture import Architecture
 
 
 def is_concrete(a: Any) -> bool:
@@ -96,7 +96,7 @@ def _is_numeric(dtype) -> bool:
 
 
 @functools.cache
-def _expected_leaves(net: MLP) -> tuple[set, list[list[tuple[str, tuple, str]]]]:
+def _expected_leaves(net: Architecture) -> tuple[set, list[list[tuple[str, tuple, str]]]]:
     """The keys of a layer and, per layer, ``(key, expected shape, name)`` of each leaf (cached)."""
     keys = {"w"} if net.bias == "none" else {"w", "b"}
     layout = []
@@ -106,7 +106,7 @@ def _expected_leaves(net: MLP) -> tuple[set, list[list[tuple[str, tuple, str]]]]
     return keys, layout
 
 
-def _param_leaves(net: MLP, params: Any) -> tuple[Any, list[tuple[str, Any]]]:
+def _param_leaves(net: Architecture, params: Any) -> tuple[Any, list[tuple[str, Any]]]:
     """The structure, shape and dtype checks of :func:`check_params`: ``(dtype, [(name, leaf)])``."""
     n_layers = len(net.sizes) - 1
     if not isinstance(params, (tuple, list)):
@@ -148,7 +148,7 @@ def _param_leaves(net: MLP, params: Any) -> tuple[Any, list[tuple[str, Any]]]:
     return dtypes.pop(), named
 
 
-def check_params(net: MLP, params: Any) -> jnp.dtype:
+def check_params(net: Architecture, params: Any) -> jnp.dtype:
     """Check a parameter pytree against ``net``; return its common floating dtype.
 
     Expected: a tuple (or list) with one dict per layer, ``{"w": (n_out, n_in),
@@ -160,7 +160,7 @@ def check_params(net: MLP, params: Any) -> jnp.dtype:
     return dtype
 
 
-def _checked_x(net: MLP, x: Any) -> jax.Array:
+def _checked_x(net: Architecture, x: Any) -> jax.Array:
     x = as_array(x, "x")
     n_in = net.sizes[0]
     if x.ndim not in (1, 2) or x.shape[-1] != n_in:
@@ -174,7 +174,7 @@ def _checked_x(net: MLP, x: Any) -> jax.Array:
     return x
 
 
-def _checked_y(net: MLP, x: jax.Array, y: Any) -> jax.Array:
+def _checked_y(net: Architecture, x: jax.Array, y: Any) -> jax.Array:
     y = as_array(y, "y")
     n_out = net.sizes[-1]
     batch = x.shape[:-1]
@@ -208,10 +208,12 @@ def _cast(a: jax.Array, dtype, integer_labels: bool = False) -> jax.Array:
     return a.astype(dtype)
 
 
-def check_inputs(net: MLP, params: Any, x: Any, *, finite: bool = True) -> tuple[Any, jax.Array]:
+def check_inputs(
+    net: Architecture, params: Any, x: Any, *, finite: bool = True
+) -> tuple[Any, jax.Array]:
     """Validate ``params`` and ``x`` (``(n_in,)`` or ``(batch, n_in)``), cast ``x`` to the params' dtype.
 
-    ``finite=False`` leaves the values' finiteness to the caller (the methods of ``MLP`` check
+    ``finite=False`` leaves the values' finiteness to the caller (the methods of ``Architecture`` check
     it inside their compiled call and then call :func:`raise_not_finite`)."""
     dtype, named = _param_leaves(net, params)
     x = _checked_x(net, x)
@@ -221,7 +223,7 @@ def check_inputs(net: MLP, params: Any, x: Any, *, finite: bool = True) -> tuple
 
 
 def check_batch(
-    net: MLP, params: Any, x: Any, y: Any, *, finite: bool = True
+    net: Architecture, params: Any, x: Any, y: Any, *, finite: bool = True
 ) -> tuple[Any, jax.Array, jax.Array]:
     """:func:`check_inputs` and the targets, with one finiteness check for all of them.
 
@@ -237,7 +239,7 @@ def check_batch(
     return params, _cast(x, dtype), _cast(y, dtype, net.loss_spec.integer_labels)
 
 
-def check_like(net: MLP, params: Any, v: Any, name: str = "v") -> Any:
+def check_like(net: Architecture, params: Any, v: Any, name: str = "v") -> Any:
     """Check a direction ``v`` against ``params``: the same structure and leaf shapes, floating
     values, all finite; return it with every leaf in the parameters' dtype."""
     dtype, _ = _param_leaves(net, params)
@@ -258,8 +260,14 @@ def all_finite(*trees: Any) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
 
 
-def raise_not_finite(net: MLP, params: Any, **arrays: Any) -> None:
+def raise_not_finite(net: Architecture, params: Any, **arrays: Any) -> None:
     """Raise the error of :func:`check_all_finite` (naming the array and the first bad index)."""
     named = _param_leaves(net, params)[1] + list(arrays.items())
     for n, a in named:
         check_finite(a, n)
+
+
+def as_batch(a: jax.Array, like: jax.Array | None = None) -> jax.Array:
+    """Add a batch axis of 1 when ``like`` (default ``a``) is a single example."""
+    like = a if like is None else like
+    return a[None] if like.ndim == 1 else a

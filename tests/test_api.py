@@ -258,35 +258,32 @@ def test_public_methods_run_one_cached_compiled_function_bit_identical_to_the_pu
     assert config._apply._cache_size() == before[0] + 1
 
 
-def test_fit_without_a_callback_is_one_compiled_call_with_the_same_result():
-    from jaxmlp import train
+def test_fit_without_a_callback_is_one_compiled_call_with_the_same_result(monkeypatch):
+    from jaxmlp import fit_run
 
     net, params, x, y = jaxmlp.tutorial(jnp.float64)
     calls = []
-    real = train.run_chunk
+    real = fit_run.run_chunk
 
     def counting(*a, **k):
         calls.append(k["n_steps"])
         return real(*a, **k)
 
-    train.run_chunk = counting
-    try:
-        one = jaxmlp.fit(net, params, x[None], y[None], steps=2500, learning_rate=0.5)
-        assert calls == [2500]
-        calls.clear()
-        chunks = []
-        many = jaxmlp.fit(
-            net,
-            params,
-            x[None],
-            y[None],
-            steps=2500,
-            learning_rate=0.5,
-            callback=lambda state, losses: chunks.append(len(losses)),
-        )
-        assert calls == [1000, 1000, 500] and chunks == [1000, 1000, 500]
-    finally:
-        train.run_chunk = real
+    monkeypatch.setattr(fit_run, "run_chunk", counting)
+    one = jaxmlp.fit(net, params, x[None], y[None], steps=2500, learning_rate=0.5)
+    assert calls == [2500]
+    calls.clear()
+    chunks = []
+    many = jaxmlp.fit(
+        net,
+        params,
+        x[None],
+        y[None],
+        steps=2500,
+        learning_rate=0.5,
+        callback=lambda state, losses: chunks.append(len(losses)),
+    )
+    assert calls == [1000, 1000, 500] and chunks == [1000, 1000, 500]
     assert np.array_equal(one.losses, many.losses)
     for a, b in zip(jax.tree_util.tree_leaves(one.params), jax.tree_util.tree_leaves(many.params)):
         assert np.array_equal(np.asarray(a), np.asarray(b))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxmlp import trace
+from jaxmlp.explain import trace
 
 from .cli_helpers import run
 from .settings import THOROUGH, thorough_only

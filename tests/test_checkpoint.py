@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import jaxmlp
-from jaxmlp import checkpoint as ckpt
+from jaxmlp.io import checkpoint as ckpt
 
 NET = jaxmlp.MLP((3, 4, 2), activation="tanh")
 PARAMS = NET.init(jax.random.key(0), jnp.float64)
@@ -133,7 +133,7 @@ def test_missing_and_foreign_files(tmp_path):
 
 WRITER = """
 import sys, jax, jax.numpy as jnp, jaxmlp
-from jaxmlp import checkpoint
+from jaxmlp.io import checkpoint
 net = jaxmlp.MLP((1000, 1000, 10))
 params = net.init(jax.random.key(0))
 checkpoint.save(sys.argv[1], net=net, params=params, opt_state=None, step=0, key=jax.random.key(0))

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from jaxmlp import data
+from jaxmlp.io import data
 
 
 def test_builtin_data_sets():

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import pytest
 
 import jaxmlp
-from jaxmlp import explainer, trace
+from jaxmlp.explain import explainer, trace
 
 from .cli_helpers import run
 from .settings import THOROUGH

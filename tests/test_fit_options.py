@@ -233,7 +233,8 @@ def test_sweep_checks_the_kernel_it_runs(layout):
 
 
 def test_sweep_refuses_a_wrong_lanes_kernel(monkeypatch):
-    from jaxmlp import lanes, population
+    from jaxmlp import population
+    from jaxmlp.kernels import lanes
 
     real = lanes.backprop
 

@@ -16,7 +16,7 @@ from jax.flatten_util import ravel_pytree
 
 import jaxmlp
 from jaxmlp import forward, hvp
-from jaxmlp.names import param_names
+from jaxmlp.explain.names import param_names
 from tests.cli_helpers import run, run_json
 from tests.settings import examples
 from tests.strategies import networks

@@ -9,8 +9,10 @@ import pytest
 from hypothesis import given, settings
 
 import jaxmlp
-from jaxmlp import data, lanes, population
+from jaxmlp import population
 from jaxmlp.forward import forward_trace, loss_fn
+from jaxmlp.io import data
+from jaxmlp.kernels import lanes
 from jaxmlp.train import StepSpec
 from tests.settings import examples, thorough_only
 from tests.strategies import networks

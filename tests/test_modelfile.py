@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from jaxmlp import inference, modelfile
+from jaxmlp import inference
+from jaxmlp.io import modelfile
 from tests.cli_helpers import assert_one_line_error, run, run_json
 
 

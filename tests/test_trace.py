@@ -107,7 +107,7 @@ def test_random_network_trace_equals_the_library_for_the_printed_weights(capsys,
         else jnp.asarray(d["targets"], jnp.int32)
     )
     q = {s["name"]: s["value"] for s in d["quantities"]}
-    from jaxmlp.names import neuron_names, weight_names
+    from jaxmlp.explain.names import neuron_names, weight_names
 
     names = neuron_names(net)
     layers = net.forward_trace(params, x)

@@ -94,10 +94,11 @@ def test_callback_sees_each_chunk_and_can_stop():
         learning_rate=0.1,
         chunk_size=30,
         callback=lambda state, losses: (
-            seen.append((int(state.step), len(losses))) or len(seen) == 2
+            seen.append((int(state.step), len(losses), state.key.dtype)) or len(seen) == 2
         ),
     )
-    assert seen == [(30, 30), (60, 30)]
+    key = jax.random.key(0).dtype  # a full-batch run's state carries its step and a key too
+    assert seen == [(30, 30, key), (60, 30, key)]
     assert r.stopped and r.step == 60 and len(r.losses) == 60
 
 
@@ -234,9 +235,9 @@ def test_without_history_the_result_is_the_same_and_divergence_is_still_located(
     full = jaxmlp.fit(NET, PARAMS, X, Y, **kw)
     lean = jaxmlp.fit(NET, PARAMS, X, Y, history=False, **kw)
     assert_trees_equal(full.params, lean.params)
-    np.testing.assert_array_equal(
-        lean.losses, full.losses[[39, 79, 89]]
-    )  # the loss before each chunk's last step
+    assert lean.losses is None  # losses is the loss before every step, or nothing
+    for r in (full, lean):  # the loss before each chunk's last step, with or without history
+        np.testing.assert_array_equal(r.chunk_end_losses, full.losses[[39, 79, 89]])
     net = jaxmlp.MLP((4, 8, 3), activation="relu", output_activation="identity", loss="half_sse")
     params = net.init(jax.random.key(0), jnp.float64)
     y = jnp.ones((32, 3))

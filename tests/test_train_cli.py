@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from jaxmlp import checkpoint as ckpt
 from jaxmlp import population
+from jaxmlp.io import checkpoint as ckpt
 from tests.cli_helpers import assert_one_line_error, run, run_json
 from tests.settings import thorough_only
 
@@ -377,7 +377,7 @@ def test_sweep_layout_option(capsys):
 @pytest.mark.parametrize("layout", ["vmap", "lanes"])
 def test_sweep_learning_rates_are_data_not_constants(layout):
     import jaxmlp
-    from jaxmlp import lanes
+    from jaxmlp.kernels import lanes
 
     jitted = lanes.compiled_chunk() if layout == "lanes" else population.run_population_chunk
     net = jaxmlp.MLP((2, 2, 2))
@@ -427,7 +427,7 @@ def test_sweep_members_equal_fit_runs(layout):
 
 
 def test_progress_bar_only_on_a_terminal(monkeypatch):
-    from jaxmlp import progress
+    from jaxmlp.cli import progress
 
     assert isinstance(progress.progress(10), progress.NoProgress) and not isinstance(
         progress.progress(10), progress.Progress

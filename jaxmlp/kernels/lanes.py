@@ -48,8 +48,8 @@ from jaxmlp.backprop import output_delta
 from jaxmlp.forward import SMALL, Layer, one_hot_targets, per_example_loss_from_output
 
 if TYPE_CHECKING:
-    from jaxmlp.config import MLP
-    from jaxmlp.train import StepSpec
+    from jaxmlp.architecture import Architecture
+    from jaxmlp.loop import StepSpec
 
 Array = jax.Array
 
@@ -57,7 +57,7 @@ MAX_SIZE = SMALL  # widest layer the unrolled sums accept
 MAX_EXAMPLES = 16  # most examples the unrolled sums over the batch accept
 
 
-def fits(net: MLP, n_examples: int) -> bool:
+def fits(net: Architecture, n_examples: int) -> bool:
     """Whether the layout takes ``net`` on ``n_examples`` examples (every width and the batch at most 16)."""
     return max(net.sizes) <= MAX_SIZE and n_examples <= MAX_EXAMPLES
 
@@ -85,7 +85,7 @@ def _classes_first(a: Array) -> Array:
     return jnp.moveaxis(a, -1, 0)
 
 
-def _bias(net: MLP, layer: dict) -> Array | float:
+def _bias(net: Architecture, layer: dict) -> Array | float:
     """The bias as broadcastable to ``(n_out, B, N)``; frozen biases pass through ``stop_gradient``
     (as in :func:`jaxmlp.forward.bias_term`)."""
     if net.bias == "none":
@@ -94,7 +94,7 @@ def _bias(net: MLP, layer: dict) -> Array | float:
     return b[None, None, :] if net.bias == "shared" else b[:, None, :]
 
 
-def forward_trace(net: MLP, params, x: Array) -> tuple[Layer, ...]:
+def forward_trace(net: Architecture, params, x: Array) -> tuple[Layer, ...]:
     """Every layer's ``(net, out)``, each ``(n_l, B, N)``, for shared inputs ``x`` ``(B, n_in)``."""
     out = x.T[:, :, None]
     layers = []
@@ -109,13 +109,13 @@ def forward_trace(net: MLP, params, x: Array) -> tuple[Layer, ...]:
     return tuple(layers)
 
 
-def _targets(net: MLP, y: Array, last: Layer) -> Array:
+def _targets(net: Architecture, y: Array, last: Layer) -> Array:
     """Targets as ``(B, N, n_out)`` floats, matching the classes-last view of the output layer."""
     t = one_hot_targets(net, y, last.out.dtype)
     return jnp.broadcast_to(t[:, None, :], (t.shape[0], last.out.shape[-1], t.shape[1]))
 
 
-def losses(net: MLP, params, x: Array, y: Array) -> Array:
+def losses(net: Architecture, params, x: Array, y: Array) -> Array:
     """Every member's batch loss (the mean over examples of E): ``(N,)``."""
     last = forward_trace(net, params, x)[-1]
     view = Layer(_classes_last(last.net), _classes_last(last.out))
@@ -123,12 +123,12 @@ def losses(net: MLP, params, x: Array, y: Array) -> Array:
 
 
 @functools.partial(jax.jit, static_argnames=("net",))
-def compiled_losses(net: MLP, params, x: Array, y: Array) -> Array:
+def compiled_losses(net: Architecture, params, x: Array, y: Array) -> Array:
     """:func:`losses` in one compiled call (what :func:`jaxmlp.population.sweep` reports at the end)."""
     return losses(net, params, x, y)
 
 
-def backprop(net: MLP, params, x: Array, y: Array) -> tuple:
+def backprop(net: Architecture, params, x: Array, y: Array) -> tuple:
     """Every member's gradient by the delta rule (module docstring); same pytree and layout as ``params``."""
     layers = forward_trace(net, params, x)
     last = layers[-1]
@@ -167,8 +167,8 @@ def _along_last(v: Array, like: Array) -> Array:
     return v.reshape((1,) * (like.ndim - 1) + v.shape)
 
 
-def _run_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_steps: int):
-    from jaxmlp.train import keep_frozen
+def _population_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_steps: int):
+    from jaxmlp.loop import keep_frozen
 
     def body(p, _):
         g = gradient(spec, p, x, y)
@@ -200,14 +200,14 @@ def compiler_options() -> dict[str, str]:
 def compiled_chunk():
     """The jitted training chunk (built once, with :func:`compiler_options`)."""
     return jax.jit(
-        _run_chunk,
+        _population_chunk,
         static_argnames=("spec", "n_steps"),
         donate_argnums=(0,),
         compiler_options=compiler_options(),
     )
 
 
-def run_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_steps: int):
+def run_population_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_steps: int):
     r"""``n_steps`` SGD steps of every member, :math:`\theta_p \leftarrow \theta_p - \eta_p \nabla E(\theta_p)`,
     in one ``lax.scan``; returns ``(params, every member's loss after them (N,))``.
 

@@ -21,10 +21,10 @@ import numpy as np
 
 from jaxmlp.backprop import hidden_delta, output_delta
 from jaxmlp.config import MLP
+from jaxmlp.explain.mathml import FUNCTIONS
+from jaxmlp.explain.names import bias_names, fmt, neuron_names, step_lines, weight_names  # noqa: F401
 from jaxmlp.forward import Layer
 from jaxmlp.gradcheck import check_gradients
-from jaxmlp.mathml import FUNCTIONS
-from jaxmlp.names import bias_names, fmt, neuron_names, step_lines, weight_names  # noqa: F401
 from jaxmlp.train import sgd_step
 
 
@@ -339,9 +339,9 @@ def render_text(d: Derivation) -> str:
 
 
 def to_html(net: MLP, params, x, y, learning_rate: float = 0.5, *, steps: int = 10_000) -> str:
-    """The derivation as a self-contained interactive HTML page (see :mod:`jaxmlp.explainer`),
+    """The derivation as a self-contained interactive HTML page (see :mod:`jaxmlp.explain.explainer`),
     with a training panel over ``steps`` steps of SGD on the example."""
-    from jaxmlp import explainer
+    from jaxmlp.explain import explainer
 
     return explainer.render(derive(net, params, x, y, learning_rate), params, x, y, steps=steps)
 
@@ -425,8 +425,8 @@ def curvature(net: MLP, params, x, y) -> dict:
     from jax.flatten_util import ravel_pytree
 
     from jaxmlp.curvature import hessian, top_eigenvalue
+    from jaxmlp.explain.names import param_names
     from jaxmlp.gradcheck import check_hvp
-    from jaxmlp.names import param_names
 
     params, x, y = net._check(params, x, y)
     xb, yb = (x[None], y[None]) if x.ndim == 1 else (x, y)

@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from jaxmlp.config import MLP
+    from jaxmlp.architecture import Architecture
 
 
-def neuron_names(net: MLP) -> list[list[str]]:
+def neuron_names(net: Architecture) -> list[list[str]]:
     """Names per layer, inputs first: ``[["i1", "i2"], ["h1", "h2"], ["o1", "o2"]]``."""
     n_hidden = len(net.sizes) - 2
     names = [[f"i{j + 1}" for j in range(net.sizes[0])]]
@@ -28,7 +28,7 @@ def neuron_names(net: MLP) -> list[list[str]]:
     return names
 
 
-def weight_names(net: MLP) -> list[np.ndarray]:
+def weight_names(net: Architecture) -> list[np.ndarray]:
     """``w1..`` per layer, shaped like each ``W`` ``(n_out, n_in)``, numbered row by row."""
     names, k = [], 1
     for n_in, n_out in net.layer_shapes:
@@ -37,14 +37,14 @@ def weight_names(net: MLP) -> list[np.ndarray]:
     return names
 
 
-def bias_names(net: MLP, neurons: list[list[str]]) -> list[list[str]]:
+def bias_names(net: Architecture, neurons: list[list[str]]) -> list[list[str]]:
     """The bias name seen by each neuron of each layer."""
     if net.bias == "shared":
         return [[f"b{l + 1}"] * len(n) for l, n in enumerate(neurons[1:])]
     return [[f"b_{j}" for j in n] for n in neurons[1:]]
 
 
-def param_names(net: MLP) -> list[str]:
+def param_names(net: Architecture) -> list[str]:
     """Names of the entries of ``ravel_pytree(params)`` in order: per layer ``"b"`` before ``"w"``
     (dict keys sorted), each leaf row-major; a shared bias is one name."""
     neurons = neuron_names(net)

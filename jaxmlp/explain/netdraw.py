@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from html import escape
 
-from jaxmlp.names import fmt
+from jaxmlp.explain.names import fmt
 
 MAX_DRAWN = 12  # neurons drawn per layer; wider layers show the first 6 and the last 5
 MAX_LABELLED = 16  # edges between two layers that carry a text label on the drawing

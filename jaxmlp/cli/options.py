@@ -1,6 +1,6 @@
 """What the command line's parser and its commands share: argument types, option groups, the
 one-line user error, and where results are printed. Imported by :mod:`jaxmlp.cli` (the parser)
-and :mod:`jaxmlp.commands` (the commands), which do not import each other's modules in a cycle.
+and :mod:`jaxmlp.cli.commands` (the commands), which do not import each other's modules in a cycle.
 """
 
 from __future__ import annotations
@@ -226,7 +226,7 @@ def add_data_arguments(p, default: str | None = None) -> None:
 
 
 def file_options(args) -> dict:
-    """The data-file options of ``train`` and ``sweep`` as :func:`jaxmlp.data.read_table` takes them."""
+    """The data-file options of ``train`` and ``sweep`` as :func:`jaxmlp.io.data.read_table` takes them."""
     if args.dataset != "csv":
         given = [
             flag

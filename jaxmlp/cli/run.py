@@ -18,12 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp import checkpoint as ckpt
 from jaxmlp import distributed, metrics
+from jaxmlp.cli.progress import NoProgress
 from jaxmlp.config import MLP
-from jaxmlp.data import Dataset
 from jaxmlp.forward import apply
-from jaxmlp.progress import NoProgress
+from jaxmlp.io import checkpoint as ckpt
+from jaxmlp.io.data import Dataset
 from jaxmlp.seed import SEED_NET, tutorial
 from jaxmlp.train import (
     FitResult,

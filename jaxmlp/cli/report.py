@@ -15,8 +15,8 @@ from html import escape
 import numpy as np
 
 from jaxmlp import metrics
-from jaxmlp.explainer import page
-from jaxmlp.svgchart import heatmap, line_chart
+from jaxmlp.explain.explainer import page
+from jaxmlp.explain.svgchart import heatmap, line_chart
 
 GRID, SMALL_GRID, MAX_MAPS = 40, 24, 32
 
@@ -124,7 +124,7 @@ def _surfaces(net, params, x: np.ndarray, y: np.ndarray) -> str:
 
 
 def to_html(ds, out) -> str:
-    """The report page of a finished run (a :class:`~jaxmlp.run.TrainOutcome` on ``ds``)."""
+    """The report page of a finished run (a :class:`~jaxmlp.cli.run.TrainOutcome` on ``ds``)."""
     s = out.summary
     sizes = "-".join(map(str, out.net.sizes))
     title = f"jaxmlp train {ds.name}: {sizes} {out.net.activation}"

@@ -1,35 +1,21 @@
-"""The ``jaxmlp`` command line.
-
-Every user error (a bad option, a bad file, a value out of range) ends with
-exit status 2 and one line on stderr, ``jaxmlp: error: ...``, never a
-traceback. Heavy imports (rich, matplotlib, scikit-learn) happen inside the
-commands that need them.
+"""The ``jaxmlp`` command line's parser: every command and its options (shared ones from
+:mod:`jaxmlp.cli.options`).
 """
 
 from __future__ import annotations
 
-import sys
-
 import jaxmlp
-from jaxmlp import commands
-from jaxmlp.optimizers import OPTIMIZERS, SCHEDULES
-from jaxmlp.options import (  # noqa: F401 (UsageError and the helpers, where they were)
+from jaxmlp.cli import commands
+from jaxmlp.cli.options import (
     Parser,
-    UsageError,
     add_data_arguments,
     add_network_options,
     add_parallel_options,
-    emit,
-    enable_compilation_cache,
-    enable_x64,
-    file_options,
     fraction,
-    keep_stdout_for_results,
-    network_overrides,
     positive,
     shared,
-    sizes_arg,
 )
+from jaxmlp.optimizers import OPTIMIZERS, SCHEDULES
 
 
 def build_parser() -> Parser:
@@ -292,26 +278,3 @@ def build_parser() -> Parser:
     p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="(default cpu)")
     p.set_defaults(func=commands.cmd_bench)
     return parser
-
-
-USER_ERRORS = (UsageError, ValueError, TypeError, OSError)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """The ``jaxmlp`` entry point: returns the exit status."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-        enable_compilation_cache()
-        return args.func(args)
-    except USER_ERRORS as e:
-        msg = " ".join(str(e).split()) or type(e).__name__
-        print(f"jaxmlp: error: {msg}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("jaxmlp: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

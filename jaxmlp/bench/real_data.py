@@ -5,7 +5,7 @@
   loop with per-epoch shuffling (a permutation per epoch, slices of it per step), and PyTorch
   (index slices of a per-epoch ``randperm``) when installed. Each peer's whole call is timed,
   data already in memory.
-* **W6 ingestion**: a 200,000 x 40 CSV (written once, about 65 MB) read by ``jaxmlp.data``
+* **W6 ingestion**: a 200,000 x 40 CSV (written once, about 65 MB) read by ``jaxmlp.io.data``
   (``read_table``: parse, encode, split, standardise), by ``numpy.loadtxt`` and by pyarrow's
   reader alone; each in a fresh process: the time of the read (imports excluded) and the
   process's peak resident memory (``VmHWM``, imports included).
@@ -164,7 +164,7 @@ import json, sys, time
 kind, path = sys.argv[1], sys.argv[2]
 import numpy as np
 if kind == "jaxmlp":
-    from jaxmlp import data
+    from jaxmlp.io import data
 elif kind == "pyarrow":
     import pyarrow.csv as pc
 t = time.perf_counter()
@@ -301,7 +301,8 @@ def w8(quick: bool) -> list[dict]:
     import jax.numpy as jnp
 
     import jaxmlp
-    from jaxmlp import data, forward
+    from jaxmlp import forward
+    from jaxmlp.io import data
 
     digits = data.load("digits")
     xs, ys = make_classification(5_000, 40, n_informative=20, n_classes=10, random_state=0)

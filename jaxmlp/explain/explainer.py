@@ -1,8 +1,8 @@
 """The trace as one self-contained HTML page: the network drawn, the derivation stepped through.
 
-:func:`jaxmlp.trace.to_html` derives one SGD step (every value from the library, checked against
-``jax.grad``) and :func:`render` draws the network (:mod:`jaxmlp.netdraw`), writes
-each step's equation as MathML (:mod:`jaxmlp.mathml`) with the text trace's own line beside it,
+:func:`jaxmlp.explain.trace.to_html` derives one SGD step (every value from the library, checked against
+``jax.grad``) and :func:`render` draws the network (:mod:`jaxmlp.explain.netdraw`), writes
+each step's equation as MathML (:mod:`jaxmlp.explain.mathml`) with the text trace's own line beside it,
 and adds a training panel (the loss and every weight over a run of plain SGD on the example,
 sampled) and, for the seed network, the errata of ``jaxmlp reproduce``. CSS and JavaScript are
 inlined; the page requests nothing from any host and opens from disk.
@@ -17,17 +17,24 @@ from importlib import resources
 
 import numpy as np
 
-from jaxmlp import mathml, netdraw
 from jaxmlp.config import MLP
-from jaxmlp.names import bias_names, fmt, neuron_names, param_names, step_lines, weight_names
-from jaxmlp.svgchart import line_chart
+from jaxmlp.explain import mathml, netdraw
+from jaxmlp.explain.names import (
+    bias_names,
+    fmt,
+    neuron_names,
+    param_names,
+    step_lines,
+    weight_names,
+)
+from jaxmlp.explain.svgchart import line_chart
 
 MAX_VALUES = 20_000  # sampled weights embedded for the training panel: samples x parameters
 
 
 def asset(name: str) -> str:
-    """A file of ``jaxmlp/assets`` as text."""
-    return resources.files("jaxmlp").joinpath("assets", name).read_text(encoding="utf-8")
+    """A file of ``jaxmlp/explain/assets`` as text."""
+    return resources.files("jaxmlp.explain").joinpath("assets", name).read_text(encoding="utf-8")
 
 
 def page(title: str, body: str, script: str = "") -> str:
@@ -234,7 +241,7 @@ def is_seed(net: MLP, params, x, y) -> bool:
 
 
 def render(d, params, x, y, *, steps: int = 10_000) -> str:
-    """The explainer page of the derivation ``d`` (:func:`jaxmlp.trace.derive` of ``params`` on the
+    """The explainer page of the derivation ``d`` (:func:`jaxmlp.explain.trace.derive` of ``params`` on the
     example ``(x, y)``), with a training panel over ``steps`` steps; a complete, self-contained
     HTML document."""
     net, learning_rate = d.net, d.learning_rate

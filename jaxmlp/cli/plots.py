@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from jaxmlp.atomic import atomic_open
+from jaxmlp.io.atomic import atomic_open
 
 
 def _pyplot():

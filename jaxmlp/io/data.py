@@ -1,5 +1,5 @@
 """Data sets: the seed's example, XOR, scikit-learn's 8x8 digits, and the user's files
-(CSV, Parquet, ``.npz``, read by pyarrow: :mod:`jaxmlp.tabular`).
+(CSV, Parquet, ``.npz``, read by pyarrow: :mod:`jaxmlp.io.tabular`).
 
 Each loader returns a :class:`Dataset` of NumPy arrays (float64 for the built-in
 sets, the run's dtype for files; cast to the parameters' dtype by the library) with
@@ -193,7 +193,7 @@ def read_table(
 ) -> Dataset:
     """A table with a header: ``target`` is the column to predict, every other column a feature.
 
-    Read by pyarrow (:mod:`jaxmlp.tabular`: CSV with its delimiter detected or given, quoted
+    Read by pyarrow (:mod:`jaxmlp.io.tabular`: CSV with its delimiter detected or given, quoted
     fields, a byte-order mark; Parquet; ``.npz`` with arrays ``x``, ``y``, the target named
     ``y``). Numeric features stay numbers, text features are one-hot encoded (categories
     of the training rows); missing values are an error naming row and column, or dropped
@@ -205,7 +205,7 @@ def read_table(
     leaves ``x_test`` None and says why in ``test_note``. Inputs are standardised with the
     training part's statistics and converted once to ``dtype``.
     """
-    from jaxmlp import tabular
+    from jaxmlp.io import tabular
 
     path = Path(path)
     if task is not None and task not in TASKS:

@@ -13,9 +13,9 @@ Workloads (every peer ends on the same loss, checked: a mismatch raises Benchmar
   1,000 SGD steps, float32; net-steps per second.
 * **W4 start-up**: the whole process of ``jaxmlp reproduce`` against ``python -c "import jax"``.
 * **W5-W8 real data**: minibatch scaling, CSV ingestion, eager latency, scikit-learn
-  (:mod:`jaxmlp.bench_real_data`).
+  (:mod:`jaxmlp.bench.real_data`).
 * **W9 Hessian-vector products**: the R-operator by hand against ``jax.jvp(jax.grad)`` and one
-  gradient (:mod:`jaxmlp.bench_second_order`).
+  gradient (:mod:`jaxmlp.bench.second_order`).
 
 Times are medians of repeated runs after compilation. ``--quick`` shrinks every
 workload (same code paths) to finish in under a minute. PyTorch peers are
@@ -793,7 +793,7 @@ def ratios(name: str, rows: list[dict]) -> str:
             else ""
         )
     if name.startswith(("W5", "W6", "W7", "W8")):
-        from jaxmlp.bench_real_data import ratios as real_data_ratios
+        from jaxmlp.bench.real_data import ratios as real_data_ratios
 
         return real_data_ratios(name, rows)
     if name.startswith("W3"):
@@ -851,8 +851,8 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
         device,
     )
     rows += w4(1 if quick else 3)
-    from jaxmlp.bench_real_data import all_rows
-    from jaxmlp.bench_second_order import w9
+    from jaxmlp.bench.real_data import all_rows
+    from jaxmlp.bench.second_order import w9
 
     rows += all_rows(repeats, quick, torch, interleaved)
     rows += w9(repeats, quick, interleaved)

@@ -1,0 +1,7 @@
+"""``python -m jaxmlp.cli``: the same as the ``jaxmlp`` command."""
+
+import sys
+
+from jaxmlp.cli import main
+
+sys.exit(main())

@@ -1,0 +1,177 @@
+"""``jaxmlp train``: one training run from a data set to files (model, checkpoint, plots, report)."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from jaxmlp.cli.options import (
+    UsageError,
+    emit,
+    enable_x64,
+    file_options,
+    keep_stdout_for_results,
+    network_overrides,
+)
+
+# --- train ------------------------------------------------------------------------
+
+
+def start_processes(args) -> bool:
+    """Join the other processes first, if a coordinator is given (else split the CPU into
+    ``--devices`` devices, for the CPU backend); return True on process 0."""
+    from jaxmlp import distributed
+
+    if distributed.initialize(args.coordinator, args.num_processes, args.process_id):
+        keep_stdout_for_results()
+    elif args.devices is not None:
+        distributed.request_cpu_devices(args.devices)
+    import jax
+
+    return jax.process_index() == 0
+
+
+def cmd_train(args) -> int:
+    """``jaxmlp train``: one training run; exit 130 when interrupted, 1 when it diverged."""
+    leader = start_processes(args)
+    if args.x64:
+        enable_x64()
+    from jaxmlp.cli import run
+    from jaxmlp.cli.progress import progress
+    from jaxmlp.io import data
+
+    ds = data.load(args.dataset, args.path, args.target, args.task, **file_options(args))
+    cfg = run.RunConfig(
+        **network_overrides(args),
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        epochs=args.epochs,
+        seed=args.seed,
+        dtype="float64" if args.x64 else "float32",
+        grad=args.grad,
+        clip_norm=args.clip_norm,
+        chunk_size=args.chunk_size,
+        devices=args.devices,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        warmup_steps=args.warmup_steps,
+        validation_fraction=args.validation_fraction,
+        patience=args.patience,
+    )
+    if args.patience is not None and args.validation_fraction is None:
+        raise UsageError("--patience needs --validation-fraction (the loss it watches)")
+    interrupt = run.Interrupt()
+    run.build_network(ds, cfg)  # refuse a bad network before a bar appears
+    total = run.resolve_steps(
+        ds, cfg, cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
+    )
+    with (
+        interrupt.installed(),
+        progress(total, enabled=not args.json, description=f"train {ds.name}") as bar,
+    ):
+        out = run.train(
+            ds,
+            cfg,
+            checkpoint_dir=args.checkpoint,
+            resume=args.resume,
+            bar=bar,
+            interrupt=interrupt,
+        )
+    if args.plot and leader:
+        write_train_plots(args.plot, ds, out)
+    summary = out.summary
+    if args.report and leader:
+        from jaxmlp.cli import report
+        from jaxmlp.io.atomic import write_text
+
+        write_text(args.report, report.to_html(ds, out))
+    if args.save and leader:
+        from jaxmlp import inference
+        from jaxmlp.io import modelfile
+
+        model = inference.model_from_run(ds, out.net, out.result.params, summary)
+        summary["model"] = str(modelfile.save(args.save, model))
+    if args.json:
+        emit(json.dumps(summary, indent=2))
+    else:
+        emit(train_table(summary))
+    if out.interrupted is not None:
+        where = (
+            f"; checkpoint saved in {args.checkpoint}, continue with --resume"
+            if args.checkpoint
+            else ""
+        )
+        print(f"jaxmlp: interrupted at step {out.result.step}{where}", file=sys.stderr)
+        return 130
+    if out.result.diverged_at is not None:
+        saved = (
+            f"; the last finite parameters are saved in {args.checkpoint}"
+            if args.checkpoint
+            else ""
+        )
+        print(
+            f"jaxmlp: training diverged at step {out.result.diverged_at} (non-finite loss); "
+            f"last finite loss {out.result.last_finite_loss:.6g}{saved}; try a smaller --learning-rate or --clip-norm",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def train_table(summary: dict) -> str:
+    """The summary of a run as aligned ``key value`` lines."""
+    keys = [
+        "dataset",
+        "steps",
+        "seconds",
+        "final_loss",
+        "train_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "test_note",
+    ]
+    keys[4:4] = ["validation_loss", "best_step"]
+    rows = [(k, summary[k]) for k in keys if summary.get(k) is not None]
+    lines = [f"{k:<16} {v:.6g}" if isinstance(v, float) else f"{k:<16} {v}" for k, v in rows]
+    check = check_line(summary.get("gradient_check"), "backprop = jax.grad on the first batch", 16)
+    return "\n".join(lines + check)
+
+
+def check_line(check: dict | None, what: str, width: int) -> list[str]:
+    """The one line that reports a passed gradient check (none when there was no check)."""
+    if check is None:
+        return []
+    return [
+        f"{'gradient_check':<{width}} passed: {what}, max rel error {check['max_rel_error']:.2e} "
+        f"(rtol {check['rtol']:g})"
+    ]
+
+
+def write_train_plots(directory: str, ds, out) -> None:
+    """loss.png, and decision_boundary.png (xor) or confusion.png (multi-class test sets)."""
+    from pathlib import Path
+
+    from jaxmlp.cli import plots, run
+
+    d = Path(directory)
+    r = out.result
+    validation = (
+        None
+        if r.validation_losses is None
+        else dict(zip(r.validation_steps.tolist(), r.validation_losses))
+    )
+    plots.loss_curves(r.losses, d / "loss.png", out.test_curve, f"{ds.name}: loss", validation)
+    params = out.result.params
+    if ds.name == "xor":
+        plots.decision_boundary(
+            lambda g: run.predictions(out.net, params, g)[:, 0],
+            ds.x_train,
+            ds.y_train,
+            d / "decision_boundary.png",
+            "XOR: network output and the 0.5 boundary",
+        )
+    if ds.task == "classification" and ds.x_test is not None and ds.n_outputs > 1:
+        m = run.confusion(out.net, params, ds.x_test, ds.y_test, ds.n_outputs)
+        plots.confusion_matrix(m, d / "confusion.png", f"{ds.name}: test set confusion matrix")

@@ -1,0 +1,1 @@
+"""The derivation explained: the step-by-step trace (text, Markdown, JSON) and the HTML explainer page."""

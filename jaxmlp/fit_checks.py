@@ -1,0 +1,115 @@
+"""The checks of :func:`jaxmlp.fit`'s arguments, before anything is traced: each refuses a value,
+or a combination in which one argument would be ignored, with a message that says what was expected."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from jaxmlp import early_stopping
+from jaxmlp.config import MLP
+from jaxmlp.loop import GRADS, ORDERS, no_batch_key
+from jaxmlp.optimizers import init_optimizer, named_optimizer, takes_learning_rate
+from jaxmlp.validation import check_batch
+
+
+def check_positive_int(value, name: str, upper: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if upper is not None and value > upper:
+        raise ValueError(f"{name} must be at most {upper}, got {value}")
+    return int(value)
+
+
+def check_learning_rate(learning_rate) -> None:
+    try:
+        lr = float(learning_rate)
+    except (TypeError, ValueError):
+        raise TypeError(f"learning_rate must be a number, got {learning_rate!r}") from None
+    if not math.isfinite(lr) or lr <= 0:
+        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+
+
+def check_gradient_path(grad: str, order: str, optimizer, clip_norm) -> None:
+    """Refuse an unknown gradient path or update order, or an order that its update cannot take."""
+    if grad not in GRADS:
+        raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRADS)}")
+    if order not in ORDERS:
+        raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
+    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
+        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
+    if order == "updated_weights" and (grad != "backprop" or optimizer is not None or clip_norm):
+        raise ValueError(
+            "order='updated_weights' is a handwritten SGD step: it needs grad='backprop', "
+            "optimizer=None and no clip_norm"
+        )
+
+
+def optimizer_and_state(
+    optimizer,
+    learning_rate,
+    params,
+    opt_state,
+    clip_norm,
+    weight_decay,
+    schedule,
+    warmup_steps,
+    total_steps: int,
+):
+    """``(optax transformation or None, clip norm for manual SGD, optimizer state)`` from fit's
+    arguments, refusing combinations where one would be ignored."""
+    named = isinstance(optimizer, str)
+    shaped = bool(weight_decay) or schedule != "constant" or warmup_steps
+    if shaped and not named:
+        raise ValueError(
+            "weight_decay, schedule and warmup_steps go with a named optimizer ('sgd', 'momentum', "
+            "'adam'); with your own optax transformation, chain them into it"
+        )
+    if named:
+        optimizer = named_optimizer(
+            optimizer,
+            clip_norm,
+            weight_decay or None,
+            schedule,
+            warmup_steps,
+            total_steps if schedule != "constant" else None,
+        )
+        clip_norm = None  # inside the named optimizer
+    elif optimizer is not None and clip_norm is not None:
+        raise ValueError(
+            "clip_norm works with named optimizers or manual SGD; chain optax.clip_by_global_norm yourself"
+        )
+    if optimizer is None or named:
+        if learning_rate is None:
+            raise ValueError("learning_rate is required (a finite number > 0)")
+        check_learning_rate(learning_rate)
+    elif learning_rate is not None and not takes_learning_rate(optimizer):
+        raise ValueError(
+            "learning_rate has no effect with an optax GradientTransformation (its own rate applies): "
+            "drop learning_rate, or pass a named optimizer ('sgd', 'momentum', 'adam')"
+        )
+    if optimizer is not None and opt_state is None:
+        opt_state = init_optimizer(
+            optimizer, params, learning_rate if takes_learning_rate(optimizer) else None
+        )
+    return optimizer, clip_norm, opt_state
+
+
+def validation_split(net: MLP, params, x, y, fraction, data, key):
+    """``(x, y, x_val, y_val)``: ``fraction`` of the examples held out, or ``data`` checked as a
+    batch (a single example becomes a batch of one), or no validation set (``None``s)."""
+    if fraction is not None and data is not None:
+        raise ValueError("pass validation_fraction or validation_data, not both")
+    if fraction is not None:
+        split_key = jax.random.split(no_batch_key() if key is None else key)[1]
+        return early_stopping.split(x, y, fraction, split_key)
+    if data is None:
+        return x, y, None, None
+    if not isinstance(data, (tuple, list)) or len(data) != 2:
+        raise TypeError(f"validation_data must be a pair (x_val, y_val), got {type(data).__name__}")
+    _, x_val, y_val = check_batch(net, params, *data)
+    if x_val.ndim == 1:
+        x_val, y_val = x_val[None], y_val[None]
+    return x, y, x_val, y_val

@@ -1,0 +1,163 @@
+"""One :func:`jaxmlp.fit` call at run time: its data and state placed on the devices, the loop over
+compiled chunks (:func:`jaxmlp.loop.run_chunk`), the gradient check's report, early stopping and the
+recovery of the last finite state after a divergence."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+import numpy as np
+
+from jaxmlp import batching, distributed
+from jaxmlp import forward as _forward
+from jaxmlp.fit_result import FitResult
+from jaxmlp.gradcheck import report_from_errors
+from jaxmlp.loop import StepSpec, TrainState, first_bad, no_batch_key, run_chunk
+
+
+@dataclasses.dataclass
+class FitRun:
+    """One ``fit`` call's data and state, placed on its devices, and the chunk loop over them."""
+
+    spec: StepSpec
+    lr: np.ndarray
+    params: Any  # the initial parameters (the gradient check's)
+    x: Any
+    y: Any
+    x_val: Any
+    y_val: Any
+    key: jax.Array
+    start_step: int
+    start: tuple  # (TrainState, cursor): the carry before the first step
+
+    @classmethod
+    def placed(cls, spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step) -> FitRun:
+        """The run with its data and state on ``spec.mesh`` (split or replicated) or one device."""
+        mesh, batch_size = spec.mesh, spec.batch_size
+        key = no_batch_key() if key is None else key
+        if mesh is not None:
+            distributed.check_divisible(
+                batch_size or x.shape[0], mesh, "a batch" if batch_size else "a full batch"
+            )
+            if batch_size is None:
+                x, y = distributed.shard_leading(mesh, x), distributed.shard_leading(mesh, y)
+            else:
+                x, y = distributed.replicate(mesh, (x, y))
+            params, opt_state, key = distributed.replicate(mesh, (params, opt_state, key))
+            if x_val is not None:
+                x_val, y_val = distributed.replicate(mesh, (x_val, y_val))
+        step = np.int32(start_step)
+        if mesh is not None:
+            step = distributed.replicate(mesh, step)
+        state = TrainState(params, opt_state, step, key)
+        cursor = (
+            None if batch_size is None else batching.start(key, start_step, x.shape[0], batch_size)
+        )
+        if mesh is not None and cursor is not None:
+            cursor = distributed.replicate(mesh, cursor)
+        return cls(spec, lr, params, x, y, x_val, y_val, key, start_step, (state, cursor))
+
+    def chunk(self, start, n, history=True, check=False):
+        """``((state, cursor), losses, params_finite, validation loss, check)`` after ``n`` steps
+        from ``start``."""
+        c = run_chunk(
+            *start[:2],
+            self.lr,
+            self.x,
+            self.y,
+            self.x_val,
+            self.y_val,
+            spec=self.spec,
+            n_steps=n,
+            history=history,
+            check=check,
+        )
+        validating = self.x_val is not None
+        losses, finite, *val = distributed.fetch(
+            c.losses, c.params_finite, *((c.validation_loss,) if validating else ())
+        )
+        return (c.state, c.cursor), losses, finite, float(val[0]) if val else None, c.check
+
+    def gradient_report(self, checked):
+        """The first batch's check: raises :class:`~jaxmlp.gradcheck.GradientMismatchError` on a
+        failed leaf, else returns a function that builds the :class:`GradCheckReport` (the
+        report's objects cost more than the check itself on a tiny network, so they are made
+        only when read)."""
+        idx, errors = checked
+        errors = np.asarray(errors)
+        x, y, net, params = self.x, self.y, self.spec.net, self.params
+        if not errors[2].all():  # the full check on the batch raises, naming the leaf
+            batch = (x, y) if idx is None else (x[np.asarray(idx)], y[np.asarray(idx)])
+            report_from_errors(net, errors, params, *batch)
+        return lambda: report_from_errors(net, errors, params, x, y)  # passed: x, y unused
+
+    def last_finite(self, chunk_start, previous, bad: int):
+        """The carry one step before the first non-finite loss, ``bad`` steps into the chunk that
+        began at ``chunk_start``: recomputed from there (or from the previous chunk's start when
+        ``bad`` is 0), a rare path that compiles one more chunk length."""
+        if bad > 0:
+            origin, k = chunk_start, bad - 1
+        elif previous is not None:
+            origin, k = previous[0], previous[1] - 1
+        else:
+            origin, k = chunk_start, 0
+        return origin if k == 0 else self.chunk(origin, k)[0]
+
+    def loop(self, steps, chunk_size, history, callback, watch, restore_best, check) -> FitResult:
+        """Chunks until ``steps`` are done, the loss is not finite, the callback or early
+        stopping says stop; the :class:`FitResult`."""
+        here, previous, report = self.start, None, None
+        recorded, done, diverged_at, stopped = [], 0, None, False
+        while done < steps:
+            n = min(chunk_size, steps - done)
+            chunk_start = here
+            checking = check and report is None
+            here, losses, params_finite, val_loss, checked = self.chunk(here, n, history, checking)
+            if checking:  # raises GradientMismatchError before any result leaves fit
+                report = self.gradient_report(checked)
+            bad = first_bad(losses, params_finite, n)
+            if bad >= 0 and not history:  # locate the first non-finite loss
+                _, losses, params_finite, *_ = self.chunk(chunk_start, n)
+                bad = first_bad(losses, params_finite, n)
+            if bad >= 0:
+                diverged_at = self.start_step + done + bad
+                recorded.append(losses[: bad + 1])
+                here = self.last_finite(chunk_start, previous, bad)
+                break
+            recorded.append(losses)
+            previous = (chunk_start, n)
+            done += n
+            state, step = here[0], self.start_step + done
+            asked = callback is not None and callback(state, losses)
+            if (val_loss is not None and watch.see(val_loss, step, here)) or asked:
+                stopped = done < steps
+                break
+        step = self.start_step + done if diverged_at is None else diverged_at - 1
+        if restore_best and watch.best is not None:
+            here, step = watch.best, watch.best_step
+        state, validating = here[0], self.x_val is not None
+        net, x, y = self.spec.net, self.x, self.y
+
+        def final():
+            return compiled_loss(net, state.params, x, y)
+
+        return FitResult(
+            state.params,
+            state.opt_state,
+            np.concatenate(recorded) if history else None,
+            step,
+            self.key,
+            diverged_at,
+            stopped,
+            check=report,
+            validation_losses=np.asarray(watch.losses) if validating else None,
+            validation_steps=np.asarray(watch.steps, np.int64) if validating else None,
+            best_step=watch.best_step,
+            final=final,
+            chunk_end_losses=np.asarray([chunk[-1] for chunk in recorded]),
+        )
+
+
+compiled_loss = jax.jit(_forward.loss_fn, static_argnums=0)

@@ -1,0 +1,1 @@
+"""Files and data: data sets and tabular readers, checkpoints, model files, trace weight files, atomic writes."""

@@ -1,0 +1,1 @@
+"""Fast kernels, each checked against the reference core: the population-last \"lanes\" layout, small products."""
