@@ -1,0 +1,89 @@
+"""What every workload of the benchmark shares: timing (medians, round-robin), the machine's description, the optional PyTorch peer, and the check that peers agree."""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+
+def median_time(f: Callable[[], object], repeats: int) -> tuple[float, object]:
+    """Median wall time of ``repeats`` calls of ``f`` (after none: warm up yourself), and the last result."""
+    times, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t)
+    return float(np.median(times)), out
+
+
+def interleaved(
+    runners: dict[str, Callable[[], object]], repeats: int
+) -> dict[str, tuple[float, object, float]]:
+    """Median time, last result and best time of each runner, timed round-robin (after one warm-up
+    call each), so slow drifts of the machine's speed hit every peer alike."""
+    times: dict[str, list[float]] = {k: [] for k in runners}
+    last = {k: f() for k, f in runners.items()}
+    for _ in range(repeats):
+        for k, f in runners.items():
+            t = time.perf_counter()
+            last[k] = f()
+            times[k].append(time.perf_counter() - t)
+    return {k: (float(np.median(v)), last[k], min(v)) for k, v in times.items()}
+
+
+def torch_or_none():
+    """PyTorch limited to at most two threads (this machine's cores), or None when it is not installed."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    return torch
+
+
+def machine(device: str) -> dict:
+    """The machine and library versions the report was made with."""
+    import jax
+
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    torch = torch_or_none()
+    return {
+        "device": str(jax.devices()[0].device_kind)
+        if device == "gpu"
+        else f"CPU ({os.cpu_count()} cores)",
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "jax": jax.__version__,
+        "numpy": np.__version__,
+        "torch": torch.__version__ if torch else "not installed",
+    }
+
+
+class BenchmarkMismatch(RuntimeError):
+    """A peer's result differs from the reference: its timing would compare different work."""
+
+
+def agree(ok: bool, what: str, value, reference) -> None:
+    """Raise :class:`BenchmarkMismatch` unless ``ok`` (a check that ``python -O`` keeps)."""
+    if not ok:
+        raise BenchmarkMismatch(f"{what}: {value!r} differs from the reference {reference!r}")
+
+
+def x64_scope():
+    """A context in which JAX computes in float64 (the caller's setting returns after it)."""
+    import jax
+
+    if hasattr(jax, "enable_x64"):
+        return jax.enable_x64(True)
+    from jax.experimental import enable_x64  # older JAX
+
+    return enable_x64()

@@ -1,0 +1,123 @@
+"""W8 of ``jaxmlp bench``: ``jaxmlp.fit`` against scikit-learn's ``MLPClassifier`` on the same architecture, optimizer, batch size and epochs (digits and a synthetic set): time to train and test accuracy."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def w8(quick: bool) -> list[dict]:
+    """W8 rows: train seconds and test accuracy, jaxmlp against scikit-learn, mean of 3 seeds."""
+    try:
+        from sklearn.datasets import make_classification
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+    except ImportError:
+        return [
+            {
+                "workload": "W8 against scikit-learn",
+                "peer": "scikit-learn",
+                "note": "skipped: scikit-learn not installed",
+            }
+        ]
+    import warnings
+
+    import jax
+    import jax.numpy as jnp
+
+    import jaxmlp
+    from jaxmlp import forward
+    from jaxmlp.io import data
+
+    digits = data.load("digits")
+    xs, ys = make_classification(5_000, 40, n_informative=20, n_classes=10, random_state=0)
+    split = 4_000
+    mean, std = xs[:split].mean(0), xs[:split].std(0)
+    xs = (xs - mean) / std
+    cases = [
+        (
+            "digits (1,347 train / 450 test)",
+            digits.x_train,
+            digits.y_train,
+            digits.x_test,
+            digits.y_test,
+            (256,),
+            1e-3,
+            64,
+            20 if quick else 100,
+        ),
+        (
+            "synthetic 40 features, 10 classes (4,000 / 1,000)",
+            xs[:split],
+            ys[:split],
+            xs[split:],
+            ys[split:],
+            (100, 100),
+            1e-2,
+            100,
+            5 if quick else 30,
+        ),
+    ]
+    rows = []
+    seeds = (0,) if quick else (0, 1, 2)
+    for label, x, y, xt, yt, hidden, lr, batch, epochs in cases:
+        sizes = (x.shape[1], *hidden, 10)
+        net = jaxmlp.MLP(sizes, "relu", "softmax", "cross_entropy")
+        steps = epochs * (-(-len(x) // batch))
+        x32, y32 = x.astype(np.float32), y.astype(np.int32)
+        res = {"jaxmlp fit": [], "scikit-learn MLPClassifier": []}
+        for seed in seeds:
+            t = time.perf_counter()
+            r = jaxmlp.fit(
+                net,
+                net.init(jax.random.key(seed)),
+                x32,
+                y32,
+                steps=steps,
+                learning_rate=lr,
+                optimizer="adam",
+                batch_size=batch,
+                key=jax.random.key(seed + 100),
+            )
+            pred = np.asarray(
+                jax.jit(forward.apply, static_argnums=0)(
+                    net, r.params, jnp.asarray(xt, jnp.float32)
+                )
+            )
+            res["jaxmlp fit"].append(
+                (time.perf_counter() - t, float((pred.argmax(1) == yt).mean()))
+            )
+            clf = MLPClassifier(
+                hidden,
+                activation="relu",
+                solver="adam",
+                learning_rate_init=lr,
+                batch_size=batch,
+                max_iter=epochs,
+                alpha=0.0,
+                random_state=seed,
+                shuffle=True,
+                tol=0.0,
+                n_iter_no_change=epochs + 1,
+            )
+            t = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                clf.fit(x, y)
+            res["scikit-learn MLPClassifier"].append(
+                (time.perf_counter() - t, float(clf.score(xt, yt)))
+            )
+        for peer, runs in res.items():
+            rows.append(
+                {
+                    "workload": "W8 against scikit-learn",
+                    "peer": f"{label}: {peer}",
+                    "seconds": float(np.mean([r[0] for r in runs])),
+                    "test_accuracy": float(np.mean([r[1] for r in runs])),
+                    "note": f"{'-'.join(map(str, sizes))} relu, adam {lr:g}, batch {batch}, {epochs} epochs, "
+                    f"{len(seeds)} seed(s)"
+                    + (" (includes compilation)" if peer == "jaxmlp fit" else ""),
+                }
+            )
+    return rows
