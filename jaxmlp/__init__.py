@@ -7,7 +7,8 @@ from jaxmlp.config import MLP
 from jaxmlp.curvature import hessian, top_eigenvalue
 from jaxmlp.distributed import make_mesh
 from jaxmlp.forward import Layer
-from jaxmlp.gradcheck import GradCheckReport, GradientMismatchError, check_gradients, check_hvp
+from jaxmlp.gradcheck import GradCheckReport, GradientMismatchError, check_gradients
+from jaxmlp.hvpcheck import check_hvp
 from jaxmlp.hypergrad import hypergradient
 from jaxmlp.losses import LOSSES
 from jaxmlp.population import SweepResult, sweep

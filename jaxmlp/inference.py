@@ -80,14 +80,14 @@ def predict(model: Model, path, *, proba: bool = False, delimiter: str | None = 
 def evaluate(model: Model, path, target: str, *, delimiter: str | None = None) -> dict:
     """Loss and metrics of the model on a labelled data file (JSON-ready)."""
     from jaxmlp.io import tabular
-    from jaxmlp.io.data import _targets
+    from jaxmlp.io.datafile import targets_from_column
 
     table = tabular.read(path, delimiter=delimiter)
     tabular.check_target(table, path, target)
     tabular.check_complete(table.select([target]), path)
     x = inputs(model, table, path)
     classes = model.class_names if model.task == "classification" else None
-    y = _targets(tabular, table.column(target), path, target, model.task, classes)[0]
+    y = targets_from_column(tabular, table.column(target), path, target, model.task, classes)[0]
     out = outputs(model, x)
     dtype = model.mean.dtype
     loss = float(model.net.loss_fn(model.params, x, metrics.loss_targets(model.net, y, dtype)))

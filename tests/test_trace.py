@@ -247,3 +247,19 @@ def test_bad_weights_files_exit_two_with_one_line(tmp_path, capsys):
     assert_one_line_error(
         *run(capsys, "trace", "--weights", str(tmp_path / "missing.json"))[::2], "No such file"
     )
+
+
+def test_a_float32_derivation_checks_its_products_at_float32_tolerance():
+    from jaxmlp.explain import trace
+    from jaxmlp.explain.steps import check_product
+
+    net, params, x, y = jaxmlp.tutorial(jnp.float32)
+    d = trace.derive(net, params, x, y)  # float32 sums differ from the float64 products in ~1e-8
+    for name, printed in seed.SEED_PRINTED.items():
+        if "@" not in name and name in {s.name for s in d.steps}:
+            assert abs(d.value(name) - float(printed)) <= 1e-6, name
+    check_product(1.0, 1.0 + 1e-6, "within float32's rounding", 4)
+    with pytest.raises(AssertionError, match="printed product"):
+        check_product(1.0, 1.0 + 1e-4, "a wrong product", 4)
+    with pytest.raises(AssertionError, match="printed product"):
+        check_product(1.0, 1.0 + 1e-6, "the same difference in float64", 8)

@@ -8,7 +8,6 @@ passed in).
 from __future__ import annotations
 
 import dataclasses
-import math
 import signal
 import time
 from contextlib import contextmanager
@@ -18,115 +17,34 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp import distributed, metrics
+from jaxmlp import distributed
 from jaxmlp.cli.progress import NoProgress
+from jaxmlp.cli.run_config import (  # noqa: F401 (where they were)
+    NET_FIELDS,
+    RunConfig,
+    build_network,
+    initial_params,
+    resolve_steps,
+)
+from jaxmlp.cli.summary import (  # noqa: F401 (predictions, targets, confusion: where they were)
+    accuracy,
+    check_summary,
+    confusion,
+    dataset_loss,
+    predictions,
+    targets,
+    validation_summary,
+)
 from jaxmlp.config import MLP
-from jaxmlp.forward import apply
 from jaxmlp.io import checkpoint as ckpt
-from jaxmlp.io.data import Dataset
-from jaxmlp.seed import SEED_NET, tutorial
+from jaxmlp.io.dataset import Dataset
 from jaxmlp.train import (
     FitResult,
-    compiled_loss,
     fit,
     init_optimizer,
     named_optimizer,
     set_learning_rate,
 )
-
-NET_FIELDS = ("sizes", "activation", "output_activation", "loss", "bias", "train_bias")
-
-
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    """Everything a training run needs besides the data; ``None`` means the data set's default."""
-
-    sizes: tuple | None = None
-    activation: str | None = None
-    output_activation: str | None = None
-    loss: str | None = None
-    bias: str | None = None
-    train_bias: bool | None = None
-    optimizer: str | None = None
-    learning_rate: float | None = None
-    batch_size: int | None = None
-    steps: int | None = None
-    epochs: float | None = None
-    seed: int = 0
-    dtype: str = "float32"
-    grad: str = "autodiff"
-    clip_norm: float | None = None
-    chunk_size: int | None = None
-    devices: int | None = None
-    weight_decay: float | None = None
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    validation_fraction: float | None = None
-    patience: int | None = None
-
-
-def build_network(ds: Dataset, cfg: RunConfig) -> MLP:
-    """The data set's default network with the run's overrides, checked against the data's width."""
-    fields = {
-        k: getattr(cfg, k) if getattr(cfg, k) is not None else ds.defaults[k] for k in NET_FIELDS
-    }
-    net = MLP(**fields)
-    if net.sizes[0] != ds.n_features or net.sizes[-1] != ds.n_outputs:
-        raise ValueError(
-            f"sizes {','.join(map(str, net.sizes))} do not fit the {ds.name} data: it needs "
-            f"{ds.n_features} inputs and {ds.n_outputs} outputs (e.g. {ds.n_features},32,{ds.n_outputs})"
-        )
-    return net
-
-
-def resolve_steps(ds: Dataset, cfg: RunConfig, batch_size: int | None) -> int:
-    """``--steps``, or ``--epochs`` times the steps per epoch (``ceil(n / batch)``), or the default."""
-    if cfg.steps is not None and cfg.epochs is not None:
-        raise ValueError("give --steps or --epochs, not both")
-    n = ds.x_train.shape[0]
-    per_epoch = math.ceil(n / (batch_size or n))
-    if cfg.steps is not None:
-        return int(cfg.steps)
-    if cfg.epochs is not None:
-        return max(1, int(math.ceil(cfg.epochs * per_epoch)))
-    if "steps" in ds.defaults:
-        return int(ds.defaults["steps"])
-    return int(ds.defaults["epochs"] * per_epoch)
-
-
-def initial_params(ds: Dataset, net: MLP, key: jax.Array, dtype):
-    """The seed's own weights for the seed's network on the tutorial data, else ``net.init(key)``."""
-    if ds.name == "tutorial" and net == SEED_NET:
-        return tutorial(dtype)[1]
-    return net.init(key, dtype)
-
-
-def accuracy(net: MLP, ds_task: str, params, x: np.ndarray, y: np.ndarray) -> float | None:
-    """Fraction classified right (:func:`jaxmlp.metrics.accuracy`); None for regression."""
-    if ds_task != "classification":
-        return None
-    return float(metrics.accuracy(predictions(net, params, x), y))
-
-
-def predictions(net: MLP, params, x: np.ndarray) -> np.ndarray:
-    """The network's outputs for ``x`` ``(n, n_in)``, as NumPy."""
-    return np.asarray(_apply_jit(net, params, jnp.asarray(x, _dtype(params))))
-
-
-_apply_jit = jax.jit(apply, static_argnums=0)
-
-
-def _dtype(params):
-    return jax.tree_util.tree_leaves(params)[0].dtype
-
-
-targets = metrics.loss_targets  # what the CLI's runs call it
-
-
-def dataset_loss(net: MLP, params, x, y) -> float:
-    """The batch loss of ``params`` on a whole data set part (targets as :func:`targets` makes them)."""
-    dtype = _dtype(params)
-    return float(compiled_loss(net, params, jnp.asarray(x, dtype), targets(net, y, dtype)))
 
 
 class Interrupt:
@@ -331,43 +249,3 @@ def train(
         summary["checkpoint"] = str(checkpoint_dir)
     interrupted = interrupt.signal if interrupt is not None and result.stopped else None
     return TrainOutcome(net, result, summary, test_curve, interrupted, start)
-
-
-def check_summary(report) -> dict | None:
-    """A :class:`~jaxmlp.gradcheck.GradCheckReport` as JSON-ready fields (None stays None)."""
-    if report is None:
-        return None
-    return {
-        "passed": report.passed,
-        "max_abs_error": report.max_abs_error,
-        "max_rel_error": report.max_rel_error,
-        "rtol": report.rtol,
-    }
-
-
-def validation_summary(result: FitResult, cfg: RunConfig) -> dict[str, Any]:
-    """The run's gradient check (worst errors) and validation losses as JSON-ready fields."""
-    out: dict[str, Any] = {}
-    if cfg.grad == "backprop":
-        out["gradient_check"] = check_summary(result.gradient_check)
-    if result.validation_losses is not None:
-        finite = lambda v: float(v) if np.isfinite(v) else None  # noqa: E731 (JSON has no NaN)
-        out["validation_fraction"] = cfg.validation_fraction
-        out["patience"] = cfg.patience
-        out["best_step"] = result.best_step
-        best = (
-            result.validation_steps.tolist().index(result.best_step)
-            if result.best_step is not None
-            else None
-        )
-        out["validation_loss"] = None if best is None else finite(result.validation_losses[best])
-        out["validation_losses"] = [
-            [int(s), finite(v)] for s, v in zip(result.validation_steps, result.validation_losses)
-        ]
-    return out
-
-
-def confusion(net: MLP, params, x, y, n_classes: int) -> np.ndarray:
-    """Counts of (true class, predicted class) of ``params`` on ``(x, y)``."""
-    pred = metrics.predicted_class(predictions(net, params, x))
-    return metrics.confusion_matrix(y, pred, n_classes)

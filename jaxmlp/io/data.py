@@ -1,5 +1,5 @@
 """Data sets: the seed's example, XOR, scikit-learn's 8x8 digits, and the user's files
-(CSV, Parquet, ``.npz``, read by pyarrow: :mod:`jaxmlp.io.tabular`).
+(CSV, Parquet, ``.npz``: :mod:`jaxmlp.io.datafile`), loaded by name with :func:`load`.
 
 Each loader returns a :class:`Dataset` of NumPy arrays (float64 for the built-in
 sets, the run's dtype for files; cast to the parameters' dtype by the library) with
@@ -10,43 +10,13 @@ inside scikit-learn.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 
+from jaxmlp.io.datafile import read_csv, read_table  # noqa: F401 (where they were)
+from jaxmlp.io.dataset import TASKS, Dataset, standardise, stratified_split  # noqa: F401
+
 DATASETS = ("tutorial", "xor", "digits", "csv")
-TASKS = ("classification", "regression")
-
-
-@dataclasses.dataclass(frozen=True)
-class Dataset:
-    """Arrays and defaults of one data set.
-
-    ``x_*``: ``(n, n_features)`` float64 (cast to the run's dtype). ``y_*``: integer labels ``(n,)`` for
-    multi-class classification, ``(n, n_outputs)`` floats otherwise (0/1 for
-    binary classification with one logistic output). ``x_test`` is None when
-    the data set has no held-out part (``test_note`` says why when one was asked
-    for). ``defaults`` are keyword arguments of :class:`jaxmlp.MLP` (``sizes``
-    included) and of training. ``preprocessing`` (files only): the feature columns
-    and their encoding, the network's input names, and the standardisation.
-    """
-
-    name: str
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray | None
-    y_test: np.ndarray | None
-    task: str
-    n_outputs: int
-    defaults: dict
-    class_names: tuple = ()
-    preprocessing: dict | None = None
-    test_note: str | None = None
-
-    @property
-    def n_features(self) -> int:
-        """Input width of the data: ``x_train.shape[1]``."""
-        return self.x_train.shape[1]
 
 
 def tutorial() -> Dataset:
@@ -100,28 +70,6 @@ def xor() -> Dataset:
     )
 
 
-def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(x - mean) / std`` with the training part's statistics (constant columns: std 1)."""
-    mean = train.mean(0)
-    std = train.std(0)
-    std = np.where(std > 0, std, 1.0)
-    return ((train - mean) / std).astype(np.float64), ((test - mean) / std).astype(np.float64)
-
-
-def stratified_split(
-    labels: np.ndarray, test_fraction: float, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Train and test indices with each class split in the same proportion (fixed by ``seed``)."""
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for c in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == c))
-        k = int(round(len(idx) * test_fraction))
-        test.append(idx[:k])
-        train.append(idx[k:])
-    return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
-
-
 def digits() -> Dataset:
     """scikit-learn's 8x8 handwritten digits (1,797 images, 10 classes): a fixed stratified 75/25
     split (seed 0), standardised with the training part's statistics."""
@@ -167,178 +115,6 @@ def digits() -> Dataset:
         tuple(str(i) for i in range(10)),
         preprocessing,
     )
-
-
-CLASSIFICATION_MAX_CLASSES = (
-    20  # a numeric target with at most this many integer values is a class label
-)
-
-
-def read_csv(path: str | Path, target: str, task: str | None = None, **options) -> Dataset:
-    """A data file (CSV, Parquet or ``.npz``) as a :class:`Dataset`; see :func:`read_table`."""
-    return read_table(path, target, task, **options)
-
-
-def read_table(
-    path: str | Path,
-    target: str,
-    task: str | None = None,
-    *,
-    delimiter: str | None = None,
-    drop_missing: bool = False,
-    test: str | Path | None = None,
-    test_fraction: float = 0.2,
-    split_seed: int = 0,
-    dtype="float32",
-) -> Dataset:
-    """A table with a header: ``target`` is the column to predict, every other column a feature.
-
-    Read by pyarrow (:mod:`jaxmlp.io.tabular`: CSV with its delimiter detected or given, quoted
-    fields, a byte-order mark; Parquet; ``.npz`` with arrays ``x``, ``y``, the target named
-    ``y``). Numeric features stay numbers, text features are one-hot encoded (categories
-    of the training rows); missing values are an error naming row and column, or dropped
-    with ``drop_missing``. The task is classification when the target holds text or at most
-    20 distinct integers, else regression (``task`` overrides). The test part is the file
-    ``test`` (columns in any order, the same categories and classes), or a ``test_fraction``
-    of the rows (stratified for classification), fixed by ``split_seed``; categories are those of
-    the whole file (of the training file with ``test``); an empty test part
-    leaves ``x_test`` None and says why in ``test_note``. Inputs are standardised with the
-    training part's statistics and converted once to ``dtype``.
-    """
-    from jaxmlp.io import tabular
-
-    path = Path(path)
-    if task is not None and task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    if not 0 <= test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
-    table = _complete(tabular, tabular.read(path, delimiter=delimiter), path, target, drop_missing)
-    if table.num_rows < 2:
-        raise ValueError(f"{path}: needs at least 2 data rows, got {table.num_rows}")
-    features = [c for c in table.column_names if c != target]
-    if not features:
-        raise ValueError(f"{path}: needs at least one feature column besides the target {target!r}")
-    labels, task, classes = _targets(tabular, table.column(target), path, target, task)
-    test_table, test_labels, note = None, None, None
-    # Categories come from the whole (training) file, so a rare one that the split puts only in
-    # the test rows is still known; rows are encoded once, then split (row numbers in errors stay
-    # the file's).
-    enc = tabular.encoding(table, path, features)
-    x = tabular.encode(table, path, enc, dtype)
-    if test is not None:
-        test = Path(test)
-        test_table = _complete(
-            tabular, tabular.read(test, delimiter=delimiter), test, target, drop_missing
-        )
-        test_labels = _targets(tabular, test_table.column(target), test, target, task, classes)[0]
-        x_tr, x_te = x, tabular.encode(test_table, test, enc, dtype)
-    else:
-        if task == "classification":
-            tr, te = stratified_split(labels, test_fraction, seed=split_seed)
-        else:
-            idx = np.random.default_rng(split_seed).permutation(len(labels))
-            k = int(round(test_fraction * len(labels)))
-            te, tr = np.sort(idx[:k]), np.sort(idx[k:])
-        if len(tr) == 0:
-            raise ValueError(f"{path}: --test-fraction {test_fraction} leaves no training rows")
-        x_tr, x_te = x[tr], (x[te] if len(te) else None)
-        test_labels = labels[te] if len(te) else None
-        if not len(te):
-            note = (
-                f"no test set: --test-fraction {test_fraction} of {len(labels)} rows rounds to 0 "
-                "(raise it or pass --test FILE)"
-            )
-        labels = labels[tr]
-    del x, table
-    mean, std = x_tr.mean(0), x_tr.std(0)
-    std = np.where(std > 0, std, 1).astype(dtype)
-    for part in (x_tr, x_te):  # in place: no copies of a large data set
-        if part is not None:
-            part -= mean
-            part /= std
-    if task == "regression":
-        n_out, defaults = 1, {"output_activation": "identity", "loss": "mse"}
-    else:
-        n_out, defaults = len(classes), {"output_activation": "softmax", "loss": "cross_entropy"}
-    preprocessing = {
-        "features": enc.as_dict()["columns"],
-        "inputs": list(enc.input_names),
-        "mean": mean.tolist(),
-        "std": std.tolist(),
-        "target": target,
-    }
-    return Dataset(
-        path.name,
-        x_tr,
-        labels,
-        x_te,
-        test_labels,
-        task,
-        n_out,
-        {
-            "sizes": (x_tr.shape[1], 32, n_out),
-            "activation": "tanh",
-            "bias": "per_neuron",
-            "train_bias": True,
-            "optimizer": "adam",
-            "learning_rate": 1e-2,
-            "epochs": 200,
-            "batch_size": None,
-            **defaults,
-        },
-        classes,
-        preprocessing,
-        note,
-    )
-
-
-def _complete(tabular, table, path, target: str, drop_missing: bool):
-    """The table with its target checked and its missing values dropped or refused."""
-    tabular.check_target(table, path, target)
-    if drop_missing:
-        return tabular.drop_missing(table)
-    tabular.check_complete(table, path)
-    return table
-
-
-def _targets(tabular, column, path, target: str, task: str | None, classes=None):
-    """``(labels, task, classes)``: int32 class indices ``(n,)`` or float regression targets ``(n, 1)``."""
-    text = tabular.is_text(column)
-    values = None
-    if text and task == "regression":
-        tabular.check_numbers(column, path, target)
-        raise ValueError(f"{path}, column {target!r}: --task regression needs numbers, got text")
-    if not text:
-        values = column.to_numpy().astype(np.float64)
-        tabular.check_finite(values, path, target)
-    if task is None:
-        integral = values is not None and np.all(values == np.round(values))
-        small = values is not None and len(np.unique(values)) <= CLASSIFICATION_MAX_CLASSES
-        task = "classification" if text or (integral and small) else "regression"
-    if task == "regression":
-        return values[:, None], task, ()
-    names = (
-        np.asarray(column.to_pylist(), dtype=object).astype(str)
-        if text
-        else np.asarray([f"{v:g}" for v in values])
-    )
-    if classes is None:
-        found = np.unique(names)
-        order = sorted(found, key=float) if not text else sorted(found)
-        classes = tuple(str(c) for c in order)
-        if len(classes) < 2:
-            raise ValueError(
-                f"{path}: classification needs at least 2 classes in {target!r}, got {len(classes)}"
-            )
-    lookup = {c: i for i, c in enumerate(classes)}
-    unknown = [i for i, v in enumerate(names) if v not in lookup]
-    if unknown:
-        row = unknown[0]
-        raise ValueError(
-            f"{path}, data row {row + 1} (line {row + 2}), column {target!r}: class {str(names[row])!r} "
-            f"does not occur in the training data ({', '.join(classes)})"
-        )
-    return np.asarray([lookup[v] for v in names], np.int32), task, classes
 
 
 def load(
