@@ -20,30 +20,18 @@ if TYPE_CHECKING:
 def backward_steps(v: Values) -> None:
     """Backward pass, layer by layer from the output: deltas from the library's delta functions,
     each printed product checked against them, gradients from backprop."""
-    net, neurons, wn, bn, outs, nets, W, B, t, add = (
-        v.net,
-        v.neurons,
-        v.wn,
-        v.bn,
-        v.outs,
-        v.nets,
-        v.W,
-        v.B,
-        v.t,
-        v.add,
-    )
-    n_layers, layers, grads, params, x, y = len(W), v.layers, v.grads, v.params, v.x, v.y
-    loss, out_names, last = net.loss_spec, neurons[-1], layers[-1]
-    separable = net.loss != "cross_entropy"
+    n_layers, layers, grads, params, x, y = len(v.W), v.layers, v.grads, v.params, v.x, v.y
+    loss, out_names, last = v.net.loss_spec, v.neurons[-1], layers[-1]
+    separable = v.net.loss != "cross_entropy"
     deltas = [None] * n_layers
     deltas[-1] = np.asarray(
-        output_delta(net, Layer(last.net[None], last.out[None]), y[None])[0], float
+        output_delta(v.net, Layer(last.net[None], last.out[None]), y[None])[0], float
     )
     for l in range(n_layers - 1, 0, -1):
         lay = layers[l - 1]
         deltas[l - 1] = np.asarray(
             hidden_delta(
-                net,
+                v.net,
                 params[l]["w"],
                 jnp.asarray(deltas[l][None], x.dtype),
                 Layer(lay.net[None], lay.out[None]),
@@ -57,61 +45,61 @@ def backward_steps(v: Values) -> None:
             if is_out
             else f"Backward pass: hidden layer{' ' + str(l + 1) if n_layers > 2 else ''}"
         )
-        act = net.output_activation_spec if is_out else net.activation_spec
-        for j, name in enumerate(neurons[l + 1]):
+        act = v.net.output_activation_spec if is_out else v.net.activation_spec
+        for j, name in enumerate(v.neurons[l + 1]):
             delta_name = (
                 f"dE_{name}/dnet_{name}" if is_out and separable else f"dE_total/dnet_{name}"
             )
             if is_out and loss.fused_delta is not None:
-                add(
+                v.add(
                     section,
                     delta_name,
                     f"out_{name} - target_{name}",
-                    f"{fmt(outs[-1][j])} - {fmt(t[j])}",
+                    f"{fmt(v.outs[-1][j])} - {fmt(v.t[j])}",
                     deltas[l][j],
                 )
             else:
                 if is_out:
                     dE_dout = float(
-                        np.asarray(loss.dE_dout(last.out, jnp.asarray(t, last.out.dtype)))[j]
+                        np.asarray(loss.dE_dout(last.out, jnp.asarray(v.t, last.out.dtype)))[j]
                     )
                     n_out = len(out_names)
                     expr = loss.display("dE_dout", n_out, f"out_{name}", f"target_{name}")
-                    nums = loss.display("dE_dout", n_out, fmt(outs[-1][j]), fmt(t[j]))
-                    add(section, f"dE_total/dout_{name}", expr, nums, dE_dout)
+                    nums = loss.display("dE_dout", n_out, fmt(v.outs[-1][j]), fmt(v.t[j]))
+                    v.add(section, f"dE_total/dout_{name}", expr, nums, dE_dout)
                 else:
                     terms, nums, total = [], [], 0.0
-                    for k, nxt in enumerate(neurons[l + 2]):
+                    for k, nxt in enumerate(v.neurons[l + 2]):
                         term_name = (
                             f"dE_{nxt}/dout_{name}"
                             if l + 1 == n_layers - 1 and separable
                             else f"dE_total/dout_{name} via {nxt}"
                         )
-                        add(
+                        v.add(
                             section,
                             f"dnet_{nxt}/dout_{name}",
-                            wn[l + 1][k, j],
-                            fmt(W[l + 1][k, j]),
-                            W[l + 1][k, j],
+                            v.wn[l + 1][k, j],
+                            fmt(v.W[l + 1][k, j]),
+                            v.W[l + 1][k, j],
                         )
                         dname = (
                             f"dE_{nxt}/dnet_{nxt}"
                             if l + 1 == n_layers - 1 and separable
                             else f"dE_total/dnet_{nxt}"
                         )
-                        add(
+                        v.add(
                             section,
                             term_name,
                             f"{dname} * dnet_{nxt}/dout_{name}",
-                            f"{fmt(deltas[l + 1][k])} * {fmt(W[l + 1][k, j])}",
-                            deltas[l + 1][k] * W[l + 1][k, j],
+                            f"{fmt(deltas[l + 1][k])} * {fmt(v.W[l + 1][k, j])}",
+                            deltas[l + 1][k] * v.W[l + 1][k, j],
                         )
                         terms.append(term_name)
-                        nums.append(fmt(deltas[l + 1][k] * W[l + 1][k, j]))
-                        total += deltas[l + 1][k] * W[l + 1][k, j]
-                    dE_dout = float((deltas[l + 1] @ W[l + 1])[j])
+                        nums.append(fmt(deltas[l + 1][k] * v.W[l + 1][k, j]))
+                        total += deltas[l + 1][k] * v.W[l + 1][k, j]
+                    dE_dout = float((deltas[l + 1] @ v.W[l + 1])[j])
                     v.check(total, dE_dout, f"dE_total/dout_{name}")
-                    add(
+                    v.add(
                         section,
                         f"dE_total/dout_{name}",
                         " + ".join(terms),
@@ -120,41 +108,43 @@ def backward_steps(v: Values) -> None:
                     )
                 deriv = float(np.asarray(act.derivative(layers[l].net, layers[l].out))[j])
                 expr, nums = act.display_derivative(
-                    f"out_{name}", f"net_{name}", fmt(outs[l + 1][j]), fmt(nets[l + 1][j])
+                    f"out_{name}", f"net_{name}", fmt(v.outs[l + 1][j]), fmt(v.nets[l + 1][j])
                 )
-                add(section, f"dout_{name}/dnet_{name}", expr, nums, deriv)
+                v.add(section, f"dout_{name}/dnet_{name}", expr, nums, deriv)
                 v.check(dE_dout * deriv, deltas[l][j], delta_name)
-                add(
+                v.add(
                     section,
                     delta_name,
                     f"dE_total/dout_{name} * dout_{name}/dnet_{name}",
                     f"{fmt(dE_dout)} * {fmt(deriv)}",
                     deltas[l][j],
                 )
-            for i, src in enumerate(neurons[l]):
-                w, src_out = wn[l][j, i], outs[l][i]
-                add(section, f"dnet_{name}/d{w}", "out_" + src if l else src, fmt(src_out), src_out)
+            for i, src in enumerate(v.neurons[l]):
+                w, src_out = v.wn[l][j, i], v.outs[l][i]
+                v.add(
+                    section, f"dnet_{name}/d{w}", "out_" + src if l else src, fmt(src_out), src_out
+                )
                 g = float(np.asarray(grads[l]["w"])[j, i])
                 v.check(deltas[l][j] * src_out, g, f"dE_total/d{w}")
-                add(
+                v.add(
                     section,
                     f"dE_total/d{w}",
                     f"{delta_name} * dnet_{name}/d{w}",
                     f"{fmt(deltas[l][j])} * {fmt(src_out)}",
                     g,
                 )
-        if B[l] is not None and net.train_bias:
+        if v.B[l] is not None and v.net.train_bias:
             gb = np.asarray(grads[l]["b"], float)
-            for j, b in enumerate(dict.fromkeys(bn[l])):
+            for j, b in enumerate(dict.fromkeys(v.bn[l])):
                 value = float(gb) if gb.ndim == 0 else float(gb[j])
                 parts = deltas[l] if gb.ndim == 0 else deltas[l][j : j + 1]
                 v.check(float(np.sum(parts)), value, f"dE_total/d{b}")
-                add(
+                v.add(
                     section,
                     f"dE_total/d{b}",
                     " + ".join(
                         f"dE_total/dnet_{n}"
-                        for n in (neurons[l + 1] if gb.ndim == 0 else [neurons[l + 1][j]])
+                        for n in (v.neurons[l + 1] if gb.ndim == 0 else [v.neurons[l + 1][j]])
                     ),
                     " + ".join(fmt(p) for p in parts),
                     value,

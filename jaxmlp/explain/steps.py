@@ -142,63 +142,54 @@ class Values:
 
 def forward_steps(v: Values) -> None:
     """Forward pass: each neuron's ``net`` as a sum of products, then its ``out``."""
-    net, neurons, wn, bn, outs, nets, W, B, add = (
-        v.net,
-        v.neurons,
-        v.wn,
-        v.bn,
-        v.outs,
-        v.nets,
-        v.W,
-        v.B,
-        v.add,
-    )
-    n_layers = len(W)
+    n_layers = len(v.W)
     for l in range(n_layers):
         section = f"Forward pass: {'output layer' if l == n_layers - 1 else 'hidden layer ' + str(l + 1) if n_layers > 2 else 'hidden layer'}"
-        act = net.output_activation if l == n_layers - 1 else net.activation
-        for j, name in enumerate(neurons[l + 1]):
+        act = v.net.output_activation if l == n_layers - 1 else v.net.activation
+        for j, name in enumerate(v.neurons[l + 1]):
             terms = [
-                f"{wn[l][j, i]} * {'out_' + src if l else src}" for i, src in enumerate(neurons[l])
+                f"{v.wn[l][j, i]} * {'out_' + src if l else src}"
+                for i, src in enumerate(v.neurons[l])
             ]
-            nums = [f"{fmt(W[l][j, i])} * {fmt(outs[l][i])}" for i in range(len(neurons[l]))]
-            if B[l] is not None:
-                b = B[l] if B[l].ndim == 0 else B[l][j]
-                terms.append(f"{bn[l][j]} * 1")
+            nums = [f"{fmt(v.W[l][j, i])} * {fmt(v.outs[l][i])}" for i in range(len(v.neurons[l]))]
+            if v.B[l] is not None:
+                b = v.B[l] if v.B[l].ndim == 0 else v.B[l][j]
+                terms.append(f"{v.bn[l][j]} * 1")
                 nums.append(f"{fmt(b)} * 1")
-            add(section, f"net_{name}", " + ".join(terms), " + ".join(nums), nets[l + 1][j])
-        for j, name in enumerate(neurons[l + 1]):
-            add(
+            v.add(section, f"net_{name}", " + ".join(terms), " + ".join(nums), v.nets[l + 1][j])
+        for j, name in enumerate(v.neurons[l + 1]):
+            v.add(
                 section,
                 f"out_{name}",
                 f"{act}(net_{name})",
-                f"{act}({fmt(nets[l + 1][j])})",
-                outs[l + 1][j],
+                f"{act}({fmt(v.nets[l + 1][j])})",
+                v.outs[l + 1][j],
             )
 
 
 def error_steps(v: Values) -> None:
     """Total error: each output's error (separable losses) and their sum."""
-    net, neurons, outs, t, add = v.net, v.neurons, v.outs, v.t, v.add
     layers, params, x, y = v.layers, v.params, v.x, v.y
     section = "Total error"
-    out_names, loss = neurons[-1], net.loss_spec
+    out_names, loss = v.neurons[-1], v.net.loss_spec
     last = layers[-1]
-    separable = net.loss != "cross_entropy"
+    separable = v.net.loss != "cross_entropy"
     if separable:
         n_out = len(out_names)
         for k, name in enumerate(out_names):
             e_k = loss.value(
-                last.net[k : k + 1], last.out[k : k + 1], jnp.asarray(t[k : k + 1], last.out.dtype)
+                last.net[k : k + 1],
+                last.out[k : k + 1],
+                jnp.asarray(v.t[k : k + 1], last.out.dtype),
             )
             scale = (
-                n_out if net.loss == "mse" else 1
+                n_out if v.net.loss == "mse" else 1
             )  # the library's mse divides one output by 1, not n
-            add(
+            v.add(
                 section,
                 f"E_{name}",
                 loss.display("error", n_out, f"out_{name}", f"target_{name}"),
-                loss.display("error", n_out, fmt(outs[-1][k]), fmt(t[k])),
+                loss.display("error", n_out, fmt(v.outs[-1][k]), fmt(v.t[k])),
                 float(e_k) / scale,
             )
         terms = " + ".join(f"E_{n}" for n in out_names)
@@ -208,35 +199,36 @@ def error_steps(v: Values) -> None:
             ["-target_" + out_names[0] + " log(out_" + out_names[0] + ")"]
             + [f"target_{n} log(out_{n})" for n in out_names[1:]]
         )
-        nums = " + ".join(f"-{fmt(t[k])} * log({fmt(outs[-1][k])})" for k in range(len(out_names)))
-    e_total = float(net.loss_fn(params, x, y))
-    add(section, "E_total", terms, nums, e_total)
+        nums = " + ".join(
+            f"-{fmt(v.t[k])} * log({fmt(v.outs[-1][k])})" for k in range(len(out_names))
+        )
+    e_total = float(v.net.loss_fn(params, x, y))
+    v.add(section, "E_total", terms, nums, e_total)
 
 
 def update_steps(v: Values) -> None:
     """Updated weights (and trained biases): ``w+ = w - eta * dE/dw``."""
-    net, wn, bn, W, B, add = v.net, v.wn, v.bn, v.W, v.B, v.add
-    n_layers, grads, new, learning_rate = len(W), v.grads, v.new, v.learning_rate
+    n_layers, grads, new, learning_rate = len(v.W), v.grads, v.new, v.learning_rate
     section = "Updated weights"
     for l in range(n_layers):
-        for j in range(W[l].shape[0]):
-            for i in range(W[l].shape[1]):
-                w = wn[l][j, i]
+        for j in range(v.W[l].shape[0]):
+            for i in range(v.W[l].shape[1]):
+                w = v.wn[l][j, i]
                 g = float(np.asarray(grads[l]["w"])[j, i])
-                add(
+                v.add(
                     section,
                     f"{w}+",
                     f"{w} - eta * dE_total/d{w}",
-                    f"{fmt(W[l][j, i])} - {fmt(learning_rate)} * {fmt(g)}",
+                    f"{fmt(v.W[l][j, i])} - {fmt(learning_rate)} * {fmt(g)}",
                     float(np.asarray(new[l]["w"])[j, i]),
                 )
-        if B[l] is not None and net.train_bias:
+        if v.B[l] is not None and v.net.train_bias:
             nb = np.asarray(new[l]["b"], float)
             gb = np.asarray(grads[l]["b"], float)
-            for j, b in enumerate(dict.fromkeys(bn[l])):
-                old = float(B[l]) if B[l].ndim == 0 else float(B[l][j])
+            for j, b in enumerate(dict.fromkeys(v.bn[l])):
+                old = float(v.B[l]) if v.B[l].ndim == 0 else float(v.B[l][j])
                 g = float(gb) if gb.ndim == 0 else float(gb[j])
-                add(
+                v.add(
                     section,
                     f"{b}+",
                     f"{b} - eta * dE_total/d{b}",
