@@ -45,10 +45,10 @@ import jax.numpy as jnp
 
 from jaxmlp.forward import (
     Layer,
+    Matmul,
     forward_trace,
     one_hot_targets,
     per_example_loss_from_output,
-    small_matmul,
 )
 
 if TYPE_CHECKING:
@@ -69,18 +69,29 @@ def output_delta(net: Architecture, last: Layer, y: Array) -> Array:
     return loss.dE_dout(last.out, t) * net.output_activation_spec.derivative(last.net, last.out)
 
 
-def hidden_delta(net: Architecture, w_next: Array, delta_next: Array, layer: Layer) -> Array:
+def hidden_delta(
+    net: Architecture,
+    w_next: Array,
+    delta_next: Array,
+    layer: Layer,
+    *,
+    matmul: Matmul = jnp.matmul,
+) -> Array:
     """``delta_l = (delta_{l+1} @ W_{l+1}) * f'(net_l)``: ``(batch, n_{l+1}) -> (batch, n_l)``."""
-    back = small_matmul(delta_next, w_next)
+    back = matmul(delta_next, w_next)
     return back * net.activation_spec.derivative(layer.net, layer.out)
 
 
-def layer_gradient(net: Architecture, layer: dict, delta: Array, prev_out: Array) -> dict:
+def layer_gradient(
+    net: Architecture,
+    layer: dict,
+    delta: Array,
+    prev_out: Array,
+    *,
+    matmul: Matmul = jnp.matmul,
+) -> dict:
     """``dE/dW = delta^T @ out_prev`` ``(n_out, n_in)`` and ``dE/db`` (zero when biases are frozen)."""
-    if delta.shape[0] == 1:  # one example: an outer product, which XLA fuses (a dot it would not)
-        grads = {"w": delta[0][:, None] * prev_out[0][None, :]}
-    else:
-        grads = {"w": delta.T @ prev_out}
+    grads = {"w": matmul(delta.T, prev_out)}
     if net.bias != "none":
         if not net.train_bias:
             grads["b"] = jnp.zeros_like(layer["b"])
@@ -91,7 +102,9 @@ def layer_gradient(net: Architecture, layer: dict, delta: Array, prev_out: Array
     return grads
 
 
-def value_and_backprop(net: Architecture, params, x: Array, y: Array) -> tuple[Array, tuple]:
+def value_and_backprop(
+    net: Architecture, params, x: Array, y: Array, *, matmul: Matmul = jnp.matmul
+) -> tuple[Array, tuple]:
     """The batch loss and its gradient by the delta rule, from one forward pass.
 
     Args:
@@ -99,15 +112,17 @@ def value_and_backprop(net: Architecture, params, x: Array, y: Array) -> tuple[A
       params: tuple of per-layer dicts ``{"w": (n_out, n_in), "b": () | (n_out,)}``.
       x: ``(batch, n_in)``.
       y: ``(batch, n_out)``, or integer labels ``(batch,)`` for cross entropy.
+      matmul: how products are taken (:mod:`jaxmlp.forward`): ``jnp.matmul``, or a kernel
+        computing the same products (:func:`jaxmlp.kernels.small.matmul`).
 
     Returns:
       ``(E, grads)``, ``grads`` with the structure and shapes of ``params``.
     """
-    return backward_sweep(net, params, x, y)
+    return backward_sweep(net, params, x, y, matmul=matmul)
 
 
 def backward_sweep(
-    net: Architecture, params, x: Array, y: Array, update=None
+    net: Architecture, params, x: Array, y: Array, update=None, *, matmul: Matmul = jnp.matmul
 ) -> tuple[Array, tuple]:
     """One forward pass, then the delta rule from the output layer down; returns ``(E, per-layer results)``.
 
@@ -116,27 +131,35 @@ def backward_sweep(
     updated as soon as its gradient is known, and the next delta is propagated
     through the *updated* weights (the online order).
     """
-    layers = forward_trace(net, params, x)
+    layers = forward_trace(net, params, x, matmul=matmul)
     loss = jnp.mean(per_example_loss_from_output(net, layers[-1], y))
     delta = output_delta(net, layers[-1], y) / x.shape[0]
     results = [None] * len(params)
     for l in reversed(range(len(params))):
         prev_out = x if l == 0 else layers[l - 1].out
-        grads = layer_gradient(net, params[l], delta, prev_out)
+        grads = layer_gradient(net, params[l], delta, prev_out, matmul=matmul)
         results[l] = grads if update is None else update(params[l], grads)
         if l > 0:
             w = params[l]["w"] if update is None else results[l]["w"]
-            delta = hidden_delta(net, w, delta, layers[l - 1])
+            delta = hidden_delta(net, w, delta, layers[l - 1], matmul=matmul)
     return loss, tuple(results)
 
 
-def backprop(net: Architecture, params, x: Array, y: Array) -> tuple:
+def backprop(
+    net: Architecture, params, x: Array, y: Array, *, matmul: Matmul = jnp.matmul
+) -> tuple:
     """The gradient of the batch loss by the delta rule (see the module docstring); same pytree as ``params``."""
-    return value_and_backprop(net, params, x, y)[1]
+    return value_and_backprop(net, params, x, y, matmul=matmul)[1]
 
 
 def sgd_step_updated_weights(
-    net: Architecture, params, x: Array, y: Array, learning_rate: Array
+    net: Architecture,
+    params,
+    x: Array,
+    y: Array,
+    learning_rate: Array,
+    *,
+    matmul: Matmul = jnp.matmul,
 ) -> tuple[Array, tuple]:
     r"""One online SGD step, layer by layer from the output, through the weights just updated.
 
@@ -162,4 +185,4 @@ def sgd_step_updated_weights(
             lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, layer, grads
         )
 
-    return backward_sweep(net, params, x, y, update=sgd)
+    return backward_sweep(net, params, x, y, update=sgd, matmul=matmul)

@@ -8,10 +8,15 @@ For layer ``l`` with weights ``W_l`` of shape ``(n_out, n_in)`` and bias ``b_l``
 with ``out_0 = x``. These functions take a batch ``x`` of shape ``(batch, n_in)``
 and do no validation: they are what compiled loops call. The validated public
 versions are the methods of :class:`jaxmlp.MLP`.
+
+``matmul`` (default ``jnp.matmul``, the textbook product) is how every product is
+taken; the training loops pass a kernel that computes the same product faster for
+one example and narrow layers (:func:`jaxmlp.kernels.small.matmul`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 import jax
@@ -21,6 +26,7 @@ if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
 Array = jax.Array
+Matmul = Callable[[Array, Array], Array]
 
 
 class Layer(NamedTuple):
@@ -28,25 +34,6 @@ class Layer(NamedTuple):
 
     net: Array
     out: Array
-
-
-def small_matmul(a: Array, b: Array) -> Array:
-    """``a @ b`` for ``a`` ``(1, k)``: an unrolled sum of ``k`` rank-1 products when ``k`` is small.
-
-    For one example and a narrow layer XLA leaves a ``(1, k) x (k, m)`` dot
-    unfused in a training loop, and, once vmapped over a population, reduces
-    a small axis slowly; elementwise products and adds fuse and vectorise in
-    both cases.
-    """
-    if a.shape[0] != 1 or a.shape[1] > SMALL:
-        return a @ b
-    out = a[:, 0:1] * b[0][None, :]
-    for k in range(1, a.shape[1]):
-        out = out + a[:, k : k + 1] * b[k][None, :]
-    return out
-
-
-SMALL = 16  # widths up to this are multiplied by unrolled sums of products
 
 
 def bias_term(net: Architecture, layer: dict) -> Array | float:
@@ -61,13 +48,15 @@ def bias_term(net: Architecture, layer: dict) -> Array | float:
     return b if net.bias == "shared" else b[None, :]
 
 
-def forward_trace(net: Architecture, params, x: Array) -> tuple[Layer, ...]:
+def forward_trace(
+    net: Architecture, params, x: Array, *, matmul: Matmul = jnp.matmul
+) -> tuple[Layer, ...]:
     """Every layer's ``(net, out)`` for a batch ``x`` of shape ``(batch, n_in)``."""
     layers = []
     out = x
     for i, layer in enumerate(params):
         act = net.output_activation_spec if i == len(params) - 1 else net.activation_spec
-        z = small_matmul(out, layer["w"].T) + bias_term(net, layer)
+        z = matmul(out, layer["w"].T) + bias_term(net, layer)
         out = act.fn(z)
         layers.append(Layer(z, out))
     return tuple(layers)
@@ -90,11 +79,13 @@ def per_example_loss_from_output(net: Architecture, last: Layer, y: Array) -> Ar
     return net.loss_spec.value(last.net, last.out, one_hot_targets(net, y, last.out.dtype))
 
 
-def per_example_loss(net: Architecture, params, x: Array, y: Array) -> Array:
+def per_example_loss(
+    net: Architecture, params, x: Array, y: Array, *, matmul: Matmul = jnp.matmul
+) -> Array:
     """E for each example: shape ``(batch,)``."""
-    return per_example_loss_from_output(net, forward_trace(net, params, x)[-1], y)
+    return per_example_loss_from_output(net, forward_trace(net, params, x, matmul=matmul)[-1], y)
 
 
-def loss_fn(net: Architecture, params, x: Array, y: Array) -> Array:
+def loss_fn(net: Architecture, params, x: Array, y: Array, *, matmul: Matmul = jnp.matmul) -> Array:
     """The batch loss: the mean over examples of the per-example loss E (a scalar)."""
-    return jnp.mean(per_example_loss(net, params, x, y))
+    return jnp.mean(per_example_loss(net, params, x, y, matmul=matmul))

@@ -66,10 +66,10 @@ import jax.numpy as jnp
 
 from jaxmlp.backprop import layer_gradient, output_delta
 from jaxmlp.forward import (
+    Matmul,
     forward_trace,
     one_hot_targets,
     per_example_loss_from_output,
-    small_matmul,
 )
 
 if TYPE_CHECKING:
@@ -86,15 +86,17 @@ def direction_bias(net: Architecture, layer_v: dict) -> Array | float:
     return c if net.bias == "shared" else c[None, :]
 
 
-def r_forward(net: Architecture, params, v, x: Array, layers) -> tuple[list[Array], list[Array]]:
+def r_forward(
+    net: Architecture, params, v, x: Array, layers, *, matmul: Matmul = jnp.matmul
+) -> tuple[list[Array], list[Array]]:
     """``(R{net_l}, R{out_l})`` for every layer, each ``(batch, n_l)``, from the forward pass ``layers``."""
     rnets, routs = [], []
     out, rout = x, None  # R{x} = 0: the first layer has no R{out_0} W^T term
     for l, (layer, lv) in enumerate(zip(params, v)):
         act = net.output_activation_spec if l == len(params) - 1 else net.activation_spec
-        rnet = small_matmul(out, lv["w"].T) + direction_bias(net, lv)
+        rnet = matmul(out, lv["w"].T) + direction_bias(net, lv)
         if rout is not None:
-            rnet = small_matmul(rout, layer["w"].T) + rnet
+            rnet = matmul(rout, layer["w"].T) + rnet
         here = layers[l]
         if act.name == "softmax":  # its R{out} is never needed: the delta is fused
             rout = jnp.zeros_like(rnet)
@@ -122,16 +124,24 @@ def output_delta_r(
 
 
 def value_grad_and_hvp(
-    net: Architecture, params, x: Array, y: Array, v, *, gauss_newton: bool = False
+    net: Architecture,
+    params,
+    x: Array,
+    y: Array,
+    v,
+    *,
+    gauss_newton: bool = False,
+    matmul: Matmul = jnp.matmul,
 ) -> tuple[Array, tuple, tuple]:
     """``(E, dE/dparams, H v)`` (or ``G v`` with ``gauss_newton``) from one R-augmented sweep.
 
     Args:
       params, v: parameter pytrees of the same structure and shapes.
       x: ``(batch, n_in)``; y: ``(batch, n_out)`` or integer labels ``(batch,)``.
+      matmul: how products are taken (:mod:`jaxmlp.forward`).
     """
-    layers = forward_trace(net, params, x)
-    rnets, routs = r_forward(net, params, v, x, layers)
+    layers = forward_trace(net, params, x, matmul=matmul)
+    rnets, routs = r_forward(net, params, v, x, layers, matmul=matmul)
     loss = jnp.mean(per_example_loss_from_output(net, layers[-1], y))
     batch = x.shape[0]
     delta = output_delta(net, layers[-1], y) / batch
@@ -140,30 +150,28 @@ def value_grad_and_hvp(
     grads, hv = [None] * len(params), [None] * len(params)
     for l in reversed(range(len(params))):
         prev_out = x if l == 0 else layers[l - 1].out
-        grads[l] = layer_gradient(net, params[l], delta, prev_out)
-        hv[l] = layer_gradient(net, params[l], rdelta, prev_out)
+        grads[l] = layer_gradient(net, params[l], delta, prev_out, matmul=matmul)
+        hv[l] = layer_gradient(net, params[l], rdelta, prev_out, matmul=matmul)
         if not gauss_newton and l > 0:  # R{out_0} = R{x} = 0
-            hv[l]["w"] = hv[l]["w"] + layer_gradient(net, params[l], delta, routs[l - 1])["w"]
+            hv[l]["w"] = hv[l]["w"] + matmul(delta.T, routs[l - 1])
         if l > 0:
             below = layers[l - 1]
             w, vw = params[l]["w"], v[l]["w"]
             fprime = net.activation_spec.derivative(below.net, below.out)
-            back = small_matmul(delta, w)
-            new_rdelta = small_matmul(rdelta, w) * fprime
+            back = matmul(delta, w)
+            new_rdelta = matmul(rdelta, w) * fprime
             if not gauss_newton:
                 fsecond = net.activation_spec.second_derivative(below.net, below.out)
-                new_rdelta = (
-                    new_rdelta + small_matmul(delta, vw) * fprime + back * fsecond * rnets[l - 1]
-                )
+                new_rdelta = new_rdelta + matmul(delta, vw) * fprime + back * fsecond * rnets[l - 1]
             delta, rdelta = back * fprime, new_rdelta
     return loss, tuple(grads), tuple(hv)
 
 
-def hvp(net: Architecture, params, x: Array, y: Array, v) -> tuple:
+def hvp(net: Architecture, params, x: Array, y: Array, v, *, matmul: Matmul = jnp.matmul) -> tuple:
     """:math:`H v`, the Hessian of the batch loss times ``v``, by the R-operator; shaped like ``params``."""
-    return value_grad_and_hvp(net, params, x, y, v)[2]
+    return value_grad_and_hvp(net, params, x, y, v, matmul=matmul)[2]
 
 
-def gnvp(net: Architecture, params, x: Array, y: Array, v) -> tuple:
+def gnvp(net: Architecture, params, x: Array, y: Array, v, *, matmul: Matmul = jnp.matmul) -> tuple:
     """:math:`G v`, the Gauss-Newton matrix :math:`J^T H_\\ell J` times ``v`` (module docstring)."""
-    return value_grad_and_hvp(net, params, x, y, v, gauss_newton=True)[2]
+    return value_grad_and_hvp(net, params, x, y, v, gauss_newton=True, matmul=matmul)[2]

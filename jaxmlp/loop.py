@@ -4,6 +4,10 @@ an SGD or optax update) and ``lax.scan`` over a chunk of steps. :func:`jaxmlp.tr
 A chunk carries ``(TrainState, cursor)``; the cursor is the epoch stream's position
 (:mod:`jaxmlp.batching`) when batches are drawn, else None. Nothing loss-dependent is reduced inside
 the loop (see :func:`run_chunk`): divergence is found on the host from the chunk's losses.
+
+Every product in the loop, autodiff's and the delta rule's alike, is taken by the kernel
+:func:`jaxmlp.kernels.small.matmul` (the reference's ``a @ b``, fused for one example and narrow
+layers); the gradient the loop computes is the one checked against ``jax.grad`` before training.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from jaxmlp import batching
 from jaxmlp import forward as _forward
 from jaxmlp.config import MLP
 from jaxmlp.gradcheck import leaf_errors
+from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.optimizers import sgd_step
 
 if TYPE_CHECKING:
@@ -79,8 +84,9 @@ class StepSpec:
 def value_and_grad(spec: StepSpec, params, x, y):
     """``(E, dE/dparams)`` by autodiff or by the handwritten delta rule, as ``spec.grad`` says."""
     if spec.grad == "backprop":
-        return _backprop.value_and_backprop(spec.net, params, x, y)
-    return jax.value_and_grad(functools.partial(_forward.loss_fn, spec.net))(params, x, y)
+        return _backprop.value_and_backprop(spec.net, params, x, y, matmul=kernel_matmul)
+    loss = functools.partial(_forward.loss_fn, spec.net, matmul=kernel_matmul)
+    return jax.value_and_grad(loss)(params, x, y)
 
 
 def shard_batch(spec: StepSpec, x, y):
@@ -112,7 +118,7 @@ def update(
     E is the loss before the update."""
     if spec.order == "updated_weights":
         loss, params = _backprop.sgd_step_updated_weights(
-            spec.net, state.params, xb, yb, learning_rate
+            spec.net, state.params, xb, yb, learning_rate, matmul=kernel_matmul
         )
         opt_state = state.opt_state
     else:
@@ -156,15 +162,15 @@ def train_step(spec: StepSpec, carry, learning_rate, x, y):
 
 def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
     """Traceable: ``(idx, errors)``: the indices of the batch the first step draws (None without
-    batches: all of ``x``) and :func:`~jaxmlp.gradcheck.leaf_errors` between the delta rule's and
-    ``jax.grad``'s gradients on it (the gradients stay inside: each output of a compiled call
-    costs dispatch time)."""
+    batches: all of ``x``) and :func:`~jaxmlp.gradcheck.leaf_errors` between the delta rule's
+    gradient as the loop computes it (with the loop's kernel) and ``jax.grad`` of the reference
+    loss (the gradients stay inside: each output of a compiled call costs dispatch time)."""
     idx = None
     if spec.batch_size is not None:
         idx, _ = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
         x, y = shard_batch(spec, x[idx], y[idx])
-    auto = jax.grad(_forward.loss_fn, argnums=1)(spec.net, state.params, x, y)
-    hand = _backprop.backprop(spec.net, state.params, x, y)
+    auto = jax.grad(_forward.loss_fn, argnums=1)(spec.net, state.params, x, y)  # the reference
+    hand = _backprop.backprop(spec.net, state.params, x, y, matmul=kernel_matmul)
     return idx, leaf_errors(spec.net, hand, auto)
 
 

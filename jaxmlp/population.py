@@ -30,6 +30,7 @@ from jaxmlp.forward import apply as _apply
 from jaxmlp.forward import loss_fn as _loss_fn
 from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
 from jaxmlp.kernels import lanes
+from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.loop import StepSpec, keep_frozen, value_and_grad
 from jaxmlp.optimizers import sgd_step
 from jaxmlp.train import DEFAULT_CHUNK
@@ -100,8 +101,8 @@ def population_loss(net: MLP, params, x, y):
 @functools.partial(jax.jit, static_argnames=("net", "use_lanes"))
 def kernel_errors(net: MLP, member, x, y, *, use_lanes: bool):
     """:func:`~jaxmlp.gradcheck.leaf_errors` of the gradient the sweep's kernel computes for one
-    member (the lanes delta rule on a population of one, or the reference delta rule that the vmap
-    layout maps) against ``jax.grad`` of the loss."""
+    member (the lanes delta rule on a population of one, or the delta rule with the loop's kernel
+    that the vmap layout maps) against ``jax.grad`` of the reference loss."""
     auto = jax.grad(_loss_fn, argnums=1)(net, member, x, y)
     if use_lanes:
         one = lanes.to_lanes(jax.tree_util.tree_map(lambda a: a[None], member))
@@ -109,7 +110,7 @@ def kernel_errors(net: MLP, member, x, y, *, use_lanes: bool):
             lambda a: a[0], lanes.from_lanes(lanes.backprop(net, one, x, y))
         )
     else:
-        hand = _backprop.backprop(net, member, x, y)
+        hand = _backprop.backprop(net, member, x, y, matmul=kernel_matmul)
     return leaf_errors(net, hand, auto)
 
 

@@ -45,7 +45,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.backprop import output_delta
-from jaxmlp.forward import SMALL, Layer, one_hot_targets, per_example_loss_from_output
+from jaxmlp.forward import Layer, one_hot_targets, per_example_loss_from_output
+from jaxmlp.kernels.small import SMALL
 
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
