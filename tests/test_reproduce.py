@@ -94,10 +94,11 @@ def test_the_text_table_marks_the_errata(capsys):
     assert "multiplies already-rounded intermediates" in out
 
 
-def test_plot_writes_a_png(tmp_path, capsys):
-    path = tmp_path / "seed.png"
-    code, _, _ = run(capsys, "reproduce", "--plot", str(path))
+def test_plot_writes_a_png_into_the_folder(tmp_path, capsys):
+    code, out, _ = run(capsys, "reproduce", "--plot", str(tmp_path / "figures"))
+    path = tmp_path / "figures" / "seed_loss.png"
     assert code == 0 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {path}" in out
 
 
 def test_bad_options_exit_two(capsys):

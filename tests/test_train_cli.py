@@ -324,7 +324,7 @@ def test_clip_norm_keeps_the_same_run_finite(capsys):
 
 
 def test_sweep_small_grid(tmp_path, capsys):
-    plot = tmp_path / "sweep.png"
+    plot = tmp_path / "figures" / "sweep.png"
     d = run_json(
         capsys,
         "sweep",
@@ -335,7 +335,7 @@ def test_sweep_small_grid(tmp_path, capsys):
         "--steps",
         "200",
         "--plot",
-        str(plot),
+        str(plot.parent),
     )
     assert d["nets"] == 12 and d["steps"] == 200
     assert {"nets", "steps", "seconds", "net_steps_per_second"} <= set(d)

@@ -273,12 +273,14 @@ def shared(
     json: str | None = None,
     x64: str | None = None,
     seed: str | None = None,
-    grad=_NO_DEFAULT,
+    grad: bool = False,
     chunk_size=_NO_DEFAULT,
+    plot: str | None = None,
 ) -> Parser:
     """A parent parser with the options several commands share, each declared here once: pass
-    the ones a command takes (the text says what the option means there; ``grad`` and
-    ``chunk_size`` take the command's default, which the help names)."""
+    the ones a command takes (the text says what the option means there; ``chunk_size`` takes
+    the command's default, which the help names). One convention each: ``--grad`` defaults to the
+    handwritten delta rule, ``--plot`` is a folder the command writes its figures into."""
     from jaxmlp.loop import GRADS
     from jaxmlp.train import DEFAULT_CHUNK
 
@@ -289,11 +291,11 @@ def shared(
         p.add_argument("--x64", action="store_true", help=x64)
     if seed is not None:
         p.add_argument("--seed", type=int, default=0, help=f"{seed} (default %(default)s)")
-    if grad is not _NO_DEFAULT:
+    if grad:
         p.add_argument(
             "--grad",
             choices=GRADS,
-            default=grad,
+            default="backprop",
             help="the gradient: jax.grad (autodiff) or the handwritten delta rule (backprop), "
             "checked against jax.grad before training (default %(default)s)",
         )
@@ -309,5 +311,11 @@ def shared(
                 else f"{DEFAULT_CHUNK}; one epoch with --validation-fraction"
             )
             + ")",
+        )
+    if plot is not None:
+        p.add_argument(
+            "--plot",
+            metavar="DIR",
+            help=f"write {plot} into DIR (created if missing)",
         )
     return p

@@ -30,15 +30,15 @@ def build_parser() -> Parser:
 
     p = sub.add_parser(
         "reproduce",
-        parents=[shared(json="print the figures as JSON")],
+        parents=[
+            shared(
+                json="print the figures as JSON",
+                plot="seed_loss.png (E_total over 10,000 steps, both update orders)",
+            )
+        ],
         help="every number of the seed tutorial, checked, with its errata",
         description="Run the seed network in float64 and compare every figure the seed prints.",
-        epilog="example: jaxmlp reproduce --plot seed.png",
-    )
-    p.add_argument(
-        "--plot",
-        metavar="PATH",
-        help="write a PNG of E_total over 10,000 steps, both update orders",
+        epilog="example: jaxmlp reproduce --plot figures",
     )
     p.set_defaults(func=commands.cmd_reproduce)
 
@@ -120,8 +120,9 @@ def build_parser() -> Parser:
                 json="print the result as JSON",
                 x64="train in float64 (default float32)",
                 seed="PRNG seed for the initial weights and the batches",
-                grad="autodiff",
+                grad=True,
                 chunk_size=None,
+                plot="loss.png, and decision_boundary.png (xor) or confusion.png (classes)",
             )
         ],
         help="train a network on tutorial, xor, digits or your CSV file",
@@ -188,9 +189,6 @@ def build_parser() -> Parser:
         "--resume", action="store_true", help="continue from the checkpoint in --checkpoint DIR"
     )
     p.add_argument(
-        "--plot", metavar="DIR", help="write loss.png (and decision_boundary.png or confusion.png)"
-    )
-    p.add_argument(
         "--save",
         metavar="MODEL",
         help="write the trained model (network, weights, preprocessing, classes) as a safetensors file",
@@ -211,13 +209,14 @@ def build_parser() -> Parser:
                 json="print the result as JSON",
                 x64="train in float64 (default float32)",
                 seed="the first seed",
-                grad="backprop",
+                grad=True,
                 chunk_size=1000,
+                plot="sweep.png (final loss by learning rate and seed)",
             )
         ],
         help="train a grid of learning rates x seeds at once (one compiled scan)",
         description="One network per (learning rate, seed), full-batch SGD, all in one compiled loop.",
-        epilog="example: jaxmlp sweep --learning-rates 64 --seeds 64 --steps 10000 --plot sweep.png",
+        epilog="example: jaxmlp sweep --learning-rates 64 --seeds 64 --steps 10000 --plot figures",
     )
     add_data_arguments(p, default="tutorial")
     p.add_argument(
@@ -233,9 +232,6 @@ def build_parser() -> Parser:
         default="auto",
         help="population on the leading axis (vmap) or last (lanes: tiny networks, "
         "up to 16 wide and 16 examples); auto picks lanes for backprop where it fits",
-    )
-    p.add_argument(
-        "--plot", metavar="PATH", help="heatmap PNG of final loss by learning rate and seed"
     )
     add_parallel_options(p)
     p.set_defaults(func=commands.cmd_sweep)

@@ -21,10 +21,14 @@ def cmd_reproduce(args) -> int:
 
     figures, curves = seed.reproduce()
     notes = seed.errata(figures)
+    figure = None
     if args.plot:
+        from pathlib import Path
+
         from jaxmlp.cli import plots
 
-        plots.seed_loss_curves(curves, args.plot)
+        figure = Path(args.plot) / "seed_loss.png"
+        plots.seed_loss_curves(curves, figure)
     if args.json:
         emit(
             json.dumps(
@@ -39,8 +43,8 @@ def cmd_reproduce(args) -> int:
         return 0
     emit(seed.reproduction_table(figures, notes, markdown=False))
     emit(seed.REPRODUCE_NOTE)
-    if args.plot:
-        emit(f"wrote {args.plot}")
+    if figure is not None:
+        emit(f"wrote {figure}")
     return 0
 
 

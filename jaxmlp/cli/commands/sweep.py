@@ -99,12 +99,14 @@ def cmd_sweep(args) -> int:
         summary["all_correct_rate"] = float((acc == 1.0).mean())
         summary["mean_train_accuracy"] = float(acc.mean())
     if args.plot and leader:
+        from pathlib import Path
+
         from jaxmlp.cli import plots
 
         plots.sweep_heatmap(
             final,
             r.learning_rates,
-            args.plot,
+            Path(args.plot) / "sweep.png",
             f"{ds.name}: final loss after {r.steps} steps, {r.nets} networks",
         )
     if args.json:
