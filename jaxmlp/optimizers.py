@@ -108,6 +108,11 @@ def schedule_multiplier(schedule: str, warmup_steps: int, total_steps: int | Non
 _INJECTED: list = []  # the optimizers named_optimizer made: their learning rate is set from fit's
 
 
+@functools.cache
+def _compiled_init(optimizer):
+    return jax.jit(optimizer.init)
+
+
 def takes_learning_rate(optimizer) -> bool:
     """Whether ``fit``'s ``learning_rate`` reaches ``optimizer``: manual SGD, a name, or the result of
     :func:`named_optimizer` (a learning rate with any other optax transformation would be ignored)."""
@@ -131,6 +136,11 @@ def set_learning_rate(opt_state, learning_rate):
 
 
 def init_optimizer(optimizer: optax.GradientTransformation, params, learning_rate=None):
-    """``optimizer.init(params)``, with the injected learning rate set to ``learning_rate`` where there is one."""
-    state = optimizer.init(params)
+    """``optimizer.init(params)``, with the injected learning rate set to ``learning_rate`` where there is one.
+
+    A named optimizer's ``init`` runs as one compiled program (cached with the optimizer); op by
+    op it compiled a small program per leaf shape on first use.
+    """
+    named = any(optimizer is o for o in _INJECTED)
+    state = (_compiled_init(optimizer) if named else optimizer.init)(params)
     return state if learning_rate is None else set_learning_rate(state, learning_rate)

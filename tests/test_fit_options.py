@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jaxmlp
-from jaxmlp import backprop, batching, forward, gradcheck
+from jaxmlp import backprop, batching, fit_run, forward, gradcheck
 from jaxmlp.gradcheck import GradientMismatchError
 from jaxmlp.train import run_chunk
 
@@ -34,9 +34,19 @@ def test_backprop_fit_reports_the_check_of_its_first_full_batch():
     assert r.gradient_check.max_rel_error < 1e-12
 
 
-def test_the_check_uses_the_batch_the_first_step_draws():
+@pytest.mark.parametrize("chunk_size", [None, 2])  # inside the one call; before the first of two
+def test_the_check_uses_the_batch_the_first_step_draws(chunk_size):
     r = jaxmlp.fit(
-        NET, PARAMS, X, Y, steps=3, learning_rate=0.1, grad="backprop", batch_size=8, key=KEY
+        NET,
+        PARAMS,
+        X,
+        Y,
+        steps=3,
+        learning_rate=0.1,
+        grad="backprop",
+        batch_size=8,
+        key=KEY,
+        chunk_size=chunk_size,
     )
     idx, _ = batching.draw(KEY, batching.start(KEY, 0, 40, 8), 8, 40)
     idx = np.asarray(idx)
@@ -67,30 +77,32 @@ def test_a_wrong_handwritten_gradient_is_caught_before_any_update(monkeypatch):
         return (g[0], {**g[1], "w": 2 * g[1]["w"]})
 
     monkeypatch.setattr(backprop, "backprop", wrong)
-    run_chunk.clear_cache()  # compiled programs traced with the real delta rule
-    gradcheck._gradients.clear_cache()
+    compiled = (run_chunk, fit_run.compiled_check, gradcheck._gradients)
+    for f in compiled:  # programs traced with the real delta rule
+        f.clear_cache()
     calls = []
     try:
-        with pytest.raises(GradientMismatchError, match=r"params\[1\]\['w'\]"):
-            jaxmlp.fit(
-                NET,
-                PARAMS,
-                X,
-                Y,
-                steps=20,
-                learning_rate=0.1,
-                grad="backprop",
-                chunk_size=5,
-                callback=lambda state, losses: calls.append(losses),
-            )
+        for chunk_size in (5, 20):  # a check before the first of four chunks, or inside the one
+            with pytest.raises(GradientMismatchError, match=r"params\[1\]\['w'\]"):
+                jaxmlp.fit(
+                    NET,
+                    PARAMS,
+                    X,
+                    Y,
+                    steps=20,
+                    learning_rate=0.1,
+                    grad="backprop",
+                    chunk_size=chunk_size,
+                    callback=lambda state, losses: calls.append(losses),
+                )
         assert calls == []  # no chunk's result reached the caller
         # Turned off, the same double trains unchecked: the check is what caught it.
         jaxmlp.fit(
             NET, PARAMS, X, Y, steps=2, learning_rate=0.1, grad="backprop", check_gradient=False
         )
     finally:
-        run_chunk.clear_cache()
-        gradcheck._gradients.clear_cache()
+        for f in compiled:
+            f.clear_cache()
 
 
 def test_final_loss_is_the_loss_of_the_returned_parameters():
