@@ -207,7 +207,9 @@ def test_resume_refuses_another_architecture_and_a_truncated_file(tmp_path, caps
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=thorough_only)])
-def test_a_signal_saves_a_checkpoint_and_resuming_matches_an_uninterrupted_run(tmp_path, sig):
+def test_a_signal_saves_a_checkpoint_and_resuming_matches_an_uninterrupted_run(
+    tmp_path, capsys, sig
+):
     common = [
         "train",
         "digits",
@@ -246,28 +248,11 @@ def test_a_signal_saves_a_checkpoint_and_resuming_matches_an_uninterrupted_run(t
     assert 0 < step < 100000 and step % 50 == 0
     # Resume to step + 100 and compare with a run that goes there in one go.
     target = str(step + 100)
-    r = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jaxmlp.cli",
-            *common,
-            "--steps",
-            target,
-            "--checkpoint",
-            interrupted,
-            "--resume",
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr
-    r = subprocess.run(
-        [sys.executable, "-m", "jaxmlp.cli", *common, "--steps", target, "--checkpoint", whole],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 0, r.stderr
+    # Both in this process (the interruption above needed a process of its own).
+    code, _, err = run(capsys, *common, "--steps", target, "--checkpoint", interrupted, "--resume")
+    assert code == 0, err
+    code, _, err = run(capsys, *common, "--steps", target, "--checkpoint", whole)
+    assert code == 0, err
     a, b = checkpoint_arrays(interrupted), checkpoint_arrays(whole)
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
