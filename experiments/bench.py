@@ -2,7 +2,7 @@
 
     python experiments/bench.py [--quick] [--device cpu|gpu] [--json]
 
-See jaxmlp/bench.py for the workloads. The README's performance table is this
+See the jaxmlp/bench/ package for the workloads. The README's performance table is this
 script's Markdown output, written to experiments/results/bench.md.
 """
 

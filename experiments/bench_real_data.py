@@ -1,5 +1,5 @@
 """W5-W8 of the benchmark alone: minibatch scaling, CSV ingestion, eager latency, scikit-learn
-(see jaxmlp/bench_real_data.py). ``jaxmlp bench`` runs them with the others.
+(see jaxmlp/bench/real_data.py). ``jaxmlp bench`` runs them with the others.
 
     python experiments/bench_real_data.py [--quick]
 

@@ -1,5 +1,5 @@
 """W9 of the benchmark alone: the handwritten Hessian-vector product against forward-over-reverse
-autodiff and one gradient (see jaxmlp/bench_second_order.py). ``jaxmlp bench`` runs it with the others.
+autodiff and one gradient (see jaxmlp/bench/second_order.py). ``jaxmlp bench`` runs it with the others.
 
     python experiments/bench_second_order.py [--quick]
 

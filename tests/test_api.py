@@ -287,3 +287,18 @@ def test_fit_without_a_callback_is_one_compiled_call_with_the_same_result(monkey
     assert np.array_equal(one.losses, many.losses)
     for a, b in zip(jax.tree_util.tree_leaves(one.params), jax.tree_util.tree_leaves(many.params)):
         assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])  # He normal and Glorot uniform draws
+@pytest.mark.parametrize("dtype", [jnp.float32, jnp.float64])
+def test_init_is_one_compiled_program_drawing_what_op_by_op_draws(activation, dtype):
+    from jaxmlp import params
+
+    net = jaxmlp.MLP((40, 100, 100, 10), activation, "softmax", "cross_entropy")
+    key = jax.random.key(7)
+    compiled = net.init(key, dtype)
+    eager = params._init.__wrapped__(net, key, jnp.dtype(dtype))  # the same draws, op by op
+    jax.tree_util.tree_map(np.testing.assert_array_equal, compiled, eager)
+    before = params._init._cache_size()
+    net.init(jax.random.key(8), dtype)
+    assert params._init._cache_size() == before  # a new key compiles nothing
