@@ -115,9 +115,6 @@ def add_network_options(
     )
 
 
-_RESULTS = None  # where results go when the process's stdout was handed to native libraries
-
-
 def add_parallel_options(p) -> None:
     """``--devices`` and the multi-host options of ``train`` and ``sweep``."""
     g = p.add_argument_group("devices and hosts")

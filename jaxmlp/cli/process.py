@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+_RESULTS = None  # where results go when the process's stdout was handed to native libraries
+
 
 def enable_compilation_cache() -> None:
     """JAX's persistent compilation cache, so a second run of a command skips XLA compilation.
