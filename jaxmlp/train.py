@@ -118,7 +118,8 @@ def fit(
       weight_decay, schedule, warmup_steps: with a named optimizer, see :func:`named_optimizer`
         (the schedule spans the run's ``start_step + steps`` steps).
       chunk_size: steps per compiled call; the callback runs between chunks. Default: all
-        ``steps`` in one call without a callback (nothing to stop for), else 1,000; when
+        ``steps`` in one call without a callback (nothing to stop for), else about 1,000 in
+        equal chunks (:func:`even_chunks`: one compiled program); when
         validating, one epoch with batches (``ceil(n_train / batch_size)``), else ``steps // 100``.
       opt_state, start_step: resume from a saved state (the global step feeds
         the batch keys, so a resumed run is bit-identical to an uninterrupted one).
@@ -167,7 +168,7 @@ def fit(
         if x_val is not None:
             chunk_size = -(-x.shape[0] // batch_size) if batch_size else max(1, steps // 100)
         else:
-            chunk_size = steps if callback is None else DEFAULT_CHUNK
+            chunk_size = steps if callback is None else even_chunks(steps)
     chunk_size = check_positive_int(chunk_size, "chunk_size")
     optimizer, clip_norm_step, opt_state = optimizer_and_state(
         optimizer,
@@ -193,3 +194,16 @@ def fit(
         restore_best,
         check_gradient and grad == "backprop",
     )
+
+
+def even_chunks(steps: int, about: int = DEFAULT_CHUNK) -> int:
+    """A chunk length near ``about`` that divides ``steps`` when one does within a factor of 2.
+
+    Each chunk length is one compiled program: 2,200 steps as 1,000 + 1,000 + 200 compile the
+    loop twice, as 4 x 550 once.
+    """
+    least = -(-steps // about)
+    for n in range(least, 2 * least + 1):
+        if steps % n == 0:
+            return steps // n
+    return about

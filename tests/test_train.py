@@ -335,3 +335,13 @@ def test_a_schedules_learning_rates_are_optaxs(schedule, warmup):
         warmup_steps=warmup,
     )
     assert run_chunk._cache_size() == before
+
+
+def test_default_chunks_are_equal_where_a_divisor_is_near():
+    from jaxmlp.train import even_chunks
+
+    assert even_chunks(2200) == 550 and even_chunks(10_000) == 1000 and even_chunks(300) == 300
+    assert even_chunks(2500) == 625 and even_chunks(1009) == 1000  # 1009 is prime: 1,000 + 9
+    for steps in range(1, 5000, 7):
+        chunk = even_chunks(steps)
+        assert chunk <= 1000 and (steps % chunk == 0 or chunk == 1000)

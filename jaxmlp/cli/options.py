@@ -265,7 +265,7 @@ def shared(
             + (
                 f"{chunk_size}"
                 if chunk_size
-                else f"{DEFAULT_CHUNK}; one epoch with --validation-fraction"
+                else f"about {DEFAULT_CHUNK}, in equal chunks; one epoch with --validation-fraction"
             )
             + ")",
         )
