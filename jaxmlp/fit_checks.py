@@ -14,6 +14,8 @@ from jaxmlp.loop import GRADS, ORDERS, no_batch_key
 from jaxmlp.optimizers import init_optimizer, named_optimizer, takes_learning_rate
 from jaxmlp.validation import check_batch
 
+DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
+
 
 def check_positive_int(value, name: str, upper: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -113,3 +115,30 @@ def validation_split(net: MLP, params, x, y, fraction, data, key):
     if x_val.ndim == 1:
         x_val, y_val = x_val[None], y_val[None]
     return x, y, x_val, y_val
+
+
+def chunk_size_for(
+    chunk_size, steps: int, n_train: int, batch_size, validating: bool, callback: bool
+) -> int:
+    """The steps of each compiled call: ``chunk_size`` checked, or by default all ``steps`` in one
+    call when nothing waits between chunks; one epoch (or ``steps // 100`` full-batch steps) between
+    two validations; else about ``DEFAULT_CHUNK`` in equal chunks for the callback."""
+    if chunk_size is None:
+        if validating:
+            chunk_size = -(-n_train // batch_size) if batch_size else max(1, steps // 100)
+        else:
+            chunk_size = even_chunks(steps) if callback else steps
+    return check_positive_int(chunk_size, "chunk_size")
+
+
+def even_chunks(steps: int, about: int = DEFAULT_CHUNK) -> int:
+    """A chunk length near ``about`` that divides ``steps`` when one does within a factor of 2.
+
+    Each chunk length is one compiled program: 2,200 steps as 1,000 + 1,000 + 200 compile the
+    loop twice, as 4 x 550 once.
+    """
+    least = -(-steps // about)
+    for n in range(least, 2 * least + 1):
+        if steps % n == 0:
+            return steps // n
+    return about

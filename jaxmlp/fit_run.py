@@ -30,20 +30,22 @@ class FitRun:
 
     spec: StepSpec
     lr: np.ndarray
-    params: Any  # the initial parameters (the gradient check's)
     x: Any
     y: Any
     x_val: Any
     y_val: Any
-    key: jax.Array
     start_step: int
-    start: tuple  # (TrainState, cursor): the carry before the first step
+    start: tuple  # (TrainState, cursor): the carry before the first step (the check's params)
 
     @classmethod
     def placed(cls, spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step) -> FitRun:
         """The run with its data and state on ``spec.mesh`` (split or replicated) or one device."""
         mesh, batch_size = spec.mesh, spec.batch_size
         key = no_batch_key() if key is None else key
+        state = TrainState(params, opt_state, np.int32(start_step), key)
+        cursor = (
+            None if batch_size is None else batching.start(key, start_step, x.shape[0], batch_size)
+        )
         if mesh is not None:
             distributed.check_divisible(
                 batch_size or x.shape[0], mesh, "a batch" if batch_size else "a full batch"
@@ -52,19 +54,8 @@ class FitRun:
                 x, y = distributed.shard_leading(mesh, x), distributed.shard_leading(mesh, y)
             else:
                 x, y = distributed.replicate(mesh, (x, y))
-            params, opt_state, key = distributed.replicate(mesh, (params, opt_state, key))
-            if x_val is not None:
-                x_val, y_val = distributed.replicate(mesh, (x_val, y_val))
-        step = np.int32(start_step)
-        if mesh is not None:
-            step = distributed.replicate(mesh, step)
-        state = TrainState(params, opt_state, step, key)
-        cursor = (
-            None if batch_size is None else batching.start(key, start_step, x.shape[0], batch_size)
-        )
-        if mesh is not None and cursor is not None:
-            cursor = distributed.replicate(mesh, cursor)
-        return cls(spec, lr, params, x, y, x_val, y_val, key, start_step, (state, cursor))
+            state, cursor, x_val, y_val = distributed.replicate(mesh, (state, cursor, x_val, y_val))
+        return cls(spec, lr, x, y, x_val, y_val, start_step, (state, cursor))
 
     def chunk(self, start, n, history=True, check=False):
         """``((state, cursor), losses, params_finite, validation loss, check)`` after ``n`` steps
@@ -94,7 +85,7 @@ class FitRun:
         only when read)."""
         idx, errors = checked
         errors = np.asarray(errors)
-        x, y, net, params = self.x, self.y, self.spec.net, self.params
+        x, y, net, params = self.x, self.y, self.spec.net, self.start[0].params
         if not errors[2].all():  # the full check on the batch raises, naming the leaf
             batch = (x, y) if idx is None else (x[np.asarray(idx)], y[np.asarray(idx)])
             report_from_errors(net, errors, params, *batch)
@@ -163,7 +154,7 @@ class FitRun:
             state.opt_state,
             np.concatenate(recorded) if history else None,
             step,
-            self.key,
+            self.start[0].key,
             diverged_at,
             stopped,
             check=report,

@@ -25,7 +25,7 @@ import numpy as np
 from jaxmlp import backprop as _backprop
 from jaxmlp import distributed, metrics
 from jaxmlp.config import MLP
-from jaxmlp.fit_checks import check_positive_int
+from jaxmlp.fit_checks import check_positive_int, chunk_size_for
 from jaxmlp.forward import apply as _apply
 from jaxmlp.forward import loss_fn as _loss_fn
 from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
@@ -33,7 +33,6 @@ from jaxmlp.kernels import lanes
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.loop import StepSpec, keep_frozen, value_and_grad
 from jaxmlp.optimizers import sgd_step
-from jaxmlp.train import DEFAULT_CHUNK
 from jaxmlp.validation import check_batch
 
 
@@ -139,7 +138,7 @@ def sweep(
         ``net.init(key(seed))``), or ``params`` given stacked as ``(S, ...)``.
       steps: SGD steps for every network; grad: ``"backprop"`` or ``"autodiff"``.
       chunk_size: steps per compiled call; default all ``steps`` in one call without a
-        callback, else 1,000.
+        callback, else about 1,000 in equal chunks (:func:`jaxmlp.fit_checks.even_chunks`).
       callback: ``callback(step, losses (N,))`` between chunks; return True to stop.
       devices: a device count or a 1-D ``jax.sharding.Mesh``: the population
         (``L * S`` networks) is split over it and must divide by its size; the
@@ -164,9 +163,14 @@ def sweep(
     if seeds.size == 0 or seeds.dtype.kind not in "iu":
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     steps = check_positive_int(steps, "steps")
-    if chunk_size is None:  # chunks serve the callback; without one, one compiled call does all
-        chunk_size = steps if callback is None else DEFAULT_CHUNK
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    chunk_size = chunk_size_for(
+        chunk_size,
+        steps,
+        n_train=0,
+        batch_size=None,
+        validating=False,
+        callback=callback is not None,
+    )
     if grad not in ("autodiff", "backprop"):
         raise ValueError(f"unknown grad {grad!r}; expected one of autodiff, backprop")
     if layout not in LAYOUTS:

@@ -22,9 +22,12 @@ from jax.sharding import Mesh
 
 from jaxmlp import distributed, early_stopping
 from jaxmlp.config import MLP
-from jaxmlp.fit_checks import (
+from jaxmlp.fit_checks import (  # noqa: F401 (DEFAULT_CHUNK, even_chunks: where they were)
+    DEFAULT_CHUNK,
     check_gradient_path,
     check_positive_int,
+    chunk_size_for,
+    even_chunks,
     optimizer_and_state,
     validation_split,
 )
@@ -56,8 +59,6 @@ from jaxmlp.validation import check_batch
 
 if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
-
-DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
 
 
 def fit(
@@ -164,12 +165,9 @@ def fit(
         batch_size = check_positive_int(batch_size, "batch_size", upper=x.shape[0])
         if batch_size < x.shape[0] and key is None:
             raise ValueError("a batch_size smaller than the data set needs a PRNG key (key=...)")
-    if chunk_size is None:  # chunks serve the callback and validation; else one call does all
-        if x_val is not None:
-            chunk_size = -(-x.shape[0] // batch_size) if batch_size else max(1, steps // 100)
-        else:
-            chunk_size = steps if callback is None else even_chunks(steps)
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    chunk_size = chunk_size_for(
+        chunk_size, steps, x.shape[0], batch_size, x_val is not None, callback is not None
+    )
     optimizer, clip_norm_step, opt_state = optimizer_and_state(
         optimizer,
         learning_rate,
@@ -194,16 +192,3 @@ def fit(
         restore_best,
         check_gradient and grad == "backprop",
     )
-
-
-def even_chunks(steps: int, about: int = DEFAULT_CHUNK) -> int:
-    """A chunk length near ``about`` that divides ``steps`` when one does within a factor of 2.
-
-    Each chunk length is one compiled program: 2,200 steps as 1,000 + 1,000 + 200 compile the
-    loop twice, as 4 x 550 once.
-    """
-    least = -(-steps // about)
-    for n in range(least, 2 * least + 1):
-        if steps % n == 0:
-            return steps // n
-    return about

@@ -137,3 +137,21 @@ def test_library_reductions_are_off_in_the_lanes_loop():
         .as_text()
     )
     assert "ynn" not in text
+
+
+def test_a_sweep_with_a_callback_runs_equal_default_chunks():
+    net = jaxmlp.MLP((2, 3, 1))
+    ds = data.load("xor")
+    x, y = ds.x_train, ds.y_train.reshape(-1, 1).astype(np.float64)
+    seen = []
+    r = population.sweep(
+        net,
+        x,
+        y,
+        learning_rates=[0.5],
+        seeds=[0],
+        steps=2200,
+        dtype="float64",
+        callback=lambda step, losses: seen.append(step) and False,
+    )
+    assert seen == [550, 1100, 1650, 2200] and r.steps == 2200  # 4 x 550: one compiled length

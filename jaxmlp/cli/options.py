@@ -222,24 +222,21 @@ def network_overrides(args) -> dict:
 # --- the parser -------------------------------------------------------------------
 
 
-_NO_DEFAULT = object()
-
-
 def shared(
     *,
     json: str | None = None,
     x64: str | None = None,
     seed: str | None = None,
     grad: bool = False,
-    chunk_size=_NO_DEFAULT,
+    chunk_size: bool = False,
     plot: str | None = None,
 ) -> Parser:
     """A parent parser with the options several commands share, each declared here once: pass
-    the ones a command takes (the text says what the option means there; ``chunk_size`` takes
-    the command's default, which the help names). One convention each: ``--grad`` defaults to the
-    handwritten delta rule, ``--plot`` is a folder the command writes its figures into."""
+    the ones a command takes (the text says what the option means there). One convention each:
+    ``--grad`` defaults to the handwritten delta rule, ``--chunk-size`` to about 1,000 steps in
+    equal chunks, ``--plot`` is a folder the command writes its figures into."""
+    from jaxmlp.fit_checks import DEFAULT_CHUNK
     from jaxmlp.loop import GRADS
-    from jaxmlp.train import DEFAULT_CHUNK
 
     p = Parser(add_help=False)
     if json is not None:
@@ -256,18 +253,12 @@ def shared(
             help="the gradient: jax.grad (autodiff) or the handwritten delta rule (backprop), "
             "checked against jax.grad before training (default %(default)s)",
         )
-    if chunk_size is not _NO_DEFAULT:
+    if chunk_size:
         p.add_argument(
             "--chunk-size",
             type=positive(int),
-            default=chunk_size,
-            help="steps per compiled call, with progress and checkpoints between (default "
-            + (
-                f"{chunk_size}"
-                if chunk_size
-                else f"about {DEFAULT_CHUNK}, in equal chunks; one epoch with --validation-fraction"
-            )
-            + ")",
+            help="steps per compiled call, with progress and checkpoints between (default about "
+            f"{DEFAULT_CHUNK}, in equal chunks; one epoch with train's --validation-fraction)",
         )
     if plot is not None:
         p.add_argument(

@@ -121,7 +121,7 @@ def build_parser() -> Parser:
                 x64="train in float64 (default float32)",
                 seed="PRNG seed for the initial weights and the batches",
                 grad=True,
-                chunk_size=None,
+                chunk_size=True,
                 plot="loss.png, and decision_boundary.png (xor) or confusion.png (classes)",
             )
         ],
@@ -210,7 +210,7 @@ def build_parser() -> Parser:
                 x64="train in float64 (default float32)",
                 seed="the first seed",
                 grad=True,
-                chunk_size=1000,
+                chunk_size=True,
                 plot="sweep.png (final loss by learning rate and seed)",
             )
         ],
