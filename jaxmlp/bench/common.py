@@ -78,6 +78,14 @@ def agree(ok: bool, what: str, value, reference) -> None:
         raise BenchmarkMismatch(f"{what}: {value!r} differs from the reference {reference!r}")
 
 
+def peers_agree(rows: list[dict], reference: float, rtol: float, atol: float = 0.0) -> None:
+    """:func:`agree` for every timed row's ``final_loss``: within ``atol + rtol * |reference|``."""
+    for r in rows:
+        if "final_loss" in r:
+            ok = abs(r["final_loss"] - reference) <= atol + rtol * abs(reference)
+            agree(ok, r["peer"], r["final_loss"], reference)
+
+
 def x64_scope():
     """A context in which JAX computes in float64 (the caller's setting returns after it)."""
     import jax

@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from jaxmlp.bench.common import agree, median_time
+from jaxmlp.bench.common import median_time, peers_agree
 
 W3_CHILD = """
 import json, sys, numpy as np, jax, jax.numpy as jnp, jaxmlp
@@ -189,15 +189,7 @@ def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
             final,
             f"population split over {cores} CPU devices, one per core (a child process)",
         )
-    reference = rows[-1]["final_loss"]
-    for q in rows:
-        if "final_loss" in q:
-            agree(
-                abs(q["final_loss"] - reference) <= 1e-4 * abs(reference),
-                q["peer"],
-                q["final_loss"],
-                reference,
-            )
+    peers_agree(rows, rows[-1]["final_loss"], rtol=1e-4)
     return rows
 
 

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 
-from jaxmlp.bench.common import agree, interleaved, median_time
+from jaxmlp.bench.common import agree, interleaved, median_time, peers_agree
 
 SEED_FINAL_LOSS = 3.5101877829788e-05
 
@@ -187,8 +187,5 @@ def w1(steps: int, repeats: int, torch) -> list[dict]:
             compile_s[name],
             "loss of every step recorded" if history else "loss per chunk only",
         )
-    for r in rows:
-        if "final_loss" in r:
-            ok = abs(r["final_loss"] - reference) <= 1e-12 * max(1.0, abs(reference)) + 1e-15
-            agree(ok, r["peer"], r["final_loss"], reference)
+    peers_agree(rows, reference, rtol=0.0, atol=1e-12 * max(1.0, abs(reference)) + 1e-15)
     return rows
