@@ -22,12 +22,11 @@ from jax.sharding import Mesh
 
 from jaxmlp import distributed, early_stopping
 from jaxmlp.config import MLP
-from jaxmlp.fit_checks import (  # noqa: F401 (DEFAULT_CHUNK, even_chunks: where they were)
+from jaxmlp.fit_checks import (  # noqa: F401 (DEFAULT_CHUNK: where it was)
     DEFAULT_CHUNK,
     check_gradient_path,
     check_positive_int,
     chunk_size_for,
-    even_chunks,
     optimizer_and_state,
     validation_split,
 )

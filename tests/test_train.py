@@ -338,7 +338,7 @@ def test_a_schedules_learning_rates_are_optaxs(schedule, warmup):
 
 
 def test_default_chunks_are_equal_where_a_divisor_is_near():
-    from jaxmlp.train import even_chunks
+    from jaxmlp.fit_checks import even_chunks
 
     assert even_chunks(2200) == 550 and even_chunks(10_000) == 1000 and even_chunks(300) == 300
     assert even_chunks(2500) == 625 and even_chunks(1009) == 1000  # 1009 is prime: 1,000 + 9
