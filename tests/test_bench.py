@@ -74,3 +74,13 @@ def test_peers_that_disagree_stop_the_benchmark():
         peers_agree(rows, 1.0, rtol=1e-5)
     with pytest.raises(BenchmarkMismatch):
         peers_agree(rows, 1.0, rtol=0.0, atol=1e-5)
+
+
+def test_a_wrong_hessian_vector_product_stops_w9(monkeypatch):
+    from jaxmlp import hvp
+    from jaxmlp.bench.common import BenchmarkMismatch, interleaved
+    from jaxmlp.bench.second_order import w9
+
+    monkeypatch.setattr(hvp, "hvp", lambda net, params, x, y, v, **kw: v)  # the identity, not H
+    with pytest.raises(BenchmarkMismatch, match="W9 seed 2-2-2"):
+        w9(1, True, interleaved)
