@@ -68,7 +68,11 @@ def test_gpu_benchmark_without_a_gpu_is_a_one_line_usage_error():
 def test_peers_that_disagree_stop_the_benchmark():
     from jaxmlp.bench.common import BenchmarkMismatch, peers_agree
 
-    rows = [{"peer": "a", "final_loss": 1.0}, {"peer": "b", "final_loss": 1.0 + 5e-5}, {"note": "-"}]
+    rows = [
+        {"peer": "a", "final_loss": 1.0},
+        {"peer": "b", "final_loss": 1.0 + 5e-5},
+        {"note": "-"},
+    ]
     peers_agree(rows, 1.0, rtol=1e-4)
     with pytest.raises(BenchmarkMismatch, match="b: 1.00005 differs from the reference 1.0"):
         peers_agree(rows, 1.0, rtol=1e-5)
