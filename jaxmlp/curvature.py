@@ -2,7 +2,9 @@ r"""Curvature from the handwritten Hessian-vector product: the dense Hessian and
 
 Both are built from :func:`jaxmlp.hvp.hvp` alone (no autodiff), so they are
 as trustworthy as the R-operator that :func:`jaxmlp.check_hvp` checks, and
-like it they jit and vmap (over parameters, data or directions).
+like it they jit and vmap (over parameters, data or directions). Like the training
+loops they pass the core the small-product kernel (:func:`jaxmlp.kernels.small.matmul`:
+the same products, fused for one example and narrow layers).
 
 The parameter vector is ``jax.flatten_util.ravel_pytree(params)[0]``: layer by
 layer, ``"b"`` before ``"w"`` within a layer (dict keys sorted), each leaf
@@ -19,6 +21,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from jaxmlp.hvp import hvp
+from jaxmlp.kernels.small import matmul as kernel_matmul
 
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
@@ -37,7 +40,7 @@ def hessian(net: Architecture, params, x: Array, y: Array) -> Array:
     flat, unravel = ravel_pytree(params)
 
     def column(e):
-        return ravel_pytree(hvp(net, params, x, y, unravel(e)))[0]
+        return ravel_pytree(hvp(net, params, x, y, unravel(e), matmul=kernel_matmul))[0]
 
     return jax.vmap(column)(jnp.eye(flat.size, dtype=flat.dtype))
 
@@ -68,7 +71,7 @@ def top_eigenvalue(
     eps = jnp.finfo(dtype).eps
 
     def matvec(q):
-        return ravel_pytree(hvp(net, params, x, y, unravel(q)))[0]
+        return ravel_pytree(hvp(net, params, x, y, unravel(q), matmul=kernel_matmul))[0]
 
     def orthogonalise(w, basis):
         for _ in range(2):

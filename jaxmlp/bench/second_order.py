@@ -3,7 +3,9 @@
 Three peers on the same network, data and parameters, each a compiled loop of ``n`` iterations
 (so per-call dispatch does not hide the arithmetic), timed round-robin:
 
-* the R-operator by hand (:func:`jaxmlp.hvp.hvp`), as power iteration ``v <- H v / |H v|``;
+* the R-operator by hand (:func:`jaxmlp.hvp.hvp` with the small-product kernel, as
+  :func:`jaxmlp.top_eigenvalue` and :func:`jaxmlp.hessian` run it), as power iteration
+  ``v <- H v / |H v|``;
 * ``jax.jvp(jax.grad(loss))``, the same power iteration;
 * one gradient (``jax.grad``) in the same loop (taken at ``params + 1e-9 v``), for scale.
 
@@ -26,6 +28,7 @@ def _loops(net, x, y, n: int):
     from jax.flatten_util import ravel_pytree
 
     from jaxmlp import forward, hvp
+    from jaxmlp.kernels.small import matmul as kernel_matmul
 
     def power(product):
         @jax.jit
@@ -40,7 +43,7 @@ def _loops(net, x, y, n: int):
         return loop
 
     loss = functools.partial(forward.loss_fn, net)
-    hand = power(lambda p, v: hvp.hvp(net, p, x, y, v))
+    hand = power(lambda p, v: hvp.hvp(net, p, x, y, v, matmul=kernel_matmul))
     auto = power(lambda p, v: jax.jvp(lambda q: jax.grad(loss)(q, x, y), (p,), (v,))[1])
 
     # The gradient in the same loop: at params + 1e-9 v (so it depends on v), normalised as above.
