@@ -37,6 +37,9 @@ def _has_dtype(a: Any) -> bool:
         return False
 
 
+_CONCATENATED = 1 << 16  # arrays up to this size are checked together, larger ones by their sum
+
+
 def check_finite(a: Any, name: str) -> None:
     """Raise ``ValueError`` if concrete ``a`` holds NaN or infinity."""
     if is_concrete(a):
@@ -55,21 +58,29 @@ def _raise_not_finite(arr: np.ndarray, name: str) -> None:
 
 
 def check_all_finite(named: list[tuple[str, Any]]) -> None:
-    """:func:`check_finite` for many arrays at once.
+    r""":func:`check_finite` for many arrays at once.
 
-    One ``isfinite`` over the concatenated host copies of the concrete
-    floating arrays (fit validates a small network's parameters on every
-    call, where one NumPy call per leaf would cost more than the check);
-    the per-array check runs only to name the culprit.
+    Small arrays (a network's parameters, validated on every call of ``fit``, where one NumPy
+    call per leaf would cost more than the check) are checked by one ``isfinite`` over their
+    concatenated host copies. A large array (a data set) is checked by its sum: if
+    :math:`\sum_i a_i` is finite, every :math:`a_i` is (a NaN or an infinity makes the sum NaN
+    or infinite), at the cost of one read and no copy; a sum that is not finite may be an
+    overflow, so the exact check decides. The per-array check runs only to name the culprit.
     """
     host = [(n, np.asarray(a)) for n, a in named if is_concrete(a)]
     host = [(n, a) for n, a in host if a.dtype.kind in "fc"]
-    if not host:
-        return
-    flat = np.concatenate([a.ravel() for _, a in host]) if len(host) > 1 else host[0][1]
-    if not np.isfinite(flat).all():
-        for n, a in host:
-            check_finite(a, n)
+    small = [(n, a) for n, a in host if a.size <= _CONCATENATED]
+    if small:
+        flat = np.concatenate([a.ravel() for _, a in small]) if len(small) > 1 else small[0][1]
+        if not np.isfinite(flat).all():
+            for n, a in small:
+                check_finite(a, n)
+    for n, a in host:
+        if a.size > _CONCATENATED:
+            with np.errstate(over="ignore", invalid="ignore"):
+                total = a.sum()
+            if not np.isfinite(total):
+                check_finite(a, n)
 
 
 def as_array(a: Any, name: str) -> jax.Array:

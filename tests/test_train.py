@@ -9,6 +9,7 @@ import optax
 import pytest
 
 import jaxmlp
+from jaxmlp import validation
 from jaxmlp.train import run_chunk
 
 NET = jaxmlp.MLP((4, 8, 6, 3), activation="tanh", output_activation="softmax", loss="cross_entropy")
@@ -345,3 +346,24 @@ def test_default_chunks_are_equal_where_a_divisor_is_near():
     for steps in range(1, 5000, 7):
         chunk = even_chunks(steps)
         assert chunk <= 1000 and (steps % chunk == 0 or chunk == 1000)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_large_data_set_is_checked_by_its_sum_and_the_culprit_still_named(bad):
+    n = validation._CONCATENATED // 4 + 10  # x larger than the concatenated check takes
+    x = np.random.default_rng(0).standard_normal((n, 4))
+    x[n - 3, 2] = bad
+    y = np.zeros(n, np.int32)
+    with pytest.raises(
+        ValueError, match=rf"x must be finite, but 1 value\(s\) .*index \({n - 3}, 2\)"
+    ):
+        jaxmlp.fit(NET, PARAMS, x, y, steps=1, learning_rate=0.1)
+
+
+def test_finite_values_whose_sum_overflows_are_accepted():
+    n = validation._CONCATENATED // 4 + 10
+    x = np.full((n, 4), np.finfo(np.float64).max / 2)  # the sum is infinite, every value finite
+    validation.check_all_finite([("x", x)])
+    x[1, 1] = np.nan
+    with pytest.raises(ValueError, match=r"x must be finite, but 1 value\(s\) .*index \(1, 1\)"):
+        validation.check_all_finite([("x", x)])
