@@ -10,11 +10,13 @@ the same size, so one compiled step serves all).
 
 No permutation is ever stored: :math:`\pi_e(i)` is computed for the ``batch`` positions a
 step needs, so a step costs O(batch) whatever ``n`` is. :math:`\pi_e` is a keyed bijection
-of ``[0, n)``: a 4-round Feistel network on ``2h`` bits (``4^h >= n``, round keys drawn
-from ``fold_in(key, e)``), iterated while its value is ``>= n`` ("cycle walking", which
-restricts a bijection of ``[0, 4^h)`` to one of ``[0, n)``; fewer than 4 rounds of the
-network on average, since ``4^h < 4n``). The cursor, ``(offset, epoch)``, is a function of
-``(key, step)`` alone (:func:`start`), so a run resumed at any step draws exactly the
+of ``[0, n)``: a 4-round Feistel network on ``b`` bits (``2^b >= n``, halves of
+``floor(b/2)`` and ``ceil(b/2)`` bits, round keys drawn from ``fold_in(key, e)``), iterated
+while its value is ``>= n`` ("cycle walking", which restricts a bijection of ``[0, 2^b)`` to
+one of ``[0, n)``; fewer than 2 passes on average, since ``2^b < 2n``; a step repeats them
+until all ``batch`` values are in range: for a batch of 128 typically about 8 passes when ``n``
+is just above a power of two, 4 at n = 400,000). The cursor, ``(offset, epoch)``, is a
+function of ``(key, step)`` alone (:func:`start`), so a run resumed at any step draws exactly the
 batches of an uninterrupted one.
 """
 
@@ -42,9 +44,8 @@ def start(key: Array, step: int, n: int, batch: int) -> Epochs:
     return Epochs(jnp.int32(offset), jnp.int32(epoch))
 
 
-def _half_bits(n: int) -> int:
-    bits = max(2, (n - 1).bit_length())
-    return (bits + 1) // 2
+def _bits(n: int) -> int:
+    return max(2, (n - 1).bit_length())
 
 
 def _mix(r: Array, k: Array) -> Array:
@@ -57,13 +58,15 @@ def _mix(r: Array, k: Array) -> Array:
     return h ^ (h >> 16)
 
 
-def _feistel(v: Array, keys: Array, half: int) -> Array:
-    """A bijection of ``[0, 4^half)``: ``ROUNDS`` Feistel rounds on the two ``half``-bit halves."""
-    mask = jnp.uint32((1 << half) - 1)
-    left, right = v >> half, v & mask
+def _feistel(v: Array, keys: Array, bits: int) -> Array:
+    """A bijection of ``[0, 2^bits)``: ``ROUNDS`` (even) Feistel rounds on a high half of
+    ``bits // 2`` bits and a low half of the rest; each round swaps the halves and their widths."""
+    hi, lo = bits // 2, bits - bits // 2
+    left, right = v >> lo, v & jnp.uint32((1 << lo) - 1)
     for r in range(ROUNDS):
-        left, right = right, left ^ (_mix(right, keys[..., r]) & mask)
-    return (left << half) | right
+        left, right = right, left ^ (_mix(right, keys[..., r]) & jnp.uint32((1 << hi) - 1))
+        hi, lo = lo, hi
+    return (left << lo) | right
 
 
 def round_keys(key: Array, epoch: Array) -> Array:
@@ -73,10 +76,10 @@ def round_keys(key: Array, epoch: Array) -> Array:
 
 def permuted(keys: Array, i: Array, n: int) -> Array:
     r""":math:`\pi(i)` for positions ``i`` ``(m,)`` in ``[0, n)``, under round keys ``(m, ROUNDS)``."""
-    half = _half_bits(n)
-    v = _feistel(i.astype(jnp.uint32), keys, half)
+    bits = _bits(n)
+    v = _feistel(i.astype(jnp.uint32), keys, bits)
     v = jax.lax.while_loop(
-        lambda v: jnp.any(v >= n), lambda v: jnp.where(v >= n, _feistel(v, keys, half), v), v
+        lambda v: jnp.any(v >= n), lambda v: jnp.where(v >= n, _feistel(v, keys, bits), v), v
     )
     return v.astype(jnp.int32)
 

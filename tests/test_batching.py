@@ -23,7 +23,9 @@ def stream(key, n, batch, steps, start=0):
     return jax.lax.scan(body, batching.start(key, start, n, batch), None, length=steps)[1].ravel()
 
 
-@pytest.mark.parametrize("n,batch", [(1, 1), (5, 2), (10, 4), (64, 64), (1000, 128), (4097, 100)])
+@pytest.mark.parametrize(
+    "n,batch", [(1, 1), (5, 2), (10, 4), (64, 64), (1000, 128), (4097, 100), (100_003, 4096)]
+)
 def test_every_example_exactly_once_per_epoch(n, batch):
     key = jax.random.key(3)
     epochs = 3
@@ -33,6 +35,18 @@ def test_every_example_exactly_once_per_epoch(n, batch):
     assert np.array_equal(s[:n], np.asarray(batching.permutation(key, 0, n)))
     if n > 8:  # each epoch its own order
         assert not np.array_equal(s[:n], s[n : 2 * n])
+
+
+@pytest.mark.parametrize("n", [4096, 4097, 400_000])  # halves of equal and of unequal widths
+def test_an_epochs_order_shows_no_structure(n):
+    """Position and drawn index are uncorrelated, successive indices are not close, and there are
+    about as many fixed points as in a uniformly random permutation (1 expected)."""
+    perm = np.asarray(batching.permutation(jax.random.key(5), 0, n)).astype(np.float64)
+    pos = np.arange(n)
+    assert abs(np.corrcoef(pos, perm)[0, 1]) < 4 / np.sqrt(n)
+    gaps = np.abs(np.diff(perm))  # a uniform pair is n / 3 apart on average
+    assert abs(gaps.mean() / (n / 3) - 1) < 0.05
+    assert np.sum(perm == pos) <= 6
 
 
 def test_the_draw_at_any_step_equals_the_uninterrupted_stream():
