@@ -35,6 +35,25 @@ def write(tmp_path, text, name="d.csv"):
     return p
 
 
+def test_digits_are_read_from_scikit_learns_file_as_load_digits_returns_them(monkeypatch):
+    import importlib.util
+    import types
+
+    from sklearn.datasets import load_digits
+
+    reference = load_digits()
+    x, y = data.digits_arrays()
+    assert np.array_equal(x, reference.data) and np.array_equal(y, reference.target)
+    # Where the shipped file is not found, load_digits reads it; without scikit-learn, a clear error.
+    elsewhere = types.SimpleNamespace(submodule_search_locations=["/nonexistent"])
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: elsewhere)
+    x2, y2 = data.digits_arrays()
+    assert np.array_equal(x2, x) and np.array_equal(y2, y) and y2.dtype == np.int32
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match=r"needs scikit-learn: pip install 'jaxmlp\[digits\]'"):
+        data.digits_arrays()
+
+
 def test_csv_classification_and_regression_are_guessed_and_overridable(tmp_path):
     rows = "\n".join(f"{i},{i % 3 * 0.5},{'cat' if i % 2 else 'dog'},{i * 0.1}" for i in range(40))
     p = write(

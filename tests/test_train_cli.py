@@ -463,13 +463,16 @@ def test_sweep_refuses_params_not_stacked_per_seed():
         population.sweep(net, x, y, learning_rates=[0.1], seeds=[0, 1], params=stacked, steps=1)
 
 
-def test_a_csv_run_imports_only_what_it_uses(tmp_path):
-    """No scikit-learn for a CSV run, no matplotlib without --plot, never torch."""
+@pytest.mark.parametrize("data_set", ["csv", "digits"])
+def test_a_run_imports_only_what_it_uses(tmp_path, data_set):
+    """No scikit-learn for a CSV run, nor for digits (its file is read directly), no matplotlib
+    without --plot, never torch."""
     path = tmp_path / "d.csv"
     path.write_text("a,b,t\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(20)) + "\n")
+    args = ["csv", str(path), "--target", "t"] if data_set == "csv" else ["digits"]
     code = (
         "import sys; from jaxmlp.cli import main; "
-        f"rc = main(['train', 'csv', {str(path)!r}, '--target', 't', '--steps', '5', '--json']); "
+        f"rc = main(['train', *{args!r}, '--steps', '5', '--json']); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib', 'torch'}))"
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
