@@ -218,3 +218,19 @@ def test_unknown_data_set_lists_the_valid_ones():
         ValueError, match="unknown data set 'mnist'; expected one of tutorial, xor, digits, csv"
     ):
         data.load("mnist")
+
+
+def test_a_column_whose_type_changes_after_the_first_block_is_read_whole(tmp_path):
+    """The streaming reader types columns by the first block (1 MB); integers there and a
+    decimal or a word further down still read as the whole file says."""
+    from jaxmlp.io import tabular
+
+    n = 300_000  # about 1.5 MB: several blocks
+    rows = [f"{i % 7},{i % 2}" for i in range(n)]
+    path = tmp_path / "late.csv"
+    path.write_text("a,t\n" + "\n".join(rows + ["2.5,1"]) + "\n")
+    column = tabular.read(path).column("a")
+    assert str(column.type) == "double" and column[n].as_py() == 2.5 and column[1].as_py() == 1
+    path.write_text("a,t\n" + "\n".join(rows + ["abc,1"]) + "\n")
+    with pytest.raises(ValueError, match=rf"data row {n + 1} \(line {n + 2}\), column 'a'"):
+        data.read_table(path, "t")

@@ -90,7 +90,8 @@ def read_table(
                 "(raise it or pass --test FILE)"
             )
         labels = labels[tr]
-    del x, table
+    del x, table, test_table
+    tabular.release_unused()
     mean, std = x_tr.mean(0), x_tr.std(0)
     std = np.where(std > 0, std, 1).astype(dtype)
     for part in (x_tr, x_te):  # in place: no copies of a large data set

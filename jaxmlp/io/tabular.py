@@ -87,15 +87,31 @@ def read(path: str | Path, *, delimiter: str | None = None):
         return _npz_table(path)
     import pyarrow.csv as pcsv
 
-    delimiter = delimiter or sniff_delimiter(path)
+    options = {
+        "parse_options": pcsv.ParseOptions(delimiter=delimiter or sniff_delimiter(path)),
+        "convert_options": pcsv.ConvertOptions(strings_can_be_null=True),
+    }
     try:
-        return pcsv.read_csv(
-            path,
-            parse_options=pcsv.ParseOptions(delimiter=delimiter),
-            convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
-        )
+        # Block by block: at most a block's parse buffers beside the table (a 76 MB file peaks
+        # about 100 MB above the table instead of 220 MB). The streaming reader takes each
+        # column's type from the first block; where a later block disagrees (integers, then a
+        # decimal), the whole-file reader infers from every row.
+        with pcsv.open_csv(path, **options) as reader:
+            return reader.read_all()
+    except pa.ArrowInvalid:
+        pass
+    try:
+        return pcsv.read_csv(path, **options)
     except pa.ArrowInvalid as e:
         raise ValueError(f"{path} is not a readable CSV file: {' '.join(str(e).split())}") from None
+
+
+def release_unused() -> None:
+    """Hand the memory pyarrow's pool keeps after the tables are gone back to the system (a
+    76 MB CSV leaves about 150 MB of it otherwise, through the whole training run)."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
 
 
 def _npz_table(path: Path):
