@@ -188,6 +188,7 @@ def run_chunk(
     n_steps: int,
     history: bool = True,
     check: bool = False,
+    check_now=True,
 ) -> Chunk:
     """``n_steps`` training steps in one ``lax.scan``: a :class:`Chunk`.
 
@@ -204,10 +205,20 @@ def run_chunk(
     fetches anyway) costs microseconds.
 
     With ``check``, the chunk first compares the handwritten gradient with ``jax.grad`` on the
-    batch its first step uses (:func:`first_batch_check`); with ``x_val``/``y_val``, it ends with
-    the validation loss of the final parameters.
+    batch its first step uses (:func:`first_batch_check`) when ``check_now`` (a traced bool: every
+    chunk of a run is one program, the first checks, the others return zeros); with
+    ``x_val``/``y_val``, it ends with the validation loss of the final parameters.
     """
-    checked = first_batch_check(spec, state, cursor, x, y) if check else None
+    checked = None
+    if check:
+
+        def first():
+            return first_batch_check(spec, state, cursor, x, y)
+
+        skipped = jax.tree_util.tree_map(
+            lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(first)
+        )
+        checked = jax.lax.cond(check_now, first, lambda: skipped)
     if history:
         (state, cursor), losses = jax.lax.scan(
             lambda c, _: train_step(spec, c, learning_rate, x, y),

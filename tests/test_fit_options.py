@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import jaxmlp
-from jaxmlp import backprop, batching, fit_run, forward, gradcheck
+from jaxmlp import backprop, batching, forward, gradcheck
 from jaxmlp.gradcheck import GradientMismatchError
 from jaxmlp.train import run_chunk
 
@@ -77,12 +77,12 @@ def test_a_wrong_handwritten_gradient_is_caught_before_any_update(monkeypatch):
         return (g[0], {**g[1], "w": 2 * g[1]["w"]})
 
     monkeypatch.setattr(backprop, "backprop", wrong)
-    compiled = (run_chunk, fit_run.compiled_check, gradcheck._gradients)
+    compiled = (run_chunk, gradcheck._gradients)
     for f in compiled:  # programs traced with the real delta rule
         f.clear_cache()
     calls = []
     try:
-        for chunk_size in (5, 20):  # a check before the first of four chunks, or inside the one
+        for chunk_size in (5, 20):  # the check inside the first of four chunks, or the one
             with pytest.raises(GradientMismatchError, match=r"params\[1\]\['w'\]"):
                 jaxmlp.fit(
                     NET,
@@ -103,6 +103,30 @@ def test_a_wrong_handwritten_gradient_is_caught_before_any_update(monkeypatch):
     finally:
         for f in compiled:
             f.clear_cache()
+
+
+_COMPILES: list[str] = []
+
+
+def _count_compiles(event, duration, **kwargs):
+    if event == "/jax/core/compile/backend_compile_duration":
+        _COMPILES.append(event)
+
+
+jax.monitoring.register_event_duration_secs_listener(_count_compiles)
+
+
+def test_a_checked_run_in_chunks_is_one_program():
+    """The first chunk checks the gradient and the others skip it at run time: one compiled
+    program for all four (not a separate check, nor a first chunk of its own)."""
+    run_chunk.clear_cache()
+    kw = dict(steps=20, learning_rate=0.1, grad="backprop")
+    _COMPILES.clear()
+    r = jaxmlp.fit(NET, PARAMS, X, Y, chunk_size=5, callback=lambda state, losses: False, **kw)
+    assert r.gradient_check.passed and len(r.chunk_end_losses) == 4
+    assert len(_COMPILES) == 1
+    one = jaxmlp.fit(NET, PARAMS, X, Y, **kw)
+    assert np.array_equal(r.losses, one.losses)  # the same steps as one call
 
 
 def test_final_loss_is_the_loss_of_the_returned_parameters():
