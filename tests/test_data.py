@@ -221,11 +221,11 @@ def test_unknown_data_set_lists_the_valid_ones():
 
 
 def test_a_column_whose_type_changes_after_the_first_block_is_read_whole(tmp_path):
-    """The streaming reader types columns by the first block (1 MB); integers there and a
-    decimal or a word further down still read as the whole file says."""
+    """The file is parsed in blocks of tabular.BLOCK bytes; integers in the first and a decimal
+    or a word further down still read as the whole file says."""
     from jaxmlp.io import tabular
 
-    n = 300_000  # about 1.5 MB: several blocks
+    n = 600_000  # about 3 MB: several blocks
     rows = [f"{i % 7},{i % 2}" for i in range(n)]
     path = tmp_path / "late.csv"
     path.write_text("a,t\n" + "\n".join(rows + ["2.5,1"]) + "\n")
