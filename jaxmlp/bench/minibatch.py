@@ -2,93 +2,40 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 W5_SIZES = (4_000, 40_000, 400_000)
 
 
-def _timed(f, repeats: int) -> float:
-    f()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t)
-    return float(np.median(times))
-
-
 def w5(repeats: int, quick: bool, torch) -> list[dict]:
-    """W5 rows: us per step against the data-set size, per peer."""
+    """W5 rows: us per step against the data-set size, per peer; every size and peer timed
+    round-robin in one loop (:func:`~jaxmlp.bench.common.interleaved`), so a slow stretch of the
+    machine hits them alike."""
     import jax
-    import jax.numpy as jnp
-    import optax
 
-    import jaxmlp
-    from jaxmlp import forward
+    from jaxmlp.bench.common import interleaved
 
-    net = jaxmlp.MLP((40, 64, 2), "tanh", "softmax", "cross_entropy")
-    params = net.init(jax.random.key(0), jnp.float32)
     steps, batch = (300 if quick else 3_000), 128
-    rows = []
-    for n in W5_SIZES[:2] if quick else W5_SIZES:
+    sizes = W5_SIZES[:2] if quick else W5_SIZES
+    runners, per_step = {}, {}
+    for n in sizes:
         rng = np.random.default_rng(0)
         x = rng.standard_normal((n, 40)).astype(np.float32)
         y = rng.integers(0, 2, n).astype(np.int32)
-        xj, yj = jax.device_put(x), jax.device_put(y)
-        key = jax.random.key(1)
-
-        def ours():
-            r = jaxmlp.fit(
-                net,
-                params,
-                xj,
-                yj,
-                steps=steps,
-                learning_rate=1e-3,
-                optimizer="adam",
-                batch_size=batch,
-                key=key,
-            )
-            jax.block_until_ready(r.params)
-
-        per_epoch = n // batch
-        opt = optax.adam(1e-3)
-
-        @jax.jit
-        def bare(p, x, y, key):
-            def epoch(carry, e):
-                p, s = carry
-                perm = jax.random.permutation(jax.random.fold_in(key, e), n)[: per_epoch * batch]
-
-                def step(carry, idx):
-                    p, s = carry
-                    g = jax.grad(lambda q: forward.loss_fn(net, q, x[idx], y[idx]))(p)
-                    u, s = opt.update(g, s, p)
-                    return (optax.apply_updates(p, u), s), None
-
-                return jax.lax.scan(step, (p, s), perm.reshape(per_epoch, batch))[0], None
-
-            epochs = -(-steps // per_epoch)
-            return jax.lax.scan(epoch, (p, opt.init(p)), jnp.arange(epochs))[0][0]
-
-        bare_steps = -(-steps // per_epoch) * per_epoch
-        t_ours = _timed(ours, repeats)
-        t_bare = _timed(lambda: jax.block_until_ready(bare(params, xj, yj, key)), repeats)
-        rows += [
-            _w5_row(n, "jaxmlp fit (defaults, batch_size=128)", t_ours / steps),
-            _w5_row(n, "bare JAX + optax, per-epoch shuffle", t_bare / bare_steps),
-        ]
+        ours, bare, bare_steps = _peers(n, jax.device_put(x), jax.device_put(y), steps, batch)
+        runners[(n, OURS)], per_step[(n, OURS)] = ours, steps
+        runners[(n, BARE)], per_step[(n, BARE)] = bare, bare_steps
         if torch is not None:
-            rows.append(
-                _w5_row(
-                    n,
-                    "PyTorch (randperm per epoch, index slices)",
-                    _torch_w5(torch, x, y, steps, batch, repeats),
-                )
-            )
-        else:
+            runners[(n, TORCH)], per_step[(n, TORCH)] = _torch_run(torch, x, y, steps, batch), steps
+    timed = interleaved(runners, repeats)
+    rows = []
+    for n in sizes:
+        rows += [
+            _w5_row(n, peer, timed[(n, peer)][0] / per_step[(n, peer)])
+            for peer in (OURS, BARE, TORCH)
+            if (n, peer) in timed
+        ]
+        if torch is None:
             rows.append(
                 {
                     "workload": "W5 minibatch scaling",
@@ -98,6 +45,62 @@ def w5(repeats: int, quick: bool, torch) -> list[dict]:
                 }
             )
     return rows
+
+
+OURS, BARE = "jaxmlp fit (defaults, batch_size=128)", "bare JAX + optax, per-epoch shuffle"
+TORCH = "PyTorch (randperm per epoch, index slices)"
+
+
+def _peers(n: int, xj, yj, steps: int, batch: int):
+    """``(ours, bare, bare_steps)``: ``fit(batch_size=128)`` as a user calls it, and the bare JAX +
+    optax loop with a per-epoch ``permutation`` (whole epochs: ``bare_steps`` >= ``steps``)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    import jaxmlp
+    from jaxmlp import forward
+
+    net = jaxmlp.MLP((40, 64, 2), "tanh", "softmax", "cross_entropy")
+    params = net.init(jax.random.key(0), jnp.float32)
+    key = jax.random.key(1)
+
+    def ours():
+        r = jaxmlp.fit(
+            net,
+            params,
+            xj,
+            yj,
+            steps=steps,
+            learning_rate=1e-3,
+            optimizer="adam",
+            batch_size=batch,
+            key=key,
+        )
+        jax.block_until_ready(r.params)
+
+    per_epoch = n // batch
+    opt = optax.adam(1e-3)
+
+    @jax.jit
+    def bare(p, x, y, key):
+        def epoch(carry, e):
+            p, s = carry
+            perm = jax.random.permutation(jax.random.fold_in(key, e), n)[: per_epoch * batch]
+
+            def step(carry, idx):
+                p, s = carry
+                g = jax.grad(lambda q: forward.loss_fn(net, q, x[idx], y[idx]))(p)
+                u, s = opt.update(g, s, p)
+                return (optax.apply_updates(p, u), s), None
+
+            return jax.lax.scan(step, (p, s), perm.reshape(per_epoch, batch))[0], None
+
+        epochs = -(-steps // per_epoch)
+        return jax.lax.scan(epoch, (p, opt.init(p)), jnp.arange(epochs))[0][0]
+
+    bare_steps = -(-steps // per_epoch) * per_epoch
+    return ours, lambda: jax.block_until_ready(bare(params, xj, yj, key)), bare_steps
 
 
 def _w5_row(n: int, peer: str, seconds_per_step: float) -> dict:
@@ -110,7 +113,8 @@ def _w5_row(n: int, peer: str, seconds_per_step: float) -> dict:
     }
 
 
-def _torch_w5(torch, x, y, steps, batch, repeats) -> float:
+def _torch_run(torch, x, y, steps: int, batch: int):
+    """One PyTorch training run of ``steps`` steps (a new model each time), as a function."""
     tx, ty = torch.from_numpy(x), torch.from_numpy(y.astype(np.int64))
     n = len(x)
 
@@ -132,4 +136,4 @@ def _torch_w5(torch, x, y, steps, batch, repeats) -> float:
                 if done == steps:
                     return
 
-    return _timed(run, max(1, repeats // 2)) / steps
+    return run
