@@ -26,6 +26,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 ROUNDS = 4
@@ -39,9 +40,11 @@ class Epochs(NamedTuple):
 
 
 def start(key: Array, step: int, n: int, batch: int) -> Epochs:
-    """The cursor before global step ``step`` (Python integers: no overflow in long runs)."""
+    """The cursor before global step ``step`` (Python integers: no overflow in long runs; as host
+    scalars, since ``jnp.int32`` would compile a conversion; a traced step gives traced ones)."""
     epoch, offset = divmod(step * batch, n)
-    return Epochs(jnp.int32(offset), jnp.int32(epoch))
+    as_int32 = np.int32 if isinstance(step, (int, np.integer)) else jnp.int32
+    return Epochs(as_int32(offset), as_int32(epoch))
 
 
 def _bits(n: int) -> int:

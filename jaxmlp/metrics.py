@@ -7,10 +7,10 @@ the argmax of the outputs, or ``out > 0.5`` for a single (logistic) output.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.config import MLP
+from jaxmlp.validation import on_device
 
 
 def predicted_class(out: np.ndarray) -> np.ndarray:
@@ -39,7 +39,7 @@ def loss_targets(net: MLP, y: np.ndarray, dtype) -> jax.Array:
     y = np.asarray(y)
     if y.dtype.kind in "iu":
         if net.loss == "cross_entropy":
-            return jnp.asarray(y)
+            return on_device(y)
         if y.ndim == 1 and net.sizes[-1] > 1:
-            return jnp.asarray(np.eye(net.sizes[-1])[y], dtype)
-    return jnp.asarray(y, dtype)
+            return on_device(np.eye(net.sizes[-1])[y], dtype)
+    return on_device(y, dtype)

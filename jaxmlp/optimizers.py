@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
+from jaxmlp.validation import on_device
+
 if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
 
@@ -128,7 +130,7 @@ def set_learning_rate(opt_state, learning_rate):
     def set_lr(s):
         if is_injected(s) and "learning_rate" in s.hyperparams:
             hp = dict(s.hyperparams)
-            hp["learning_rate"] = jnp.asarray(learning_rate, hp["learning_rate"].dtype)
+            hp["learning_rate"] = on_device(learning_rate, hp["learning_rate"].dtype)
             return s._replace(hyperparams=hp)
         return s
 

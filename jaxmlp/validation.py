@@ -98,6 +98,16 @@ def as_array(a: Any, name: str) -> jax.Array:
     return jax.device_put(arr)  # jnp.asarray would compile a copy program for each new shape
 
 
+def on_device(a: Any, dtype=None) -> jax.Array:
+    """``jnp.asarray(a, dtype)`` for host data, converted on the host and transferred: no compiled
+    conversion (``jnp.asarray`` compiles one per new shape and dtype, a few ms each at start-up).
+    JAX arrays and tracers go through ``jnp.asarray``."""
+    if isinstance(a, jax.Array):
+        return jnp.asarray(a, dtype)
+    arr = np.asarray(a, dtype)
+    return jax.device_put(arr.astype(jax.dtypes.canonicalize_dtype(arr.dtype), copy=False))
+
+
 def _is_floating(dtype) -> bool:
     return dtype.kind == "f" or jnp.issubdtype(dtype, jnp.floating)  # the latter for bfloat16
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import jax
 import numpy as np
 import pytest
 
@@ -505,3 +506,42 @@ def test_weight_decay_and_schedules_from_the_command_line(capsys):
         *run(capsys, "train", "xor", "--optimizer", "adam", "--warmup-steps", "-2")[::2],
         "warmup_steps must be an integer >= 0",
     )
+
+
+def test_train_digits_compiles_seven_programs_and_converts_nothing_on_the_device():
+    """A whole run's start-up is mostly compiling: the run's keys, the initial draw, the optimizer's
+    state, the training loop with its gradient check, the final loss and one evaluation per data
+    part. A conversion or a key split done op by op would add programs (17 before)."""
+    env = {**os.environ, "JAX_LOG_COMPILES": "1", "JAXMLP_CACHE_DIR": ""}
+    r = subprocess.run(
+        [sys.executable, "-m", "jaxmlp", "train", "digits", "--steps", "20", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    compiled = sorted(
+        line.split("Compiling ")[1].split()[0]
+        for line in r.stderr.splitlines()
+        if "Compiling " in line
+    )
+    assert compiled == [
+        "jit(_evaluate)",
+        "jit(_evaluate)",
+        "jit(_init)",
+        "jit(_run_keys)",
+        "jit(init_fn)",
+        "jit(loss_fn)",
+        "jit(run_chunk)",
+    ], compiled
+
+
+def test_run_keys_are_the_split_of_the_seed_key():
+    from jaxmlp.cli.run import run_keys
+
+    for seed in (0, 7, -3, 2**31 + 5, 2**40, -(2**45)):
+        want = jax.random.split(jax.random.key(seed))
+        got = run_keys(seed)
+        for a, b in zip(want, got):
+            assert np.array_equal(jax.random.key_data(a), jax.random.key_data(b)), seed

@@ -45,6 +45,7 @@ from jaxmlp.train import (
     named_optimizer,
     set_learning_rate,
 )
+from jaxmlp.validation import on_device
 
 
 class Interrupt:
@@ -81,6 +82,22 @@ class TrainOutcome:
     test_curve: dict
     interrupted: int | None = None
     start_step: int = 0
+
+
+def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """``split(key(seed))`` as ``(init_key, batch_key)``, from one compiled program for any seed
+    that fits JAX's default integer (op by op, three programs); the same keys."""
+    dtype = jax.dtypes.canonicalize_dtype(np.int64)
+    if np.iinfo(dtype).min <= seed <= np.iinfo(dtype).max:
+        return _run_keys(np.asarray(seed, dtype))
+    init_key, batch_key = jax.random.split(jax.random.key(seed))
+    return init_key, batch_key
+
+
+@jax.jit
+def _run_keys(seed):
+    init_key, batch_key = jax.random.split(jax.random.key(seed))
+    return init_key, batch_key
 
 
 def train(
@@ -124,7 +141,7 @@ def train(
             steps if cfg.schedule != "constant" else None,
         )
     )
-    init_key, batch_key = jax.random.split(jax.random.key(cfg.seed))
+    init_key, batch_key = run_keys(cfg.seed)
     params = initial_params(ds, net, init_key, dtype)
     opt_state = init_optimizer(optimizer, params, lr) if optimizer is not None else None
     start = 0
@@ -143,7 +160,7 @@ def train(
             f"jaxmlp: no checkpoint in {checkpoint_dir} yet: starting afresh (it will be written there)",
             file=sys.stderr,
         )
-    x = jnp.asarray(ds.x_train, dtype)
+    x = on_device(ds.x_train, dtype)
     y = targets(net, ds.y_train, dtype)
     extra = {
         "dataset": ds.name,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -11,18 +12,16 @@ import numpy as np
 from jaxmlp import metrics
 from jaxmlp.cli.run_config import RunConfig
 from jaxmlp.config import MLP
-from jaxmlp.forward import apply
-from jaxmlp.train import (
-    FitResult,
-    compiled_loss,
-)
+from jaxmlp.forward import apply, loss_fn
+from jaxmlp.train import FitResult
+from jaxmlp.validation import on_device
 
 
 def accuracy(net: MLP, ds_task: str, params, x: np.ndarray, y: np.ndarray) -> float | None:
     """Fraction classified right (:func:`jaxmlp.metrics.accuracy`); None for regression."""
     if ds_task != "classification":
         return None
-    return float(metrics.accuracy(predictions(net, params, x), y))
+    return float(metrics.accuracy(evaluation(net, params, x, y)[1], y))
 
 
 def predictions(net: MLP, params, x: np.ndarray) -> np.ndarray:
@@ -40,10 +39,23 @@ def _dtype(params):
 targets = metrics.loss_targets  # what the CLI's runs call it
 
 
-def dataset_loss(net: MLP, params, x, y) -> float:
-    """The batch loss of ``params`` on a whole data set part (targets as :func:`targets` makes them)."""
+def evaluation(net: MLP, params, x, y) -> tuple[float, np.ndarray]:
+    """``(E, outputs)``: the batch loss of ``params`` on a whole data set part (targets as
+    :func:`targets` makes them) and the outputs ``(n, n_out)``, from one compiled program per
+    shape (a loss and an accuracy on the training and test parts were four to compile)."""
     dtype = _dtype(params)
-    return float(compiled_loss(net, params, jnp.asarray(x, dtype), targets(net, y, dtype)))
+    loss, out = _evaluate(net, params, on_device(x, dtype), targets(net, y, dtype))
+    return float(loss), np.asarray(out)
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _evaluate(net: MLP, params, x, t):
+    return loss_fn(net, params, x, t), apply(net, params, x)
+
+
+def dataset_loss(net: MLP, params, x, y) -> float:
+    """The batch loss of ``params`` on a whole data set part (:func:`evaluation`)."""
+    return evaluation(net, params, x, y)[0]
 
 
 def check_summary(report) -> dict | None:
@@ -82,5 +94,5 @@ def validation_summary(result: FitResult, cfg: RunConfig) -> dict[str, Any]:
 
 def confusion(net: MLP, params, x, y, n_classes: int) -> np.ndarray:
     """Counts of (true class, predicted class) of ``params`` on ``(x, y)``."""
-    pred = metrics.predicted_class(predictions(net, params, x))
+    pred = metrics.predicted_class(evaluation(net, params, x, y)[1])
     return metrics.confusion_matrix(y, pred, n_classes)
