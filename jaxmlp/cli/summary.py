@@ -6,7 +6,6 @@ import functools
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp import metrics
@@ -26,7 +25,7 @@ def accuracy(net: MLP, ds_task: str, params, x: np.ndarray, y: np.ndarray) -> fl
 
 def predictions(net: MLP, params, x: np.ndarray) -> np.ndarray:
     """The network's outputs for ``x`` ``(n, n_in)``, as NumPy."""
-    return np.asarray(_apply_jit(net, params, jnp.asarray(x, _dtype(params))))
+    return np.asarray(_apply_jit(net, params, on_device(x, _dtype(params))))
 
 
 _apply_jit = jax.jit(apply, static_argnums=0)
@@ -43,9 +42,13 @@ def evaluation(net: MLP, params, x, y) -> tuple[float, np.ndarray]:
     """``(E, outputs)``: the batch loss of ``params`` on a whole data set part (targets as
     :func:`targets` makes them) and the outputs ``(n, n_out)``, from one compiled program per
     shape (a loss and an accuracy on the training and test parts were four to compile)."""
-    dtype = _dtype(params)
-    loss, out = _evaluate(net, params, on_device(x, dtype), targets(net, y, dtype))
+    loss, out = _evaluated(net, params, x, y)
     return float(loss), np.asarray(out)
+
+
+def _evaluated(net: MLP, params, x, y):
+    dtype = _dtype(params)
+    return _evaluate(net, params, on_device(x, dtype), targets(net, y, dtype))
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -54,8 +57,9 @@ def _evaluate(net: MLP, params, x, t):
 
 
 def dataset_loss(net: MLP, params, x, y) -> float:
-    """The batch loss of ``params`` on a whole data set part (:func:`evaluation`)."""
-    return evaluation(net, params, x, y)[0]
+    """The batch loss of ``params`` on a whole data set part (:func:`evaluation`'s program; the
+    outputs stay on the device: the test curve reads this after every chunk)."""
+    return float(_evaluated(net, params, x, y)[0])
 
 
 def check_summary(report) -> dict | None:
