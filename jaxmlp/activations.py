@@ -1,9 +1,12 @@
-"""Activation functions and their first and second derivatives.
+r"""Activation functions and their first and second derivatives.
 
 Each activation ``f`` comes with its derivatives ``f'(net)`` and ``f''(net)``,
 written in whatever is cheapest: the net input ``net`` or the output
 ``out = f(net)`` (the seed's logistic derivative is ``out * (1 - out)``). The
-second derivative is what the R-operator (:mod:`jaxmlp.hvp`) needs. ``softmax`` is an output-only
+second derivative is what the R-operator (:mod:`jaxmlp.hvp`) needs, as
+:math:`\mathcal{R}\{f'(net)\} = f''(net)\,\mathcal{R}\{net\}`; an activation whose
+derivative is written in ``out`` takes it by the chain rule through ``out`` instead
+(:meth:`Activation.r_derivative`), as autodiff does. ``softmax`` is an output-only
 activation whose derivative is never formed: together with ``cross_entropy`` the
 output delta fuses to ``out - target`` (see :mod:`jaxmlp.losses`).
 """
@@ -24,6 +27,11 @@ class Activation:
     """An elementwise activation ``out = fn(net)``, ``derivative(net, out) = f'(net)`` and
     ``second_derivative(net, out) = f''(net)``.
 
+    ``derivative_through_out``: ``d f' / d out`` for a derivative written in ``out``, so that
+    ``R{f'} = (d f' / d out) R{out}`` reads the ``R{out}`` the R-operator's forward pass keeps
+    instead of recomputing ``f''(net) R{net}`` (None: the latter). ``curved``: whether ``f''`` is
+    not identically zero (the ReLU family and identity have no second-derivative term).
+
     ``derivative_text``: how the trace writes f' for display, as templates over ``{out}`` (and
     ``{net}``): the symbolic form and the form with numbers substituted (None: ``name'(net)``);
     :func:`jaxmlp.explain.trace.tex_expression` turns either into LaTeX, :mod:`jaxmlp.explain.mathml` into MathML.
@@ -35,6 +43,21 @@ class Activation:
     second_derivative: Callable[[jax.Array, jax.Array], jax.Array]
     relu_family: bool = False
     derivative_text: tuple[str, str] | None = None
+    derivative_through_out: Callable[[jax.Array], jax.Array] | None = None
+
+    @property
+    def curved(self) -> bool:
+        """Whether ``f''`` is not identically zero."""
+        return self.second_derivative is not _zero
+
+    def r_derivative(
+        self, net: jax.Array, out: jax.Array, rnet: jax.Array, rout: jax.Array
+    ) -> jax.Array:
+        r""":math:`\mathcal{R}\{f'(net)\} = f''(net)\,\mathcal{R}\{net\}`, where
+        :math:`\mathcal{R}\{out\} = f'(net)\,\mathcal{R}\{net\}` (all ``(batch, n)``)."""
+        if self.derivative_through_out is not None:
+            return self.derivative_through_out(out) * rout
+        return self.second_derivative(net, out) * rnet
 
     def display_derivative(
         self, out: str, net: str, out_value: str, net_value: str
@@ -66,6 +89,7 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda net, out: out * (1 - out),
             lambda net, out: out * (1 - out) * (1 - 2 * out),
             derivative_text=("{out} (1 - {out})", "{out} (1 - {out})"),
+            derivative_through_out=lambda out: 1 - 2 * out,
         ),
         # tanh: f' = 1 - out^2,   f'' = -2 out (1 - out^2)
         Activation(
@@ -74,6 +98,7 @@ ACTIVATIONS: dict[str, Activation] = {
             lambda net, out: 1 - out * out,
             lambda net, out: -2 * out * (1 - out * out),
             derivative_text=("1 - {out}^2", "1 - ({out})^2"),
+            derivative_through_out=lambda out: -2 * out,
         ),
         # relu: f' = [net > 0],   f'' = 0 (almost everywhere)
         Activation(

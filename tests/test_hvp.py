@@ -16,6 +16,7 @@ from jax.flatten_util import ravel_pytree
 
 import jaxmlp
 from jaxmlp import forward, hvp
+from jaxmlp.activations import HIDDEN_ACTIVATIONS, get_activation
 from jaxmlp.explain.names import param_names
 from tests.cli_helpers import run, run_json
 from tests.settings import examples
@@ -99,6 +100,27 @@ def test_hvp_equals_forward_over_reverse_the_hessian_and_is_symmetric(case):
     assert dot(u, r["gn_u"]) >= -1e-12 * max(
         1.0, dot(u, u)
     )  # Gauss-Newton is positive semi-definite
+
+
+@pytest.mark.parametrize("name", HIDDEN_ACTIVATIONS)
+def test_each_activation_second_derivative_is_the_derivative_of_its_first(name):
+    """f'' against autodiff of f'; R{f'} by either route (through net or through out) against
+    f'' R{net}; ``curved`` false exactly where f'' vanishes."""
+    act = get_activation(name)
+    net_in = jnp.linspace(-3.0, 3.0, 61, dtype=jnp.float64) + 0.013  # avoids the kink at 0
+    out = act.fn(net_in)
+
+    def fprime(z):
+        return act.derivative(z, act.fn(z))
+
+    auto = jax.vmap(jax.grad(fprime))(net_in)
+    np.testing.assert_allclose(act.second_derivative(net_in, out), auto, rtol=1e-12, atol=1e-15)
+    rnet = jnp.cos(net_in)  # any direction
+    rout = act.derivative(net_in, out) * rnet
+    np.testing.assert_allclose(
+        act.r_derivative(net_in, out, rnet, rout), auto * rnet, rtol=1e-12, atol=1e-15
+    )
+    assert act.curved == bool(jnp.any(auto != 0))
 
 
 def test_public_method_validates_and_equals_the_pure_function():
