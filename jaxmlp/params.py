@@ -58,9 +58,11 @@ def init(net: Architecture, key: jax.Array, dtype=jnp.float32) -> tuple[dict, ..
     return _init(net, key, check_dtype(dtype))
 
 
-# A program that runs once per network: LLVM's level 1 halves its compilation (0.6 to 0.3 s for
-# 40-100-100-10; each random draw is a large program) and draws the same bits (tested).
-ONCE = {"xla_backend_optimization_level": 1}
+# A program that runs once per network is compiled for a short compilation: LLVM's level 1 and
+# XLA's older loop emitters take 40-100-100-10's draw from 0.6 to 0.2 s (each random draw is a
+# large program) and draw the same bits (tested). In a training loop the same options cost up to
+# 1.9x per step.
+ONCE = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 
 
 @functools.partial(jax.jit, static_argnums=(0, 2), compiler_options=ONCE)
