@@ -114,7 +114,7 @@ def jnp_key(a: jax.Array) -> bool:
 
 def to_host(a: jax.Array) -> np.ndarray:
     """A replicated (or single-process) array as NumPy, also when other processes hold copies of it."""
-    if isinstance(a, jax.Array) and not a.is_fully_addressable:
+    if jax.process_count() > 1 and isinstance(a, jax.Array) and not a.is_fully_addressable:
         return np.asarray(a.addressable_data(0))
     return np.asarray(a)
 

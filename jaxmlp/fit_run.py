@@ -59,8 +59,11 @@ class FitRun:
     def chunk(self, start, n, history=True, check=False, check_now=True):
         """``((state, cursor), losses, params_finite, validation loss, check)`` after ``n`` steps
         from ``start`` (the check when ``check`` and ``check_now``)."""
+        state, cursor = start[:2]
+        key = state.key
         c = run_chunk(
-            *start[:2],
+            state if self.spec.batch_size else state._replace(key=None),
+            cursor,
             self.lr,
             self.x,
             self.y,
@@ -70,13 +73,14 @@ class FitRun:
             n_steps=n,
             history=history,
             check=check,
-            check_now=np.bool_(check_now),
+            check_now=np.bool_(check_now) if check else None,
         )
         validating = self.x_val is not None
         losses, finite, *val = distributed.fetch(
             c.losses, c.params_finite, *((c.validation_loss,) if validating else ())
         )
-        return (c.state, c.cursor), losses, finite, float(val[0]) if val else None, c.check
+        state = c.state._replace(key=key)
+        return (state, c.cursor), losses, finite, float(val[0]) if val else None, c.check
 
     def gradient_report(self, checked):
         """The first batch's check: raises :class:`~jaxmlp.gradcheck.GradientMismatchError` on a

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import jax
@@ -193,6 +194,8 @@ def run_chunk(
     """``n_steps`` training steps in one ``lax.scan``: a :class:`Chunk`.
 
     ``cursor`` is the epoch stream's :class:`~jaxmlp.batching.Epochs` (None without batches).
+    ``state.key`` never changes in a run, so it is an input only: the returned state's key is
+    None (the caller keeps its own), and without batches it may be None on the way in too.
 
     With ``history``, ``losses`` ``(n_steps,)`` is the loss before each step;
     without, ``(1,)``: the loss before the last step, carried rather than
@@ -242,13 +245,15 @@ def run_chunk(
         jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])
     )
     val = None if x_val is None else _forward.loss_fn(spec.net, state.params, x_val, y_val)
-    return Chunk(state, cursor, losses, params_finite, checked, val)
+    return Chunk(state._replace(key=None), cursor, losses, params_finite, checked, val)
 
 
 def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:
     """Index of the first non-finite loss of a chunk; ``n_steps`` when only the final parameters
     are non-finite (the next loss would not be finite); -1 when all is finite."""
+    if math.isfinite(np.add.reduce(losses)):  # a NaN or an infinity makes the sum non-finite
+        return -1 if params_finite else n_steps
     finite = np.isfinite(losses)
-    if finite.all():
-        return -1 if bool(params_finite) else n_steps
+    if finite.all():  # finite losses whose sum overflowed
+        return -1 if params_finite else n_steps
     return int(np.argmin(finite))

@@ -8,6 +8,7 @@ function under ``jit`` costs no host synchronisation.
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -57,8 +58,28 @@ def _raise_not_finite(arr: np.ndarray, name: str) -> None:
     )
 
 
+# The JAX arrays already found finite, by identity (a jax.Array's values never change, so one check
+# serves every later call with the same array; NumPy arrays can change and are checked every time).
+# An entry leaves when its array is collected.
+_FINITE: dict[int, weakref.ref] = {}
+
+
+def _known_finite(a: Any) -> bool:
+    ref = _FINITE.get(id(a))
+    return ref is not None and ref() is a
+
+
+def _remember_finite(a: Any) -> None:
+    key = id(a)
+    _FINITE[key] = weakref.ref(a, lambda _, key=key: _FINITE.pop(key, None))
+
+
 def check_all_finite(named: list[tuple[str, Any]]) -> None:
     r""":func:`check_finite` for many arrays at once.
+
+    A JAX array is checked once: its values cannot change, so a later call with the same array
+    object skips it (``fit`` called again on the same data, or with the same parameters, pays
+    nothing; a 400,000 x 40 data set costs 3 ms a check).
 
     Small arrays (a network's parameters, validated on every call of ``fit``, where one NumPy
     call per leaf would cost more than the check) are checked by one ``isfinite`` over their
@@ -67,7 +88,8 @@ def check_all_finite(named: list[tuple[str, Any]]) -> None:
     or infinite), at the cost of one read and no copy; a sum that is not finite may be an
     overflow, so the exact check decides. The per-array check runs only to name the culprit.
     """
-    host = [(n, np.asarray(a)) for n, a in named if is_concrete(a)]
+    named = [(n, a) for n, a in named if is_concrete(a) and not _known_finite(a)]
+    host = [(n, np.asarray(a)) for n, a in named]
     host = [(n, a) for n, a in host if a.dtype.kind in "fc"]
     small = [(n, a) for n, a in host if a.size <= _CONCATENATED]
     if small:
@@ -81,6 +103,9 @@ def check_all_finite(named: list[tuple[str, Any]]) -> None:
                 total = a.sum()
             if not np.isfinite(total):
                 check_finite(a, n)
+    for _, a in named:
+        if isinstance(a, jax.Array):
+            _remember_finite(a)
 
 
 def as_array(a: Any, name: str) -> jax.Array:

@@ -367,3 +367,36 @@ def test_finite_values_whose_sum_overflows_are_accepted():
     x[1, 1] = np.nan
     with pytest.raises(ValueError, match=r"x must be finite, but 1 value\(s\) .*index \(1, 1\)"):
         validation.check_all_finite([("x", x)])
+
+
+def test_a_jax_array_is_checked_for_finiteness_once_a_numpy_array_every_time(monkeypatch):
+    x_jax = jnp.ones((3, 2))
+    x_np = np.ones((3, 2))
+    validation.check_all_finite([("x", x_jax), ("x", x_np)])
+    seen = []
+    real = np.asarray
+    monkeypatch.setattr(validation.np, "asarray", lambda a, *k: seen.append(a) or real(a, *k))
+    validation.check_all_finite([("x", x_jax), ("x", x_np)])
+    assert len(seen) == 1 and seen[0] is x_np  # the JAX array's values cannot have changed
+    x_np[1, 1] = np.nan  # a NumPy array can: checked again, and caught
+    with pytest.raises(ValueError, match=r"x must be finite, but 1 value\(s\) .*index \(1, 1\)"):
+        validation.check_all_finite([("x", x_np)])
+    bad = jnp.asarray(x_np)  # a non-finite JAX array is never remembered
+    for _ in range(2):
+        with pytest.raises(ValueError, match="x must be finite"):
+            validation.check_all_finite([("x", bad)])
+    key = id(x_jax)
+    del x_jax
+    assert key not in validation._FINITE  # forgotten with its array
+
+
+def test_first_bad_finds_the_first_non_finite_loss_also_when_the_sum_overflows():
+    from jaxmlp.loop import first_bad
+
+    big = np.finfo(np.float64).max
+    assert first_bad(np.array([1.0, 2.0]), np.True_, 2) == -1
+    assert first_bad(np.array([1.0, 2.0]), np.False_, 2) == 2  # the next loss would not be finite
+    # the sum overflows, no loss does
+    assert first_bad(np.array([big, big, 1.0]), np.True_, 3) == -1
+    for bad in (np.nan, np.inf, -np.inf):
+        assert first_bad(np.array([1.0, big, bad, np.nan]), np.True_, 4) == 2
