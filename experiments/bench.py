@@ -2,26 +2,52 @@
 
     python experiments/bench.py [--quick] [--device cpu|gpu] [--json]
 
-See the jaxmlp/bench/ package for the workloads. The README's performance table is this
-script's Markdown output, written to experiments/results/bench.md.
+See the jaxmlp/bench/ package for the workloads. One full run on the CPU writes the README's
+performance tables, each workload where the README shows it: W1-W4 to
+experiments/results/bench.md, W5-W8 to bench_real_data.md (with minibatch_scaling.png) and W9 to
+bench_second_order.md (experiments/bench_real_data.py and bench_second_order.py rerun a part
+alone); with --device gpu, the whole report goes to bench_gpu.md.
 """
 
 import sys
 from pathlib import Path
 
+from bench_real_data import plot
+
 from jaxmlp import bench
 from jaxmlp.io.atomic import write_text
 
+PARTS = {
+    "bench.md": ("W1", "W2", "W3", "W4"),
+    "bench_real_data.md": ("W5", "W6", "W7", "W8"),
+    "bench_second_order.md": ("W9",),
+}
+
+
+def part(report: dict, workloads: tuple[str, ...]) -> dict:
+    """The report restricted to the rows of ``workloads`` (the matmul peak only with W2's table)."""
+    rows = [r for r in report["rows"] if r["workload"].split()[0] in workloads]
+    kept = {"machine": report["machine"], "rows": rows}
+    if "W2" in workloads:
+        kept["matmul_peak_gflops"] = report.get("matmul_peak_gflops")
+    return kept
+
+
 if __name__ == "__main__":
     argv = sys.argv[1:]
-    report = bench.run(quick="--quick" in argv, device="gpu" if "gpu" in argv else "cpu")
-    text = bench.markdown(report)
+    gpu = "gpu" in argv
+    report = bench.run(quick="--quick" in argv, device="gpu" if gpu else "cpu")
     if "--json" in argv:
         import json
 
         print(json.dumps(report, indent=2))
     else:
-        print(text)
+        print(bench.markdown(report))
     if "--quick" not in argv:
-        name = "bench_gpu.md" if "gpu" in argv else "bench.md"
-        write_text(Path(__file__).parent / "results" / name, text + "\n")
+        out = Path(__file__).parent / "results"
+        if gpu:
+            write_text(out / "bench_gpu.md", bench.markdown(report) + "\n")
+        else:
+            for name, workloads in PARTS.items():
+                write_text(out / name, bench.markdown(part(report, workloads)) + "\n")
+            plot(part(report, PARTS["bench_real_data.md"])["rows"], out / "minibatch_scaling.png")

@@ -88,3 +88,31 @@ def test_a_wrong_hessian_vector_product_stops_w9(monkeypatch):
     monkeypatch.setattr(hvp, "hvp", lambda net, params, x, y, v, **kw: v)  # the identity, not H
     with pytest.raises(BenchmarkMismatch, match="W9 seed 2-2-2"):
         w9(1, True, interleaved)
+
+
+def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(monkeypatch):
+    """W5-W8 measure what users run (JAX's default 32 bits: float64 changed W8's training); W1-W4
+    and W9 need float64 for the seed's figures; the caller's setting is left as it was."""
+    import jax
+
+    import jaxmlp.bench as bench
+    from jaxmlp.bench import real_data, second_order
+
+    seen = {}
+
+    def record(name, result):
+        def workload(*args, **kwargs):
+            seen[name] = bool(jax.config.jax_enable_x64)
+            return result
+
+        return workload
+
+    for name in ("w1", "w3", "w4"):
+        monkeypatch.setattr(bench, name, record(name, []))
+    monkeypatch.setattr(bench, "w2", record("w2", ([], {})))
+    monkeypatch.setattr(real_data, "all_rows", record("w5-w8", []))
+    monkeypatch.setattr(second_order, "w9", record("w9", []))
+    before = bool(jax.config.jax_enable_x64)
+    bench.run(quick=True)
+    assert seen == {"w1": True, "w2": True, "w3": True, "w4": True, "w5-w8": False, "w9": True}
+    assert bool(jax.config.jax_enable_x64) == before

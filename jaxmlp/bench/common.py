@@ -86,12 +86,13 @@ def peers_agree(rows: list[dict], reference: float, rtol: float, atol: float = 0
             agree(ok, r["peer"], r["final_loss"], reference)
 
 
-def x64_scope():
-    """A context in which JAX computes in float64 (the caller's setting returns after it)."""
+def x64_scope(enabled: bool = True):
+    """A context in which JAX computes in float64, or with ``enabled=False`` in its default 32 bits
+    (the caller's setting returns after it)."""
     import jax
 
     if hasattr(jax, "enable_x64"):
-        return jax.enable_x64(True)
-    from jax.experimental import enable_x64  # older JAX
+        return jax.enable_x64(enabled)
+    from jax.experimental import disable_x64, enable_x64  # older JAX
 
-    return enable_x64()
+    return enable_x64() if enabled else disable_x64()
