@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.core import jaxpr_as_fun
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxmlp import backprop as _backprop
@@ -213,15 +214,15 @@ def run_chunk(
     ``x_val``/``y_val``, it ends with the validation loss of the final parameters.
     """
     checked = None
-    if check:
-
-        def first():
-            return first_batch_check(spec, state, cursor, x, y)
-
-        skipped = jax.tree_util.tree_map(
-            lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(first)
+    if check:  # traced once (as a jaxpr): the skipped branch needs only its shapes
+        first, shapes = jax.make_jaxpr(
+            lambda: first_batch_check(spec, state, cursor, x, y), return_shape=True
+        )()
+        zeros = [jnp.zeros(s.shape, s.dtype) for s in jax.tree_util.tree_leaves(shapes)]
+        checked = jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(shapes),
+            jax.lax.cond(check_now, jaxpr_as_fun(first), lambda: zeros),
         )
-        checked = jax.lax.cond(check_now, first, lambda: skipped)
     if history:
         (state, cursor), losses = jax.lax.scan(
             lambda c, _: train_step(spec, c, learning_rate, x, y),
