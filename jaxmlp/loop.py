@@ -252,9 +252,7 @@ def run_chunk(
 def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:
     """Index of the first non-finite loss of a chunk; ``n_steps`` when only the final parameters
     are non-finite (the next loss would not be finite); -1 when all is finite."""
-    if math.isfinite(np.add.reduce(losses)):  # a NaN or an infinity makes the sum non-finite
+    # A NaN or an infinity makes the sum non-finite; a sum that overflowed needs the exact look.
+    if math.isfinite(np.add.reduce(losses)) or np.isfinite(losses).all():
         return -1 if params_finite else n_steps
-    finite = np.isfinite(losses)
-    if finite.all():  # finite losses whose sum overflowed
-        return -1 if params_finite else n_steps
-    return int(np.argmin(finite))
+    return int(np.argmin(np.isfinite(losses)))

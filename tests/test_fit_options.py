@@ -129,6 +129,19 @@ def test_a_checked_run_in_chunks_is_one_program():
     assert np.array_equal(r.losses, one.losses)  # the same steps as one call
 
 
+def test_the_check_is_traced_once_per_program(monkeypatch):
+    """The skipped branch takes the check's shapes from its one trace (tracing a gradient and the
+    delta rule twice cost a tenth of a second of each program's start-up)."""
+    from jaxmlp import loop
+
+    traced = []
+    real = loop.first_batch_check
+    monkeypatch.setattr(loop, "first_batch_check", lambda *a: traced.append(1) or real(*a))
+    run_chunk.clear_cache()
+    r = jaxmlp.fit(NET, PARAMS, X, Y, steps=3, learning_rate=0.1, grad="backprop")
+    assert r.gradient_check.passed and len(traced) == 1
+
+
 def test_final_loss_is_the_loss_of_the_returned_parameters():
     r = jaxmlp.fit(NET, PARAMS, X, Y, steps=30, learning_rate=0.5, batch_size=8, key=KEY)
     assert r.final_loss == pytest.approx(float(forward.loss_fn(NET, r.params, X, Y)), rel=1e-12)
