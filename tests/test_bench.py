@@ -50,6 +50,14 @@ def test_bench_quick_runs_and_reports_every_workload():
         )
         for row in timed
     )
+    w8 = [row for row in report["rows"] if row["workload"].startswith("W8")]
+    digits = [row for row in w8 if row["peer"].startswith("digits")]
+    assert {row["peer"].split(": ", 1)[1] for row in digits} == {
+        "jaxmlp fit",
+        "scikit-learn MLPClassifier",
+        "bare JAX + optax (one jit: init, train, predict)",
+    }
+    assert all(row["test_accuracy"] > 0.9 for row in digits)  # 20 epochs train every peer
     w9 = [row for row in report["rows"] if row["workload"].startswith("W9")]
     assert len(w9) == 6 and all(row["vs_one_gradient"] > 0 for row in w9)
 

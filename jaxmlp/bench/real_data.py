@@ -24,7 +24,7 @@ import os
 from jaxmlp.bench.eager import w7
 from jaxmlp.bench.ingestion import PEERS, w6
 from jaxmlp.bench.minibatch import w5
-from jaxmlp.bench.versus_sklearn import w8
+from jaxmlp.bench.versus_sklearn import BARE, w8
 
 
 def all_rows(repeats: int, quick: bool, torch, interleaved) -> list[dict]:
@@ -62,9 +62,15 @@ def ratios(name: str, rows: list[dict]) -> str:
             if r["peer"].endswith("scikit-learn MLPClassifier"):
                 label = r["peer"].rsplit(":", 1)[0]
                 j = next(q for q in timed if q["peer"] == f"{label}: jaxmlp fit")
+                bare = next((q for q in timed if q["peer"] == f"{label}: {BARE}"), None)
                 parts.append(
                     f"{label.split(' (')[0]}: {r['seconds'] / j['seconds']:.1f}x faster, "
                     f"accuracy {100 * (j['test_accuracy'] - r['test_accuracy']):+.1f} points"
+                    + (
+                        f" (the bare JAX program: {r['seconds'] / bare['seconds']:.1f}x)"
+                        if bare
+                        else ""
+                    )
                 )
         return "jaxmlp against scikit-learn: " + "; ".join(parts) + "."
     return ""
