@@ -96,6 +96,7 @@ def test_csv_classification_and_regression_are_guessed_and_overridable(tmp_path)
             r"data row 2 \(line 3\), column 'b': inf is not a finite number",
         ),
         ("", "t", "not a readable CSV file"),
+        ("a,a,t\n1,2,0\n3,4,1\n", "t", "column names must be unique, but 'a' appears 2 times"),
         ("a,t\n1,0\n", "t", "needs at least 2 data rows"),
         ("a,t\n1,0\n2,0\n", "t", "needs at least 2 classes"),
     ],

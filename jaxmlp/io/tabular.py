@@ -16,6 +16,7 @@ such a table into the arrays a network trains on:
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 from pathlib import Path
@@ -72,10 +73,22 @@ def sniff_delimiter(path: Path) -> str:
 
 
 def read(path: str | Path, *, delimiter: str | None = None):
-    """A file as a ``pyarrow.Table``: ``.parquet``/``.pq``, ``.npz`` (arrays ``x`` and ``y``), else CSV."""
+    """A file as a ``pyarrow.Table``: ``.parquet``/``.pq``, ``.npz`` (arrays ``x`` and ``y``), else
+    CSV; its column names are unique (a column is found by its name)."""
+    table = _read(Path(path), delimiter)
+    counts = collections.Counter(table.column_names)
+    repeated = sorted(n for n, k in counts.items() if k > 1)
+    if repeated:
+        raise ValueError(
+            f"{path}: column names must be unique, but "
+            + ", ".join(f"{n!r} appears {counts[n]} times" for n in repeated)
+        )
+    return table
+
+
+def _read(path: Path, delimiter: str | None):
     import pyarrow as pa
 
-    path = Path(path)
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     suffix = path.suffix.lower()
