@@ -69,6 +69,11 @@ class Architecture:
             )
         if self.loss not in LOSSES:
             raise ValueError(f"unknown loss {self.loss!r}; expected one of {', '.join(LOSSES)}")
+        if self.output_activation == "softmax" and sizes[-1] < 2:
+            raise ValueError(
+                f"output_activation 'softmax' needs at least 2 outputs (over one it is always 1), "
+                f"got sizes {sizes}; for one output use 'logistic' with 'binary_cross_entropy'"
+            )
         if self.output_activation == "softmax" and self.loss != "cross_entropy":
             raise ValueError(
                 f"output_activation 'softmax' needs loss 'cross_entropy', got loss {self.loss!r}"

@@ -20,13 +20,12 @@ from jaxmlp import forward as _forward
 from jaxmlp import hvp as _hvp
 from jaxmlp import params as _params
 from jaxmlp.architecture import BIAS_MODES, Architecture
+from jaxmlp.finiteness import all_finite, is_concrete
 from jaxmlp.validation import (
-    all_finite,
     as_batch,
     check_batch,
     check_inputs,
     check_like,
-    is_concrete,
     raise_not_finite,
 )
 

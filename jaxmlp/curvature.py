@@ -22,6 +22,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxmlp.hvp import hvp
 from jaxmlp.kernels.small import matmul as kernel_matmul
+from jaxmlp.validation import as_batch, check_batch, check_key, check_positive_int
 
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
@@ -29,14 +30,20 @@ if TYPE_CHECKING:
 Array = jax.Array
 
 
-@functools.partial(jax.jit, static_argnames=("net",))
 def hessian(net: Architecture, params, x: Array, y: Array) -> Array:
     r"""The dense Hessian :math:`H_{ij} = \partial^2 E / \partial\theta_i \partial\theta_j`, ``(P, P)``.
 
     Column ``i`` is :math:`H e_i`, one handwritten HVP per parameter (vmapped):
     for small networks (``P`` HVPs of memory at once). Rows and columns follow
-    ``ravel_pytree(params)``; rows of frozen biases are zero.
+    ``ravel_pytree(params)``; rows of frozen biases are zero. ``x``, ``y`` as for
+    ``net.loss_fn`` (one example or a batch), validated before anything is traced.
     """
+    params, x, y = check_batch(net, params, x, y)
+    return _hessian(net, params, as_batch(x), as_batch(y, x))
+
+
+@functools.partial(jax.jit, static_argnames=("net",))
+def _hessian(net: Architecture, params, x: Array, y: Array) -> Array:
     flat, unravel = ravel_pytree(params)
 
     def column(e):
@@ -45,7 +52,6 @@ def hessian(net: Architecture, params, x: Array, y: Array) -> Array:
     return jax.vmap(column)(jnp.eye(flat.size, dtype=flat.dtype))
 
 
-@functools.partial(jax.jit, static_argnames=("net", "iterations"))
 def top_eigenvalue(
     net: Architecture, params, x: Array, y: Array, *, iterations: int = 32, key: Array | None = None
 ) -> Array:
@@ -62,11 +68,21 @@ def top_eigenvalue(
 
     The classical step-size bound of gradient descent on a quadratic is
     :math:`\eta < 2 / \lambda_{max}`.
+
+    ``x``, ``y`` as for ``net.loss_fn``; ``iterations`` a positive integer; the arguments are
+    validated before anything is traced.
     """
+    params, x, y = check_batch(net, params, x, y)
+    iterations = check_positive_int(iterations, "iterations")
+    key = jax.random.key(0) if key is None else check_key(key)
+    return _top_eigenvalue(net, params, as_batch(x), as_batch(y, x), iterations, key)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _top_eigenvalue(net: Architecture, params, x: Array, y: Array, iterations: int, key) -> Array:
     flat, unravel = ravel_pytree(params)
     n = flat.size
     k = int(min(iterations, n))
-    key = jax.random.key(0) if key is None else key
     dtype = flat.dtype
     eps = jnp.finfo(dtype).eps
 

@@ -6,26 +6,19 @@ from __future__ import annotations
 import math
 
 import jax
-import numpy as np
 
 from jaxmlp import early_stopping
 from jaxmlp.config import MLP
 from jaxmlp.loop import GRADS, ORDERS, no_batch_key
 from jaxmlp.optimizers import init_optimizer, named_optimizer, takes_learning_rate
-from jaxmlp.validation import check_batch
+from jaxmlp.validation import check_batch, check_positive_int  # noqa: F401 (re-exported)
 
 DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
 
 
-def check_positive_int(value, name: str, upper: int | None = None) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if upper is not None and value > upper:
-        raise ValueError(f"{name} must be at most {upper}, got {value}")
-    return int(value)
-
-
 def check_learning_rate(learning_rate) -> None:
+    if isinstance(learning_rate, (str, bytes)):
+        raise TypeError(f"learning_rate must be a number, got {learning_rate!r}")
     try:
         lr = float(learning_rate)
     except (TypeError, ValueError):

@@ -29,7 +29,7 @@ from jaxmlp import forward as _forward
 from jaxmlp.config import MLP
 from jaxmlp.gradcheck import leaf_errors
 from jaxmlp.kernels.small import matmul as kernel_matmul
-from jaxmlp.optimizers import sgd_step
+from jaxmlp.optimizers import sgd_update
 
 if TYPE_CHECKING:
     import optax
@@ -132,7 +132,7 @@ def update(
                 grads, _ = optax.clip_by_global_norm(spec.clip_norm).update(
                     grads, optax.EmptyState()
                 )
-            params, opt_state = sgd_step(state.params, grads, learning_rate), state.opt_state
+            params, opt_state = sgd_update(state.params, grads, learning_rate), state.opt_state
         else:
             import optax
 

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
+from jaxmlp.finiteness import all_finite, check_finite, is_concrete
 from jaxmlp.validation import on_device
 
 if TYPE_CHECKING:
@@ -20,15 +22,82 @@ SCHEDULES = ("constant", "cosine", "exponential")
 
 
 @jax.jit
-def sgd_step(params, grads, learning_rate):
-    r"""Plain gradient descent, leaf by leaf: :math:`\theta^+ = \theta - \eta\, \partial E / \partial \theta`.
-
-    ``learning_rate`` may be a Python float or a scalar array; it is data to the
-    compiled function, so a new value does not recompile.
-    """
+def sgd_update(params, grads, learning_rate):
+    r"""Plain gradient descent, leaf by leaf: :math:`\theta^+ = \theta - \eta\, \partial E / \partial \theta`
+    (the pure function the training loops trace; :func:`sgd_step` is its validated public form)."""
     return jax.tree_util.tree_map(
         lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads
     )
+
+
+def sgd_step(params, grads, learning_rate):
+    r"""Plain gradient descent, leaf by leaf: :math:`\theta^+ = \theta - \eta\, \partial E / \partial \theta`.
+
+    ``grads`` must have the structure, leaf shapes and floating dtypes of ``params``;
+    ``learning_rate`` :math:`\eta` is a real scalar (a Python float or a scalar array), finite and
+    >= 0 when its value is known. Outside ``jit`` the update is one cached compiled call (the rate
+    is data to it: a new value never recompiles), bit-identical to ``jax.jit(sgd_update)``;
+    inside ``jit``, ``vmap`` or ``grad`` it is traced as :func:`sgd_update`. Non-finite parameters
+    or gradients raise ``ValueError`` naming the first leaf.
+    """
+    leaves, grad_leaves = _matching_leaves(params, grads)
+    _check_rate(learning_rate)
+    if not all(map(is_concrete, (*leaves, *grad_leaves, learning_rate))):
+        return sgd_update(params, grads, learning_rate)
+    new, finite = _sgd_compiled(params, grads, learning_rate)
+    if not np.asarray(finite):
+        for name, a, g in zip(_leaf_names(params), leaves, grad_leaves):
+            check_finite(a, f"params{name}")
+            check_finite(g, f"grads{name}")
+    return new
+
+
+@jax.jit
+def _sgd_compiled(params, grads, learning_rate):
+    return sgd_update(params, grads, learning_rate), all_finite(params, grads)
+
+
+def _matching_leaves(params, grads) -> tuple[list, list]:
+    """The leaves of ``params`` and ``grads``, or raise where ``grads`` does not match ``params``
+    (leaf names are made only for the message)."""
+    leaves, tree = jax.tree_util.tree_flatten(params)
+    grad_leaves, grad_tree = jax.tree_util.tree_flatten(grads)
+    if grad_tree != tree:
+        raise ValueError(
+            f"grads must have the structure of params: params are {tree}, grads are {grad_tree}"
+        )
+    for i, (a, g) in enumerate(zip(leaves, grad_leaves)):
+        for what, leaf in (("params", a), ("grads", g)):
+            dtype = getattr(leaf, "dtype", None)
+            if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+                name = _leaf_names(params)[i]
+                raise TypeError(f"{what}{name} must be a floating-point array, got {leaf!r}")
+        if a.shape != g.shape:
+            name = _leaf_names(params)[i]
+            raise ValueError(
+                f"grads{name} must have the shape of params{name}, {a.shape}, got {g.shape}"
+            )
+    return leaves, grad_leaves
+
+
+def _leaf_names(tree) -> list[str]:
+    """Each leaf's path in ``tree``, as ``[0]['w']``."""
+    return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+
+
+def _check_rate(learning_rate) -> None:
+    shape = getattr(learning_rate, "shape", ())
+    real = isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool)
+    if hasattr(learning_rate, "dtype"):
+        real = jnp.issubdtype(learning_rate.dtype, jnp.floating) or jnp.issubdtype(
+            learning_rate.dtype, jnp.integer
+        )
+    if not real or shape != ():
+        raise TypeError(f"learning_rate must be a real scalar, got {learning_rate!r}")
+    if is_concrete(learning_rate):
+        lr = float(learning_rate)
+        if not (math.isfinite(lr) and lr >= 0):  # 0 is a schedule's warm-up start
+            raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate!r}")
 
 
 @functools.cache

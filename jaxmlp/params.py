@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
+from jaxmlp.validation import check_key
+
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
@@ -55,7 +57,7 @@ def init(net: Architecture, key: jax.Array, dtype=jnp.float32) -> tuple[dict, ..
       key: a ``jax.random`` key; one sub-key per layer is split from it.
       dtype: floating dtype of every leaf.
     """
-    return _init(net, key, check_dtype(dtype))
+    return _init(net, check_key(key), check_dtype(dtype))
 
 
 # A program that runs once per network is compiled for a short compilation: LLVM's level 1 and

@@ -32,7 +32,7 @@ from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
 from jaxmlp.kernels import lanes
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.loop import StepSpec, keep_frozen, value_and_grad
-from jaxmlp.optimizers import sgd_step
+from jaxmlp.optimizers import sgd_update
 from jaxmlp.validation import check_batch
 
 
@@ -80,7 +80,7 @@ def run_population_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_step
     """
 
     def one(p, lr):
-        return keep_frozen(spec.net, sgd_step(p, value_and_grad(spec, p, x, y)[1], lr), p)
+        return keep_frozen(spec.net, sgd_update(p, value_and_grad(spec, p, x, y)[1], lr), p)
 
     def body(params, _):
         return jax.vmap(one)(params, learning_rates), None

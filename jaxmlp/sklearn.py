@@ -222,6 +222,10 @@ class MLPClassifier(ClassifierMixin, _MLP):
         check_classification_targets(y)
         if first:
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            if len(self.classes_) < 2:
+                raise ValueError(
+                    f"MLPClassifier needs at least 2 classes, got one class: {self.classes_.tolist()}"
+                )
         unseen = np.setdiff1d(np.unique(y), self.classes_)
         if unseen.size:
             raise ValueError(

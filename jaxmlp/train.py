@@ -54,7 +54,7 @@ from jaxmlp.optimizers import (  # noqa: F401 (re-exported: jaxmlp.train.named_o
     sgd_step,
     takes_learning_rate,
 )
-from jaxmlp.validation import check_batch
+from jaxmlp.validation import check_batch, check_key
 
 if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
@@ -151,6 +151,13 @@ def fit(
     if x.ndim == 1:  # a single example, as net.apply takes it: a batch of one
         x, y = x.reshape((1, -1)), y.reshape((1, *y.shape))
     steps = check_positive_int(steps, "steps")
+    if (
+        isinstance(start_step, bool)
+        or not isinstance(start_step, (int, np.integer))
+        or start_step < 0
+    ):
+        raise ValueError(f"start_step must be an integer >= 0, got {start_step!r}")
+    key = None if key is None else check_key(key)
     x, y, x_val, y_val = validation_split(
         net, params, x, y, validation_fraction, validation_data, key
     )

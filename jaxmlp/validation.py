@@ -8,20 +8,16 @@ function under ``jit`` costs no host synchronisation.
 from __future__ import annotations
 
 import functools
-import weakref
 from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp.finiteness import check_all_finite, check_finite, is_concrete
+
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
-
-
-def is_concrete(a: Any) -> bool:
-    """True when ``a`` holds values now (not a tracer inside jit, vmap or grad)."""
-    return not isinstance(a, jax.core.Tracer)
 
 
 def _describe(a: Any) -> str:
@@ -38,74 +34,30 @@ def _has_dtype(a: Any) -> bool:
         return False
 
 
-_CONCATENATED = 1 << 16  # arrays up to this size are checked together, larger ones by their sum
+def check_positive_int(value, name: str, upper: int | None = None) -> int:
+    """``value`` as an ``int`` if it is a positive integer (not a bool), at most ``upper``; else raise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if upper is not None and value > upper:
+        raise ValueError(f"{name} must be at most {upper}, got {value}")
+    return int(value)
 
 
-def check_finite(a: Any, name: str) -> None:
-    """Raise ``ValueError`` if concrete ``a`` holds NaN or infinity."""
-    if is_concrete(a):
-        arr = np.asarray(a)
-        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
-            _raise_not_finite(arr, name)
-
-
-def _raise_not_finite(arr: np.ndarray, name: str) -> None:
-    bad = np.argwhere(~np.isfinite(arr))
-    where = tuple(int(i) for i in bad[0]) if bad.size else ()
-    raise ValueError(
-        f"{name} must be finite, but {len(bad)} value(s) are NaN or infinite "
-        f"(first at index {where}: {arr[where] if where else arr})"
-    )
-
-
-# The JAX arrays already found finite, by identity (a jax.Array's values never change, so one check
-# serves every later call with the same array; NumPy arrays can change and are checked every time).
-# An entry leaves when its array is collected.
-_FINITE: dict[int, weakref.ref] = {}
-
-
-def _known_finite(a: Any) -> bool:
-    ref = _FINITE.get(id(a))
-    return ref is not None and ref() is a
-
-
-def _remember_finite(a: Any) -> None:
-    key = id(a)
-    _FINITE[key] = weakref.ref(a, lambda _, key=key: _FINITE.pop(key, None))
-
-
-def check_all_finite(named: list[tuple[str, Any]]) -> None:
-    r""":func:`check_finite` for many arrays at once.
-
-    A JAX array is checked once: its values cannot change, so a later call with the same array
-    object skips it (``fit`` called again on the same data, or with the same parameters, pays
-    nothing; a 400,000 x 40 data set costs 3 ms a check).
-
-    Small arrays (a network's parameters, validated on every call of ``fit``, where one NumPy
-    call per leaf would cost more than the check) are checked by one ``isfinite`` over their
-    concatenated host copies. A large array (a data set) is checked by its sum: if
-    :math:`\sum_i a_i` is finite, every :math:`a_i` is (a NaN or an infinity makes the sum NaN
-    or infinite), at the cost of one read and no copy; a sum that is not finite may be an
-    overflow, so the exact check decides. The per-array check runs only to name the culprit.
-    """
-    named = [(n, a) for n, a in named if is_concrete(a) and not _known_finite(a)]
-    host = [(n, np.asarray(a)) for n, a in named]
-    host = [(n, a) for n, a in host if a.dtype.kind in "fc"]
-    small = [(n, a) for n, a in host if a.size <= _CONCATENATED]
-    if small:
-        flat = np.concatenate([a.ravel() for _, a in small]) if len(small) > 1 else small[0][1]
-        if not np.isfinite(flat).all():
-            for n, a in small:
-                check_finite(a, n)
-    for n, a in host:
-        if a.size > _CONCATENATED:
-            with np.errstate(over="ignore", invalid="ignore"):
-                total = a.sum()
-            if not np.isfinite(total):
-                check_finite(a, n)
-    for _, a in named:
-        if isinstance(a, jax.Array):
-            _remember_finite(a)
+def check_key(key: Any, name: str = "key") -> Any:
+    """Return ``key`` if it is one PRNG key: a typed key of shape ``()`` (``jax.random.key(0)``) or
+    a legacy ``uint32`` key of shape ``(2,)`` (``jax.random.PRNGKey(0)``); else raise, saying what came."""
+    dtype, shape = getattr(key, "dtype", None), tuple(getattr(key, "shape", ()))
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        if shape != ():
+            raise ValueError(
+                f"{name} must be one PRNG key, got a key array of shape {shape} "
+                f"(pass one of them, e.g. {name}[0])"
+            )
+        return key
+    if dtype == np.uint32 and shape == (2,):
+        return key
+    got = f"an array of shape {shape} and dtype {dtype}" if dtype is not None else repr(key)
+    raise TypeError(f"{name} must be a PRNG key such as jax.random.key(0), got {got}")
 
 
 def as_array(a: Any, name: str) -> jax.Array:
@@ -298,12 +250,6 @@ def check_like(net: Architecture, params: Any, v: Any, name: str = "v") -> Any:
     return jax.tree_util.tree_map(
         lambda a: jnp.asarray(a) if getattr(a, "dtype", None) == dtype else jnp.asarray(a, dtype), v
     )
-
-
-def all_finite(*trees: Any) -> jax.Array:
-    """Inside compiled code: whether every floating leaf of ``trees`` is finite (a bool scalar)."""
-    leaves = [a for a in jax.tree_util.tree_leaves(trees) if jnp.issubdtype(a.dtype, jnp.floating)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in leaves]))
 
 
 def raise_not_finite(net: Architecture, params: Any, **arrays: Any) -> None:

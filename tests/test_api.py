@@ -121,6 +121,10 @@ def test_the_same_gradient_twice_is_bit_identical():
         ({"sizes": (2, 1.5)}, "sizes must hold positive integers"),
         ({"sizes": "2,2"}, "sequence of positive integers"),
         ({"train_bias": "no"}, "train_bias must be True or False"),
+        (
+            {"sizes": (3, 1), "output_activation": "softmax", "loss": "cross_entropy"},
+            "output_activation 'softmax' needs at least 2 outputs",
+        ),
     ],
 )
 def test_bad_configurations(kwargs, message):
@@ -223,10 +227,14 @@ def test_init_rules():
     )
     assert q[0]["b"].shape == ()
     assert "b" not in jaxmlp.MLP((2, 2), bias="none").init(jax.random.key(0))[0]
+    with pytest.raises(
+        TypeError, match=r"key must be a PRNG key such as jax.random.key\(0\), got 0"
+    ):
+        relu.init(0)
 
 
 def test_public_methods_run_one_cached_compiled_function_bit_identical_to_the_pure_ones():
-    from jaxmlp import backprop, config, forward
+    from jaxmlp import backprop, config, forward, optimizers
     from jaxmlp import hvp as hvp_module
 
     net = jaxmlp.MLP((3, 4, 2), "tanh", "softmax", "cross_entropy")
@@ -246,16 +254,69 @@ def test_public_methods_run_one_cached_compiled_function_bit_identical_to_the_pu
         want = fn(net, params, *args)
         for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
             assert np.array_equal(np.asarray(a), np.asarray(b)), name
+    want = jax.jit(optimizers.sgd_update)(params, v, 0.25)
+    got = jaxmlp.sgd_step(params, v, 0.25)
+    for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
+        assert np.array_equal(np.asarray(a), np.asarray(b)), "sgd_step"
     compiled = [config._apply, config._loss_fn, config._value_and_backprop, config._forward_trace]
+    compiled.append(optimizers._sgd_compiled)
     net.forward_trace(params, x)
     before = [f._cache_size() for f in compiled]
     for _ in range(3):  # the same shapes again: no compilation
         net.apply(params, x), net.loss_fn(params, x, y), net.backprop(params, x, y)
         net.forward_trace(params, x)
+        jaxmlp.sgd_step(params, v, 0.5)  # a new learning rate is data: no compilation
     assert [f._cache_size() for f in compiled] == before
     net.apply(params, x[:2])  # a new batch size compiles once
     net.apply(params, x[:2])
     assert config._apply._cache_size() == before[0] + 1
+
+
+@pytest.mark.parametrize(
+    "grads, rate, error, message",
+    [
+        (lambda p: p[:1], 0.5, ValueError, "grads must have the structure of params"),
+        (
+            lambda p: ({"w": p[0]["w"][:1], "b": p[0]["b"]}, p[1]),
+            0.5,
+            ValueError,
+            r"grads\[0\]\['w'\] must have the shape of params\[0\]\['w'\], \(4, 3\), got \(1, 3\)",
+        ),
+        (lambda p: p, -0.5, ValueError, "learning_rate must be a finite number >= 0, got -0.5"),
+        (lambda p: p, "0.5", TypeError, "learning_rate must be a real scalar"),
+        (lambda p: p, jnp.ones(2), TypeError, "learning_rate must be a real scalar"),
+        (
+            lambda p: ({"w": p[0]["w"].at[1, 2].set(jnp.nan), "b": p[0]["b"]}, p[1]),
+            0.5,
+            ValueError,
+            r"grads\[0\]\['w'\] must be finite, but 1 value\(s\) .*index \(1, 2\)",
+        ),
+    ],
+)
+def test_sgd_step_names_what_does_not_match(grads, rate, error, message):
+    net = jaxmlp.MLP((3, 4, 2), "tanh", "softmax", "cross_entropy")
+    params = net.init(jax.random.key(0))
+    with pytest.raises(error, match=message):
+        jaxmlp.sgd_step(params, grads(params), rate)
+
+
+def test_sgd_step_under_jit_and_grad_is_the_pure_update():
+    net = jaxmlp.MLP((3, 4, 2), "tanh", "softmax", "cross_entropy")
+    params = net.init(jax.random.key(0), jnp.float64)
+    x, y = jnp.ones((2, 3), jnp.float64), jnp.array([0, 1])
+
+    def after_one_step(lr):
+        return net.loss_fn(jaxmlp.sgd_step(params, net.backprop(params, x, y), lr), x, y)
+
+    direct = jax.grad(lambda lr: forward_loss_after(net, params, x, y, lr))(0.3)
+    np.testing.assert_allclose(jax.jit(jax.grad(after_one_step))(0.3), direct, rtol=1e-12)
+
+
+def forward_loss_after(net, params, x, y, lr):
+    from jaxmlp import forward, optimizers
+
+    grads = jax.grad(forward.loss_fn, argnums=1)(net, params, x, y)
+    return forward.loss_fn(net, optimizers.sgd_update(params, grads, lr), x, y)
 
 
 def test_fit_without_a_callback_is_one_compiled_call_with_the_same_result(monkeypatch):

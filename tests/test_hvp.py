@@ -172,6 +172,48 @@ def test_dense_hessian_equals_jax_hessian():
     close(jaxmlp.hessian(net, params, x, y), dense)
 
 
+@pytest.mark.parametrize(
+    "call, error, message",
+    [
+        (
+            lambda n, p, x, y: jaxmlp.hessian(n, p, x[:, :1], y),
+            ValueError,
+            r"x must have shape \(2,\)",
+        ),
+        (
+            lambda n, p, x, y: jaxmlp.top_eigenvalue(n, p[:1], x, y),
+            ValueError,
+            "params has 1 layer",
+        ),
+        (
+            lambda n, p, x, y: jaxmlp.top_eigenvalue(n, p, x, y, iterations=0),
+            ValueError,
+            "iterations must be a positive integer, got 0",
+        ),
+        (
+            lambda n, p, x, y: jaxmlp.top_eigenvalue(n, p, x, y, key=1),
+            TypeError,
+            r"key must be a PRNG key such as jax.random.key\(0\), got 1",
+        ),
+        (
+            lambda n, p, x, y: jaxmlp.hessian(n, p, x.at[0, 1].set(jnp.nan), y),
+            ValueError,
+            r"x must be finite, but 1 value\(s\)",
+        ),
+    ],
+)
+def test_curvature_validates_its_arguments_before_tracing(call, error, message):
+    net, params, x, y = jaxmlp.tutorial(jnp.float64)
+    with pytest.raises(error, match=message):
+        call(net, params, x[None], y[None])
+
+
+def test_curvature_takes_one_example_as_the_methods_do():
+    net, params, x, y = jaxmlp.tutorial(jnp.float64)
+    one, batch = jaxmlp.hessian(net, params, x, y), jaxmlp.hessian(net, params, x[None], y[None])
+    assert np.array_equal(np.asarray(one), np.asarray(batch))
+
+
 @pytest.mark.parametrize("sizes,activation", [((2, 3, 2), "tanh"), ((3, 5, 4, 2), "softplus")])
 def test_top_eigenvalue_against_eigvalsh(sizes, activation):
     net = jaxmlp.MLP(sizes, activation, "logistic", "half_sse", "per_neuron")

@@ -18,7 +18,12 @@ from .settings import THOROUGH  # noqa: E402
 
 ESTIMATORS = [MLPClassifier(random_state=0), MLPRegressor(random_state=0)]
 # The quick run keeps the checks of the interface; the thorough run (CI) runs every check.
-QUICK = ("check_get_params_invariance", "check_estimators_unfitted", "check_fit2d_1sample")
+QUICK = (
+    "check_get_params_invariance",
+    "check_estimators_unfitted",
+    "check_fit2d_1sample",
+    "check_classifiers_one_label",
+)
 
 
 @parametrize_with_checks(ESTIMATORS)

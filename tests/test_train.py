@@ -9,7 +9,7 @@ import optax
 import pytest
 
 import jaxmlp
-from jaxmlp import validation
+from jaxmlp import finiteness
 from jaxmlp.train import run_chunk
 
 NET = jaxmlp.MLP((4, 8, 6, 3), activation="tanh", output_activation="softmax", loss="cross_entropy")
@@ -185,12 +185,29 @@ def test_float32_training_of_the_seed_tracks_float64():
         ({"grad": "numeric"}, "unknown grad 'numeric'; expected one of autodiff, backprop"),
         ({"order": "updated_weights"}, "needs grad='backprop'"),
         ({"clip_norm": -1.0}, "clip_norm must be a finite number > 0"),
+        ({"learning_rate": "0.1"}, "learning_rate must be a number, got '0.1'"),
+        ({"start_step": -1}, r"start_step must be an integer >= 0, got -1"),
+        ({"batch_size": 4, "key": 3}, r"key must be a PRNG key such as jax.random.key\(0\), got 3"),
+        (
+            {"batch_size": 4, "key": jax.random.split(jax.random.key(0), 3)},
+            r"key must be one PRNG key, got a key array of shape \(3,\)",
+        ),
     ],
 )
 def test_bad_fit_arguments(kwargs, message):
     args = {"steps": 10, "learning_rate": 0.1, **kwargs}
     with pytest.raises((ValueError, TypeError), match=message):
         jaxmlp.fit(NET, PARAMS, X, Y, **args)
+
+
+def test_a_legacy_prng_key_is_accepted_as_it_is_by_jax_random():
+    legacy = jaxmlp.fit(
+        NET, PARAMS, X, Y, steps=3, learning_rate=0.1, batch_size=4, key=jax.random.PRNGKey(7)
+    )
+    typed = jaxmlp.fit(
+        NET, PARAMS, X, Y, steps=3, learning_rate=0.1, batch_size=4, key=jax.random.key(7)
+    )
+    np.testing.assert_array_equal(legacy.losses, typed.losses)
 
 
 def test_fit_validates_data_before_tracing():
@@ -350,7 +367,7 @@ def test_default_chunks_are_equal_where_a_divisor_is_near():
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_large_data_set_is_checked_by_its_sum_and_the_culprit_still_named(bad):
-    n = validation._CONCATENATED // 4 + 10  # x larger than the concatenated check takes
+    n = finiteness._CONCATENATED // 4 + 10  # x larger than the concatenated check takes
     x = np.random.default_rng(0).standard_normal((n, 4))
     x[n - 3, 2] = bad
     y = np.zeros(n, np.int32)
@@ -361,33 +378,33 @@ def test_a_large_data_set_is_checked_by_its_sum_and_the_culprit_still_named(bad)
 
 
 def test_finite_values_whose_sum_overflows_are_accepted():
-    n = validation._CONCATENATED // 4 + 10
+    n = finiteness._CONCATENATED // 4 + 10
     x = np.full((n, 4), np.finfo(np.float64).max / 2)  # the sum is infinite, every value finite
-    validation.check_all_finite([("x", x)])
+    finiteness.check_all_finite([("x", x)])
     x[1, 1] = np.nan
     with pytest.raises(ValueError, match=r"x must be finite, but 1 value\(s\) .*index \(1, 1\)"):
-        validation.check_all_finite([("x", x)])
+        finiteness.check_all_finite([("x", x)])
 
 
 def test_a_jax_array_is_checked_for_finiteness_once_a_numpy_array_every_time(monkeypatch):
     x_jax = jnp.ones((3, 2))
     x_np = np.ones((3, 2))
-    validation.check_all_finite([("x", x_jax), ("x", x_np)])
+    finiteness.check_all_finite([("x", x_jax), ("x", x_np)])
     seen = []
     real = np.asarray
-    monkeypatch.setattr(validation.np, "asarray", lambda a, *k: seen.append(a) or real(a, *k))
-    validation.check_all_finite([("x", x_jax), ("x", x_np)])
+    monkeypatch.setattr(finiteness.np, "asarray", lambda a, *k: seen.append(a) or real(a, *k))
+    finiteness.check_all_finite([("x", x_jax), ("x", x_np)])
     assert len(seen) == 1 and seen[0] is x_np  # the JAX array's values cannot have changed
     x_np[1, 1] = np.nan  # a NumPy array can: checked again, and caught
     with pytest.raises(ValueError, match=r"x must be finite, but 1 value\(s\) .*index \(1, 1\)"):
-        validation.check_all_finite([("x", x_np)])
+        finiteness.check_all_finite([("x", x_np)])
     bad = jnp.asarray(x_np)  # a non-finite JAX array is never remembered
     for _ in range(2):
         with pytest.raises(ValueError, match="x must be finite"):
-            validation.check_all_finite([("x", bad)])
+            finiteness.check_all_finite([("x", bad)])
     key = id(x_jax)
     del x_jax
-    assert key not in validation._FINITE  # forgotten with its array
+    assert key not in finiteness._FINITE  # forgotten with its array
 
 
 def test_first_bad_finds_the_first_non_finite_loss_also_when_the_sum_overflows():

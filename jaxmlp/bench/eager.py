@@ -11,7 +11,7 @@ def w7(repeats: int, interleaved) -> list[dict]:
     import jax.numpy as jnp
 
     import jaxmlp
-    from jaxmlp import backprop, forward, train
+    from jaxmlp import backprop, forward, optimizers
 
     net, params, x, y = jaxmlp.tutorial(jnp.float32)
     xb, yb = x[None], y[None]
@@ -31,9 +31,9 @@ def w7(repeats: int, interleaved) -> list[dict]:
             jax.jit(fn, static_argnums=0),
             (net, params, *batch),
         )
-    cases["sgd_step"] = (
-        lambda: train.sgd_step(params, params, 0.5),
-        train.sgd_step,
+    cases["sgd_step"] = (  # validated, against the pure update (itself jitted)
+        lambda: jaxmlp.sgd_step(params, params, 0.5),
+        optimizers.sgd_update,
         (params, params, 0.5),
     )
     cases["check_gradients"] = (lambda: jaxmlp.check_gradients(net, params, x, y), None, None)
