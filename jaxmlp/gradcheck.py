@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 
 import jax
 import jax.numpy as jnp
@@ -171,6 +172,7 @@ def check_gradients(
     """
     xb, yb = net._check(params, x, y)[1:]
     xb, yb = as_batch(xb), as_batch(yb, xb)
+    check_tolerances(rtol, atol)
     params = jax.tree_util.tree_map(jnp.asarray, params)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     loss, hand, auto, fd = _gradients(net, params, xb, yb, finite_differences)
@@ -178,6 +180,17 @@ def check_gradients(
     eps = float(jnp.finfo(dtype).eps)
     fd_noise = 10 * eps ** (2 / 3) * max(1.0, abs(float(loss)))
     return build_report(net, hand, auto, fd, fd_noise, "backprop", rtol, atol, raise_on_mismatch)
+
+
+def check_tolerances(rtol, atol) -> None:
+    """Refuse a tolerance that is not None or a finite number >= 0."""
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        if tol is None:
+            continue
+        if isinstance(tol, (bool, str)) or not isinstance(tol, (int, float, np.floating)):
+            raise TypeError(f"{name} must be None or a number >= 0, got {tol!r}")
+        if not (math.isfinite(tol) and tol >= 0):
+            raise ValueError(f"{name} must be None or a finite number >= 0, got {tol!r}")
 
 
 def build_report(net, hand, auto, fd, fd_noise, side, rtol, atol, raise_on_mismatch):

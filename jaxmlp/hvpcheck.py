@@ -13,7 +13,7 @@ from jax.flatten_util import ravel_pytree
 from jaxmlp import forward as _forward
 from jaxmlp import hvp as _hvp
 from jaxmlp.config import MLP
-from jaxmlp.gradcheck import GradCheckReport, build_report
+from jaxmlp.gradcheck import GradCheckReport, build_report, check_tolerances
 from jaxmlp.validation import as_batch, check_like
 
 
@@ -72,6 +72,7 @@ def check_hvp(
     params, xb, yb = net._check(params, x, y)
     v = check_like(net, params, v, "v")
     xb, yb = as_batch(xb), as_batch(yb, xb)
+    check_tolerances(rtol, atol)
     hand, auto, fd, loss = _hvps(net, params, xb, yb, v, finite_differences)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     eps = float(jnp.finfo(dtype).eps)

@@ -32,7 +32,7 @@ from jaxmlp.config import MLP
 from jaxmlp.fit_checks import check_learning_rate, check_positive_int
 from jaxmlp.loop import GRADS, StepSpec, TrainState, no_batch_key, train_step
 from jaxmlp.optimizers import OPTIMIZERS, init_optimizer, named_optimizer, set_learning_rate
-from jaxmlp.validation import as_batch, check_batch
+from jaxmlp.validation import as_batch, check_batch, check_key
 
 OBJECTIVES = ("final_loss", "mean_loss")
 
@@ -107,6 +107,8 @@ def hypergradient(
             batch_size = None
         elif key is None:
             raise ValueError("a batch_size smaller than the data set needs a PRNG key (key=...)")
+        else:
+            key = check_key(key)
     dtype = x.dtype
     lr = jnp.asarray(np.asarray(learning_rate, dtype))
     opt = None if optimizer is None else named_optimizer(optimizer)

@@ -164,8 +164,11 @@ def fit(
     patience = early_stopping.check_patience(patience)
     if patience is not None and x_val is None:
         raise ValueError("patience needs a validation set (validation_fraction or validation_data)")
-    if not isinstance(check_gradient, bool):
-        raise TypeError(f"check_gradient must be True or False, got {check_gradient!r}")
+    for flag, value in (("check_gradient", check_gradient), ("history", history)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
     check_gradient_path(grad, order, optimizer, clip_norm)
     if batch_size is not None:
         batch_size = check_positive_int(batch_size, "batch_size", upper=x.shape[0])

@@ -46,6 +46,22 @@ def test_float32_backprop_close_to_float32_autodiff(case):
     assert report.dtype == "float32" and report.rtol == 1e-4 and report.passed
 
 
+@pytest.mark.parametrize(
+    "kwargs, error, message",
+    [
+        ({"rtol": -1.0}, ValueError, "rtol must be None or a finite number >= 0, got -1.0"),
+        ({"atol": float("nan")}, ValueError, "atol must be None or a finite number >= 0"),
+        ({"rtol": "1e-9"}, TypeError, "rtol must be None or a number >= 0, got '1e-9'"),
+    ],
+)
+def test_check_gradients_and_check_hvp_refuse_bad_tolerances(kwargs, error, message):
+    net, params, x, y = jaxmlp.tutorial(jnp.float64)
+    with pytest.raises(error, match=message):
+        jaxmlp.check_gradients(net, params, x, y, **kwargs)
+    with pytest.raises(error, match=message):
+        jaxmlp.check_hvp(net, params, x, y, params, **kwargs)
+
+
 def test_check_gradients_names_the_leaf_and_side_on_mismatch(monkeypatch):
     net, params, x, y = jaxmlp.tutorial()
     net = jaxmlp.MLP((2, 2, 2), bias="per_neuron")

@@ -361,6 +361,9 @@ def test_hypergradient_refuses_bad_arguments():
         jaxmlp.hypergradient(net, params, x, y, steps=3, learning_rate=-1.0)
     with pytest.raises(ValueError, match="optimizer must be None"):
         jaxmlp.hypergradient(net, params, x, y, steps=3, learning_rate=0.5, optimizer="rmsprop")
+    xs, ys = jnp.stack([x] * 4), jnp.stack([y] * 4)
+    with pytest.raises(TypeError, match="key must be a PRNG key"):
+        jaxmlp.hypergradient(net, params, xs, ys, steps=3, learning_rate=0.5, batch_size=2, key=5)
 
 
 def test_gradcheck_second_order_cli(capsys):

@@ -82,6 +82,16 @@ def test_resuming_is_bit_identical_to_an_uninterrupted_run():
     assert_trees_equal(whole.params, rest.params)
     assert_trees_equal(whole.opt_state, rest.opt_state)
     np.testing.assert_array_equal(whole.losses, np.concatenate([first.losses, rest.losses]))
+    with pytest.raises(ValueError, match="opt_state does not match the optimizer and params"):
+        jaxmlp.fit(
+            NET,
+            first.params,
+            X,
+            Y,
+            steps=5,
+            opt_state=first.opt_state,
+            **{**kw, "optimizer": "momentum"},
+        )
 
 
 def test_callback_sees_each_chunk_and_can_stop():
@@ -187,6 +197,8 @@ def test_float32_training_of_the_seed_tracks_float64():
         ({"clip_norm": -1.0}, "clip_norm must be a finite number > 0"),
         ({"learning_rate": "0.1"}, "learning_rate must be a number, got '0.1'"),
         ({"start_step": -1}, r"start_step must be an integer >= 0, got -1"),
+        ({"callback": 3}, r"callback must be callable as callback\(state, losses\), got 3"),
+        ({"history": "no"}, "history must be True or False, got 'no'"),
         ({"batch_size": 4, "key": 3}, r"key must be a PRNG key such as jax.random.key\(0\), got 3"),
         (
             {"batch_size": 4, "key": jax.random.split(jax.random.key(0), 3)},
