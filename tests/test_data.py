@@ -181,6 +181,35 @@ def test_parquet_and_npz(tmp_path):
     assert a.n_features == 3 and a.task == "classification" and a.n_outputs == 3
     np.testing.assert_array_equal(a.x_train, b.x_train)
     np.testing.assert_array_equal(a.y_test, b.y_test)
+    by_name = data.load("csv", str(tmp_path / "d.npz"))  # an .npz file's target is its y
+    np.testing.assert_array_equal(by_name.y_train, a.y_train)
+    np.savez(tmp_path / "bad.npz", x=np.where(x > 2, np.nan, x), y=y)
+    with pytest.raises(ValueError, match=r"bad.npz, data row \d+, column 'x\d': nan"):
+        data.read_csv(tmp_path / "bad.npz", "y")  # no CSV line numbers in an .npz file
+
+
+def test_parquet_categories_read_as_text_whatever_their_encoding(tmp_path):
+    """A pandas category saves as a dictionary column; codes saved as strings are categories."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    colour = ["red", "blue", "green", "red"] * 10
+    code = ["10", "20", "30", "10"] * 10
+    y = [0, 1, 1, 0] * 10
+    plain = pa.table({"colour": colour, "code": code, "y": y})
+    encoded = pa.table(
+        {
+            "colour": pa.array(colour).dictionary_encode(),
+            "code": pa.array(code).dictionary_encode(),
+            "y": y,
+        }
+    )
+    pq.write_table(plain, tmp_path / "plain.parquet")
+    pq.write_table(encoded, tmp_path / "encoded.parquet")
+    a = data.read_csv(tmp_path / "plain.parquet", "y")
+    b = data.read_csv(tmp_path / "encoded.parquet", "y")
+    assert a.n_features == 6  # 3 colours + 3 codes, one-hot
+    np.testing.assert_array_equal(a.x_train, b.x_train)
 
 
 def test_a_test_file_may_order_columns_otherwise_but_must_know_its_categories(tmp_path):

@@ -152,6 +152,8 @@ def load(
     if name == "csv":
         if not path:
             raise ValueError("the csv data set needs a file: jaxmlp train csv PATH --target COLUMN")
+        if not target and Path(path).suffix.lower() == ".npz":
+            target = "y"  # an .npz data set is its arrays x and y
         if not target:
             raise ValueError("the csv data set needs --target COLUMN (the column to predict)")
         return read_table(path, target, task, **file_options)

@@ -177,7 +177,7 @@ def targets_from_column(tabular, column, path, target: str, task: str | None, cl
     if unknown:
         row = unknown[0]
         raise ValueError(
-            f"{path}, data row {row + 1} (line {row + 2}), column {target!r}: class {str(names[row])!r} "
+            f"{tabular.cell(path, row, target)}: class {str(names[row])!r} "
             f"does not occur in the training data ({', '.join(classes)})"
         )
     return np.asarray([lookup[v] for v in names], np.int32), task, classes

@@ -75,7 +75,7 @@ def sniff_delimiter(path: Path) -> str:
 def read(path: str | Path, *, delimiter: str | None = None):
     """A file as a ``pyarrow.Table``: ``.parquet``/``.pq``, ``.npz`` (arrays ``x`` and ``y``), else
     CSV; its column names are unique (a column is found by its name)."""
-    table = _read(Path(path), delimiter)
+    table = _decoded(_read(Path(path), delimiter))
     counts = collections.Counter(table.column_names)
     repeated = sorted(n for n, k in counts.items() if k > 1)
     if repeated:
@@ -83,6 +83,19 @@ def read(path: str | Path, *, delimiter: str | None = None):
             f"{path}: column names must be unique, but "
             + ", ".join(f"{n!r} appears {counts[n]} times" for n in repeated)
         )
+    return table
+
+
+def _decoded(table):
+    """``table`` with dictionary-encoded columns (a pandas ``category`` saved to Parquet) as their
+    values, so that text categories read as text whatever the file's encoding."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_dictionary(field.type):
+            column = pc.cast(table.column(i), field.type.value_type)
+            table = table.set_column(i, field.name, column)
     return table
 
 
@@ -147,6 +160,15 @@ def _npz_table(path: Path):
     return pa.table(cols)
 
 
+def cell(path, row: int, column: str) -> str:
+    """Where a value is, for a message: ``file, data row r (line l), column 'c'`` (lines in a CSV
+    file only, counting one line per row after the header)."""
+    csv_file = Path(path).suffix.lower() not in (".parquet", ".pq", ".npz")
+    return (
+        f"{path}, data row {row + 1}{f' (line {row + 2})' if csv_file else ''}, column {column!r}"
+    )
+
+
 def check_target(table, path, target: str) -> None:
     """Raise when ``target`` is not a column of ``table``."""
     if target not in table.column_names:
@@ -169,8 +191,7 @@ def check_complete(table, path) -> None:
         if col.null_count:
             row = int(pc.index(pc.is_null(col), True).as_py())
             raise ValueError(
-                f"{path}, data row {row + 1} (line {row + 2}), column {name!r}: the value is missing; "
-                "fill it in or pass --drop-missing"
+                f"{cell(path, row, name)}: the value is missing; fill it in or pass --drop-missing"
             )
 
 
@@ -182,17 +203,15 @@ def is_text(column) -> bool:
 
 
 def check_numbers(column, path, name: str) -> None:
-    """A text column whose cells are mostly numbers has a typo: name its first non-number."""
+    """A text column whose cells are mostly, not all, numbers has a typo: name its first non-number.
+    (Text that is all numbers, such as codes stored as strings in Parquet, is a category.)"""
     import pyarrow.compute as pc
 
     numeric = pc.match_substring_regex(column, NUMBER)
     share = pc.mean(numeric.cast("int8")).as_py() or 0.0
-    if share >= 0.5:
-        row = int(pc.index(numeric, False).as_py())
-        raise ValueError(
-            f"{path}, data row {row + 1} (line {row + 2}), column {name!r}: "
-            f"{column[row].as_py()!r} is not a number"
-        )
+    row = int(pc.index(numeric, False).as_py())
+    if share >= 0.5 and row >= 0:
+        raise ValueError(f"{cell(path, row, name)}: {column[row].as_py()!r} is not a number")
 
 
 def check_finite(values: np.ndarray, path, name: str) -> None:
@@ -200,10 +219,7 @@ def check_finite(values: np.ndarray, path, name: str) -> None:
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.argmax(bad))
-        raise ValueError(
-            f"{path}, data row {row + 1} (line {row + 2}), column {name!r}: "
-            f"{float(values[row])!r} is not a finite number"
-        )
+        raise ValueError(f"{cell(path, row, name)}: {float(values[row])!r} is not a finite number")
 
 
 def encoding(table, path, features: list[str]) -> Encoding:
@@ -261,7 +277,7 @@ def encode(table, path, enc: Encoding, dtype) -> np.ndarray:
             if unseen.any():
                 row = int(np.argmax(unseen))
                 raise ValueError(
-                    f"{path}, data row {row + 1} (line {row + 2}), column {c.name!r}: category "
+                    f"{cell(path, row, c.name)}: category "
                     f"{text[row].as_py()!r} was not seen in training (known: {', '.join(c.categories)})"
                 )
             codes = codes.astype(np.int64)
