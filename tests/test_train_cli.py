@@ -199,6 +199,12 @@ def test_resume_refuses_another_architecture_and_a_truncated_file(tmp_path, caps
         )[::2],
         "optimizer-state arrays",
     )
+    before = (tmp_path / "c" / ckpt.FILENAME).read_bytes()
+    assert_one_line_error(  # a new run never overwrites a checkpoint it was not asked to resume
+        *run(capsys, "train", "xor", "--steps", "20", "--checkpoint", d)[::2],
+        "already holds a checkpoint: pass --resume to continue it",
+    )
+    assert (tmp_path / "c" / ckpt.FILENAME).read_bytes() == before
     path = tmp_path / "c" / ckpt.FILENAME
     path.write_bytes(path.read_bytes()[:100])
     assert_one_line_error(

@@ -114,6 +114,11 @@ def train(
     dtype = jnp.dtype(cfg.dtype)
     if resume and not checkpoint_dir:
         raise ValueError("--resume needs --checkpoint DIR (where to resume from)")
+    if checkpoint_dir and not resume and ckpt.exists(checkpoint_dir):
+        raise ValueError(
+            f"{checkpoint_dir} already holds a checkpoint: pass --resume to continue it, or name "
+            "another --checkpoint directory (a new run would overwrite it)"
+        )
     optimizer_name = cfg.optimizer or ds.defaults["optimizer"]
     lr = cfg.learning_rate if cfg.learning_rate is not None else ds.defaults["learning_rate"]
     batch_size = cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
