@@ -247,6 +247,33 @@ def test_bad_weights_files_exit_two_with_one_line(tmp_path, capsys):
     assert_one_line_error(
         *run(capsys, "trace", "--weights", str(tmp_path / "missing.json"))[::2], "No such file"
     )
+    seed_file = {"weights": [[[0.15, 0.2], [0.25, 0.3]], [[0.4, 0.45], [0.5, 0.55]]]}
+    seed_file |= {"x": [0.05, 0.1], "y": [0.01, 0.99]}
+    for extra, message in [
+        ({"bias": [0.35, 0.6]}, "unknown key(s) 'bias'; the keys are weights, biases"),
+        ({"train_bias": "false"}, "train_bias must be true or false, got 'false'"),
+        ({"learning_rate": 1e400}, "learning_rate must be a finite number > 0"),
+    ]:
+        f = tmp_path / "extra.json"
+        f.write_text(json.dumps(seed_file | extra))
+        assert_one_line_error(*run(capsys, "trace", "--weights", str(f))[::2], message)
+    f.write_text(json.dumps(seed_file))
+    assert_one_line_error(
+        *run(capsys, "trace", "--weights", str(f), "--example", "3")[::2],
+        "--example 3 is out of range: the file holds 1 example",
+    )
+
+
+def test_a_network_too_large_to_spell_out_is_refused_before_any_work(tmp_path, capsys):
+    out = tmp_path / "page.html"
+    assert_one_line_error(
+        *run(capsys, "trace", "--sizes", "40,300,300,10", "--format", "html", "--output", str(out))[
+            ::2
+        ],
+        "the html page spells out every number, up to 10,000 parameters; "
+        "this 40,300,300,10 network has 105,003",
+    )
+    assert not out.exists()
 
 
 def test_a_float32_derivation_checks_its_products_at_float32_tolerance():

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import re
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -72,10 +73,24 @@ def render_text(d: Derivation) -> str:
     return "\n".join(lines[1:]) + "\n"
 
 
+MAX_PAGE_PARAMETERS = 10_000  # the page spells out each parameter's numbers: about 4 kB each
+
+
 def to_html(net: MLP, params, x, y, learning_rate: float = 0.5, *, steps: int = 10_000) -> str:
     """The derivation as a self-contained interactive HTML page (see :mod:`jaxmlp.explain.explainer`),
-    with a training panel over ``steps`` steps of SGD on the example."""
+    with a training panel over ``steps`` steps of SGD on the example.
+
+    Networks of up to ``MAX_PAGE_PARAMETERS`` parameters (a page of about 40 MB); a larger one is
+    refused before anything is computed (40-300-300-10 made a 560 MB page and took 4.6 GB)."""
     from jaxmlp.explain import explainer
+
+    n = sum(int(np.size(a)) for a in jax.tree_util.tree_leaves(params))
+    if n > MAX_PAGE_PARAMETERS:
+        raise ValueError(
+            f"the html page spells out every number, up to {MAX_PAGE_PARAMETERS:,} parameters; "
+            f"this {','.join(map(str, net.sizes))} network has {n:,}: trace it as text or --json, "
+            "or draw a smaller network"
+        )
 
     return explainer.render(derive(net, params, x, y, learning_rate), params, x, y, steps=steps)
 

@@ -16,12 +16,25 @@ Format (every key but ``weights`` optional)::
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.config import MLP
+
+KEYS = (
+    "weights",
+    "biases",
+    "x",
+    "y",
+    "learning_rate",
+    "activation",
+    "output_activation",
+    "loss",
+    "train_bias",
+)
 
 
 def _matrix(value, where: str) -> np.ndarray:
@@ -30,6 +43,12 @@ def _matrix(value, where: str) -> np.ndarray:
     except (ValueError, TypeError):
         raise ValueError(f"{where} must be a rectangular list of numbers") from None
     return arr
+
+
+def _flag(value, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{where} must be true or false, got {value!r}")
+    return value
 
 
 def load_trace_file(path: str, args) -> tuple:
@@ -42,6 +61,12 @@ def load_trace_file(path: str, args) -> tuple:
         ) from None
     if not isinstance(data, dict) or "weights" not in data:
         raise ValueError(f"weights file {path} must be a JSON object with a 'weights' list")
+    unknown = sorted(set(data) - set(KEYS))
+    if unknown:  # a misspelt key (say "bias") would otherwise be ignored
+        raise ValueError(
+            f"weights file {path}: unknown key(s) {', '.join(map(repr, unknown))}; "
+            f"the keys are {', '.join(KEYS)}"
+        )
     ws = data["weights"]
     if not isinstance(ws, list) or not ws:
         raise ValueError(f"weights file {path}: 'weights' must be a non-empty list of matrices")
@@ -84,7 +109,7 @@ def load_trace_file(path: str, args) -> tuple:
         data.get("output_activation", args.output_activation),
         data.get("loss", args.loss),
         bias,
-        bool(data.get("train_bias", args.train_bias)),
+        _flag(data.get("train_bias", args.train_bias), f"weights file {path}: train_bias"),
     )
     params = []
     for l, w in enumerate(weights):
@@ -109,12 +134,16 @@ def load_trace_file(path: str, args) -> tuple:
                 f"--example {args.example} is out of range: the file holds {x.shape[0]} examples"
             )
         x, y_raw = x[args.example], y_raw[args.example]
+    elif args.example != 0:
+        raise ValueError(f"--example {args.example} is out of range: the file holds 1 example")
     y = (
         jnp.asarray(y_raw)
         if y_raw.dtype.kind in "iu" and net.loss == "cross_entropy"
         else jnp.asarray(y_raw, jnp.float64)
     )
     lr = data.get("learning_rate", args.learning_rate if args.learning_rate is not None else 0.5)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
-        raise ValueError(f"weights file {path}: learning_rate must be a number > 0, got {lr!r}")
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ValueError(
+            f"weights file {path}: learning_rate must be a finite number > 0, got {lr!r}"
+        )
     return net, tuple(params), jnp.asarray(x), y, float(lr)
