@@ -60,6 +60,9 @@ if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
 
 
+MAX_STEP = 2**31 - 1  # the largest global step an int32 counter holds
+
+
 def fit(
     net: MLP,
     params,
@@ -170,8 +173,20 @@ def fit(
     if callback is not None and not callable(callback):
         raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
     check_gradient_path(grad, order, optimizer, clip_norm)
+    if start_step + steps > MAX_STEP:
+        raise ValueError(
+            f"start_step + steps must be at most {MAX_STEP:,} (the step counter is int32), "
+            f"got {start_step + steps:,}"
+        )
     if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size", upper=x.shape[0])
+        batch_size = check_positive_int(batch_size, "batch_size")
+        if batch_size > x.shape[0]:
+            held_out = (
+                f": validation_fraction={validation_fraction} leaves {x.shape[0]} training examples"
+                if validation_fraction is not None
+                else ""
+            )
+            raise ValueError(f"batch_size must be at most {x.shape[0]}, got {batch_size}{held_out}")
         if batch_size < x.shape[0] and key is None:
             raise ValueError("a batch_size smaller than the data set needs a PRNG key (key=...)")
     chunk_size = chunk_size_for(

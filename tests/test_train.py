@@ -198,6 +198,11 @@ def test_float32_training_of_the_seed_tracks_float64():
         ({"learning_rate": "0.1"}, "learning_rate must be a number, got '0.1'"),
         ({"start_step": -1}, r"start_step must be an integer >= 0, got -1"),
         ({"callback": 3}, r"callback must be callable as callback\(state, losses\), got 3"),
+        ({"steps": 2**31}, "start_step \\+ steps must be at most 2,147,483,647"),
+        (
+            {"batch_size": 30, "key": KEY, "validation_fraction": 0.5},
+            "batch_size must be at most 16, got 30: validation_fraction=0.5 leaves 16",
+        ),
         ({"history": "no"}, "history must be True or False, got 'no'"),
         ({"batch_size": 4, "key": 3}, r"key must be a PRNG key such as jax.random.key\(0\), got 3"),
         (

@@ -1,8 +1,8 @@
 """The ``jaxmlp`` command line.
 
-Every user error (a bad option, a bad file, a value out of range) ends with
-exit status 2 and one line on stderr, ``jaxmlp: error: ...``, never a
-traceback. Heavy imports (rich, matplotlib, scikit-learn) happen inside the
+Every user error (a bad option, a bad file, a value out of range, a run larger
+than the machine's memory) ends with exit status 2 and one line on stderr,
+``jaxmlp: error: ...``, never a traceback. Heavy imports (rich, matplotlib, scikit-learn) happen inside the
 commands that need them. The parser is :mod:`jaxmlp.cli.parser`, the commands
 :mod:`jaxmlp.cli.commands`.
 """
@@ -33,3 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("jaxmlp: interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # XLA's out-of-memory error: asked for more than the machine has
+        if "RESOURCE_EXHAUSTED" not in str(e):
+            raise
+        detail = str(e).split("RESOURCE_EXHAUSTED:", 1)[1].strip().splitlines()[0]
+        print(
+            f"jaxmlp: error: the device ran out of memory ({detail.rstrip('.')}): ask for a smaller "
+            "population, batch, data set or network",
+            file=sys.stderr,
+        )
+        return 2
