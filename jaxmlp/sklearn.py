@@ -24,6 +24,7 @@ scikit-learn is an optional dependency (``pip install 'jaxmlp[sklearn]'``).
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
 import jax
@@ -114,8 +115,30 @@ class _MLP(BaseEstimator):
                 delattr(self, name)
         return self._train(X, y, epochs=self.max_iter, first=True)
 
+    def _checked_params(self) -> tuple[tuple[int, ...], int | None]:
+        """``(hidden widths, batch size or None for 'auto')``, after refusing a hyperparameter out of
+        its range with a message that names it (the rest are checked by :func:`jaxmlp.fit`)."""
+        hidden = tuple(np.atleast_1d(self.hidden_layer_sizes).tolist())
+        if not all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden):
+            raise ValueError(
+                f"hidden_layer_sizes must hold positive integers, got {self.hidden_layer_sizes!r}"
+            )
+        for name in ("max_iter", "n_iter_no_change"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        batch = self.batch_size
+        if batch != "auto" and (
+            isinstance(batch, bool) or not isinstance(batch, numbers.Integral) or batch < 1
+        ):
+            raise ValueError(f"batch_size must be 'auto' or a positive integer, got {batch!r}")
+        fraction = self.validation_fraction
+        if self.early_stopping and not (isinstance(fraction, numbers.Real) and 0 < fraction < 1):
+            raise ValueError(f"validation_fraction must lie in (0, 1), got {fraction!r}")
+        return hidden, None if batch == "auto" else int(batch)
+
     def _train(self, X, y, *, epochs: int, first: bool, classes=None):
-        hidden = tuple(int(h) for h in np.atleast_1d(self.hidden_layer_sizes))
+        hidden, batch_size = self._checked_params()
         X, y = validate_data(
             self, X, y, reset=first, dtype=_dtype(), multi_output=self._multi, y_numeric=self._multi
         )
@@ -134,7 +157,7 @@ class _MLP(BaseEstimator):
                 X, t, test_size=self.validation_fraction, random_state=self._seed, stratify=stratify
             )
         n = X.shape[0]
-        batch = min(int(self.batch_size), n)
+        batch = min(200 if batch_size is None else batch_size, n)  # 'auto': scikit-learn's rule
         per_epoch = math.ceil(n / batch)
         scores: list[float] = []
 
@@ -205,7 +228,8 @@ class MLPClassifier(ClassifierMixin, _MLP):
     Parameters: ``hidden_layer_sizes`` (widths of the hidden layers), ``activation`` (a jaxmlp
     activation: relu, tanh, logistic, leaky_relu, softplus, identity), ``optimizer`` (sgd,
     momentum, adam), ``learning_rate``, ``weight_decay``, ``schedule`` (constant, cosine,
-    exponential), ``batch_size`` (at most the data set), ``max_iter`` (epochs),
+    exponential), ``batch_size`` (at most the data set; ``'auto'`` is scikit-learn's
+    ``min(200, n)``), ``max_iter`` (epochs),
     ``early_stopping`` with ``validation_fraction`` and ``n_iter_no_change`` (epochs without a
     lower validation loss), ``grad`` (autodiff, or backprop: the delta rule, checked first),
     ``random_state``.

@@ -39,6 +39,33 @@ def digits():
     return x[:600], y[:600]
 
 
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"batch_size": 0}, "batch_size must be 'auto' or a positive integer, got 0"),
+        ({"max_iter": 0}, "max_iter must be a positive integer, got 0"),
+        ({"hidden_layer_sizes": (8, 2.5)}, "hidden_layer_sizes must hold positive integers"),
+        (
+            {"early_stopping": True, "validation_fraction": 1.5},
+            r"validation_fraction must lie in \(0, 1\), got 1.5",
+        ),
+        ({"early_stopping": True, "n_iter_no_change": 0}, "n_iter_no_change must be a positive"),
+    ],
+)
+def test_hyperparameters_out_of_range_are_named(params, message):
+    x, y = digits()
+    with pytest.raises(ValueError, match=message):
+        MLPClassifier(**params).fit(x, y)
+
+
+def test_batch_size_auto_is_scikit_learns_rule():
+    x, y = digits()
+    auto = MLPClassifier((8,), batch_size="auto", max_iter=1, random_state=0).fit(x, y)
+    fixed = MLPClassifier((8,), batch_size=200, max_iter=1, random_state=0).fit(x, y)
+    assert auto.t_ == fixed.t_ == 3  # 600 images in batches of 200
+    np.testing.assert_array_equal(auto.params_[0]["w"], fixed.params_[0]["w"])
+
+
 def test_a_pipeline_in_cross_validation_and_grid_search():
     x, y = digits()
     pipe = make_pipeline(
