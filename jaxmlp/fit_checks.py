@@ -15,6 +15,7 @@ from jaxmlp.optimizers import init_optimizer, named_optimizer, takes_learning_ra
 from jaxmlp.validation import check_batch, check_positive_int  # noqa: F401 (re-exported)
 
 DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
+MAX_STEP = 2**31 - 1  # the largest global step an int32 counter holds
 
 
 def check_learning_rate(learning_rate) -> None:

@@ -25,7 +25,7 @@ import numpy as np
 from jaxmlp import backprop as _backprop
 from jaxmlp import distributed, metrics
 from jaxmlp.config import MLP
-from jaxmlp.fit_checks import check_positive_int, chunk_size_for
+from jaxmlp.fit_checks import MAX_STEP, check_positive_int, chunk_size_for
 from jaxmlp.forward import apply as _apply
 from jaxmlp.forward import loss_fn as _loss_fn
 from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
@@ -156,13 +156,18 @@ def sweep(
       A :class:`SweepResult`; ``final_loss[i, j]`` is learning rate ``i``, seed ``j``
       (NaN or inf where that network diverged).
     """
-    lrs = np.asarray(learning_rates, np.float64).ravel()
+    lrs = np.asarray(learning_rates)
+    if lrs.dtype.kind not in "iuf":
+        raise ValueError(f"learning_rates must be finite numbers > 0, got {learning_rates!r}")
+    lrs = lrs.astype(np.float64).ravel()
     seeds = np.asarray(seeds).ravel()
     if lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
         raise ValueError(f"learning_rates must be finite numbers > 0, got {learning_rates!r}")
     if seeds.size == 0 or seeds.dtype.kind not in "iu":
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    steps = check_positive_int(steps, "steps")
+    steps = check_positive_int(steps, "steps", upper=MAX_STEP)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(step, losses), got {callback!r}")
     chunk_size = chunk_size_for(
         chunk_size,
         steps,

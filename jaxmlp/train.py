@@ -24,6 +24,7 @@ from jaxmlp import distributed, early_stopping
 from jaxmlp.config import MLP
 from jaxmlp.fit_checks import (  # noqa: F401 (DEFAULT_CHUNK: where it was)
     DEFAULT_CHUNK,
+    MAX_STEP,
     check_gradient_path,
     check_positive_int,
     chunk_size_for,
@@ -58,9 +59,6 @@ from jaxmlp.validation import check_batch, check_key
 
 if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
-
-
-MAX_STEP = 2**31 - 1  # the largest global step an int32 counter holds
 
 
 def fit(

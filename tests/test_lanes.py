@@ -119,6 +119,15 @@ def test_auto_takes_lanes_only_for_the_handwritten_gradient_where_it_fits():
         ValueError, match="unknown layout 'rows'; expected one of auto, vmap, lanes"
     ):
         population.sweep(tiny, x, y, layout="rows", **kw)
+    for bad, error, message in (
+        ({"learning_rates": "0.1"}, ValueError, "learning_rates must be finite numbers > 0"),
+        ({"learning_rates": [0.1, float("nan")]}, ValueError, "learning_rates must be finite"),
+        ({"seeds": [0.5]}, ValueError, "seeds must be a non-empty list of integers"),
+        ({"steps": 2**31}, ValueError, "steps must be at most 2147483647, got 2147483648"),
+        ({"callback": 3}, TypeError, r"callback must be callable as callback\(step, losses\)"),
+    ):
+        with pytest.raises(error, match=message):
+            population.sweep(tiny, x, y, **(kw | bad))
 
 
 def test_library_reductions_are_off_in_the_lanes_loop():
