@@ -156,6 +156,7 @@ def test_cli_devices_option(tmp_path):
     assert a == pytest.approx(b, rel=1e-4) and c == pytest.approx(d, rel=1e-5)
 
 
+@thorough_only  # two fresh processes; the in-process tests above cover the split itself
 def test_cli_devices_split_the_cpu_without_xla_flags():
     env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
     env.update(PYTHONPATH=ROOT, JAXMLP_CACHE_DIR="")

@@ -470,7 +470,7 @@ def test_sweep_refuses_params_not_stacked_per_seed():
         population.sweep(net, x, y, learning_rates=[0.1], seeds=[0, 1], params=stacked, steps=1)
 
 
-@pytest.mark.parametrize("data_set", ["csv", "digits"])
+@pytest.mark.parametrize("data_set", [pytest.param("csv", marks=thorough_only), "digits"])
 def test_a_run_imports_only_what_it_uses(tmp_path, data_set):
     """No scikit-learn for a CSV run, nor for digits (its file is read directly), no matplotlib
     without --plot, never torch. And start-up is mostly compiling: a digits run compiles the run's
