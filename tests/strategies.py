@@ -17,8 +17,9 @@ OUTPUT_LOSS = [(act, loss) for act in jaxmlp.HIDDEN_ACTIVATIONS for loss in ("ha
 def networks(draw, max_hidden=4, max_width=16):
     """``(net, params, x, y)`` in float64: any depth, activation, loss, bias mode; one example or a batch."""
     hidden = draw(st.lists(st.integers(1, max_width), min_size=1, max_size=max_hidden))
-    n_in, n_out = draw(st.integers(1, max_width)), draw(st.integers(1, max_width))
     output_activation, loss = draw(st.sampled_from(OUTPUT_LOSS))
+    n_in = draw(st.integers(1, max_width))
+    n_out = draw(st.integers(2 if output_activation == "softmax" else 1, max_width))
     net = jaxmlp.MLP(
         (n_in, *hidden, n_out),
         activation=draw(st.sampled_from(jaxmlp.HIDDEN_ACTIVATIONS)),
