@@ -21,7 +21,7 @@ webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not in
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
-from selenium.webdriver.support.ui import Select  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 DRIVER = shutil.which("chromedriver")
 BROWSER = next(
@@ -193,7 +193,12 @@ def test_the_training_report_renders(browser, tmp_path, capsys):
     path = tmp_path / "report.html"
     code, _, err = run(capsys, "train", "xor", "--steps", "2000", "--report", str(path))
     assert code == 0, err
+    assert path.read_text().count('<svg class="heatmap"') == 6  # the surface and 5 hidden neurons
     browser.get(path.resolve().as_uri())
+    # On a loaded machine the last figures of this large page were once not laid out yet.
+    WebDriverWait(browser, 20).until(
+        lambda b: len(b.find_elements(By.CSS_SELECTOR, "svg.heatmap")) == 6
+    )
     heatmaps = browser.find_elements(By.CSS_SELECTOR, "svg.heatmap")
     assert len(heatmaps) == 6 and all(h.size["width"] > 50 for h in heatmaps)
     assert browser.find_element(By.CSS_SELECTOR, "svg.chart").size["height"] > 100
