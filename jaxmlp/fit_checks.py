@@ -12,21 +12,14 @@ from jaxmlp import early_stopping
 from jaxmlp.config import MLP
 from jaxmlp.loop import GRADS, ORDERS, no_batch_key
 from jaxmlp.optimizers import init_optimizer, named_optimizer, takes_learning_rate
-from jaxmlp.validation import check_batch, check_positive_int  # noqa: F401 (re-exported)
+from jaxmlp.validation import (  # noqa: F401 (check_positive_int: re-exported)
+    check_batch,
+    check_learning_rate,
+    check_positive_int,
+)
 
 DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
 MAX_STEP = 2**31 - 1  # the largest global step an int32 counter holds
-
-
-def check_learning_rate(learning_rate) -> None:
-    if isinstance(learning_rate, (str, bytes)):
-        raise TypeError(f"learning_rate must be a number, got {learning_rate!r}")
-    try:
-        lr = float(learning_rate)
-    except (TypeError, ValueError):
-        raise TypeError(f"learning_rate must be a number, got {learning_rate!r}") from None
-    if not math.isfinite(lr) or lr <= 0:
-        raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
 
 
 def check_gradient_path(grad: str, order: str, optimizer, clip_norm) -> None:

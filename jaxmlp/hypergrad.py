@@ -29,10 +29,10 @@ import numpy as np
 from jaxmlp import batching
 from jaxmlp import forward as _forward
 from jaxmlp.config import MLP
-from jaxmlp.fit_checks import check_learning_rate, check_positive_int
+from jaxmlp.fit_checks import check_positive_int
 from jaxmlp.loop import GRADS, StepSpec, TrainState, no_batch_key, train_step
 from jaxmlp.optimizers import OPTIMIZERS, init_optimizer, named_optimizer, set_learning_rate
-from jaxmlp.validation import as_batch, check_batch, check_key
+from jaxmlp.validation import as_batch, check_batch, check_key, check_learning_rate
 
 OBJECTIVES = ("final_loss", "mean_loss")
 

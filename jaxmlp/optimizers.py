@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.finiteness import all_finite, check_finite, is_concrete
-from jaxmlp.validation import on_device
+from jaxmlp.validation import check_learning_rate, on_device
 
 if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
@@ -41,7 +41,7 @@ def sgd_step(params, grads, learning_rate):
     or gradients raise ``ValueError`` naming the first leaf.
     """
     leaves, grad_leaves = _matching_leaves(params, grads)
-    _check_rate(learning_rate)
+    check_learning_rate(learning_rate, zero_ok=True)
     if not all(map(is_concrete, (*leaves, *grad_leaves, learning_rate))):
         return sgd_update(params, grads, learning_rate)
     new, finite = _sgd_compiled(params, grads, learning_rate)
@@ -83,21 +83,6 @@ def _matching_leaves(params, grads) -> tuple[list, list]:
 def _leaf_names(tree) -> list[str]:
     """Each leaf's path in ``tree``, as ``[0]['w']``."""
     return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
-
-
-def _check_rate(learning_rate) -> None:
-    shape = getattr(learning_rate, "shape", ())
-    real = isinstance(learning_rate, (int, float)) and not isinstance(learning_rate, bool)
-    if hasattr(learning_rate, "dtype"):
-        real = jnp.issubdtype(learning_rate.dtype, jnp.floating) or jnp.issubdtype(
-            learning_rate.dtype, jnp.integer
-        )
-    if not real or shape != ():
-        raise TypeError(f"learning_rate must be a real scalar, got {learning_rate!r}")
-    if is_concrete(learning_rate):
-        lr = float(learning_rate)
-        if not (math.isfinite(lr) and lr >= 0):  # 0 is a schedule's warm-up start
-            raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate!r}")
 
 
 @functools.cache

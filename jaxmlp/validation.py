@@ -8,6 +8,7 @@ function under ``jit`` costs no host synchronisation.
 from __future__ import annotations
 
 import functools
+import math
 from typing import TYPE_CHECKING, Any
 
 import jax
@@ -41,6 +42,23 @@ def check_positive_int(value, name: str, upper: int | None = None) -> int:
     if upper is not None and value > upper:
         raise ValueError(f"{name} must be at most {upper}, got {value}")
     return int(value)
+
+
+def check_learning_rate(value: Any, *, zero_ok: bool = False) -> None:
+    """Refuse a learning rate that is not one real number (a Python number or a scalar array) or,
+    when its value is known, not finite and > 0 (>= 0 with ``zero_ok``: a schedule's first step)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is None:
+        real = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        real = jnp.issubdtype(dtype, jnp.floating) or jnp.issubdtype(dtype, jnp.integer)
+    if not real or tuple(getattr(value, "shape", ())) != ():
+        raise TypeError(f"learning_rate must be a number, got {value!r}")
+    if is_concrete(value):
+        rate = float(value)
+        if not (math.isfinite(rate) and (rate >= 0 if zero_ok else rate > 0)):
+            bound = ">= 0" if zero_ok else "> 0"
+            raise ValueError(f"learning_rate must be a finite number {bound}, got {value!r}")
 
 
 def check_key(key: Any, name: str = "key") -> Any:
