@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 
 import jaxmlp  # noqa: E402
 from jaxmlp import bench  # noqa: E402
-from jaxmlp.io import data  # noqa: E402
+from jaxmlp.io import builtin  # noqa: E402
 from jaxmlp.io.atomic import write_text  # noqa: E402
 
 
@@ -57,7 +57,7 @@ def seed_run():
 
 
 def digits_run():
-    ds = data.load("digits")
+    ds = builtin.load("digits")
     net = jaxmlp.MLP((64, 256, 10), "relu", "softmax", "cross_entropy")
     params = net.init(jax.random.key(0), jnp.float32)
     x, y = jnp.asarray(ds.x_train, jnp.float32), jnp.asarray(ds.y_train)

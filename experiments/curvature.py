@@ -21,10 +21,10 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmlp
-from jaxmlp import population
 from jaxmlp.cli import plots
-from jaxmlp.io import data
+from jaxmlp.io import builtin
 from jaxmlp.io.atomic import write_text
+from jaxmlp.training import population
 
 jax.config.update("jax_enable_x64", True)
 
@@ -37,7 +37,7 @@ JUMP = 100  # a run fails when its final loss is this many times the best at a s
 def cases():
     """``(name, net, x, y)``: the seed's network and example, and 2-8-1 tanh regression on XOR."""
     net, _, x, y = jaxmlp.tutorial(jnp.float64)
-    xor = data.load("xor")
+    xor = builtin.load("xor")
     reg = jaxmlp.MLP((2, 8, 1), "tanh", "identity", "mse", "per_neuron")
     return [
         ("seed 2-2-2 logistic, half_sse", net, np.asarray(x)[None], np.asarray(y)[None]),

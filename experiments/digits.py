@@ -13,15 +13,17 @@ from pathlib import Path
 import numpy as np
 
 from jaxmlp.cli import plots, run
-from jaxmlp.io import data
+from jaxmlp.cli.run_config import RunConfig
+from jaxmlp.cli.summary import confusion
+from jaxmlp.io import builtin
 from jaxmlp.io.atomic import write_text
 
 
 def main(out: Path, seeds: int) -> None:
-    ds = data.load("digits")
+    ds = builtin.load("digits")
     rows = []
     for seed in range(seeds):
-        o = run.train(ds, run.RunConfig(seed=seed, chunk_size=100))
+        o = run.train(ds, RunConfig(seed=seed, chunk_size=100))
         s = o.summary
         rows.append(
             (
@@ -41,7 +43,7 @@ def main(out: Path, seeds: int) -> None:
                 "digits, 64-256-10 relu, adam 1e-3, batch 64",
             )
             plots.confusion_matrix(
-                run.confusion(o.net, o.result.params, ds.x_test, ds.y_test, 10),
+                confusion(o.net, o.result.params, ds.x_test, ds.y_test, 10),
                 out / "digits_confusion.png",
                 "digits: test set (450 images)",
             )

@@ -19,11 +19,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import jaxmlp
-from jaxmlp import population
-from jaxmlp.io import data
+from jaxmlp.io import builtin
 from jaxmlp.io.atomic import write_text
 from jaxmlp.kernels import lanes
-from jaxmlp.train import StepSpec
+from jaxmlp.training import population
+from jaxmlp.training.loop import StepSpec
 
 MEMBERS, REPEATS = 4096, 5
 YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}
@@ -32,7 +32,7 @@ YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}
 def cases():
     """``(name, net, x, y, steps)``: the seed network, XOR, a deeper softmax net, a wider net on 16 examples."""
     seed_net, _, x, t = jaxmlp.tutorial(jnp.float32)
-    xor = data.load("xor")
+    xor = builtin.load("xor")
     xx, xy = xor.x_train.astype(np.float32), xor.y_train.astype(np.float32)
     rng = np.random.default_rng(0)
     x16 = rng.standard_normal((16, 4)).astype(np.float32)

@@ -24,7 +24,7 @@ import numpy as np
 
 import jaxmlp
 from jaxmlp.cli import plots
-from jaxmlp.io import data
+from jaxmlp.io import builtin
 from jaxmlp.io.atomic import write_text
 
 jax.config.update("jax_enable_x64", True)
@@ -35,7 +35,7 @@ STEPS, META_LR = 200, 0.25
 def cases():
     """``(name, net, params, x, y, starting rates)``."""
     net, params, x, y = jaxmlp.tutorial(jnp.float64)
-    digits = data.load("digits")
+    digits = builtin.load("digits")
     dnet = jaxmlp.MLP((64, 256, 10), "relu", "softmax", "cross_entropy")
     dparams = dnet.init(jax.random.key(0), jnp.float64)
     dx, dy = digits.x_train, digits.y_train

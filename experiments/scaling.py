@@ -21,16 +21,16 @@ from pathlib import Path
 
 CHILD = """
 import json, sys, time, numpy as np, jax, jaxmlp
-from jaxmlp import population
+from jaxmlp.training import population
 from jaxmlp.cli import run
-from jaxmlp.io import data
+from jaxmlp.io import builtin
 n = int(sys.argv[1])
 def med(f, r=3):
     f(); ts = []
     for _ in range(r):
         t = time.perf_counter(); f(); ts.append(time.perf_counter() - t)
     return float(np.median(ts))
-ds = data.load("digits")
+ds = builtin.load("digits")
 net = jaxmlp.MLP((64, 256, 10), "relu", "softmax", "cross_entropy")
 p = net.init(jax.random.key(0))
 batch, steps = 1024, 100

@@ -16,11 +16,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from jaxmlp import population
-from jaxmlp.cli import plots, run
-from jaxmlp.io import data
+from jaxmlp.cli import plots
+from jaxmlp.cli.run_config import RunConfig, build_network
+from jaxmlp.io import builtin
 from jaxmlp.io.atomic import write_text
-from jaxmlp.train import fit
+from jaxmlp.training import population
+from jaxmlp.training.fit import fit
 
 
 def timed(f, repeats=3):
@@ -33,8 +34,8 @@ def timed(f, repeats=3):
 
 
 def main(out: Path, sequential: int, steps: int = 10_000) -> None:
-    ds = data.load("tutorial")
-    net = run.build_network(ds, run.RunConfig())
+    ds = builtin.load("tutorial")
+    net = build_network(ds, RunConfig())
     x, y = ds.x_train.astype(np.float32), ds.y_train.astype(np.float32)
     lrs, seeds = np.geomspace(0.01, 100, 64), np.arange(64)
 

@@ -3,7 +3,7 @@
     python experiments/xor_seeds.py [--out experiments/results]
 
 A seed succeeds when all four cases fall on the right side of 0.5. All 100
-networks train together (``jaxmlp.population.sweep``, in one compiled scan).
+networks train together (``jaxmlp.training.population.sweep``, in one compiled scan).
 Writes ``xor.md`` and ``xor_boundary.png`` (seed 0).
 """
 
@@ -12,16 +12,18 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmlp import population
-from jaxmlp.cli import plots, run
-from jaxmlp.io import data
+from jaxmlp.cli import plots
+from jaxmlp.cli.run_config import RunConfig, build_network
+from jaxmlp.cli.summary import predictions
+from jaxmlp.io import builtin
 from jaxmlp.io.atomic import write_text
-from jaxmlp.population import accuracy as population_accuracy
+from jaxmlp.training import population
+from jaxmlp.training.population import accuracy as population_accuracy
 
 
 def main(out: Path, seeds: int = 100) -> None:
-    ds = data.load("xor")
-    net = run.build_network(ds, run.RunConfig())
+    ds = builtin.load("xor")
+    net = build_network(ds, RunConfig())
     lr, steps = ds.defaults["learning_rate"], ds.defaults["steps"]
     r = population.sweep(
         net, ds.x_train, ds.y_train, learning_rates=[lr], seeds=np.arange(seeds), steps=steps
@@ -30,7 +32,7 @@ def main(out: Path, seeds: int = 100) -> None:
     rate = float((acc == 1.0).mean())
     first = __import__("jax").tree_util.tree_map(lambda a: a[0], r.params)
     plots.decision_boundary(
-        lambda g: run.predictions(net, first, g)[:, 0],
+        lambda g: predictions(net, first, g)[:, 0],
         ds.x_train,
         ds.y_train,
         out / "xor_boundary.png",

@@ -3,17 +3,20 @@
 from jaxmlp.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS
 from jaxmlp.architecture import BIAS_MODES
 from jaxmlp.backprop import sgd_step_updated_weights
-from jaxmlp.config import MLP
-from jaxmlp.curvature import hessian, top_eigenvalue
-from jaxmlp.distributed import make_mesh
+from jaxmlp.checks.gradient_check import GradCheckReport, GradientMismatchError, check_gradients
+from jaxmlp.checks.hvp_check import check_hvp
 from jaxmlp.forward import Layer
-from jaxmlp.gradcheck import GradCheckReport, GradientMismatchError, check_gradients
-from jaxmlp.hvpcheck import check_hvp
-from jaxmlp.hypergrad import hypergradient
 from jaxmlp.losses import LOSSES
-from jaxmlp.population import SweepResult, sweep
-from jaxmlp.seed import tutorial
-from jaxmlp.train import FitResult, TrainState, fit, named_optimizer, sgd_step
+from jaxmlp.mlp import MLP
+from jaxmlp.training.curvature import hessian, top_eigenvalue
+from jaxmlp.training.fit import fit
+from jaxmlp.training.hypergradient import hypergradient
+from jaxmlp.training.loop import TrainState
+from jaxmlp.training.optimizers import named_optimizer, sgd_step
+from jaxmlp.training.parallel import make_mesh
+from jaxmlp.training.population import SweepResult, sweep
+from jaxmlp.training.result import FitResult
+from jaxmlp.worked_example import tutorial
 
 __version__ = "0.1.0"
 

@@ -58,7 +58,7 @@ backward pass and the :math:`\delta^T \mathcal{R}\{out\}` term of the gradient g
 output) or in ``net_L`` (the cross entropies with their fused activations, convex
 in the net input), so ``G`` is positive semi-definite.
 
-Nothing here calls ``jax.grad``, ``jvp`` or ``vjp``: :mod:`jaxmlp.gradcheck`
+Nothing here calls ``jax.grad``, ``jvp`` or ``vjp``: :mod:`jaxmlp.checks.gradient_check`
 compares it with ``jax.jvp(jax.grad(loss))``.
 """
 
@@ -70,12 +70,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmlp.backprop import layer_gradient, output_delta
-from jaxmlp.forward import (
-    Matmul,
-    forward_trace,
-    one_hot_targets,
-    per_example_loss_from_output,
-)
+from jaxmlp.forward import Matmul, forward_trace, one_hot_targets, per_example_loss_from_output
 
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture

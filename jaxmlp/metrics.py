@@ -9,7 +9,7 @@ from __future__ import annotations
 import jax
 import numpy as np
 
-from jaxmlp.config import MLP
+from jaxmlp.mlp import MLP
 from jaxmlp.validation import on_device
 
 

@@ -42,8 +42,8 @@ except ImportError as e:  # pragma: no cover - depends on the environment
         "jaxmlp.sklearn needs scikit-learn >= 1.6: pip install 'jaxmlp[sklearn]'"
     ) from e
 
-from jaxmlp.config import MLP
-from jaxmlp.train import fit as _fit
+from jaxmlp.mlp import MLP
+from jaxmlp.training.fit import fit as _fit
 
 
 def _dtype():

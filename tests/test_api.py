@@ -234,8 +234,9 @@ def test_init_rules():
 
 
 def test_public_methods_run_one_cached_compiled_function_bit_identical_to_the_pure_ones():
-    from jaxmlp import backprop, config, forward, optimizers
+    from jaxmlp import backprop, forward, mlp
     from jaxmlp import hvp as hvp_module
+    from jaxmlp.training import optimizers
 
     net = jaxmlp.MLP((3, 4, 2), "tanh", "softmax", "cross_entropy")
     params = net.init(jax.random.key(0), jnp.float64)
@@ -258,7 +259,7 @@ def test_public_methods_run_one_cached_compiled_function_bit_identical_to_the_pu
     got = jaxmlp.sgd_step(params, v, 0.25)
     for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
         assert np.array_equal(np.asarray(a), np.asarray(b)), "sgd_step"
-    compiled = [config._apply, config._loss_fn, config._value_and_backprop, config._forward_trace]
+    compiled = [mlp._apply, mlp._loss_fn, mlp._value_and_backprop, mlp._forward_trace]
     compiled.append(optimizers._sgd_compiled)
     net.forward_trace(params, x)
     before = [f._cache_size() for f in compiled]
@@ -269,7 +270,7 @@ def test_public_methods_run_one_cached_compiled_function_bit_identical_to_the_pu
     assert [f._cache_size() for f in compiled] == before
     net.apply(params, x[:2])  # a new batch size compiles once
     net.apply(params, x[:2])
-    assert config._apply._cache_size() == before[0] + 1
+    assert mlp._apply._cache_size() == before[0] + 1
 
 
 @pytest.mark.parametrize(
@@ -313,24 +314,25 @@ def test_sgd_step_under_jit_and_grad_is_the_pure_update():
 
 
 def forward_loss_after(net, params, x, y, lr):
-    from jaxmlp import forward, optimizers
+    from jaxmlp import forward
+    from jaxmlp.training import optimizers
 
     grads = jax.grad(forward.loss_fn, argnums=1)(net, params, x, y)
     return forward.loss_fn(net, optimizers.sgd_update(params, grads, lr), x, y)
 
 
 def test_fit_without_a_callback_is_one_compiled_call_with_the_same_result(monkeypatch):
-    from jaxmlp import fit_run
+    from jaxmlp.training import run
 
     net, params, x, y = jaxmlp.tutorial(jnp.float64)
     calls = []
-    real = fit_run.run_chunk
+    real = run.run_chunk
 
     def counting(*a, **k):
         calls.append(k["n_steps"])
         return real(*a, **k)
 
-    monkeypatch.setattr(fit_run, "run_chunk", counting)
+    monkeypatch.setattr(run, "run_chunk", counting)
     one = jaxmlp.fit(net, params, x[None], y[None], steps=2500, learning_rate=0.5)
     assert calls == [2500]
     calls.clear()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import jaxmlp
-from jaxmlp import batching
+from jaxmlp.training import batching
 
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))

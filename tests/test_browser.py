@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxmlp.explain import trace
+from jaxmlp.explain.names import fmt, step_lines
 
 from .cli_helpers import run
 from .settings import THOROUGH, thorough_only
@@ -102,7 +102,7 @@ def test_walk_every_step_with_the_keyboard_and_the_buttons(browser, tmp_path, na
     for k, s in enumerate(d.steps[:n]):
         ident, text, maths = current(browser)
         assert ident == f"step-{k}"
-        line1, line2 = trace.step_lines(s)
+        line1, line2 = step_lines(s)
         assert text == f"{line1}\n{line2}"
         assert maths and all(w > 20 and h > 10 for w, h in maths)  # MathML rendered
         if k == 5:
@@ -129,12 +129,12 @@ def test_hover_focus_colours_errata_and_the_training_slider(browser, tmp_path):
     info = browser.find_element(By.ID, "info")
     label = browser.find_element(By.CSS_SELECTOR, '.edge[data-param="w5"] text')
     ActionChains(browser).move_to_element(label).perform()
-    assert "w5" in info.text and trace.fmt(d.value("dE_total/dw5")) in info.text
-    assert trace.fmt(d.value("w5+")) in info.text
+    assert "w5" in info.text and fmt(d.value("dE_total/dw5")) in info.text
+    assert fmt(d.value("w5+")) in info.text
     ActionChains(browser).move_to_element(
         browser.find_element(By.CSS_SELECTOR, "#n-o1 circle")
     ).perform()
-    assert info.text.startswith("o1: net " + trace.fmt(d.value("net_o1")))
+    assert info.text.startswith("o1: net " + fmt(d.value("net_o1")))
     # keyboard only: Tab reaches the drawing, and focusing an edge describes it
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.TAB)

@@ -48,7 +48,7 @@ def test_fit_and_sweep_on_four_devices_equal_one_device():
     out = python(
         """
         import json, jax, numpy as np, jaxmlp
-        from jaxmlp import population
+        from jaxmlp.training import population
         net = jaxmlp.MLP((4, 8, 3), activation="tanh", output_activation="softmax", loss="cross_entropy")
         p = net.init(jax.random.key(0))
         x = np.random.default_rng(0).normal(size=(32, 4)).astype(np.float32)
@@ -165,7 +165,7 @@ def test_cli_devices_split_the_cpu_without_xla_flags():
     assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
     one, two = (json.loads(r.stdout) for r in runs)
     assert one["median_final_loss"] == pytest.approx(two["median_final_loss"], rel=1e-6)
-    code = "from jaxmlp.distributed import make_mesh; make_mesh(3)"
+    code = "from jaxmlp.training.parallel import make_mesh; make_mesh(3)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert "jax_num_cpu_devices" in r.stderr  # the hint names the in-Python switch
 

@@ -13,6 +13,8 @@ import pytest
 
 import jaxmlp
 from jaxmlp.explain import explainer, trace
+from jaxmlp.explain.names import fmt, step_lines
+from jaxmlp.explain.steps import Step
 
 from .cli_helpers import run
 from .settings import THOROUGH
@@ -78,13 +80,13 @@ def test_every_step_of_the_text_trace_is_in_its_place(name):
     assert sorted(parsed.steps) == list(range(len(d.steps)))
     text = trace.render_text(d)
     for k, s in enumerate(d.steps):
-        line1, line2 = trace.step_lines(s)
+        line1, line2 = step_lines(s)
         assert parsed.steps[k]["pre"] == f"{line1}\n{line2}"
         # the same lines, padded, are the text trace's
         assert re.search(re.escape(line1.split(" = ", 1)[1]), text)
         assert parsed.steps[k]["attrs"]["data-section"] == s.section
         # every number of the substituted expression and the value, digit for digit, in the MathML
-        numbers = re.findall(r"\d+(?:\.\d+)?(?:e[+-]\d+)?", f"{s.substituted} {trace.fmt(s.value)}")
+        numbers = re.findall(r"\d+(?:\.\d+)?(?:e[+-]\d+)?", f"{s.substituted} {fmt(s.value)}")
         shown = re.findall(r"<mn>([^<]+)</mn>", step_html(page, k))
         for number in numbers:
             assert number in shown, (s.name, number, shown)
@@ -121,7 +123,7 @@ def test_the_drawing_names_every_neuron_and_weight():
         assert f'data-param="w{k}"' in page and f">w{k} = " in page
     # hovering w1 tells its value, gradient and update, as the derivation computed them
     label = re.search(r'data-param="w1"[^>]*aria-label="([^"]+)"', page).group(1)
-    assert trace.fmt(d.value("dE_total/dw1")) in label and trace.fmt(d.value("w1+")) in label
+    assert fmt(d.value("dE_total/dw1")) in label and fmt(d.value("w1+")) in label
 
 
 def test_wide_layers_are_thinned_and_every_value_stays_reachable():
@@ -137,11 +139,9 @@ def test_wide_layers_are_thinned_and_every_value_stays_reachable():
 
 
 def test_involved_names_the_neurons_and_parameters_of_a_step():
-    step = trace.Step("s", "dE_total/dw13", "dE_total/dnet_o1 * dnet_o1/dw13", "", 0.0)
+    step = Step("s", "dE_total/dw13", "dE_total/dnet_o1 * dnet_o1/dw13", "", 0.0)
     assert explainer.involved(step, ["o1", "o2"]) == (["o1"], ["w13"])
-    step = trace.Step(
-        "s", "dE_total/dout_h1", "dE_total/dout_h1 via o1 + dE_total/dout_h1 via o2", "", 0
-    )
+    step = Step("s", "dE_total/dout_h1", "dE_total/dout_h1 via o1 + dE_total/dout_h1 via o2", "", 0)
     assert explainer.involved(step, ["o1", "o2"]) == (["h1", "o1", "o2"], [])
 
 

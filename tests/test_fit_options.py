@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 
 import jaxmlp
-from jaxmlp import backprop, batching, forward, gradcheck
-from jaxmlp.gradcheck import GradientMismatchError
-from jaxmlp.train import run_chunk
+from jaxmlp import backprop, forward
+from jaxmlp.checks import gradient_check
+from jaxmlp.checks.gradient_check import GradientMismatchError
+from jaxmlp.training import batching
+from jaxmlp.training.loop import run_chunk
 
 from .cli_helpers import assert_one_line_error, run, run_json
 
@@ -77,7 +79,7 @@ def test_a_wrong_handwritten_gradient_is_caught_before_any_update(monkeypatch):
         return (g[0], {**g[1], "w": 2 * g[1]["w"]})
 
     monkeypatch.setattr(backprop, "backprop", wrong)
-    compiled = (run_chunk, gradcheck._gradients)
+    compiled = (run_chunk, gradient_check._gradients)
     for f in compiled:  # programs traced with the real delta rule
         f.clear_cache()
     calls = []
@@ -132,7 +134,7 @@ def test_a_checked_run_in_chunks_is_one_program():
 def test_the_check_is_traced_once_per_program(monkeypatch):
     """The skipped branch takes the check's shapes from its one trace (tracing a gradient and the
     delta rule twice cost a tenth of a second of each program's start-up)."""
-    from jaxmlp import loop
+    from jaxmlp.training import loop
 
     traced = []
     real = loop.first_batch_check
@@ -282,8 +284,8 @@ def test_sweep_checks_the_kernel_it_runs(layout):
 
 
 def test_sweep_refuses_a_wrong_lanes_kernel(monkeypatch):
-    from jaxmlp import population
     from jaxmlp.kernels import lanes
+    from jaxmlp.training import population
 
     real = lanes.backprop
 

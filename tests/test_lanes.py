@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given, settings
 
 import jaxmlp
-from jaxmlp import population
 from jaxmlp.forward import forward_trace, loss_fn
-from jaxmlp.io import data
+from jaxmlp.io import builtin
 from jaxmlp.kernels import lanes
-from jaxmlp.train import StepSpec
+from jaxmlp.training import population
+from jaxmlp.training.loop import StepSpec
 from tests.settings import examples, thorough_only
 from tests.strategies import networks
 
@@ -87,7 +87,7 @@ def test_layout_round_trip_and_shapes():
 @pytest.mark.parametrize("grad", ["backprop", "autodiff"])
 def test_sweep_layouts_agree(grad):
     net = jaxmlp.MLP((2, 5, 1))
-    ds = data.load("xor")
+    ds = builtin.load("xor")
     x, y = ds.x_train, ds.y_train.reshape(-1, 1).astype(np.float64)
     kw = dict(learning_rates=[0.5, 2.0], seeds=[0, 1, 2], steps=300, grad=grad, dtype="float64")
     a = population.sweep(net, x, y, layout="vmap", **kw)
@@ -150,7 +150,7 @@ def test_library_reductions_are_off_in_the_lanes_loop():
 
 def test_a_sweep_with_a_callback_runs_equal_default_chunks():
     net = jaxmlp.MLP((2, 3, 1))
-    ds = data.load("xor")
+    ds = builtin.load("xor")
     x, y = ds.x_train, ds.y_train.reshape(-1, 1).astype(np.float64)
     seen = []
     r = population.sweep(

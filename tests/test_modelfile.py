@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from jaxmlp import inference
-from jaxmlp.io import modelfile
+from jaxmlp.io import modelfile, prediction
 from tests.cli_helpers import assert_one_line_error, run, run_json
 
 
@@ -68,7 +67,9 @@ def test_train_save_predict_evaluate_and_read_with_numpy_alone(tmp_path, capsys)
     # predict equals net.apply on the encoded inputs, bit for bit
     import pyarrow.csv as pc
 
-    x = inference.inputs(model, pc.read_csv(new, parse_options=pc.ParseOptions(delimiter=";")), new)
+    x = prediction.inputs(
+        model, pc.read_csv(new, parse_options=pc.ParseOptions(delimiter=";")), new
+    )
     direct = np.asarray(model.net.apply(model.params, x))
     pred = run_json(capsys, "predict", str(model_path), str(new), "--proba")
     probs = np.asarray([row[1:] for row in pred["rows"]])

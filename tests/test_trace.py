@@ -9,18 +9,18 @@ import numpy as np
 import pytest
 
 import jaxmlp
-from jaxmlp import seed
+from jaxmlp import worked_example
 from tests.cli_helpers import assert_one_line_error, run, run_json
 
 
 def test_seed_trace_contains_every_seed_figure(capsys):
     d = run_json(capsys, "trace")
     values = {q["name"]: q["value"] for q in d["quantities"]}
-    for name, printed in seed.SEED_PRINTED.items():
+    for name, printed in worked_example.SEED_PRINTED.items():
         if "@" in name:
             continue  # trained figures belong to reproduce
         assert name in values, name
-        unit = seed.printed_unit(printed)
+        unit = worked_example.printed_unit(printed)
         assert abs(values[name] - float(printed)) <= unit, (name, values[name], printed)
     assert d["weights"] == [[[0.15, 0.2], [0.25, 0.3]], [[0.4, 0.45], [0.5, 0.55]]]
     assert d["inputs"] == [0.05, 0.1] and d["targets"] == [0.01, 0.99] and d["learning_rate"] == 0.5
@@ -282,7 +282,7 @@ def test_a_float32_derivation_checks_its_products_at_float32_tolerance():
 
     net, params, x, y = jaxmlp.tutorial(jnp.float32)
     d = trace.derive(net, params, x, y)  # float32 sums differ from the float64 products in ~1e-8
-    for name, printed in seed.SEED_PRINTED.items():
+    for name, printed in worked_example.SEED_PRINTED.items():
         if "@" not in name and name in {s.name for s in d.steps}:
             assert abs(d.value(name) - float(printed)) <= 1e-6, name
     check_product(1.0, 1.0 + 1e-6, "within float32's rounding", 4)

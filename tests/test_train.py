@@ -10,7 +10,7 @@ import pytest
 
 import jaxmlp
 from jaxmlp import finiteness
-from jaxmlp.train import run_chunk
+from jaxmlp.training.loop import run_chunk
 
 NET = jaxmlp.MLP((4, 8, 6, 3), activation="tanh", output_activation="softmax", loss="cross_entropy")
 PARAMS = NET.init(jax.random.key(0), jnp.float64)
@@ -373,7 +373,7 @@ def test_a_schedules_learning_rates_are_optaxs(schedule, warmup):
 
 
 def test_default_chunks_are_equal_where_a_divisor_is_near():
-    from jaxmlp.fit_checks import even_chunks
+    from jaxmlp.training.arguments import even_chunks
 
     assert even_chunks(2200) == 550 and even_chunks(10_000) == 1000 and even_chunks(300) == 300
     assert even_chunks(2500) == 625 and even_chunks(1009) == 1000  # 1009 is prime: 1,000 + 9
@@ -425,7 +425,7 @@ def test_a_jax_array_is_checked_for_finiteness_once_a_numpy_array_every_time(mon
 
 
 def test_first_bad_finds_the_first_non_finite_loss_also_when_the_sum_overflows():
-    from jaxmlp.loop import first_bad
+    from jaxmlp.training.loop import first_bad
 
     big = np.finfo(np.float64).max
     assert first_bad(np.array([1.0, 2.0]), np.True_, 2) == -1

@@ -11,8 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from jaxmlp import population
 from jaxmlp.io import checkpoint as ckpt
+from jaxmlp.training import population
 from tests.cli_helpers import assert_one_line_error, run, run_json
 from tests.settings import thorough_only
 

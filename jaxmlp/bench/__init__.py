@@ -29,7 +29,7 @@ import json
 import sys
 
 from jaxmlp.bench.batch import w2
-from jaxmlp.bench.common import (  # noqa: F401 (the shared helpers, re-exported)
+from jaxmlp.bench.common import (  # noqa: F401 (the helpers the experiments call as bench.NAME)
     BenchmarkMismatch,
     agree,
     interleaved,
@@ -40,7 +40,7 @@ from jaxmlp.bench.common import (  # noqa: F401 (the shared helpers, re-exported
 )
 from jaxmlp.bench.population import w3, w4
 from jaxmlp.bench.report import markdown
-from jaxmlp.bench.seed import w1
+from jaxmlp.bench.tutorial import w1
 
 
 def run(quick: bool = False, device: str = "cpu") -> dict:

@@ -11,7 +11,8 @@ def w7(repeats: int, interleaved) -> list[dict]:
     import jax.numpy as jnp
 
     import jaxmlp
-    from jaxmlp import backprop, forward, optimizers
+    from jaxmlp import backprop, forward
+    from jaxmlp.training import optimizers
 
     net, params, x, y = jaxmlp.tutorial(jnp.float32)
     xb, yb = x[None], y[None]

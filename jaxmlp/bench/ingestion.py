@@ -15,14 +15,14 @@ import json, sys, time
 kind, path = sys.argv[1], sys.argv[2]
 import numpy as np
 if kind == "jaxmlp":
-    from jaxmlp.io import data
+    from jaxmlp.io import file_dataset
 elif kind == "train":
     from jaxmlp.cli import main
 elif kind == "pyarrow":
     import pyarrow.csv as pc
 t = time.perf_counter()
 if kind == "jaxmlp":
-    shape = data.read_table(path, "label").x_train.shape
+    shape = file_dataset.read_table(path, "label").x_train.shape
 elif kind == "train":  # the whole command: read, train 100 steps, evaluate (its JSON to stderr)
     sys.stdout = sys.stderr
     main(["train", "csv", path, "--target", "label", "--steps", "100", "--json"])
@@ -38,7 +38,7 @@ print(json.dumps({"seconds": seconds, "peak_mb": peak / 1024, "shape": list(shap
 
 
 PEERS = {
-    "jaxmlp": "jaxmlp data.read_table (parse, encode, split, standardise)",
+    "jaxmlp": "jaxmlp file_dataset.read_table (parse, encode, split, standardise)",
     "train": "jaxmlp train csv FILE --target label --steps 100 (read, train, evaluate)",
 }
 

@@ -14,7 +14,7 @@ from jaxmlp.bench.common import median_time, peers_agree
 
 W3_CHILD = """
 import json, sys, numpy as np, jax, jax.numpy as jnp, jaxmlp
-from jaxmlp import population
+from jaxmlp.training import population
 from jaxmlp.bench.population import population_params
 n, steps, repeats, devices = map(int, sys.argv[1:5])
 p = population_params(n)
@@ -42,7 +42,7 @@ def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
     import jax.numpy as jnp
 
     import jaxmlp
-    from jaxmlp import population
+    from jaxmlp.training import population
 
     p = population_params(n)
     x, t = np.array([0.05, 0.10], np.float32), np.array([0.01, 0.99], np.float32)

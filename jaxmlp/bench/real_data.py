@@ -5,7 +5,7 @@
   loop with per-epoch shuffling (a permutation per epoch, slices of it per step), and PyTorch
   (index slices of a per-epoch ``randperm``) when installed. Each peer's whole call is timed,
   data already in memory.
-* **W6 ingestion**: a 200,000 x 40 CSV (written once, about 65 MB) read by ``jaxmlp.io.data``
+* **W6 ingestion**: a 200,000 x 40 CSV (written once, about 65 MB) read by ``jaxmlp.io.builtin``
   (``read_table``: parse, encode, split, standardise), by ``numpy.loadtxt`` and by pyarrow's
   reader alone; each in a fresh process: the time of the read (imports excluded) and the
   process's peak resident memory (``VmHWM``, imports included).

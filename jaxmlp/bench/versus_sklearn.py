@@ -32,9 +32,9 @@ def w8(quick: bool) -> list[dict]:
 
     import jaxmlp
     from jaxmlp import forward
-    from jaxmlp.io import data
+    from jaxmlp.io import builtin
 
-    digits = data.load("digits")
+    digits = builtin.load("digits")
     xs, ys = make_classification(5_000, 40, n_informative=20, n_classes=10, random_state=0)
     split = 4_000
     mean, std = xs[:split].mean(0), xs[:split].std(0)

@@ -183,7 +183,7 @@ def add_data_arguments(p, default: str | None = None) -> None:
 
 
 def file_options(args) -> dict:
-    """The data-file options of ``train`` and ``sweep`` as :func:`jaxmlp.io.data.read_table` takes them."""
+    """The data-file options of ``train`` and ``sweep`` as :func:`jaxmlp.io.file_dataset.read_table` takes them."""
     if args.dataset != "csv":
         given = [
             flag
@@ -235,8 +235,8 @@ def shared(
     the ones a command takes (the text says what the option means there). One convention each:
     ``--grad`` defaults to the handwritten delta rule, ``--chunk-size`` to about 1,000 steps in
     equal chunks, ``--plot`` is a folder the command writes its figures into."""
-    from jaxmlp.fit_checks import DEFAULT_CHUNK
-    from jaxmlp.loop import GRADS
+    from jaxmlp.training.arguments import DEFAULT_CHUNK
+    from jaxmlp.training.loop import GRADS
 
     p = Parser(add_help=False)
     if json is not None:

@@ -15,7 +15,7 @@ from jaxmlp.cli.options import (
     positive,
     shared,
 )
-from jaxmlp.optimizers import OPTIMIZERS, SCHEDULES
+from jaxmlp.training.optimizers import OPTIMIZERS, SCHEDULES
 
 
 def build_parser() -> Parser:
@@ -228,7 +228,7 @@ def build_parser() -> Parser:
     p.add_argument("--steps", type=positive(int), default=10_000, help="(default 10000)")
     p.add_argument(
         "--layout",
-        choices=jaxmlp.population.LAYOUTS,
+        choices=jaxmlp.training.population.LAYOUTS,
         default="auto",
         help="population on the leading axis (vmap) or last (lanes: tiny networks, "
         "up to 16 wide and 16 examples); auto picks lanes for backprop where it fits",

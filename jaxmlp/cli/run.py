@@ -17,34 +17,26 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp import distributed
 from jaxmlp.cli.progress import NoProgress
-from jaxmlp.cli.run_config import (  # noqa: F401 (where they were)
-    NET_FIELDS,
+from jaxmlp.cli.run_config import (
     RunConfig,
     build_network,
     initial_params,
     resolve_steps,
 )
-from jaxmlp.cli.summary import (  # noqa: F401 (predictions, targets, confusion: where they were)
+from jaxmlp.cli.summary import (
     accuracy,
-    check_summary,
-    confusion,
     dataset_loss,
-    predictions,
     targets,
     validation_summary,
 )
-from jaxmlp.config import MLP
 from jaxmlp.io import checkpoint as ckpt
 from jaxmlp.io.dataset import Dataset
-from jaxmlp.train import (
-    FitResult,
-    fit,
-    init_optimizer,
-    named_optimizer,
-    set_learning_rate,
-)
+from jaxmlp.mlp import MLP
+from jaxmlp.training import parallel
+from jaxmlp.training.fit import fit
+from jaxmlp.training.optimizers import init_optimizer, named_optimizer, set_learning_rate
+from jaxmlp.training.result import FitResult
 from jaxmlp.validation import on_device
 
 
@@ -180,7 +172,7 @@ def train(
     def save(state_params, state_opt, step, key):
         # Every process copies its replica to the host (a local operation); process 0 writes.
         if checkpoint_dir:
-            state_params, state_opt, key = distributed.to_host_tree((state_params, state_opt, key))
+            state_params, state_opt, key = parallel.to_host_tree((state_params, state_opt, key))
             if jax.process_index() == 0:
                 ckpt.save(
                     checkpoint_dir,
@@ -193,9 +185,9 @@ def train(
                 )
 
     def on_chunk(state, losses):
-        step = int(distributed.to_host(state.step))
+        step = int(parallel.to_host(state.step))
         bar.update(step, float(losses[-1]))
-        params = distributed.to_host_tree(state.params)
+        params = parallel.to_host_tree(state.params)
         if ds.x_test is not None:
             test_curve[step] = dataset_loss(net, params, ds.x_test, ds.y_test)
         save(params, state.opt_state, step, state.key)
@@ -227,9 +219,9 @@ def train(
         )
         result = dataclasses.replace(
             result,
-            params=distributed.to_host_tree(result.params),
-            opt_state=distributed.to_host_tree(result.opt_state),
-            key=distributed.to_host_tree(result.key),
+            params=parallel.to_host_tree(result.params),
+            opt_state=parallel.to_host_tree(result.opt_state),
+            key=parallel.to_host_tree(result.key),
         )
     seconds = time.perf_counter() - t0
     if result.diverged_at is not None:

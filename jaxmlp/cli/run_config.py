@@ -7,9 +7,9 @@ import math
 
 import jax
 
-from jaxmlp.config import MLP
 from jaxmlp.io.dataset import Dataset
-from jaxmlp.seed import SEED_NET, tutorial
+from jaxmlp.mlp import MLP
+from jaxmlp.worked_example import SEED_NET, tutorial
 
 NET_FIELDS = ("sizes", "activation", "output_activation", "loss", "bias", "train_bias")
 

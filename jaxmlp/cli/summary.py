@@ -10,9 +10,9 @@ import numpy as np
 
 from jaxmlp import metrics
 from jaxmlp.cli.run_config import RunConfig
-from jaxmlp.config import MLP
 from jaxmlp.forward import apply, loss_fn
-from jaxmlp.train import FitResult
+from jaxmlp.mlp import MLP
+from jaxmlp.training.result import FitResult
 from jaxmlp.validation import on_device
 
 
@@ -63,7 +63,7 @@ def dataset_loss(net: MLP, params, x, y) -> float:
 
 
 def check_summary(report) -> dict | None:
-    """A :class:`~jaxmlp.gradcheck.GradCheckReport` as JSON-ready fields (None stays None)."""
+    """A :class:`~jaxmlp.checks.gradient_check.GradCheckReport` as JSON-ready fields (None stays None)."""
     if report is None:
         return None
     return {

@@ -17,7 +17,6 @@ from importlib import resources
 
 import numpy as np
 
-from jaxmlp.config import MLP
 from jaxmlp.explain import mathml, netdraw
 from jaxmlp.explain.names import (
     bias_names,
@@ -28,6 +27,7 @@ from jaxmlp.explain.names import (
     weight_names,
 )
 from jaxmlp.explain.svgchart import line_chart
+from jaxmlp.mlp import MLP
 
 MAX_VALUES = 20_000  # sampled weights embedded for the training panel: samples x parameters
 
@@ -137,7 +137,7 @@ def training(net: MLP, params, x, y, learning_rate: float, steps: int) -> dict:
     ~200 times (fewer for many parameters: ``MAX_VALUES`` numbers in all)."""
     from jax.flatten_util import ravel_pytree
 
-    from jaxmlp.train import fit
+    from jaxmlp.training.fit import fit
 
     names = param_names(net)
     n_samples = max(2, min(200, MAX_VALUES // max(1, len(names)), steps))
@@ -199,14 +199,14 @@ def _training_panel(t: dict, steps: int) -> str:
 
 def _errata(steps: int) -> str:
     """The seed's errata as ``jaxmlp reproduce`` finds them, and its two update orders."""
-    from jaxmlp import seed
+    from jaxmlp import worked_example
 
-    figures, _ = seed.reproduce(steps)
-    notes = seed.errata(figures)
+    figures, _ = worked_example.reproduce(steps)
+    notes = worked_example.errata(figures)
     rounds = {f.variant: f.value for f in figures if f.name == "E_total@1"}
     rows = "".join(
         f'<tr><td class="name">{escape(f.name)}</td><td>{escape(f.seed or "-")}</td>'
-        f'<td>{f.value:.12g}</td><td class="name">{escape(seed.status(f, notes))}</td></tr>'
+        f'<td>{f.value:.12g}</td><td class="name">{escape(worked_example.status(f, notes))}</td></tr>'
         for f in figures
         if f.variant == "simultaneous" and f.match is False
     )
@@ -228,9 +228,9 @@ def _errata(steps: int) -> str:
 
 def is_seed(net: MLP, params, x, y) -> bool:
     """Whether this is the seed's own network, weights and example."""
-    from jaxmlp import seed
+    from jaxmlp import worked_example
 
-    s_net, s_params, s_x, s_y = seed.tutorial()
+    s_net, s_params, s_x, s_y = worked_example.tutorial()
     same = lambda a, b: np.shape(a) == np.shape(b) and np.allclose(a, b, rtol=0, atol=1e-12)
     return (
         net == s_net

@@ -16,9 +16,9 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp.config import MLP
 from jaxmlp.explain.names import bias_names, fmt, neuron_names, weight_names
-from jaxmlp.optimizers import sgd_step
+from jaxmlp.mlp import MLP
+from jaxmlp.training.optimizers import sgd_step
 
 
 @dataclasses.dataclass(frozen=True)

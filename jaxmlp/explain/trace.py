@@ -19,19 +19,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp.config import MLP
+from jaxmlp.checks.gradient_check import check_gradients
 from jaxmlp.explain.backward import backward_steps
 from jaxmlp.explain.mathml import FUNCTIONS
-from jaxmlp.explain.names import bias_names, fmt, neuron_names, step_lines, weight_names  # noqa: F401
-from jaxmlp.explain.steps import (  # noqa: F401 (Step: where it was)
+from jaxmlp.explain.names import fmt, step_lines
+from jaxmlp.explain.steps import (
     Derivation,
-    Step,
     Values,
     error_steps,
     forward_steps,
     update_steps,
 )
-from jaxmlp.gradcheck import check_gradients
+from jaxmlp.mlp import MLP
 
 
 def derive(net: MLP, params, x, y, learning_rate: float = 0.5) -> Derivation:
@@ -173,9 +172,9 @@ def curvature(net: MLP, params, x, y) -> dict:
     """
     from jax.flatten_util import ravel_pytree
 
-    from jaxmlp.curvature import hessian, top_eigenvalue
+    from jaxmlp.checks.hvp_check import check_hvp
     from jaxmlp.explain.names import param_names
-    from jaxmlp.hvpcheck import check_hvp
+    from jaxmlp.training.curvature import hessian, top_eigenvalue
 
     params, x, y = net._check(params, x, y)
     xb, yb = (x[None], y[None]) if x.ndim == 1 else (x, y)

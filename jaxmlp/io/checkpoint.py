@@ -25,8 +25,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp.config import MLP
 from jaxmlp.io.atomic import atomic_open
+from jaxmlp.mlp import MLP
 from jaxmlp.validation import check_params
 
 FORMAT = "jaxmlp-checkpoint"

@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmlp.config import MLP
 from jaxmlp.io.atomic import atomic_open
+from jaxmlp.mlp import MLP
 
 FORMAT = "jaxmlp-model"
 FORMAT_VERSION = 1
@@ -65,8 +65,8 @@ class Model:
         return list(self.encoding().input_names)
 
     def encoding(self):
-        """The :class:`jaxmlp.io.tabular.Encoding` of the raw columns."""
-        from jaxmlp.io.tabular import Column, Encoding
+        """The :class:`jaxmlp.io.tables.Encoding` of the raw columns."""
+        from jaxmlp.io.tables import Column, Encoding
 
         return Encoding(tuple(Column(f["name"], _cats(f)) for f in self.features))
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp.config import MLP
+from jaxmlp.mlp import MLP
 
 KEYS = (
     "weights",

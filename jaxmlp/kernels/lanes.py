@@ -50,7 +50,7 @@ from jaxmlp.kernels.small import SMALL
 
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
-    from jaxmlp.loop import StepSpec
+    from jaxmlp.training.loop import StepSpec
 
 Array = jax.Array
 
@@ -125,7 +125,7 @@ def losses(net: Architecture, params, x: Array, y: Array) -> Array:
 
 @functools.partial(jax.jit, static_argnames=("net",))
 def compiled_losses(net: Architecture, params, x: Array, y: Array) -> Array:
-    """:func:`losses` in one compiled call (what :func:`jaxmlp.population.sweep` reports at the end)."""
+    """:func:`losses` in one compiled call (what :func:`jaxmlp.training.population.sweep` reports at the end)."""
     return losses(net, params, x, y)
 
 
@@ -169,7 +169,7 @@ def _along_last(v: Array, like: Array) -> Array:
 
 
 def _population_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_steps: int):
-    from jaxmlp.loop import keep_frozen
+    from jaxmlp.training.loop import keep_frozen
 
     def body(p, _):
         g = gradient(spec, p, x, y)

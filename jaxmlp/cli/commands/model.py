@@ -4,25 +4,20 @@ from __future__ import annotations
 
 import json
 
-from jaxmlp.cli.options import (
-    UsageError,
-    emit,
-    enable_x64,
-)
+from jaxmlp.cli.options import UsageError, emit, enable_x64
 
 # --- predict and evaluate -----------------------------------------------------------
 
 
 def cmd_predict(args) -> int:
     """``jaxmlp predict``: a saved model's predictions for a data file."""
-    from jaxmlp import inference
-    from jaxmlp.io import modelfile
+    from jaxmlp.io import modelfile, prediction
 
     model = modelfile.load(args.model)
     if args.proba and model.task != "classification":
         raise UsageError("--proba applies to classification models; this one is regression")
     enable_dtype(model)
-    result = inference.predict(model, args.path, proba=args.proba, delimiter=args.delimiter)
+    result = prediction.predict(model, args.path, proba=args.proba, delimiter=args.delimiter)
     if args.json:
         emit(json.dumps(result, indent=2))
         return 0
@@ -57,15 +52,14 @@ def enable_dtype(model) -> None:
 
 def cmd_evaluate(args) -> int:
     """``jaxmlp evaluate``: a saved model's loss and metrics on a labelled data file."""
-    from jaxmlp import inference
-    from jaxmlp.io import modelfile
+    from jaxmlp.io import modelfile, prediction
 
     model = modelfile.load(args.model)
     target = args.target or model.target
     if not target:
         raise UsageError("this model does not name its target column: pass --target COLUMN")
     enable_dtype(model)
-    result = inference.evaluate(model, args.path, target, delimiter=args.delimiter)
+    result = prediction.evaluate(model, args.path, target, delimiter=args.delimiter)
     if args.json:
         emit(json.dumps(result, indent=2))
         return 0

@@ -6,13 +6,9 @@ import dataclasses
 import json
 
 from jaxmlp.cli.commands.train import check_line, start_processes
-from jaxmlp.cli.options import (
-    UsageError,
-    emit,
-    enable_x64,
-    file_options,
-    network_overrides,
-)
+from jaxmlp.cli.options import UsageError, emit, enable_x64, file_options, network_overrides
+from jaxmlp.cli.run_config import RunConfig, build_network
+from jaxmlp.cli.summary import check_summary, targets
 
 # --- sweep ------------------------------------------------------------------------
 
@@ -24,20 +20,19 @@ def cmd_sweep(args) -> int:
         enable_x64()
     import numpy as np
 
-    from jaxmlp import population
-    from jaxmlp.cli import run
     from jaxmlp.cli.progress import progress
-    from jaxmlp.io import data
+    from jaxmlp.io import builtin
+    from jaxmlp.training import population
 
-    ds = data.load(args.dataset, args.path, args.target, args.task, **file_options(args))
-    net = run.build_network(ds, run.RunConfig(**network_overrides(args)))
+    ds = builtin.load(args.dataset, args.path, args.target, args.task, **file_options(args))
+    net = build_network(ds, RunConfig(**network_overrides(args)))
     if args.lr_min > args.lr_max:
         raise UsageError(f"--lr-min {args.lr_min} is larger than --lr-max {args.lr_max}")
     lrs = np.geomspace(args.lr_min, args.lr_max, args.learning_rates)
     seeds = np.arange(args.seed, args.seed + args.seeds)
     dtype = "float64" if args.x64 else "float32"
     x = ds.x_train.astype(dtype)
-    y = run.targets(net, ds.y_train, dtype)
+    y = targets(net, ds.y_train, dtype)
     with progress(
         args.steps, enabled=not args.json, description=f"sweep {lrs.size * seeds.size} nets"
     ) as bar:
@@ -73,7 +68,7 @@ def cmd_sweep(args) -> int:
         "seconds": r.seconds,
         "net_steps_per_second": r.net_steps_per_second,
         "diverged": int((~finite).sum()),
-        "gradient_check": run.check_summary(r.gradient_check),
+        "gradient_check": check_summary(r.gradient_check),
         "median_final_loss": float(np.nanmedian(np.where(finite, final, np.nan)))
         if finite.any()
         else None,
@@ -88,7 +83,7 @@ def cmd_sweep(args) -> int:
     if ds.task == "classification":
         import jax
 
-        from jaxmlp.distributed import gather, to_host
+        from jaxmlp.training.parallel import gather, to_host
 
         acc = population.accuracy(
             net,

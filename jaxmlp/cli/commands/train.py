@@ -13,6 +13,8 @@ from jaxmlp.cli.options import (
     keep_stdout_for_results,
     network_overrides,
 )
+from jaxmlp.cli.run_config import RunConfig, build_network, resolve_steps
+from jaxmlp.cli.summary import confusion, predictions
 
 # --- train ------------------------------------------------------------------------
 
@@ -20,12 +22,12 @@ from jaxmlp.cli.options import (
 def start_processes(args) -> bool:
     """Join the other processes first, if a coordinator is given (else split the CPU into
     ``--devices`` devices, for the CPU backend); return True on process 0."""
-    from jaxmlp import distributed
+    from jaxmlp.training import parallel
 
-    if distributed.initialize(args.coordinator, args.num_processes, args.process_id):
+    if parallel.initialize(args.coordinator, args.num_processes, args.process_id):
         keep_stdout_for_results()
     elif args.devices is not None:
-        distributed.request_cpu_devices(args.devices)
+        parallel.request_cpu_devices(args.devices)
     import jax
 
     return jax.process_index() == 0
@@ -38,10 +40,10 @@ def cmd_train(args) -> int:
         enable_x64()
     from jaxmlp.cli import run
     from jaxmlp.cli.progress import progress
-    from jaxmlp.io import data
+    from jaxmlp.io import builtin
 
-    ds = data.load(args.dataset, args.path, args.target, args.task, **file_options(args))
-    cfg = run.RunConfig(
+    ds = builtin.load(args.dataset, args.path, args.target, args.task, **file_options(args))
+    cfg = RunConfig(
         **network_overrides(args),
         optimizer=args.optimizer,
         learning_rate=args.learning_rate,
@@ -63,8 +65,8 @@ def cmd_train(args) -> int:
     if args.patience is not None and args.validation_fraction is None:
         raise UsageError("--patience needs --validation-fraction (the loss it watches)")
     interrupt = run.Interrupt()
-    run.build_network(ds, cfg)  # refuse a bad network before a bar appears
-    total = run.resolve_steps(
+    build_network(ds, cfg)  # refuse a bad network before a bar appears
+    total = resolve_steps(
         ds, cfg, cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
     )
     with (
@@ -88,10 +90,9 @@ def cmd_train(args) -> int:
 
         write_text(args.report, report.to_html(ds, out))
     if args.save and leader:
-        from jaxmlp import inference
-        from jaxmlp.io import modelfile
+        from jaxmlp.io import modelfile, prediction
 
-        model = inference.model_from_run(ds, out.net, out.result.params, summary)
+        model = prediction.model_from_run(ds, out.net, out.result.params, summary)
         summary["model"] = str(modelfile.save(args.save, model))
     if args.json:
         emit(json.dumps(summary, indent=2))
@@ -153,7 +154,7 @@ def write_train_plots(directory: str, ds, out) -> None:
     """loss.png, and decision_boundary.png (xor) or confusion.png (multi-class test sets)."""
     from pathlib import Path
 
-    from jaxmlp.cli import plots, run
+    from jaxmlp.cli import plots
 
     d = Path(directory)
     r = out.result
@@ -166,12 +167,12 @@ def write_train_plots(directory: str, ds, out) -> None:
     params = out.result.params
     if ds.name == "xor":
         plots.decision_boundary(
-            lambda g: run.predictions(out.net, params, g)[:, 0],
+            lambda g: predictions(out.net, params, g)[:, 0],
             ds.x_train,
             ds.y_train,
             d / "decision_boundary.png",
             "XOR: network output and the 0.5 boundary",
         )
     if ds.task == "classification" and ds.x_test is not None and ds.n_outputs > 1:
-        m = run.confusion(out.net, params, ds.x_test, ds.y_test, ds.n_outputs)
+        m = confusion(out.net, params, ds.x_test, ds.y_test, ds.n_outputs)
         plots.confusion_matrix(m, d / "confusion.png", f"{ds.name}: test set confusion matrix")

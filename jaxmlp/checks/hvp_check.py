@@ -1,6 +1,6 @@
 r"""The second-order check: the handwritten Hessian-vector product (the R-operator,
 :mod:`jaxmlp.hvp`) against ``jax.jvp(jax.grad(loss))``, and both against central differences of
-the gradient, with the tolerances of :mod:`jaxmlp.gradcheck`."""
+the gradient, with the tolerances of :mod:`jaxmlp.checks.gradient_check`."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from jax.flatten_util import ravel_pytree
 
 from jaxmlp import forward as _forward
 from jaxmlp import hvp as _hvp
-from jaxmlp.config import MLP
-from jaxmlp.gradcheck import GradCheckReport, build_report, check_tolerances
+from jaxmlp.checks.gradient_check import GradCheckReport, build_report, check_tolerances
+from jaxmlp.mlp import MLP
 from jaxmlp.validation import as_batch, check_like
 
 

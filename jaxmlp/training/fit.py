@@ -20,42 +20,20 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxmlp import distributed, early_stopping
-from jaxmlp.config import MLP
-from jaxmlp.fit_checks import (  # noqa: F401 (DEFAULT_CHUNK: where it was)
-    DEFAULT_CHUNK,
+from jaxmlp.mlp import MLP
+from jaxmlp.training import early_stopping
+from jaxmlp.training.arguments import (
     MAX_STEP,
     check_gradient_path,
-    check_positive_int,
     chunk_size_for,
     optimizer_and_state,
     validation_split,
 )
-from jaxmlp.fit_result import FitResult
-from jaxmlp.fit_run import FitRun, compiled_loss  # noqa: F401 (compiled_loss: where it was)
-from jaxmlp.loop import (  # noqa: F401 (the loop's names, re-exported where they were)
-    GRADS,
-    ORDERS,
-    Chunk,
-    StepSpec,
-    TrainState,
-    first_bad,
-    keep_frozen,
-    run_chunk,
-    train_step,
-    update,
-    value_and_grad,
-)
-from jaxmlp.optimizers import (  # noqa: F401 (re-exported: jaxmlp.train.named_optimizer, ...)
-    OPTIMIZERS,
-    SCHEDULES,
-    init_optimizer,
-    named_optimizer,
-    set_learning_rate,
-    sgd_step,
-    takes_learning_rate,
-)
-from jaxmlp.validation import check_batch, check_key
+from jaxmlp.training.loop import StepSpec, TrainState
+from jaxmlp.training.parallel import make_mesh
+from jaxmlp.training.result import FitResult
+from jaxmlp.training.run import FitRun
+from jaxmlp.validation import check_batch, check_key, check_positive_int
 
 if TYPE_CHECKING:
     import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
@@ -110,7 +88,7 @@ def fit(
       batch_size: examples per step: consecutive slices of one permutation per epoch
         (``fold_in(key, epoch)``; every example once per epoch, a batch crossing an epoch's end
         takes the rest of it and the start of the next; O(batch) per step, see
-        :mod:`jaxmlp.batching`); ``None`` uses the whole data set every step.
+        :mod:`jaxmlp.training.batching`); ``None`` uses the whole data set every step.
       key: PRNG key; required when ``batch_size`` is smaller than ``n``.
       order: ``"updated_weights"`` (handwritten, manual SGD only) propagates
         hidden deltas through the weights just updated, see
@@ -136,12 +114,12 @@ def fit(
         all-reduces the gradient. Results equal one device's up to summation order.
       check_gradient: with ``grad="backprop"``, first compare the delta rule with ``jax.grad`` on
         the first step's batch (inside the first compiled call, by the criterion and tolerances
-        of :func:`~jaxmlp.gradcheck.check_gradients`); a mismatch raises
-        :class:`~jaxmlp.gradcheck.GradientMismatchError` naming the leaf before any result is
+        of :func:`~jaxmlp.checks.gradient_check.check_gradients`); a mismatch raises
+        :class:`~jaxmlp.checks.gradient_check.GradientMismatchError` naming the leaf before any result is
         returned. The report is ``FitResult.gradient_check``.
       validation_fraction, validation_data: hold out that fraction of ``(x, y)`` (drawn with
         ``key``), or take ``(x_val, y_val)``; the validation loss is evaluated after every chunk
-        (:mod:`jaxmlp.early_stopping`).
+        (:mod:`jaxmlp.training.early_stopping`).
       patience: stop after this many evaluations in a row without a lower validation loss.
       restore_best: return the parameters (and optimizer state) of the lowest validation loss.
 
@@ -201,7 +179,7 @@ def fit(
         warmup_steps,
         start_step + steps,
     )
-    mesh = distributed.make_mesh(devices)
+    mesh = make_mesh(devices)
     spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh)
     lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype
     run = FitRun.placed(spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step)

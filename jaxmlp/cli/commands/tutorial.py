@@ -6,10 +6,7 @@ import json
 import sys
 
 import jaxmlp
-from jaxmlp.cli.options import (
-    emit,
-    enable_x64,
-)
+from jaxmlp.cli.options import emit, enable_x64
 
 # --- reproduce ---------------------------------------------------------------
 
@@ -17,10 +14,10 @@ from jaxmlp.cli.options import (
 def cmd_reproduce(args) -> int:
     """``jaxmlp reproduce``: the seed's figures against jaxmlp's, with the errata."""
     enable_x64()
-    from jaxmlp import seed
+    from jaxmlp import worked_example
 
-    figures, curves = seed.reproduce()
-    notes = seed.errata(figures)
+    figures, curves = worked_example.reproduce()
+    notes = worked_example.errata(figures)
     figure = None
     if args.plot:
         from pathlib import Path
@@ -35,14 +32,14 @@ def cmd_reproduce(args) -> int:
                 {
                     "figures": [f.as_dict() for f in figures],
                     "errata": notes,
-                    "note": seed.REPRODUCE_NOTE,
+                    "note": worked_example.REPRODUCE_NOTE,
                 },
                 indent=2,
             )
         )
         return 0
-    emit(seed.reproduction_table(figures, notes, markdown=False))
-    emit(seed.REPRODUCE_NOTE)
+    emit(worked_example.reproduction_table(figures, notes, markdown=False))
+    emit(worked_example.REPRODUCE_NOTE)
     if figure is not None:
         emit(f"wrote {figure}")
     return 0

@@ -1,5 +1,5 @@
 """Data sets: the seed's example, XOR, scikit-learn's 8x8 digits, and the user's files
-(CSV, Parquet, ``.npz``: :mod:`jaxmlp.io.datafile`), loaded by name with :func:`load`.
+(CSV, Parquet, ``.npz``: :mod:`jaxmlp.io.file_dataset`), loaded by name with :func:`load`.
 
 Each loader returns a :class:`Dataset` of NumPy arrays (float64 for the built-in
 sets, the run's dtype for files; cast to the parameters' dtype by the library) with
@@ -16,15 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmlp.io.datafile import read_csv, read_table  # noqa: F401 (where they were)
-from jaxmlp.io.dataset import TASKS, Dataset, standardise, stratified_split  # noqa: F401
+from jaxmlp.io.dataset import Dataset, standardise, stratified_split
+from jaxmlp.io.file_dataset import read_table
 
 DATASETS = ("tutorial", "xor", "digits", "csv")
 
 
 def tutorial() -> Dataset:
     """The seed's single example: inputs (0.05, 0.10), targets (0.01, 0.99)."""
-    from jaxmlp.seed import SEED_LEARNING_RATE, SEED_NET, SEED_X, SEED_Y
+    from jaxmlp.worked_example import SEED_LEARNING_RATE, SEED_NET, SEED_X, SEED_Y
 
     net = dataclasses.asdict(SEED_NET)
     return Dataset(

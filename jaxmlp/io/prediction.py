@@ -39,12 +39,12 @@ def model_from_run(ds, net, params, summary: dict) -> Model:
 
 def inputs(model: Model, table, path) -> np.ndarray:
     """The network inputs ``(n, n_in)`` of a table's raw feature columns."""
-    from jaxmlp.io import tabular
+    from jaxmlp.io import tables
 
     present = [f["name"] for f in model.features if f["name"] in table.column_names]
-    tabular.check_complete(table.select(present), path)
+    tables.check_complete(table.select(present), path)
     dtype = model.mean.dtype
-    x = tabular.encode(table, path, model.encoding(), dtype)
+    x = tables.encode(table, path, model.encoding(), dtype)
     x -= model.mean
     x /= model.std
     return x
@@ -61,9 +61,9 @@ def predict(model: Model, path, *, proba: bool = False, delimiter: str | None = 
     Classification: the class name, and with ``proba`` one probability column per class;
     regression: the predicted value.
     """
-    from jaxmlp.io import tabular
+    from jaxmlp.io import tables
 
-    out = outputs(model, inputs(model, tabular.read(path, delimiter=delimiter), path))
+    out = outputs(model, inputs(model, tables.read(path, delimiter=delimiter), path))
     if model.task == "regression":
         return {"columns": ["prediction"], "rows": out[:, :1].tolist()}
     names = np.asarray(model.class_names, dtype=object)
@@ -79,15 +79,15 @@ def predict(model: Model, path, *, proba: bool = False, delimiter: str | None = 
 
 def evaluate(model: Model, path, target: str, *, delimiter: str | None = None) -> dict:
     """Loss and metrics of the model on a labelled data file (JSON-ready)."""
-    from jaxmlp.io import tabular
-    from jaxmlp.io.datafile import targets_from_column
+    from jaxmlp.io import tables
+    from jaxmlp.io.file_dataset import targets_from_column
 
-    table = tabular.read(path, delimiter=delimiter)
-    tabular.check_target(table, path, target)
-    tabular.check_complete(table.select([target]), path)
+    table = tables.read(path, delimiter=delimiter)
+    tables.check_target(table, path, target)
+    tables.check_complete(table.select([target]), path)
     x = inputs(model, table, path)
     classes = model.class_names if model.task == "classification" else None
-    y = targets_from_column(tabular, table.column(target), path, target, model.task, classes)[0]
+    y = targets_from_column(tables, table.column(target), path, target, model.task, classes)[0]
     out = outputs(model, x)
     dtype = model.mean.dtype
     loss = float(model.net.loss_fn(model.params, x, metrics.loss_targets(model.net, y, dtype)))

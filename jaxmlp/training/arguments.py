@@ -8,11 +8,11 @@ import math
 
 import jax
 
-from jaxmlp import early_stopping
-from jaxmlp.config import MLP
-from jaxmlp.loop import GRADS, ORDERS, no_batch_key
-from jaxmlp.optimizers import init_optimizer, named_optimizer, takes_learning_rate
-from jaxmlp.validation import (  # noqa: F401 (check_positive_int: re-exported)
+from jaxmlp.mlp import MLP
+from jaxmlp.training import early_stopping
+from jaxmlp.training.loop import GRADS, ORDERS, no_batch_key
+from jaxmlp.training.optimizers import init_optimizer, named_optimizer, takes_learning_rate
+from jaxmlp.validation import (
     check_batch,
     check_learning_rate,
     check_positive_int,

@@ -1,7 +1,7 @@
 r"""Hypergradients: the derivative of a whole training run with respect to its learning rate.
 
 ``fit``'s loop is a pure function of the learning rate :math:`\eta`: ``steps``
-applications of :func:`jaxmlp.train.train_step` in one ``lax.scan``. So
+applications of :func:`jaxmlp.training.fit.train_step` in one ``lax.scan``. So
 ``jax.grad`` can differentiate through it (Maclaurin et al. 2015, "Gradient-based
 hyperparameter optimization through reversible learning"):
 
@@ -26,13 +26,23 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp import batching
 from jaxmlp import forward as _forward
-from jaxmlp.config import MLP
-from jaxmlp.fit_checks import check_positive_int
-from jaxmlp.loop import GRADS, StepSpec, TrainState, no_batch_key, train_step
-from jaxmlp.optimizers import OPTIMIZERS, init_optimizer, named_optimizer, set_learning_rate
-from jaxmlp.validation import as_batch, check_batch, check_key, check_learning_rate
+from jaxmlp.mlp import MLP
+from jaxmlp.training import batching
+from jaxmlp.training.loop import GRADS, StepSpec, TrainState, no_batch_key, train_step
+from jaxmlp.training.optimizers import (
+    OPTIMIZERS,
+    init_optimizer,
+    named_optimizer,
+    set_learning_rate,
+)
+from jaxmlp.validation import (
+    as_batch,
+    check_batch,
+    check_key,
+    check_learning_rate,
+    check_positive_int,
+)
 
 OBJECTIVES = ("final_loss", "mean_loss")
 
@@ -71,7 +81,7 @@ def hypergradient(
 
     The run is ``fit``'s: the same step function, manual SGD (``optimizer=None``)
     or a named optax optimizer (``"sgd"``, ``"momentum"``, ``"adam"``), the same
-    batches (``batch_size`` from the epoch stream of :mod:`jaxmlp.batching`), in one ``lax.scan``
+    batches (``batch_size`` from the epoch stream of :mod:`jaxmlp.training.batching`), in one ``lax.scan``
     with a static length; ``jax.value_and_grad`` of it with respect to
     :math:`\eta`. Equal to central differences of :func:`jaxmlp.fit`'s results
     (tested).

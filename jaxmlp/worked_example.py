@@ -21,10 +21,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.backprop import output_delta
-from jaxmlp.config import MLP
 from jaxmlp.forward import Layer, apply, loss_fn
+from jaxmlp.mlp import MLP
 from jaxmlp.params import check_dtype
-from jaxmlp.train import fit, sgd_step
+from jaxmlp.training.fit import fit
+from jaxmlp.training.optimizers import sgd_step
 from jaxmlp.validation import check_batch
 
 SEED_NET = MLP((2, 2, 2), "logistic", "logistic", "half_sse", bias="shared", train_bias=False)

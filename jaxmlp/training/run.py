@@ -1,5 +1,5 @@
 """One :func:`jaxmlp.fit` call at run time: its data and state placed on the devices, the loop over
-compiled chunks (:func:`jaxmlp.loop.run_chunk`), the gradient check's report, early stopping and the
+compiled chunks (:func:`jaxmlp.training.loop.run_chunk`), the gradient check's report, early stopping and the
 recovery of the last finite state after a divergence."""
 
 from __future__ import annotations
@@ -10,17 +10,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxmlp import batching, distributed
 from jaxmlp import forward as _forward
-from jaxmlp.fit_result import FitResult
-from jaxmlp.gradcheck import report_from_errors
-from jaxmlp.loop import (
-    StepSpec,
-    TrainState,
-    first_bad,
-    no_batch_key,
-    run_chunk,
-)
+from jaxmlp.checks.gradient_check import report_from_errors
+from jaxmlp.training import batching, parallel
+from jaxmlp.training.loop import StepSpec, TrainState, first_bad, no_batch_key, run_chunk
+from jaxmlp.training.result import FitResult
 
 
 @dataclasses.dataclass
@@ -46,14 +40,14 @@ class FitRun:
             None if batch_size is None else batching.start(key, start_step, x.shape[0], batch_size)
         )
         if mesh is not None:
-            distributed.check_divisible(
+            parallel.check_divisible(
                 batch_size or x.shape[0], mesh, "a batch" if batch_size else "a full batch"
             )
             if batch_size is None:
-                x, y = distributed.shard_leading(mesh, x), distributed.shard_leading(mesh, y)
+                x, y = parallel.shard_leading(mesh, x), parallel.shard_leading(mesh, y)
             else:
-                x, y = distributed.replicate(mesh, (x, y))
-            state, cursor, x_val, y_val = distributed.replicate(mesh, (state, cursor, x_val, y_val))
+                x, y = parallel.replicate(mesh, (x, y))
+            state, cursor, x_val, y_val = parallel.replicate(mesh, (state, cursor, x_val, y_val))
         return cls(spec, lr, x, y, x_val, y_val, start_step, (state, cursor))
 
     def chunk(self, start, n, history=True, check=False, check_now=True):
@@ -76,14 +70,14 @@ class FitRun:
             check_now=np.bool_(check_now) if check else None,
         )
         validating = self.x_val is not None
-        losses, finite, *val = distributed.fetch(
+        losses, finite, *val = parallel.fetch(
             c.losses, c.params_finite, *((c.validation_loss,) if validating else ())
         )
         state = c.state._replace(key=key)
         return (state, c.cursor), losses, finite, float(val[0]) if val else None, c.check
 
     def gradient_report(self, checked):
-        """The first batch's check: raises :class:`~jaxmlp.gradcheck.GradientMismatchError` on a
+        """The first batch's check: raises :class:`~jaxmlp.checks.gradient_check.GradientMismatchError` on a
         failed leaf, else returns a function that builds the :class:`GradCheckReport` (the
         report's objects cost more than the check itself on a tiny network, so they are made
         only when read)."""

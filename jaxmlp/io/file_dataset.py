@@ -1,4 +1,4 @@
-"""The user's data files (CSV, Parquet, ``.npz``) as a :class:`~jaxmlp.io.dataset.Dataset`: read by pyarrow (:mod:`jaxmlp.io.tabular`), targets checked and encoded, categorical features one-hot encoded, a test file or a held-out fraction, standardised."""
+"""The user's data files (CSV, Parquet, ``.npz``) as a :class:`~jaxmlp.io.dataset.Dataset`: read by pyarrow (:mod:`jaxmlp.io.tables`), targets checked and encoded, categorical features one-hot encoded, a test file or a held-out fraction, standardised."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def read_table(
 ) -> Dataset:
     """A table with a header: ``target`` is the column to predict, every other column a feature.
 
-    Read by pyarrow (:mod:`jaxmlp.io.tabular`: CSV with its delimiter detected or given, quoted
+    Read by pyarrow (:mod:`jaxmlp.io.tables`: CSV with its delimiter detected or given, quoted
     fields, a byte-order mark; Parquet; ``.npz`` with arrays ``x``, ``y``, the target named
     ``y``). Numeric features stay numbers, text features are one-hot encoded (categories
     of the training rows); missing values are an error naming row and column, or dropped
@@ -44,35 +44,35 @@ def read_table(
     leaves ``x_test`` None and says why in ``test_note``. Inputs are standardised with the
     training part's statistics and converted once to ``dtype``.
     """
-    from jaxmlp.io import tabular
+    from jaxmlp.io import tables
 
     path = Path(path)
     if task is not None and task not in TASKS:
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
-    table = _complete(tabular, tabular.read(path, delimiter=delimiter), path, target, drop_missing)
+    table = _complete(tables, tables.read(path, delimiter=delimiter), path, target, drop_missing)
     if table.num_rows < 2:
         raise ValueError(f"{path}: needs at least 2 data rows, got {table.num_rows}")
     features = [c for c in table.column_names if c != target]
     if not features:
         raise ValueError(f"{path}: needs at least one feature column besides the target {target!r}")
-    labels, task, classes = targets_from_column(tabular, table.column(target), path, target, task)
+    labels, task, classes = targets_from_column(tables, table.column(target), path, target, task)
     test_table, test_labels, note = None, None, None
     # Categories come from the whole (training) file, so a rare one that the split puts only in
     # the test rows is still known; rows are encoded once, then split (row numbers in errors stay
     # the file's).
-    enc = tabular.encoding(table, path, features)
-    x = tabular.encode(table, path, enc, dtype)
+    enc = tables.encoding(table, path, features)
+    x = tables.encode(table, path, enc, dtype)
     if test is not None:
         test = Path(test)
         test_table = _complete(
-            tabular, tabular.read(test, delimiter=delimiter), test, target, drop_missing
+            tables, tables.read(test, delimiter=delimiter), test, target, drop_missing
         )
         test_labels = targets_from_column(
-            tabular, test_table.column(target), test, target, task, classes
+            tables, test_table.column(target), test, target, task, classes
         )[0]
-        x_tr, x_te = x, tabular.encode(test_table, test, enc, dtype)
+        x_tr, x_te = x, tables.encode(test_table, test, enc, dtype)
     else:
         if task == "classification":
             tr, te = stratified_split(labels, test_fraction, seed=split_seed)
@@ -91,7 +91,7 @@ def read_table(
             )
         labels = labels[tr]
     del x, table, test_table
-    tabular.release_unused()
+    tables.release_unused()
     mean, std = x_tr.mean(0), x_tr.std(0)
     std = np.where(std > 0, std, 1).astype(dtype)
     for part in (x_tr, x_te):  # in place: no copies of a large data set
@@ -134,25 +134,25 @@ def read_table(
     )
 
 
-def _complete(tabular, table, path, target: str, drop_missing: bool):
+def _complete(tables, table, path, target: str, drop_missing: bool):
     """The table with its target checked and its missing values dropped or refused."""
-    tabular.check_target(table, path, target)
+    tables.check_target(table, path, target)
     if drop_missing:
-        return tabular.drop_missing(table)
-    tabular.check_complete(table, path)
+        return tables.drop_missing(table)
+    tables.check_complete(table, path)
     return table
 
 
-def targets_from_column(tabular, column, path, target: str, task: str | None, classes=None):
+def targets_from_column(tables, column, path, target: str, task: str | None, classes=None):
     """``(labels, task, classes)``: int32 class indices ``(n,)`` or float regression targets ``(n, 1)``."""
-    text = tabular.is_text(column)
+    text = tables.is_text(column)
     values = None
     if text and task == "regression":
-        tabular.check_numbers(column, path, target)
+        tables.check_numbers(column, path, target)
         raise ValueError(f"{path}, column {target!r}: --task regression needs numbers, got text")
     if not text:
         values = column.to_numpy().astype(np.float64)
-        tabular.check_finite(values, path, target)
+        tables.check_finite(values, path, target)
     if task is None:
         integral = values is not None and np.all(values == np.round(values))
         small = values is not None and len(np.unique(values)) <= CLASSIFICATION_MAX_CLASSES
@@ -177,7 +177,7 @@ def targets_from_column(tabular, column, path, target: str, task: str | None, cl
     if unknown:
         row = unknown[0]
         raise ValueError(
-            f"{tabular.cell(path, row, target)}: class {str(names[row])!r} "
+            f"{tables.cell(path, row, target)}: class {str(names[row])!r} "
             f"does not occur in the training data ({', '.join(classes)})"
         )
     return np.asarray([lookup[v] for v in names], np.int32), task, classes

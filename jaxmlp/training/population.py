@@ -23,17 +23,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp import backprop as _backprop
-from jaxmlp import distributed, metrics
-from jaxmlp.config import MLP
-from jaxmlp.fit_checks import MAX_STEP, check_positive_int, chunk_size_for
+from jaxmlp import metrics
+from jaxmlp.checks.gradient_check import GradCheckReport, leaf_errors, report_from_errors
 from jaxmlp.forward import apply as _apply
 from jaxmlp.forward import loss_fn as _loss_fn
-from jaxmlp.gradcheck import GradCheckReport, leaf_errors, report_from_errors
 from jaxmlp.kernels import lanes
 from jaxmlp.kernels.small import matmul as kernel_matmul
-from jaxmlp.loop import StepSpec, keep_frozen, value_and_grad
-from jaxmlp.optimizers import sgd_update
-from jaxmlp.validation import check_batch
+from jaxmlp.mlp import MLP
+from jaxmlp.training import parallel
+from jaxmlp.training.arguments import MAX_STEP, chunk_size_for
+from jaxmlp.training.loop import StepSpec, keep_frozen, value_and_grad
+from jaxmlp.training.optimizers import sgd_update
+from jaxmlp.validation import check_batch, check_positive_int
 
 
 class SweepResult(NamedTuple):
@@ -99,7 +100,7 @@ def population_loss(net: MLP, params, x, y):
 
 @functools.partial(jax.jit, static_argnames=("net", "use_lanes"))
 def kernel_errors(net: MLP, member, x, y, *, use_lanes: bool):
-    """:func:`~jaxmlp.gradcheck.leaf_errors` of the gradient the sweep's kernel computes for one
+    """:func:`~jaxmlp.checks.gradient_check.leaf_errors` of the gradient the sweep's kernel computes for one
     member (the lanes delta rule on a population of one, or the delta rule with the loop's kernel
     that the vmap layout maps) against ``jax.grad`` of the reference loss."""
     auto = jax.grad(_loss_fn, argnums=1)(net, member, x, y)
@@ -138,7 +139,7 @@ def sweep(
         ``net.init(key(seed))``), or ``params`` given stacked as ``(S, ...)``.
       steps: SGD steps for every network; grad: ``"backprop"`` or ``"autodiff"``.
       chunk_size: steps per compiled call; default all ``steps`` in one call without a
-        callback, else about 1,000 in equal chunks (:func:`jaxmlp.fit_checks.even_chunks`).
+        callback, else about 1,000 in equal chunks (:func:`jaxmlp.training.arguments.even_chunks`).
       callback: ``callback(step, losses (N,))`` between chunks; return True to stop.
       devices: a device count or a 1-D ``jax.sharding.Mesh``: the population
         (``L * S`` networks) is split over it and must divide by its size; the
@@ -150,7 +151,7 @@ def sweep(
         where it fits (2-6x faster on this project's tiny networks, measured), else vmap.
       check_gradient: with ``grad="backprop"``, first compare the gradient of the kernel that will
         run (lanes or vmap) for the first member with ``jax.grad``, as ``fit`` does; a mismatch
-        raises :class:`~jaxmlp.gradcheck.GradientMismatchError` before training.
+        raises :class:`~jaxmlp.checks.gradient_check.GradientMismatchError` before training.
 
     Returns:
       A :class:`SweepResult`; ``final_loss[i, j]`` is learning rate ``i``, seed ``j``
@@ -209,13 +210,13 @@ def sweep(
     spec = StepSpec(net, None, grad)
     if use_lanes:
         population = lanes.to_lanes(population)
-    mesh = distributed.make_mesh(devices)
+    mesh = parallel.make_mesh(devices)
     if mesh is not None:
-        distributed.check_divisible(n_l * n_s, mesh, "a population")
-        shard = distributed.shard_trailing if use_lanes else distributed.shard_leading
+        parallel.check_divisible(n_l * n_s, mesh, "a population")
+        shard = parallel.shard_trailing if use_lanes else parallel.shard_leading
         population = jax.tree_util.tree_map(lambda a: shard(mesh, a), population)
-        lr = distributed.shard_leading(mesh, lr)
-        x, y = distributed.replicate(mesh, (x, y))
+        lr = parallel.shard_leading(mesh, lr)
+        x, y = parallel.replicate(mesh, (x, y))
     chunk = lanes.run_population_chunk if use_lanes else run_population_chunk
     done = 0
     start = time.perf_counter()
@@ -223,12 +224,12 @@ def sweep(
         n = min(chunk_size, steps - done)
         population, losses = chunk(population, lr, x, y, spec=spec, n_steps=n)
         done += n
-        if callback is not None and callback(done, distributed.to_host(distributed.gather(losses))):
+        if callback is not None and callback(done, parallel.to_host(parallel.gather(losses))):
             break
     jax.block_until_ready(population)
     seconds = time.perf_counter() - start
     final_losses = lanes.compiled_losses if use_lanes else population_loss
-    final = distributed.to_host(distributed.gather(final_losses(net, population, x, y)))
+    final = parallel.to_host(parallel.gather(final_losses(net, population, x, y)))
     if use_lanes:
         population = lanes.from_lanes(population)
     return SweepResult(

@@ -1,8 +1,8 @@
 r"""The compiled training loop: one step (a batch drawn, a gradient by autodiff or by the delta rule,
-an SGD or optax update) and ``lax.scan`` over a chunk of steps. :func:`jaxmlp.train.fit` drives it.
+an SGD or optax update) and ``lax.scan`` over a chunk of steps. :func:`jaxmlp.training.fit.fit` drives it.
 
 A chunk carries ``(TrainState, cursor)``; the cursor is the epoch stream's position
-(:mod:`jaxmlp.batching`) when batches are drawn, else None. Nothing loss-dependent is reduced inside
+(:mod:`jaxmlp.training.batching`) when batches are drawn, else None. Nothing loss-dependent is reduced inside
 the loop (see :func:`run_chunk`): divergence is found on the host from the chunk's losses.
 
 Every product in the loop, autodiff's and the delta rule's alike, is taken by the kernel
@@ -24,12 +24,12 @@ from jax.extend.core import jaxpr_as_fun
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxmlp import backprop as _backprop
-from jaxmlp import batching
 from jaxmlp import forward as _forward
-from jaxmlp.config import MLP
-from jaxmlp.gradcheck import leaf_errors
+from jaxmlp.checks.gradient_check import leaf_errors
 from jaxmlp.kernels.small import matmul as kernel_matmul
-from jaxmlp.optimizers import sgd_update
+from jaxmlp.mlp import MLP
+from jaxmlp.training import batching
+from jaxmlp.training.optimizers import sgd_update
 
 if TYPE_CHECKING:
     import optax
@@ -148,7 +148,7 @@ def train_step(spec: StepSpec, carry, learning_rate, x, y):
     """One step: ``((state, cursor), E)`` -> next; E is the loss before the step.
 
     With batches (``spec.batch_size``) the step draws the next ``batch_size`` examples of the
-    epoch stream (:mod:`jaxmlp.batching`: O(batch), ``cursor`` an :class:`~jaxmlp.batching.Epochs`)
+    epoch stream (:mod:`jaxmlp.training.batching`: O(batch), ``cursor`` an :class:`~jaxmlp.training.batching.Epochs`)
     and advances the state's step counter; without, ``cursor`` is None, the whole data set is
     the batch, and :func:`run_chunk` adds the chunk's length to the counter instead.
     """
@@ -164,7 +164,7 @@ def train_step(spec: StepSpec, carry, learning_rate, x, y):
 
 def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
     """Traceable: ``(idx, errors)``: the indices of the batch the first step draws (None without
-    batches: all of ``x``) and :func:`~jaxmlp.gradcheck.leaf_errors` between the delta rule's
+    batches: all of ``x``) and :func:`~jaxmlp.checks.gradient_check.leaf_errors` between the delta rule's
     gradient as the loop computes it (with the loop's kernel) and ``jax.grad`` of the reference
     loss (the gradients stay inside: each output of a compiled call costs dispatch time)."""
     idx = None
@@ -194,7 +194,7 @@ def run_chunk(
 ) -> Chunk:
     """``n_steps`` training steps in one ``lax.scan``: a :class:`Chunk`.
 
-    ``cursor`` is the epoch stream's :class:`~jaxmlp.batching.Epochs` (None without batches).
+    ``cursor`` is the epoch stream's :class:`~jaxmlp.training.batching.Epochs` (None without batches).
     ``state.key`` never changes in a run, so it is an input only: the returned state's key is
     None (the caller keeps its own), and without batches it may be None on the way in too.
 

@@ -1,5 +1,5 @@
 r"""Gradient checks: handwritten backprop against ``jax.grad``, and both against finite differences;
-the handwritten Hessian-vector product is checked the same way in :mod:`jaxmlp.hvpcheck`.
+the handwritten Hessian-vector product is checked the same way in :mod:`jaxmlp.checks.hvp_check`.
 
 Default tolerances, elementwise :math:`|a - b| \le atol + rtol\,|b|` with
 ``b`` the autodiff value and ``atol = rtol * max|b|`` over the whole gradient
@@ -39,7 +39,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxmlp import backprop as _backprop
 from jaxmlp import forward as _forward
-from jaxmlp.config import MLP
+from jaxmlp.mlp import MLP
 from jaxmlp.validation import as_batch
 
 DEFAULT_RTOL = {8: 1e-9, 4: 1e-4, 2: 1e-2}

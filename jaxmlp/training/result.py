@@ -11,7 +11,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxmlp.gradcheck import GradCheckReport
+from jaxmlp.checks.gradient_check import GradCheckReport
 
 
 @dataclasses.dataclass(frozen=True)

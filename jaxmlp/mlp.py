@@ -21,13 +21,7 @@ from jaxmlp import hvp as _hvp
 from jaxmlp import params as _params
 from jaxmlp.architecture import BIAS_MODES, Architecture
 from jaxmlp.finiteness import all_finite, is_concrete
-from jaxmlp.validation import (
-    as_batch,
-    check_batch,
-    check_inputs,
-    check_like,
-    raise_not_finite,
-)
+from jaxmlp.validation import as_batch, check_batch, check_inputs, check_like, raise_not_finite
 
 __all__ = ["BIAS_MODES", "MLP"]
 
