@@ -23,7 +23,6 @@ from jaxmlp.io import builtin
 from jaxmlp.io.atomic import write_text
 from jaxmlp.kernels import lanes
 from jaxmlp.training import population
-from jaxmlp.training.loop import StepSpec
 
 MEMBERS, REPEATS = 4096, 5
 YNN_OFF = {"xla_cpu_experimental_ynn_fusion_type": ""}
@@ -72,9 +71,8 @@ def rate(chunk, net, grad, layout, x, y, steps) -> float:
     stacked = population.init_population(net, np.arange(MEMBERS))
     params = lanes.to_lanes(stacked) if layout == "lanes" else stacked
     lr = jnp.full((MEMBERS,), 0.1, jnp.float32)
-    spec = StepSpec(net, None, grad)
     run = lambda: jax.block_until_ready(  # noqa: E731
-        chunk(jax.tree_util.tree_map(jnp.copy, params), lr, x, y, spec=spec, n_steps=steps)
+        chunk(jax.tree_util.tree_map(jnp.copy, params), lr, x, y, net=net, grad=grad, n_steps=steps)
     )
     run()
     times = []
@@ -87,7 +85,7 @@ def rate(chunk, net, grad, layout, x, y, steps) -> float:
 
 def chunks(options: dict) -> dict:
     """Each layout's training chunk, jitted with ``options``."""
-    static = dict(static_argnames=("spec", "n_steps"), compiler_options=options)
+    static = dict(static_argnames=("net", "grad", "n_steps"), compiler_options=options)
     return {
         "vmap": jax.jit(population.run_population_chunk.__wrapped__, **static),
         "lanes": jax.jit(lanes._population_chunk, **static),

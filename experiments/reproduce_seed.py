@@ -12,16 +12,16 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
-from jaxmlp import worked_example  # noqa: E402
 from jaxmlp.cli import plots  # noqa: E402
+from jaxmlp.explain import reproduction  # noqa: E402
+from jaxmlp.explain.reproduction import REPRODUCE_NOTE  # noqa: E402
 from jaxmlp.io.atomic import write_text  # noqa: E402
-from jaxmlp.worked_example import REPRODUCE_NOTE  # noqa: E402
 
 
 def main(out: Path) -> None:
-    figures, curves = worked_example.reproduce()
-    notes = worked_example.errata(figures)
-    table = worked_example.reproduction_table(figures, notes, markdown=True)
+    figures, curves = reproduction.reproduce()
+    notes = reproduction.errata(figures)
+    table = reproduction.reproduction_table(figures, notes, markdown=True)
     write_text(out / "reproduce_seed.md", table + "\n\n" + REPRODUCE_NOTE + "\n")
     plots.seed_loss_curves(curves, out / "seed_loss.png")
     print(table)

@@ -16,11 +16,11 @@ from jaxmlp.training.optimizers import named_optimizer, sgd_step
 from jaxmlp.training.parallel import make_mesh
 from jaxmlp.training.population import SweepResult, sweep
 from jaxmlp.training.result import FitResult
+from jaxmlp.version import __version__
 from jaxmlp.worked_example import tutorial
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "__version__",
     "ACTIVATIONS",
     "BIAS_MODES",
     "FitResult",

@@ -50,6 +50,7 @@ from jaxmlp.forward import (
     one_hot_targets,
     per_example_loss_from_output,
 )
+from jaxmlp.update import sgd_update
 
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
@@ -181,8 +182,6 @@ def sgd_step_updated_weights(
     """
 
     def sgd(layer, grads):
-        return jax.tree_util.tree_map(
-            lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, layer, grads
-        )
+        return sgd_update(layer, grads, learning_rate)
 
     return backward_sweep(net, params, x, y, update=sgd, matmul=matmul)

@@ -234,7 +234,7 @@ def test_init_rules():
 
 
 def test_public_methods_run_one_cached_compiled_function_bit_identical_to_the_pure_ones():
-    from jaxmlp import backprop, forward, mlp
+    from jaxmlp import backprop, forward, mlp, update
     from jaxmlp import hvp as hvp_module
     from jaxmlp.training import optimizers
 
@@ -255,7 +255,7 @@ def test_public_methods_run_one_cached_compiled_function_bit_identical_to_the_pu
         want = fn(net, params, *args)
         for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
             assert np.array_equal(np.asarray(a), np.asarray(b)), name
-    want = jax.jit(optimizers.sgd_update)(params, v, 0.25)
+    want = jax.jit(update.sgd_update)(params, v, 0.25)
     got = jaxmlp.sgd_step(params, v, 0.25)
     for a, b in zip(jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(want)):
         assert np.array_equal(np.asarray(a), np.asarray(b)), "sgd_step"
@@ -314,11 +314,10 @@ def test_sgd_step_under_jit_and_grad_is_the_pure_update():
 
 
 def forward_loss_after(net, params, x, y, lr):
-    from jaxmlp import forward
-    from jaxmlp.training import optimizers
+    from jaxmlp import forward, update
 
     grads = jax.grad(forward.loss_fn, argnums=1)(net, params, x, y)
-    return forward.loss_fn(net, optimizers.sgd_update(params, grads, lr), x, y)
+    return forward.loss_fn(net, update.sgd_update(params, grads, lr), x, y)
 
 
 def test_fit_without_a_callback_is_one_compiled_call_with_the_same_result(monkeypatch):

@@ -13,7 +13,6 @@ from jaxmlp.forward import forward_trace, loss_fn
 from jaxmlp.io import builtin
 from jaxmlp.kernels import lanes
 from jaxmlp.training import population
-from jaxmlp.training.loop import StepSpec
 from tests.settings import examples, thorough_only
 from tests.strategies import networks
 
@@ -39,10 +38,7 @@ def as_batch(x, y, net):
 def lanes_results(net, lane, x, y):
     """The layout's forward pass, losses and both gradients, handed back stacked per member."""
     outs = [jnp.moveaxis(layer.out, -1, 0) for layer in lanes.forward_trace(net, lane, x)]
-    grads = [
-        lanes.from_lanes(lanes.gradient(StepSpec(net, None, g), lane, x, y))
-        for g in ("backprop", "autodiff")
-    ]
+    grads = [lanes.from_lanes(lanes.gradient(net, g, lane, x, y)) for g in ("backprop", "autodiff")]
     return outs, lanes.losses(net, lane, x, y), grads
 
 
@@ -139,7 +135,8 @@ def test_library_reductions_are_off_in_the_lanes_loop():
         .lower(
             lane,
             *(jnp.ones(shape, jnp.float32) for shape in (2, (1, 2), (1, 2))),
-            spec=StepSpec(net, None, "autodiff"),
+            net=net,
+            grad="autodiff",
             n_steps=2,
         )
         .compile()

@@ -11,8 +11,7 @@ def w7(repeats: int, interleaved) -> list[dict]:
     import jax.numpy as jnp
 
     import jaxmlp
-    from jaxmlp import backprop, forward
-    from jaxmlp.training import optimizers
+    from jaxmlp import backprop, forward, update
 
     net, params, x, y = jaxmlp.tutorial(jnp.float32)
     xb, yb = x[None], y[None]
@@ -34,7 +33,7 @@ def w7(repeats: int, interleaved) -> list[dict]:
         )
     cases["sgd_step"] = (  # validated, against the pure update (itself jitted)
         lambda: jaxmlp.sgd_step(params, params, 0.5),
-        optimizers.sgd_update,
+        update.sgd_update,
         (params, params, 0.5),
     )
     cases["check_gradients"] = (lambda: jaxmlp.check_gradients(net, params, x, y), None, None)

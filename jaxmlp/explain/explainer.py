@@ -199,14 +199,14 @@ def _training_panel(t: dict, steps: int) -> str:
 
 def _errata(steps: int) -> str:
     """The seed's errata as ``jaxmlp reproduce`` finds them, and its two update orders."""
-    from jaxmlp import worked_example
+    from jaxmlp.explain import reproduction
 
-    figures, _ = worked_example.reproduce(steps)
-    notes = worked_example.errata(figures)
+    figures, _ = reproduction.reproduce(steps)
+    notes = reproduction.errata(figures)
     rounds = {f.variant: f.value for f in figures if f.name == "E_total@1"}
     rows = "".join(
         f'<tr><td class="name">{escape(f.name)}</td><td>{escape(f.seed or "-")}</td>'
-        f'<td>{f.value:.12g}</td><td class="name">{escape(worked_example.status(f, notes))}</td></tr>'
+        f'<td>{f.value:.12g}</td><td class="name">{escape(reproduction.status(f, notes))}</td></tr>'
         for f in figures
         if f.variant == "simultaneous" and f.match is False
     )

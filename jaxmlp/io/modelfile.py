@@ -80,7 +80,7 @@ def save(path: str | Path, model: Model) -> Path:
     """Write ``model`` to ``path`` (safetensors, atomically); return the path."""
     from safetensors.numpy import save
 
-    import jaxmlp
+    from jaxmlp.version import __version__
 
     tensors: dict[str, np.ndarray] = {}
     for i, layer in enumerate(model.params):
@@ -91,7 +91,7 @@ def save(path: str | Path, model: Model) -> Path:
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
-        "jaxmlp_version": jaxmlp.__version__,
+        "jaxmlp_version": __version__,
         "network": json.dumps(dataclasses.asdict(model.net)),
         "features": json.dumps(model.features),
         "inputs": json.dumps(model.input_names),

@@ -47,10 +47,10 @@ import numpy as np
 from jaxmlp.backprop import output_delta
 from jaxmlp.forward import Layer, one_hot_targets, per_example_loss_from_output
 from jaxmlp.kernels.small import SMALL
+from jaxmlp.update import keep_frozen, sgd_update
 
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
-    from jaxmlp.training.loop import StepSpec
 
 Array = jax.Array
 
@@ -155,29 +155,21 @@ def backprop(net: Architecture, params, x: Array, y: Array) -> tuple:
     return tuple(grads)
 
 
-def gradient(spec: StepSpec, params, x: Array, y: Array) -> tuple:
+def gradient(net: Architecture, grad: str, params, x: Array, y: Array) -> tuple:
     """Every member's gradient: :func:`backprop`, or ``jax.grad`` of the summed losses for autodiff
     (the members are independent, so the gradient of the sum is each member's own)."""
-    if spec.grad == "backprop":
-        return backprop(spec.net, params, x, y)
-    return jax.grad(lambda p: jnp.sum(losses(spec.net, p, x, y)))(params)
+    if grad == "backprop":
+        return backprop(net, params, x, y)
+    return jax.grad(lambda p: jnp.sum(losses(net, p, x, y)))(params)
 
 
-def _along_last(v: Array, like: Array) -> Array:
-    """``(N,)`` shaped to broadcast along the last axis of ``like``."""
-    return v.reshape((1,) * (like.ndim - 1) + v.shape)
-
-
-def _population_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_steps: int):
-    from jaxmlp.training.loop import keep_frozen
-
+def _population_chunk(params, learning_rates, x, y, *, net: Architecture, grad: str, n_steps: int):
     def body(p, _):
-        g = gradient(spec, p, x, y)
-        new = jax.tree_util.tree_map(lambda a, d: a - _along_last(learning_rates, a) * d, p, g)
-        return keep_frozen(spec.net, new, p), None
+        new = sgd_update(p, gradient(net, grad, p, x, y), learning_rates)
+        return keep_frozen(net, new, p), None
 
     params, _ = jax.lax.scan(body, params, None, length=n_steps)
-    return params, losses(spec.net, params, x, y)
+    return params, losses(net, params, x, y)
 
 
 @functools.cache
@@ -202,16 +194,18 @@ def compiled_chunk():
     """The jitted training chunk (built once, with :func:`compiler_options`)."""
     return jax.jit(
         _population_chunk,
-        static_argnames=("spec", "n_steps"),
+        static_argnames=("net", "grad", "n_steps"),
         donate_argnums=(0,),
         compiler_options=compiler_options(),
     )
 
 
-def run_population_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_steps: int):
+def run_population_chunk(
+    params, learning_rates, x, y, *, net: Architecture, grad: str, n_steps: int
+):
     r"""``n_steps`` SGD steps of every member, :math:`\theta_p \leftarrow \theta_p - \eta_p \nabla E(\theta_p)`,
     in one ``lax.scan``; returns ``(params, every member's loss after them (N,))``.
 
     ``params`` (population last) is donated; ``learning_rates`` is ``(N,)``.
     """
-    return compiled_chunk()(params, learning_rates, x, y, spec=spec, n_steps=n_steps)
+    return compiled_chunk()(params, learning_rates, x, y, net=net, grad=grad, n_steps=n_steps)

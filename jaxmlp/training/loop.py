@@ -29,7 +29,7 @@ from jaxmlp.checks.gradient_check import leaf_errors
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.mlp import MLP
 from jaxmlp.training import batching
-from jaxmlp.training.optimizers import sgd_update
+from jaxmlp.update import keep_frozen, sgd_update
 
 if TYPE_CHECKING:
     import optax
@@ -99,18 +99,6 @@ def shard_batch(spec: StepSpec, x, y):
     return jax.lax.with_sharding_constraint(x, sharding), jax.lax.with_sharding_constraint(
         y, sharding
     )
-
-
-def keep_frozen(net: MLP, new, old):
-    """``new`` with the biases of ``old`` when ``net.train_bias`` is False.
-
-    Their gradient is zero, so plain SGD would leave them unchanged anyway; but
-    ``b - lr * 0`` cannot be folded away by XLA (``lr`` might be inf), and momentum
-    or weight decay could move them. Frozen means frozen.
-    """
-    if net.train_bias or net.bias == "none":
-        return new
-    return tuple({**n, "b": o["b"]} for n, o in zip(new, old))
 
 
 def update(

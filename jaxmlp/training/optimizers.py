@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.finiteness import all_finite, check_finite, is_concrete
+from jaxmlp.update import sgd_update
 from jaxmlp.validation import check_learning_rate, on_device
 
 if TYPE_CHECKING:
@@ -21,23 +22,14 @@ OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "exponential")
 
 
-@jax.jit
-def sgd_update(params, grads, learning_rate):
-    r"""Plain gradient descent, leaf by leaf: :math:`\theta^+ = \theta - \eta\, \partial E / \partial \theta`
-    (the pure function the training loops trace; :func:`sgd_step` is its validated public form)."""
-    return jax.tree_util.tree_map(
-        lambda p, g: p - jnp.asarray(learning_rate, p.dtype) * g, params, grads
-    )
-
-
 def sgd_step(params, grads, learning_rate):
     r"""Plain gradient descent, leaf by leaf: :math:`\theta^+ = \theta - \eta\, \partial E / \partial \theta`.
 
     ``grads`` must have the structure, leaf shapes and floating dtypes of ``params``;
     ``learning_rate`` :math:`\eta` is a real scalar (a Python float or a scalar array), finite and
     >= 0 when its value is known. Outside ``jit`` the update is one cached compiled call (the rate
-    is data to it: a new value never recompiles), bit-identical to ``jax.jit(sgd_update)``;
-    inside ``jit``, ``vmap`` or ``grad`` it is traced as :func:`sgd_update`. Non-finite parameters
+    is data to it: a new value never recompiles), bit-identical to ``jax.jit(jaxmlp.update.sgd_update)``;
+    inside ``jit``, ``vmap`` or ``grad`` it is traced as :func:`jaxmlp.update.sgd_update`. Non-finite parameters
     or gradients raise ``ValueError`` naming the first leaf.
     """
     leaves, grad_leaves = _matching_leaves(params, grads)

@@ -32,8 +32,8 @@ from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.mlp import MLP
 from jaxmlp.training import parallel
 from jaxmlp.training.arguments import MAX_STEP, chunk_size_for
-from jaxmlp.training.loop import StepSpec, keep_frozen, value_and_grad
-from jaxmlp.training.optimizers import sgd_update
+from jaxmlp.training.loop import StepSpec, value_and_grad
+from jaxmlp.update import keep_frozen, sgd_update
 from jaxmlp.validation import check_batch, check_positive_int
 
 
@@ -72,22 +72,24 @@ def init_population(net: MLP, seeds, dtype=jnp.float32):
     return jax.vmap(lambda k: net.init(k, dtype))(keys)
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "n_steps"), donate_argnums=(0,))
-def run_population_chunk(params, learning_rates, x, y, *, spec: StepSpec, n_steps: int):
+@functools.partial(jax.jit, static_argnames=("net", "grad", "n_steps"), donate_argnums=(0,))
+def run_population_chunk(params, learning_rates, x, y, *, net: MLP, grad: str, n_steps: int):
     """``n_steps`` SGD steps of every member; returns ``(params, loss of every member after them)``.
 
     The loss is computed once after the scan, not per step: unused inside the
     loop, XLA drops its computation there, which halves the time of a step.
     """
 
+    spec = StepSpec(net, None, grad)
+
     def one(p, lr):
-        return keep_frozen(spec.net, sgd_update(p, value_and_grad(spec, p, x, y)[1], lr), p)
+        return keep_frozen(net, sgd_update(p, value_and_grad(spec, p, x, y)[1], lr), p)
 
     def body(params, _):
         return jax.vmap(one)(params, learning_rates), None
 
     params, _ = jax.lax.scan(body, params, None, length=n_steps)
-    return params, population_loss(spec.net, params, x, y)
+    return params, population_loss(net, params, x, y)
 
 
 @functools.partial(jax.jit, static_argnames=("net",))
@@ -207,7 +209,6 @@ def sweep(
     n_l, n_s = lrs.size, seeds.size
     population = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n_l,) + (1,) * (a.ndim - 1)), base)
     lr = jnp.asarray(np.repeat(lrs, n_s), x.dtype)  # member n = (lr index n // S, seed index n % S)
-    spec = StepSpec(net, None, grad)
     if use_lanes:
         population = lanes.to_lanes(population)
     mesh = parallel.make_mesh(devices)
@@ -222,7 +223,7 @@ def sweep(
     start = time.perf_counter()
     while done < steps:
         n = min(chunk_size, steps - done)
-        population, losses = chunk(population, lr, x, y, spec=spec, n_steps=n)
+        population, losses = chunk(population, lr, x, y, net=net, grad=grad, n_steps=n)
         done += n
         if callback is not None and callback(done, parallel.to_host(parallel.gather(losses))):
             break

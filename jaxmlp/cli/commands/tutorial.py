@@ -14,10 +14,10 @@ from jaxmlp.cli.options import emit, enable_x64
 def cmd_reproduce(args) -> int:
     """``jaxmlp reproduce``: the seed's figures against jaxmlp's, with the errata."""
     enable_x64()
-    from jaxmlp import worked_example
+    from jaxmlp.explain import reproduction
 
-    figures, curves = worked_example.reproduce()
-    notes = worked_example.errata(figures)
+    figures, curves = reproduction.reproduce()
+    notes = reproduction.errata(figures)
     figure = None
     if args.plot:
         from pathlib import Path
@@ -32,14 +32,14 @@ def cmd_reproduce(args) -> int:
                 {
                     "figures": [f.as_dict() for f in figures],
                     "errata": notes,
-                    "note": worked_example.REPRODUCE_NOTE,
+                    "note": reproduction.REPRODUCE_NOTE,
                 },
                 indent=2,
             )
         )
         return 0
-    emit(worked_example.reproduction_table(figures, notes, markdown=False))
-    emit(worked_example.REPRODUCE_NOTE)
+    emit(reproduction.reproduction_table(figures, notes, markdown=False))
+    emit(reproduction.REPRODUCE_NOTE)
     if figure is not None:
         emit(f"wrote {figure}")
     return 0
