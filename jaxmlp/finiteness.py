@@ -38,8 +38,9 @@ def _raise_not_finite(arr: np.ndarray, name: str) -> None:
 
 # The JAX arrays already found finite, by identity (a jax.Array's values never change, so one check
 # serves every later call with the same array; NumPy arrays can change and are checked every time).
-# An entry leaves when its array is collected.
+# An entry leaves when its array is collected, or as the oldest once FINITE_KEPT are kept.
 _FINITE: dict[int, weakref.ref] = {}
+FINITE_KEPT = 4096
 
 
 def _known_finite(a: Any) -> bool:
@@ -49,6 +50,8 @@ def _known_finite(a: Any) -> bool:
 
 def _remember_finite(a: Any) -> None:
     key = id(a)
+    if len(_FINITE) >= FINITE_KEPT:
+        _FINITE.pop(next(iter(_FINITE)))
     _FINITE[key] = weakref.ref(a, lambda _, key=key: _FINITE.pop(key, None))
 
 

@@ -111,7 +111,7 @@ def _is_numeric(dtype) -> bool:
     return dtype.kind in "fiu" or jnp.issubdtype(dtype, jnp.floating)
 
 
-@functools.cache
+@functools.lru_cache(maxsize=256)
 def _expected_leaves(net: Architecture) -> tuple[set, list[list[tuple[str, tuple, str]]]]:
     """The keys of a layer and, per layer, ``(key, expected shape, name)`` of each leaf (cached)."""
     keys = {"w"} if net.bias == "none" else {"w", "b"}

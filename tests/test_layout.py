@@ -155,3 +155,109 @@ def test_no_module_reexports_names_it_does_not_use():
         if "noqa: F401" in text:
             offenders[name] = "noqa: F401"
     assert offenders == {}
+
+
+LIBRARY = ("core", "checks", "kernels", "training", "io")
+MUTATORS = {"append", "extend", "add", "update", "pop", "clear", "setdefault", "insert", "remove"}
+# Module-level state the library keeps on purpose, each bounded and tested:
+# finiteness._FINITE, the JAX arrays already found finite (weak references, at most FINITE_KEPT).
+KEPT = {("jaxmlp.finiteness", "_FINITE")}
+
+
+def mutated_globals(path: Path) -> set[str]:
+    """Names bound at a module's top level that a function of it mutates (a method call such as
+    ``append``, an item assignment, or a ``global`` statement)."""
+    tree = ast.parse(path.read_text())
+    top = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        top |= {t.id for t in targets if isinstance(t, ast.Name)}
+    found = set()
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            continue
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Global):
+                found |= set(node.names)
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in MUTATORS
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id in top
+            ):
+                found.add(node.func.value.id)
+            elif isinstance(node, (ast.Assign, ast.AugAssign)):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                found |= {
+                    t.value.id
+                    for t in targets
+                    if isinstance(t, ast.Subscript)
+                    and isinstance(t.value, ast.Name)
+                    and t.value.id in top
+                }
+    return found
+
+
+def test_the_library_keeps_no_module_level_mutable_state():
+    """No registries: no library function mutates a module-level name (the caches are
+    ``functools.lru_cache`` with a bound, or listed in KEPT)."""
+    found = {
+        (name, g)
+        for name, path in modules().items()
+        if layer(name) in LIBRARY
+        for g in mutated_globals(path)
+    }
+    assert found - KEPT == set()
+
+
+def test_the_state_finder_finds_a_registry(tmp_path):
+    path = tmp_path / "m.py"
+    path.write_text(
+        "_MADE = []\nTABLE = {}\n\ndef make(o):\n    _MADE.append(o)\n    TABLE[o] = 1\n"
+    )
+    assert mutated_globals(path) == {"_MADE", "TABLE"}
+
+
+def test_library_caches_are_bounded():
+    """Every ``functools`` cache in the library has a bound (``functools.cache`` of a function
+    without arguments holds one value)."""
+    unbounded = []
+    for name, path in modules().items():
+        if layer(name) not in LIBRARY:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for d in node.decorator_list:
+                text = ast.unparse(d)
+                takes_args = bool(node.args.args or node.args.kwonlyargs or node.args.vararg)
+                if (text == "functools.cache" and takes_args) or "maxsize=None" in text:
+                    unbounded.append(f"{name}.{node.name}")
+    assert unbounded == []
+
+
+# Functions that call jax.jit when called, and why that is once: mlp._compiled decorates each
+# method of MLP at import.
+JIT_MAKERS = {"jaxmlp.mlp._compiled"}
+
+
+def test_no_library_function_jits_afresh_per_call():
+    """``jax.jit`` inside a function makes a new compiled callable (and, for a lambda, a new cache)
+    at every call; in the library it happens only in functions whose result is cached."""
+    found = []
+    for name, path in modules().items():
+        if layer(name) not in LIBRARY:
+            continue
+        for fn in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            cached = any("cache" in ast.unparse(d) for d in fn.decorator_list)
+            jits = [
+                n
+                for n in ast.walk(fn)
+                if isinstance(n, ast.Call) and ast.unparse(n.func) in ("jax.jit", "jit")
+            ]
+            if jits and not cached and f"{name}.{fn.name}" not in JIT_MAKERS:
+                found.append(f"{name}.{fn.name}")
+    assert found == []

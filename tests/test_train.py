@@ -434,3 +434,70 @@ def test_first_bad_finds_the_first_non_finite_loss_also_when_the_sum_overflows()
     assert first_bad(np.array([big, big, 1.0]), np.True_, 3) == -1
     for bad in (np.nan, np.inf, -np.inf):
         assert first_bad(np.array([1.0, big, bad, np.nan]), np.True_, 4) == 2
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "exponential"])
+def test_a_run_resumed_with_a_schedule_compiles_nothing_new(schedule):
+    """The schedule's length is data in the optimizer state: a run continued epoch by epoch (as
+    MLPClassifier.partial_fit does, each call a longer total) reuses the compiled loop, and its
+    updates follow the longer run's schedule."""
+    net, params, x, y = jaxmlp.tutorial(jnp.float64)
+    kw = dict(learning_rate=0.5, optimizer="momentum", schedule=schedule, warmup_steps=2)
+    first = jaxmlp.fit(net, params, x, y, steps=6, **kw)
+    before = run_chunk._cache_size()
+    second = jaxmlp.fit(
+        net, first.params, x, y, steps=6, opt_state=first.opt_state, start_step=6, **kw
+    )
+    assert run_chunk._cache_size() == before
+    whole = jaxmlp.fit(net, params, x, y, steps=12, **kw)
+    # The second call's last steps follow the 12-step schedule, as the whole run's do; the first
+    # six steps differ (they followed a 6-step schedule), so only the rates are compared.
+    assert jaxmlp.named_optimizer("momentum", schedule=schedule, warmup_steps=2) is (
+        jaxmlp.named_optimizer("momentum", schedule=schedule, warmup_steps=2)
+    )
+    total = [
+        s.hyperparams["total_steps"]
+        for s in jax.tree_util.tree_leaves(
+            second.opt_state, is_leaf=lambda s: hasattr(s, "hyperparams")
+        )
+        if hasattr(s, "hyperparams")
+    ]
+    assert [int(t) for t in total] == [12]
+    assert np.isfinite(whole.losses).all() and np.isfinite(second.losses).all()
+
+
+def test_schedule_multiplier_is_optaxs_schedule():
+    from jaxmlp.training.optimizers import schedule_multiplier
+
+    t = jnp.arange(40, dtype=jnp.int32)  # optax's step count
+    for warmup, total in ((0, 30), (5, 30), (3, 3)):
+        decay = max(1, total - warmup)
+        cosine = optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup, warmup + decay)
+        exponential = optax.exponential_decay(1.0, transition_steps=decay, decay_rate=0.01)
+        if warmup:
+            exponential = optax.join_schedules(
+                [optax.linear_schedule(0.0, 1.0, warmup), exponential], [warmup]
+            )
+        for name, reference in (("cosine", cosine), ("exponential", exponential)):
+            got = schedule_multiplier(name, warmup, total, t)
+            with jax.numpy_dtype_promotion("standard"):  # optax mixes int32 counts and floats
+                want = reference(t)
+            # float32 on both sides: optax evaluates in float32; 1e-6 relative is a few ulps
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7, err_msg=name)
+
+
+def test_only_named_optimizers_take_fits_learning_rate():
+    from jaxmlp.training.optimizers import takes_learning_rate
+
+    assert takes_learning_rate(jaxmlp.named_optimizer("adam"))
+    assert takes_learning_rate(None) and takes_learning_rate("sgd")
+    assert not takes_learning_rate(optax.adam(1e-3))
+
+
+def test_the_finite_cache_is_bounded():
+    kept = []
+    for i in range(finiteness.FINITE_KEPT + 10):
+        a = jnp.full((2,), float(i))
+        finiteness.check_all_finite([("a", a)])
+        kept.append(a)  # alive: only the bound can evict them
+    assert len(finiteness._FINITE) <= finiteness.FINITE_KEPT

@@ -34,8 +34,8 @@ from jaxmlp.io import checkpoint as ckpt
 from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
 from jaxmlp.training import parallel
+from jaxmlp.training.arguments import optimizer_state, training_update
 from jaxmlp.training.fit import fit
-from jaxmlp.training.optimizers import init_optimizer, named_optimizer, set_learning_rate
 from jaxmlp.training.result import FitResult
 from jaxmlp.validation import on_device
 
@@ -121,26 +121,26 @@ def train(
         )
     steps = resolve_steps(ds, cfg, batch_size)
     shaped = bool(cfg.weight_decay) or cfg.schedule != "constant" or cfg.warmup_steps
-    if shaped and optimizer_name == "none":
-        raise ValueError(
-            f"--weight-decay, --schedule and --warmup-steps need --optimizer (the {ds.name} data set "
-            "trains by manual SGD unless one is given)"
-        )
-    optimizer = (
+    # Plain SGD runs as manual SGD: the same update, without an optimizer state to carry.
+    name = (
         None
         if optimizer_name == "none" or (optimizer_name == "sgd" and not shaped)
-        else named_optimizer(
-            optimizer_name,
-            cfg.clip_norm,
-            cfg.weight_decay or None,
-            cfg.schedule,
-            cfg.warmup_steps,
-            steps if cfg.schedule != "constant" else None,
-        )
+        else optimizer_name
     )
+    try:
+        optimizer, _ = training_update(
+            name, lr, cfg.clip_norm, cfg.weight_decay, cfg.schedule, cfg.warmup_steps
+        )
+    except ValueError as e:
+        if name is None and shaped:
+            raise ValueError(
+                f"--weight-decay, --schedule and --warmup-steps need --optimizer (the {ds.name} data "
+                "set trains by manual SGD unless one is given)"
+            ) from e
+        raise
     init_key, batch_key = run_keys(cfg.seed)
     params = initial_params(ds, net, init_key, dtype)
-    opt_state = init_optimizer(optimizer, params, lr) if optimizer is not None else None
+    opt_state = optimizer_state(optimizer, params, lr, steps)
     start = 0
     if resume and ckpt.exists(checkpoint_dir):
         c = ckpt.load(checkpoint_dir, net=net, opt_state_template=opt_state)
@@ -149,7 +149,7 @@ def train(
                 f"checkpoint in {checkpoint_dir} holds {c.metadata.get('dtype')} parameters; this run uses {dtype} (use --x64 accordingly)"
             )
         params, start, batch_key = c.params, c.step, c.key
-        opt_state = set_learning_rate(c.opt_state, lr) if optimizer is not None else None
+        opt_state = optimizer_state(optimizer, params, lr, steps, c.opt_state)
     elif resume:
         import sys
 

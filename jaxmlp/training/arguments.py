@@ -11,7 +11,12 @@ import jax
 from jaxmlp.mlp import MLP
 from jaxmlp.training import early_stopping
 from jaxmlp.training.loop import GRADS, ORDERS, no_batch_key
-from jaxmlp.training.optimizers import init_optimizer, named_optimizer, takes_learning_rate
+from jaxmlp.training.optimizers import (
+    init_optimizer,
+    named_optimizer,
+    set_hyperparams,
+    takes_learning_rate,
+)
 from jaxmlp.validation import (
     check_batch,
     check_learning_rate,
@@ -28,8 +33,6 @@ def check_gradient_path(grad: str, order: str, optimizer, clip_norm) -> None:
         raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRADS)}")
     if order not in ORDERS:
         raise ValueError(f"unknown order {order!r}; expected one of {', '.join(ORDERS)}")
-    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
-        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
     if order == "updated_weights" and (grad != "backprop" or optimizer is not None or clip_norm):
         raise ValueError(
             "order='updated_weights' is a handwritten SGD step: it needs grad='backprop', "
@@ -37,19 +40,31 @@ def check_gradient_path(grad: str, order: str, optimizer, clip_norm) -> None:
         )
 
 
-def optimizer_and_state(
+def check_batch_size(batch_size, n: int, key, held_out: str = "") -> int | None:
+    """``batch_size`` checked against ``n`` training examples (``held_out``: what a validation split
+    left, for the message): at most ``n``, and a key to draw batches with when smaller."""
+    if batch_size is None:
+        return None
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if batch_size > n:
+        raise ValueError(f"batch_size must be at most {n}, got {batch_size}{held_out}")
+    if batch_size < n and key is None:
+        raise ValueError("a batch_size smaller than the data set needs a PRNG key (key=...)")
+    return batch_size
+
+
+def training_update(
     optimizer,
     learning_rate,
-    params,
-    opt_state,
-    clip_norm,
-    weight_decay,
-    schedule,
-    warmup_steps,
-    total_steps: int,
+    clip_norm=None,
+    weight_decay=None,
+    schedule: str = "constant",
+    warmup_steps: int = 0,
 ):
-    """``(optax transformation or None, clip norm for manual SGD, optimizer state)`` from fit's
-    arguments, refusing combinations where one would be ignored."""
+    """``(optax transformation or None, clip norm for manual SGD)``: the update a run applies, from
+    ``fit``'s arguments (``optimizer``: None for manual SGD, a name, or an optax transformation),
+    refusing combinations where one would be ignored. The one place these rules live: ``fit``, the
+    command line, ``hypergradient`` and the estimators all come through here."""
     named = isinstance(optimizer, str)
     shaped = bool(weight_decay) or schedule != "constant" or warmup_steps
     if shaped and not named:
@@ -57,14 +72,11 @@ def optimizer_and_state(
             "weight_decay, schedule and warmup_steps go with a named optimizer ('sgd', 'momentum', "
             "'adam'); with your own optax transformation, chain them into it"
         )
+    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
+        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
     if named:
         optimizer = named_optimizer(
-            optimizer,
-            clip_norm,
-            weight_decay or None,
-            schedule,
-            warmup_steps,
-            total_steps if schedule != "constant" else None,
+            optimizer, clip_norm, weight_decay or None, schedule, warmup_steps
         )
         clip_norm = None  # inside the named optimizer
     elif optimizer is not None and clip_norm is not None:
@@ -80,13 +92,21 @@ def optimizer_and_state(
             "learning_rate has no effect with an optax GradientTransformation (its own rate applies): "
             "drop learning_rate, or pass a named optimizer ('sgd', 'momentum', 'adam')"
         )
-    if optimizer is not None:
-        rate = learning_rate if takes_learning_rate(optimizer) else None
-        if opt_state is None:
-            opt_state = init_optimizer(optimizer, params, rate)
-        else:
-            check_opt_state(opt_state, optimizer, params)
-    return optimizer, clip_norm, opt_state
+    return optimizer, clip_norm
+
+
+def optimizer_state(optimizer, params, learning_rate, total_steps: int, opt_state=None):
+    """The optimizer state a run starts from: ``optimizer.init(params)``, or ``opt_state`` (to resume)
+    checked against it; a named optimizer's learning rate and run length :math:`T` (its schedule's)
+    set to this run's. None for manual SGD."""
+    if optimizer is None:
+        return None
+    named = takes_learning_rate(optimizer)
+    rate, total = (learning_rate, total_steps) if named else (None, None)
+    if opt_state is None:
+        return init_optimizer(optimizer, params, rate, total)
+    check_opt_state(opt_state, optimizer, params)
+    return set_hyperparams(opt_state, rate, total) if named else opt_state
 
 
 def check_opt_state(opt_state, optimizer, params) -> None:

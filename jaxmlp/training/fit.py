@@ -24,9 +24,11 @@ from jaxmlp.mlp import MLP
 from jaxmlp.training import early_stopping
 from jaxmlp.training.arguments import (
     MAX_STEP,
+    check_batch_size,
     check_gradient_path,
     chunk_size_for,
-    optimizer_and_state,
+    optimizer_state,
+    training_update,
     validation_split,
 )
 from jaxmlp.training.loop import StepSpec, TrainState
@@ -154,31 +156,19 @@ def fit(
             f"start_step + steps must be at most {MAX_STEP:,} (the step counter is int32), "
             f"got {start_step + steps:,}"
         )
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size")
-        if batch_size > x.shape[0]:
-            held_out = (
-                f": validation_fraction={validation_fraction} leaves {x.shape[0]} training examples"
-                if validation_fraction is not None
-                else ""
-            )
-            raise ValueError(f"batch_size must be at most {x.shape[0]}, got {batch_size}{held_out}")
-        if batch_size < x.shape[0] and key is None:
-            raise ValueError("a batch_size smaller than the data set needs a PRNG key (key=...)")
+    held_out = (
+        f": validation_fraction={validation_fraction} leaves {x.shape[0]} training examples"
+        if validation_fraction is not None
+        else ""
+    )
+    batch_size = check_batch_size(batch_size, x.shape[0], key, held_out)
     chunk_size = chunk_size_for(
         chunk_size, steps, x.shape[0], batch_size, x_val is not None, callback is not None
     )
-    optimizer, clip_norm_step, opt_state = optimizer_and_state(
-        optimizer,
-        learning_rate,
-        params,
-        opt_state,
-        clip_norm,
-        weight_decay,
-        schedule,
-        warmup_steps,
-        start_step + steps,
+    optimizer, clip_norm_step = training_update(
+        optimizer, learning_rate, clip_norm, weight_decay, schedule, warmup_steps
     )
+    opt_state = optimizer_state(optimizer, params, learning_rate, start_step + steps, opt_state)
     mesh = make_mesh(devices)
     spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh)
     lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype

@@ -28,21 +28,15 @@ import numpy as np
 
 from jaxmlp import forward as _forward
 from jaxmlp.mlp import MLP
-from jaxmlp.training import batching
-from jaxmlp.training.loop import GRADS, StepSpec, TrainState, no_batch_key, train_step
-from jaxmlp.training.optimizers import (
-    OPTIMIZERS,
-    init_optimizer,
-    named_optimizer,
-    set_learning_rate,
+from jaxmlp.training.arguments import (
+    check_batch_size,
+    check_gradient_path,
+    optimizer_state,
+    training_update,
 )
-from jaxmlp.validation import (
-    as_batch,
-    check_batch,
-    check_key,
-    check_learning_rate,
-    check_positive_int,
-)
+from jaxmlp.training.loop import StepSpec, start_carry, train_step
+from jaxmlp.training.optimizers import OPTIMIZERS, set_hyperparams
+from jaxmlp.validation import as_batch, check_batch, check_key, check_positive_int
 
 OBJECTIVES = ("final_loss", "mean_loss")
 
@@ -52,7 +46,7 @@ def _value_and_hypergradient(
     learning_rate, state, cursor, x, y, *, spec: StepSpec, steps, objective
 ):
     def run(lr):
-        opt_state = None if spec.optimizer is None else set_learning_rate(state.opt_state, lr)
+        opt_state = None if spec.optimizer is None else set_hyperparams(state.opt_state, lr)
         step = jax.checkpoint(lambda c, _: train_step(spec, c, lr, x, y))
         start = (state._replace(opt_state=opt_state), cursor)
         (final, _), losses = jax.lax.scan(step, start, None, length=steps)
@@ -100,33 +94,23 @@ def hypergradient(
     params, x, y = check_batch(net, params, x, y)
     x, y = as_batch(x), as_batch(y, x)
     steps = check_positive_int(steps, "steps")
-    check_learning_rate(learning_rate)
     if objective not in OBJECTIVES:
         raise ValueError(
             f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}"
         )
-    if grad not in GRADS:
-        raise ValueError(f"unknown grad {grad!r}; expected one of {', '.join(GRADS)}")
+    check_gradient_path(grad, "simultaneous", None, None)
     if optimizer is not None and optimizer not in OPTIMIZERS:
         raise ValueError(
             f"optimizer must be None (manual SGD) or one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
         )
-    if batch_size is not None:
-        batch_size = check_positive_int(batch_size, "batch_size", upper=x.shape[0])
-        if batch_size == x.shape[0]:
-            batch_size = None
-        elif key is None:
-            raise ValueError("a batch_size smaller than the data set needs a PRNG key (key=...)")
-        else:
-            key = check_key(key)
-    dtype = x.dtype
-    lr = jnp.asarray(np.asarray(learning_rate, dtype))
-    opt = None if optimizer is None else named_optimizer(optimizer)
-    opt_state = None if opt is None else init_optimizer(opt, params, learning_rate)
+    key = None if key is None else check_key(key)
+    batch_size = check_batch_size(batch_size, x.shape[0], key)
+    if batch_size == x.shape[0]:
+        batch_size = None  # the whole data set every step: no batches to draw
+    opt, _ = training_update(optimizer, learning_rate)
     spec = StepSpec(net, opt, grad, batch_size=batch_size)
-    batched = batch_size is not None
-    state = TrainState(params, opt_state, np.int32(0), key if batched else no_batch_key())
-    cursor = batching.start(key, 0, x.shape[0], batch_size) if batched else None
-    return _value_and_hypergradient(
-        lr, state, cursor, x, y, spec=spec, steps=steps, objective=objective
+    start = start_carry(
+        spec, params, optimizer_state(opt, params, learning_rate, steps), key, 0, x.shape[0]
     )
+    lr = jnp.asarray(np.asarray(learning_rate, x.dtype))
+    return _value_and_hypergradient(lr, *start, x, y, spec=spec, steps=steps, objective=objective)

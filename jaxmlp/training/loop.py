@@ -83,6 +83,17 @@ class StepSpec:
     mesh: Mesh | None = None
 
 
+def start_carry(spec: StepSpec, params, opt_state, key, start_step: int, n: int):
+    """``(TrainState, cursor)`` before global step ``start_step`` over ``n`` examples: the carry every
+    run starts from (``fit``'s chunks and ``hypergradient``'s differentiated run alike). Without
+    batches the cursor is None and the key an unused placeholder."""
+    key = no_batch_key() if key is None else key
+    state = TrainState(params, opt_state, np.int32(start_step), key)
+    if spec.batch_size is None:
+        return state, None
+    return state, batching.start(key, start_step, n, spec.batch_size)
+
+
 def value_and_grad(spec: StepSpec, params, x, y):
     """``(E, dE/dparams)`` by autodiff or by the handwritten delta rule, as ``spec.grad`` says."""
     if spec.grad == "backprop":

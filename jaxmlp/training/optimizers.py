@@ -1,11 +1,13 @@
 r"""Optimizers: manual SGD, the named optax optimizers with weight decay and schedules, and their
-injected learning rate (data to the compiled loop: a new value never recompiles)."""
+injected hyperparameters (the learning rate and a schedule's length: data to the compiled loop, so a
+new value never recompiles)."""
 
 from __future__ import annotations
 
 import functools
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -16,7 +18,7 @@ from jaxmlp.update import sgd_update
 from jaxmlp.validation import check_learning_rate, on_device
 
 if TYPE_CHECKING:
-    import optax  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
+    pass  # imported where used: it costs ~70 ms of `import jaxmlp` otherwise
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
 SCHEDULES = ("constant", "cosine", "exponential")
@@ -77,16 +79,24 @@ def _leaf_names(tree) -> list[str]:
     return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
-@functools.cache
+class NamedOptimizer(NamedTuple):
+    """An optax ``GradientTransformation`` built by :func:`named_optimizer` (the same two functions,
+    ``init`` and ``update``): its learning rate and its schedule's length are hyperparameters in its
+    state, which ``fit`` sets (:func:`set_hyperparams`)."""
+
+    init: Callable
+    update: Callable
+
+
+@functools.lru_cache(maxsize=256)
 def named_optimizer(
     name: str,
     clip_norm: float | None = None,
     weight_decay: float | None = None,
     schedule: str = "constant",
     warmup_steps: int = 0,
-    total_steps: int | None = None,
-) -> optax.GradientTransformation:
-    r"""An optax optimizer by name, its learning rate injected as state (set it with :func:`init_optimizer`).
+) -> NamedOptimizer:
+    r"""An optax optimizer by name, its learning rate and schedule length injected as state.
 
     ``sgd`` is ``optax.sgd``; ``momentum`` is ``optax.sgd(momentum=0.9)``;
     ``adam`` is ``optax.adam``. With ``clip_norm``, gradients are first scaled
@@ -94,12 +104,12 @@ def named_optimizer(
     ``weight_decay`` :math:`\lambda`: L2 for ``sgd``/``momentum`` (the gradient gains
     :math:`\lambda \theta`, ``optax.add_decayed_weights`` first), decoupled for ``adam``
     (``optax.adamw``). ``schedule`` multiplies each update by :math:`s(t)`
-    (``optax.scale_by_schedule``): ``constant`` 1, ``cosine``
-    :math:`\tfrac12(1 + \cos(\pi t / T))`, ``exponential`` :math:`0.01^{t/T}` over ``total_steps``
-    :math:`T`, after a linear warm-up from 0 over ``warmup_steps`` (optax's
-    ``warmup_cosine_decay_schedule``, ``join_schedules``). The learning rate itself stays data.
-    Cached, so the same arguments always give the same (hashable) object and a compiled loop
-    is reused.
+    (:func:`schedule_multiplier`): ``constant`` 1, ``cosine``
+    :math:`\tfrac12(1 + \cos(\pi t / T))`, ``exponential`` :math:`0.01^{t/T}` over the run's
+    :math:`T` steps, after a linear warm-up from 0 over ``warmup_steps``. The learning rate and
+    :math:`T` are data (set them with :func:`init_optimizer` or :func:`set_hyperparams`), so a new
+    rate or a longer run never recompiles the loop. Cached (least recently used, bounded), so the
+    same arguments give the same (hashable) object and a compiled loop is reused.
     """
     if name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {name!r}; expected one of {', '.join(OPTIMIZERS)}")
@@ -121,74 +131,84 @@ def named_optimizer(
     parts = [] if clip_norm is None else [optax.clip_by_global_norm(clip_norm)]
     if weight_decay and name != "adam":
         parts.append(optax.add_decayed_weights(weight_decay))
-    parts.append(optax.inject_hyperparams(factory)(learning_rate=0.0))
-    multiplier = schedule_multiplier(schedule, warmup_steps, total_steps)
-    if multiplier is not None:
-        parts.append(optax.scale_by_schedule(multiplier))
-    opt = parts[0] if len(parts) == 1 else optax.chain(*parts)
-    _INJECTED.append(opt)
-    return opt
-
-
-def schedule_multiplier(schedule: str, warmup_steps: int, total_steps: int | None):
-    """The factor :math:`s(t)` of each update (None: always 1), from optax's schedules."""
-    import optax
-
     if schedule == "constant" and not warmup_steps:
-        return None
-    if schedule != "constant" and not total_steps:
-        raise ValueError(f"the {schedule} schedule needs the run's total number of steps")
-    decay = max(1, (total_steps or 1) - warmup_steps)
+        parts.append(optax.inject_hyperparams(factory)(learning_rate=0.0))
+    else:
+
+        def scheduled(learning_rate, total_steps):
+            def multiplier(t):
+                return schedule_multiplier(schedule, warmup_steps, total_steps, t)
+
+            return optax.chain(factory(learning_rate), optax.scale_by_schedule(multiplier))
+
+        parts.append(optax.inject_hyperparams(scheduled)(learning_rate=0.0, total_steps=1))
+    opt = parts[0] if len(parts) == 1 else optax.chain(*parts)
+    return NamedOptimizer(opt.init, opt.update)
+
+
+def schedule_multiplier(schedule: str, warmup_steps: int, total_steps, t):
+    r"""The factor :math:`s(t)` of update ``t`` in a run of ``total_steps`` :math:`T` steps (traceable:
+    :math:`T` and ``t`` may be arrays), as optax's schedules define it.
+
+    After ``warmup_steps`` :math:`w` of linear warm-up :math:`t / w`, with
+    :math:`D = \max(1, T - w)` and :math:`u = t - w`: ``cosine``
+    :math:`\tfrac12(1 + \cos(\pi \min(u, D) / D))` (``optax.warmup_cosine_decay_schedule(0, 1, w,
+    w + D)``), ``exponential`` :math:`0.01^{u / D}` (``optax.exponential_decay``), ``constant`` 1.
+    """
+    t = jnp.asarray(t, jnp.float32)
+    decay = jnp.maximum(1.0, jnp.asarray(total_steps, jnp.float32) - warmup_steps)
+    u = t - warmup_steps
     if schedule == "cosine":
-        return optax.warmup_cosine_decay_schedule(0.0, 1.0, warmup_steps, warmup_steps + decay)
-    after = (
-        optax.constant_schedule(1.0)
-        if schedule == "constant"
-        else optax.exponential_decay(1.0, transition_steps=decay, decay_rate=0.01)
-    )
+        after = 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(jnp.maximum(u, 0.0), decay) / decay))
+    elif schedule == "exponential":
+        after = jnp.power(jnp.float32(0.01), u / decay)
+    else:
+        after = jnp.ones_like(t)
     if not warmup_steps:
         return after
-    return optax.join_schedules(
-        [optax.linear_schedule(0.0, 1.0, warmup_steps), after], [warmup_steps]
-    )
+    return jnp.where(t < warmup_steps, t / warmup_steps, after)
 
 
-_INJECTED: list = []  # the optimizers named_optimizer made: their learning rate is set from fit's
-
-
-@functools.cache
-def _compiled_init(optimizer):
+@functools.lru_cache(maxsize=256)
+def _compiled_init(optimizer: NamedOptimizer):
     return jax.jit(optimizer.init)
 
 
 def takes_learning_rate(optimizer) -> bool:
     """Whether ``fit``'s ``learning_rate`` reaches ``optimizer``: manual SGD, a name, or the result of
     :func:`named_optimizer` (a learning rate with any other optax transformation would be ignored)."""
-    return optimizer is None or isinstance(optimizer, str) or any(optimizer is o for o in _INJECTED)
+    return optimizer is None or isinstance(optimizer, (str, NamedOptimizer))
 
 
-def set_learning_rate(opt_state, learning_rate):
-    """``opt_state`` with every injected ``learning_rate`` hyperparameter set to ``learning_rate``."""
+def set_hyperparams(opt_state, learning_rate=None, total_steps=None):
+    """``opt_state`` with every injected ``learning_rate`` (and, for a schedule, ``total_steps``: the
+    run's length :math:`T`) set; ``None`` leaves a hyperparameter as it is."""
+    values = {"learning_rate": learning_rate, "total_steps": total_steps}
 
     def is_injected(s):
         return isinstance(getattr(s, "hyperparams", None), dict)
 
-    def set_lr(s):
-        if is_injected(s) and "learning_rate" in s.hyperparams:
-            hp = dict(s.hyperparams)
-            hp["learning_rate"] = on_device(learning_rate, hp["learning_rate"].dtype)
-            return s._replace(hyperparams=hp)
-        return s
+    def set_values(s):
+        if not is_injected(s):
+            return s
+        hp = dict(s.hyperparams)
+        for name, value in values.items():
+            if value is not None and name in hp:
+                hp[name] = on_device(value, hp[name].dtype)
+        return s._replace(hyperparams=hp)
 
-    return jax.tree_util.tree_map(set_lr, opt_state, is_leaf=is_injected)
+    return jax.tree_util.tree_map(set_values, opt_state, is_leaf=is_injected)
 
 
-def init_optimizer(optimizer: optax.GradientTransformation, params, learning_rate=None):
-    """``optimizer.init(params)``, with the injected learning rate set to ``learning_rate`` where there is one.
+def init_optimizer(optimizer, params, learning_rate=None, total_steps=None):
+    """``optimizer.init(params)``, with the injected learning rate (and a schedule's ``total_steps``)
+    set where there are some.
 
     A named optimizer's ``init`` runs as one compiled program (cached with the optimizer); op by
     op it compiled a small program per leaf shape on first use.
     """
-    named = any(optimizer is o for o in _INJECTED)
+    named = isinstance(optimizer, NamedOptimizer)
     state = (_compiled_init(optimizer) if named else optimizer.init)(params)
-    return state if learning_rate is None else set_learning_rate(state, learning_rate)
+    if learning_rate is None and total_steps is None:
+        return state
+    return set_hyperparams(state, learning_rate, total_steps)

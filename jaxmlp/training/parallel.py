@@ -12,6 +12,7 @@ processes started with :func:`initialize` (``jax.distributed``).
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
@@ -146,7 +147,17 @@ def gather(a: jax.Array) -> jax.Array:
         or not isinstance(a.sharding, NamedSharding)
     ):
         return a
-    return jax.jit(lambda v: v, out_shardings=NamedSharding(a.sharding.mesh, PartitionSpec()))(a)
+    return _replicator(a.sharding.mesh)(a)
+
+
+def _identity(v):
+    return v
+
+
+@functools.lru_cache(maxsize=16)
+def _replicator(mesh: Mesh):
+    """The compiled identity whose output is replicated over ``mesh`` (made once per mesh)."""
+    return jax.jit(_identity, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
 
 def initialize(

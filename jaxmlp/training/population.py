@@ -31,7 +31,7 @@ from jaxmlp.kernels import lanes
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.mlp import MLP
 from jaxmlp.training import parallel
-from jaxmlp.training.arguments import MAX_STEP, chunk_size_for
+from jaxmlp.training.arguments import MAX_STEP, check_gradient_path, chunk_size_for
 from jaxmlp.training.loop import StepSpec, value_and_grad
 from jaxmlp.update import keep_frozen, sgd_update
 from jaxmlp.validation import check_batch, check_positive_int
@@ -179,8 +179,7 @@ def sweep(
         validating=False,
         callback=callback is not None,
     )
-    if grad not in ("autodiff", "backprop"):
-        raise ValueError(f"unknown grad {grad!r}; expected one of autodiff, backprop")
+    check_gradient_path(grad, "simultaneous", None, None)
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     base = init_population(net, seeds, dtype) if params is None else params
@@ -249,5 +248,11 @@ def accuracy(net: MLP, stacked, x, y) -> np.ndarray:
     """Training accuracy of every member of a stacked population, ``(N,)``: argmax for several
     outputs, threshold 0.5 for one."""
     dtype = jax.tree_util.tree_leaves(stacked)[0].dtype
-    out = np.asarray(jax.jit(jax.vmap(lambda p: _apply(net, p, jnp.asarray(x, dtype))))(stacked))
+    out = np.asarray(population_outputs(net, stacked, jnp.asarray(x, dtype)))
     return metrics.accuracy(out, y)
+
+
+@functools.partial(jax.jit, static_argnames=("net",))
+def population_outputs(net: MLP, stacked, x):
+    """Every member's outputs on ``x``: ``(N, n, n_out)``."""
+    return jax.vmap(lambda p: _apply(net, p, x))(stacked)

@@ -12,8 +12,8 @@ import numpy as np
 
 from jaxmlp import forward as _forward
 from jaxmlp.checks.gradient_check import report_from_errors
-from jaxmlp.training import batching, parallel
-from jaxmlp.training.loop import StepSpec, TrainState, first_bad, no_batch_key, run_chunk
+from jaxmlp.training import parallel
+from jaxmlp.training.loop import StepSpec, first_bad, run_chunk, start_carry
 from jaxmlp.training.result import FitResult
 
 
@@ -34,11 +34,7 @@ class FitRun:
     def placed(cls, spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step) -> FitRun:
         """The run with its data and state on ``spec.mesh`` (split or replicated) or one device."""
         mesh, batch_size = spec.mesh, spec.batch_size
-        key = no_batch_key() if key is None else key
-        state = TrainState(params, opt_state, np.int32(start_step), key)
-        cursor = (
-            None if batch_size is None else batching.start(key, start_step, x.shape[0], batch_size)
-        )
+        state, cursor = start_carry(spec, params, opt_state, key, start_step, x.shape[0])
         if mesh is not None:
             parallel.check_divisible(
                 batch_size or x.shape[0], mesh, "a batch" if batch_size else "a full batch"
