@@ -60,7 +60,7 @@ def check_all_finite(named: list[tuple[str, Any]]) -> None:
 
     A JAX array is checked once: its values cannot change, so a later call with the same array
     object skips it (``fit`` called again on the same data, or with the same parameters, pays
-    nothing; a 400,000 x 40 data set costs 3 ms a check).
+    nothing; a large data set costs a full read per check).
 
     Small arrays (a network's parameters, validated on every call of ``fit``, where one NumPy
     call per leaf would cost more than the check) are checked by one ``isfinite`` over their

@@ -120,9 +120,9 @@ def output_delta_r(
     curvature = loss.d2E_dout2(last.out, t) * rout * fprime
     if gauss_newton or not act.curved:
         return curvature
-    # f''(net) R{net} here, not r_derivative through R{out}: at the seed's output layer that form
-    # compiled to a product 2% slower (the hidden layers' form through R{out} reads one array
-    # fewer per element where layers are wide).
+    # f''(net) R{net} here, not r_derivative through R{out}: at the output layer that form
+    # compiled to a slower product (the hidden layers' form through R{out} reads one array
+    # fewer per element where layers are wide; W9 times the product).
     return curvature + loss.dE_dout(last.out, t) * act.second_derivative(last.net, last.out) * rnet
 
 

@@ -86,11 +86,19 @@ class MLP(Architecture):
         v = check_like(self, params, v, "v")
         return self._finite(_hvp_of(self, params, x, y, v), params, x=x, y=y)
 
+    def gnvp(self, params, x, y, v) -> tuple[dict, ...]:
+        """:math:`G v`: the Gauss-Newton matrix :math:`J^T H_{loss} J` of ``loss_fn`` times ``v``
+        (positive semi-definite for convex losses), by the same R-operator without the
+        second-derivative terms of the hidden layers (see :mod:`jaxmlp.hvp`)."""
+        params, x, y = check_batch(self, params, x, y, finite=False)
+        v = check_like(self, params, v, "v")
+        return self._finite(_gnvp_of(self, params, x, y, v), params, x=x, y=y)
+
     def _finite(self, result_and_flag, params, **arrays):
         """The result of a compiled method, once its inputs are known to be finite (checked in the
         same compiled call: one flag to fetch instead of every array); under tracing, as is."""
         result, finite = result_and_flag
-        if is_concrete(finite) and not np.asarray(finite):  # np: bool() on an Array costs 3x
+        if is_concrete(finite) and not np.asarray(finite):  # np: cheaper than bool() on an Array
             raise_not_finite(self, params, **arrays)
         return result
 
@@ -141,6 +149,11 @@ def _value_and_backprop(net, params, x, y):
 @_compiled
 def _hvp_of(net, params, x, y, v):
     return _hvp.hvp(net, params, as_batch(x), as_batch(y, x), v)
+
+
+@_compiled
+def _gnvp_of(net, params, x, y, v):
+    return _hvp.gnvp(net, params, as_batch(x), as_batch(y, x), v)
 
 
 jax.tree_util.register_static(MLP)

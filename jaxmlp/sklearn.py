@@ -207,9 +207,16 @@ class _MLP(BaseEstimator):
         return self
 
     def _outputs(self, X) -> np.ndarray:
+        """The network's outputs in the precision of ``X``: float32 for float32 input, else float64
+        (scikit-learn's convention), computed in that precision (64-bit mode in a scope that ends
+        with the call, never switched globally), so a row's prediction does not depend on its
+        position in the batch beyond that precision's rounding."""
         check_is_fitted(self, "params_")
-        X = validate_data(self, X, reset=False, dtype=_dtype())
-        return np.asarray(self.net_.apply(self.params_, X))
+        dtype = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+        X = validate_data(self, X, reset=False, dtype=dtype)
+        with jax.enable_x64(dtype == np.float64):
+            params = jax.tree_util.tree_map(lambda a: np.asarray(a, dtype), self.params_)
+            return np.asarray(self.net_.apply(params, X))
 
     @property
     def _multi(self) -> bool:

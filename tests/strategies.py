@@ -14,8 +14,8 @@ OUTPUT_LOSS = [(act, loss) for act in jaxmlp.HIDDEN_ACTIVATIONS for loss in ("ha
 
 
 @st.composite
-def networks(draw, max_hidden=4, max_width=16):
-    """``(net, params, x, y)`` in float64: any depth, activation, loss, bias mode; one example or a batch."""
+def networks(draw, max_hidden=4, max_width=16, dtype=jnp.float64):
+    """``(net, params, x, y)`` in ``dtype`` (float64 needs the test in 64-bit mode): any depth, activation, loss, bias mode; one example or a batch."""
     hidden = draw(st.lists(st.integers(1, max_width), min_size=1, max_size=max_hidden))
     output_activation, loss = draw(st.sampled_from(OUTPUT_LOSS))
     n_in = draw(st.integers(1, max_width))
@@ -29,10 +29,13 @@ def networks(draw, max_hidden=4, max_width=16):
         train_bias=draw(st.booleans()),
     )
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    params = net.init(jax.random.key(int(rng.integers(2**31))), dtype=jnp.float64)
+    params = net.init(jax.random.key(int(rng.integers(2**31))), dtype=dtype)
     # Non-zero biases, so their gradients are exercised.
     params = tuple(
-        {k: v + (0.3 * rng.standard_normal(v.shape) if k == "b" else 0.0) for k, v in layer.items()}
+        {
+            k: v + (0.3 * rng.standard_normal(v.shape).astype(dtype) if k == "b" else 0.0)
+            for k, v in layer.items()
+        }
         for layer in params
     )
     batch = draw(st.sampled_from([None, 1, 3, 8]))
@@ -46,4 +49,5 @@ def networks(draw, max_hidden=4, max_width=16):
         y = rng.uniform(size=lead + (n_out,))
     else:
         y = rng.standard_normal(lead + (n_out,))
-    return net, params, jnp.asarray(x), jnp.asarray(y)
+    y = y if y.dtype.kind in "iu" else y.astype(dtype)
+    return net, params, jnp.asarray(x, dtype), jnp.asarray(y)

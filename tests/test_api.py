@@ -13,10 +13,13 @@ import pytest
 
 import jaxmlp
 
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
+
 NET = jaxmlp.MLP((3, 5, 2), activation="tanh", output_activation="softmax", loss="cross_entropy")
-PARAMS = NET.init(jax.random.key(0), jnp.float64)
-X = jax.random.normal(jax.random.key(1), (7, 3), jnp.float64)
-Y = jnp.array([0, 1, 1, 0, 1, 0, 0])
+with jax.enable_x64(True):  # the module's float64 fixtures, made in the scope its tests run in
+    PARAMS = NET.init(jax.random.key(0), jnp.float64)
+    X = jax.random.normal(jax.random.key(1), (7, 3), jnp.float64)
+    Y = jnp.array([0, 1, 1, 0, 1, 0, 0])
 
 
 def test_configuration_is_hashable_static_and_validated():

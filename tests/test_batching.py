@@ -11,6 +11,8 @@ import pytest
 import jaxmlp
 from jaxmlp.training import batching
 
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
+
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3))
 def stream(key, n, batch, steps, start=0):

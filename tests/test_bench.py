@@ -88,6 +88,7 @@ def test_peers_that_disagree_stop_the_benchmark():
         peers_agree(rows, 1.0, rtol=0.0, atol=1e-5)
 
 
+@pytest.mark.float64
 def test_a_wrong_hessian_vector_product_stops_w9(monkeypatch):
     from jaxmlp import hvp
     from jaxmlp.bench.common import BenchmarkMismatch, interleaved

@@ -16,10 +16,13 @@ import pytest
 import jaxmlp
 from jaxmlp.io import checkpoint as ckpt
 
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
+
 NET = jaxmlp.MLP((3, 4, 2), activation="tanh")
-PARAMS = NET.init(jax.random.key(0), jnp.float64)
-OPT = jaxmlp.named_optimizer("adam")
-STATE = OPT.init(PARAMS)
+with jax.enable_x64(True):  # the module's float64 fixtures, made in the scope its tests run in
+    PARAMS = NET.init(jax.random.key(0), jnp.float64)
+    OPT = jaxmlp.named_optimizer("adam")
+    STATE = OPT.init(PARAMS)
 
 
 def saved(tmp_path):

@@ -252,7 +252,7 @@ def test_unknown_data_set_lists_the_valid_ones():
 
 
 def test_a_column_whose_type_changes_after_the_first_block_is_read_whole(tmp_path):
-    """The file is parsed in blocks of tables.BLOCK bytes; integers in the first and a decimal
+    """The file is parsed in blocks of csv_reader.BLOCK bytes; integers in the first and a decimal
     or a word further down still read as the whole file says."""
     from jaxmlp.io import tables
 

@@ -19,6 +19,8 @@ from jaxmlp.explain.steps import Step
 from .cli_helpers import run
 from .settings import THOROUGH
 
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
+
 NETWORKS = {
     "seed": None,
     "3-4-2 tanh": jaxmlp.MLP((3, 4, 2), "tanh", "softmax", "cross_entropy", "per_neuron"),

@@ -14,11 +14,14 @@ from jaxmlp.training.loop import run_chunk
 
 from .cli_helpers import assert_one_line_error, run, run_json
 
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
+
 NET = jaxmlp.MLP((3, 5, 2), activation="tanh", output_activation="softmax", loss="cross_entropy")
-PARAMS = NET.init(jax.random.key(0), jnp.float64)
-X = jax.random.normal(jax.random.key(1), (40, 3), jnp.float64)
-Y = (X[:, 0] * X[:, 1] > 0).astype(jnp.int32)
-KEY = jax.random.key(3)
+with jax.enable_x64(True):  # the module's float64 fixtures, made in the scope its tests run in
+    PARAMS = NET.init(jax.random.key(0), jnp.float64)
+    X = jax.random.normal(jax.random.key(1), (40, 3), jnp.float64)
+    Y = (X[:, 0] * X[:, 1] > 0).astype(jnp.int32)
+    KEY = jax.random.key(3)
 
 
 def assert_trees_equal(a, b):
@@ -107,26 +110,15 @@ def test_a_wrong_handwritten_gradient_is_caught_before_any_update(monkeypatch):
             f.clear_cache()
 
 
-_COMPILES: list[str] = []
-
-
-def _count_compiles(event, duration, **kwargs):
-    if event == "/jax/core/compile/backend_compile_duration":
-        _COMPILES.append(event)
-
-
-jax.monitoring.register_event_duration_secs_listener(_count_compiles)
-
-
-def test_a_checked_run_in_chunks_is_one_program():
+def test_a_checked_run_in_chunks_is_one_program(compilations):
     """The first chunk checks the gradient and the others skip it at run time: one compiled
     program for all four (not a separate check, nor a first chunk of its own)."""
     run_chunk.clear_cache()
     kw = dict(steps=20, learning_rate=0.1, grad="backprop")
-    _COMPILES.clear()
+    compilations.clear()
     r = jaxmlp.fit(NET, PARAMS, X, Y, chunk_size=5, callback=lambda state, losses: False, **kw)
     assert r.gradient_check.passed and len(r.chunk_end_losses) == 4
-    assert len(_COMPILES) == 1
+    assert len(compilations) == 1
     one = jaxmlp.fit(NET, PARAMS, X, Y, **kw)
     assert np.array_equal(r.losses, one.losses)  # the same steps as one call
 

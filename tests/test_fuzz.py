@@ -27,12 +27,15 @@ NETS = [
         bias="shared",
     ),
 ]
-PARAMS = [net.init(jax.random.key(i), jnp.float64) for i, net in enumerate(NETS)]
+with jax.enable_x64(True):  # the module's float64 fixtures, made in the scope its tests run in
+    PARAMS = [net.init(jax.random.key(i), jnp.float64) for i, net in enumerate(NETS)]
 
 values = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True, width=64),
     st.sampled_from([0.0, -0.0, 1e308, -1e308, 5e-324, 1e-300, 1e30, -1e30]),
 )
+
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
 shapes = st.lists(st.integers(0, 5), min_size=0, max_size=3).map(tuple)
 dtypes = st.sampled_from(
     [np.float64, np.float32, np.float16, np.int32, np.int64, np.bool_, np.complex64, np.uint8]

@@ -22,6 +22,8 @@ from tests.cli_helpers import run, run_json
 from tests.settings import examples
 from tests.strategies import networks
 
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
+
 RTOL = 1e-9
 
 
@@ -403,3 +405,15 @@ def seed_loss_jnp(w):
     h = jax.nn.sigmoid(w[:4].reshape(2, 2) @ x + 0.35)
     o = jax.nn.sigmoid(w[4:].reshape(2, 2) @ h + 0.60)
     return 0.5 * jnp.sum((t - o) ** 2)
+
+
+def test_the_gauss_newton_product_is_a_validated_method_like_hvp():
+    net, params, x, y = jaxmlp.tutorial(jnp.float64)
+    v = jax.tree_util.tree_map(jnp.ones_like, params)
+    jax.tree_util.tree_map(
+        np.testing.assert_array_equal,
+        net.gnvp(params, x, y, v),
+        jax.jit(hvp.gnvp, static_argnums=0)(net, params, x[None], y[None], v),
+    )
+    with pytest.raises(ValueError, match="v"):
+        net.gnvp(params, x, y, v[:1])

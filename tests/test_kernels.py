@@ -12,6 +12,7 @@ from jaxmlp.kernels.small import SMALL, matmul
 from tests.settings import examples
 from tests.strategies import networks
 
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
 RTOL = 1e-13  # float64: the unrolled sum only reorders a sum of at most SMALL products
 
 

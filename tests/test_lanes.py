@@ -16,6 +16,8 @@ from jaxmlp.training import population
 from tests.settings import examples, thorough_only
 from tests.strategies import networks
 
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
+
 MEMBERS = 3
 
 
@@ -97,6 +99,7 @@ def test_sweep_layouts_agree(grad):
 
 def test_auto_takes_lanes_only_for_the_handwritten_gradient_where_it_fits():
     chunk = lanes.compiled_chunk()
+    chunk.clear_cache()  # what this test compiles, whatever ran before it in this process
     tiny = jaxmlp.MLP((2, 3, 1))
     x, y = np.zeros((4, 2), np.float32), np.zeros((4, 1), np.float32)
     kw = dict(learning_rates=[0.1], seeds=[0, 1], steps=3)
@@ -120,7 +123,7 @@ def test_auto_takes_lanes_only_for_the_handwritten_gradient_where_it_fits():
         ({"learning_rates": [0.1, float("nan")]}, ValueError, "learning_rates must be finite"),
         ({"seeds": [0.5]}, ValueError, "seeds must be a non-empty list of integers"),
         ({"steps": 2**31}, ValueError, "steps must be at most 2147483647, got 2147483648"),
-        ({"callback": 3}, TypeError, r"callback must be callable as callback\(step, losses\)"),
+        ({"callback": 3}, TypeError, r"callback must be callable as callback\(state, losses\)"),
     ):
         with pytest.raises(error, match=message):
             population.sweep(tiny, x, y, **(kw | bad))
@@ -158,6 +161,32 @@ def test_a_sweep_with_a_callback_runs_equal_default_chunks():
         seeds=[0],
         steps=2200,
         dtype="float64",
-        callback=lambda step, losses: seen.append(step) and False,
+        callback=lambda state, losses: seen.append(state.step) and False,
     )
     assert seen == [550, 1100, 1650, 2200] and r.steps == 2200  # 4 x 550: one compiled length
+
+
+@pytest.mark.parametrize("layout", ["lanes", "vmap"])
+def test_sweeps_callback_sees_the_population_as_fits_sees_its_state(layout):
+    """callback(state, losses), as fit's: state.step and state.params (stacked, kept valid after the
+    next chunk has run), losses one per member; the last state is the result."""
+    net = jaxmlp.MLP((2, 3, 1), activation="tanh")
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], np.float64)
+    y = np.array([[0], [1], [1], [0]], np.float64)
+    seen = []
+    r = jaxmlp.sweep(
+        net,
+        x,
+        y,
+        learning_rates=[0.5, 1.0],
+        seeds=[0, 1],
+        steps=30,
+        chunk_size=10,
+        layout=layout,
+        dtype=jnp.float64,
+        callback=lambda s, losses: seen.append((s, losses)) and False,
+    )
+    assert [s.step for s, _ in seen] == [10, 20, 30] and all(l.shape == (4,) for _, l in seen)
+    first = seen[0][0].params[0]["w"]
+    assert first.shape == (4, 3, 2) and np.isfinite(np.asarray(first)).all()
+    jax.tree_util.tree_map(np.testing.assert_array_equal, seen[-1][0].params, r.params)

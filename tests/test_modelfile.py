@@ -56,6 +56,7 @@ def numpy_forward(path, rows):
     return e / e.sum(1, keepdims=True)
 
 
+@pytest.mark.float64
 def test_train_save_predict_evaluate_and_read_with_numpy_alone(tmp_path, capsys):
     train, new, (a, b, colour, label) = data_files(tmp_path)
     model_path = tmp_path / "m.safetensors"

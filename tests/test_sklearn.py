@@ -28,10 +28,18 @@ QUICK = (
 
 @parametrize_with_checks(ESTIMATORS)
 def test_scikit_learn_estimator_checks(estimator, check):
+    """In JAX's default precision, float32, as users run it."""
     name = getattr(check, "func", check).__name__
     if not THOROUGH and not name.startswith(QUICK):
         pytest.skip("thorough run only (JAXMLP_THOROUGH=1, as .ci/run sets it)")
     check(estimator)
+
+
+@pytest.mark.float64
+@parametrize_with_checks(ESTIMATORS)
+def test_scikit_learn_estimator_checks_in_64_bits(estimator, check):
+    """The same checks with JAX in 64-bit mode (scoped to the test)."""
+    test_scikit_learn_estimator_checks(estimator, check)
 
 
 def digits():
@@ -79,6 +87,7 @@ def test_a_pipeline_in_cross_validation_and_grid_search():
     assert search.best_params_ == {"mlpclassifier__learning_rate": 1e-2}
 
 
+@pytest.mark.float64
 def test_fitted_attributes_and_the_network_behind_them():
     x, y = digits()
     labels = np.array(list("abcdefghij"))[y]  # string classes come back as given

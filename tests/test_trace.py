@@ -12,6 +12,8 @@ import jaxmlp
 from jaxmlp import worked_example
 from tests.cli_helpers import assert_one_line_error, run, run_json
 
+pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
+
 
 def test_seed_trace_contains_every_seed_figure(capsys):
     d = run_json(capsys, "trace")

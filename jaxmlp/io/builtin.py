@@ -79,7 +79,7 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
 
     Read straight from the file scikit-learn ships (``datasets/data/digits.csv.gz``: 64 pixels
     and the digit per row) with ``numpy.loadtxt``, found without importing scikit-learn, whose
-    import costs about a second of every ``jaxmlp train digits``; ``load_digits`` itself where the
+    import would dominate the start-up of ``jaxmlp train digits``; ``load_digits`` itself where the
     file is not there.
     """
     spec = importlib.util.find_spec("sklearn")

@@ -44,7 +44,7 @@ def read_table(
     leaves ``x_test`` None and says why in ``test_note``. Inputs are standardised with the
     training part's statistics and converted once to ``dtype``.
     """
-    from jaxmlp.io import tables
+    from jaxmlp.io import csv_reader, tables
 
     path = Path(path)
     if task is not None and task not in TASKS:
@@ -91,7 +91,7 @@ def read_table(
             )
         labels = labels[tr]
     del x, table, test_table
-    tables.release_unused()
+    csv_reader.release_unused()
     mean, std = x_tr.mean(0), x_tr.std(0)
     std = np.where(std > 0, std, 1).astype(dtype)
     for part in (x_tr, x_te):  # in place: no copies of a large data set

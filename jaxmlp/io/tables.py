@@ -1,9 +1,5 @@
-"""Tables from files: CSV (pyarrow's multithreaded reader), Parquet, and NumPy ``.npz``.
-
-pyarrow parses each column straight into a typed array (no Python object per cell),
-handles quoted fields and a UTF-8 byte-order mark, and marks empty cells and the usual
-spellings of missing values (``NA``, ``NaN``, ``null``, ...) as null. This module turns
-such a table into the arrays a network trains on:
+"""Tables from files, by suffix (:mod:`~jaxmlp.io.csv_reader`, :mod:`~jaxmlp.io.parquet_reader`,
+:mod:`~jaxmlp.io.npz_reader`), and their columns as the arrays a network trains on:
 
 * numeric feature columns become floats, in the run's dtype, converted once;
 * text feature columns are categorical: one-hot encoded with the categories of the
@@ -17,14 +13,14 @@ such a table into the arrays a network trains on:
 from __future__ import annotations
 
 import collections
-import csv
 import dataclasses
 from pathlib import Path
 
 import numpy as np
 
+from jaxmlp.io import csv_reader, npz_reader, parquet_reader
+
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
-DELIMITERS = ",;\t|"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,19 +55,6 @@ class Encoding:
         return {"columns": [dataclasses.asdict(c) for c in self.columns]}
 
 
-BLOCK = 2 << 20  # bytes a thread parses at a time: 2.3x faster than pyarrow's 1 MB on 2 cores
-
-
-def sniff_delimiter(path: Path) -> str:
-    """The delimiter of a CSV file, guessed from its first lines among ``, ; tab |`` (default ``,``)."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-        head = "".join(f.readline() for _ in range(20))
-    try:
-        return csv.Sniffer().sniff(head, delimiters=DELIMITERS).delimiter
-    except csv.Error:
-        return ","
-
-
 def read(path: str | Path, *, delimiter: str | None = None):
     """A file as a ``pyarrow.Table``: ``.parquet``/``.pq``, ``.npz`` (arrays ``x`` and ``y``), else
     CSV; its column names are unique (a column is found by its name)."""
@@ -100,64 +83,14 @@ def _decoded(table):
 
 
 def _read(path: Path, delimiter: str | None):
-    import pyarrow as pa
-
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     suffix = path.suffix.lower()
-    if suffix in (".parquet", ".pq"):
-        import pyarrow.parquet as pq
-
-        try:
-            return pq.read_table(path)
-        except (pa.ArrowException, OSError) as e:
-            raise ValueError(f"{path} is not a readable Parquet file: {e}") from None
+    if suffix in parquet_reader.SUFFIXES:
+        return parquet_reader.read_parquet_table(path)
     if suffix == ".npz":
-        return _npz_table(path)
-    import pyarrow.csv as pcsv
-
-    try:
-        table = pcsv.read_csv(
-            path,
-            read_options=pcsv.ReadOptions(block_size=BLOCK),
-            parse_options=pcsv.ParseOptions(delimiter=delimiter or sniff_delimiter(path)),
-            convert_options=pcsv.ConvertOptions(strings_can_be_null=True),
-        )
-    except pa.ArrowInvalid as e:
-        raise ValueError(f"{path} is not a readable CSV file: {' '.join(str(e).split())}") from None
-    release_unused()  # the parse buffers, about twice the table, before anything else is allocated
-    return table
-
-
-def release_unused() -> None:
-    """Hand the memory pyarrow's pool keeps after its buffers are gone back to the system (a
-    76 MB CSV leaves about 150 MB of it otherwise, through the whole training run)."""
-    import pyarrow as pa
-
-    pa.default_memory_pool().release_unused()
-
-
-def _npz_table(path: Path):
-    import pyarrow as pa
-
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "x" not in z.files or "y" not in z.files:
-                raise ValueError(
-                    f"{path}: an .npz data set needs arrays 'x' and 'y', got {z.files}"
-                )
-            x, y = z["x"], z["y"]
-    except (OSError, EOFError) as e:
-        raise ValueError(f"{path} is not a readable .npz file: {e}") from None
-    if x.ndim != 2 or y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
-        raise ValueError(
-            f"{path}: x must be (n, features) and y (n,) with the same n, got {x.shape} and {y.shape}"
-        )
-    if y.ndim == 2 and y.shape[1] != 1:
-        raise ValueError(f"{path}: y must hold one target per row, got shape {y.shape}")
-    cols = {f"x{j}": x[:, j] for j in range(x.shape[1])}
-    cols["y"] = y.reshape(-1)
-    return pa.table(cols)
+        return npz_reader.read_npz_table(path)
+    return csv_reader.read_csv_table(path, delimiter)
 
 
 def cell(path, row: int, column: str) -> str:

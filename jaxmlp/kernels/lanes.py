@@ -178,8 +178,8 @@ def compiler_options() -> dict[str, str]:
 
     XLA's CPU backend hands reductions to YNNPACK; in a loop over networks
     this small, each becomes a library call that costs more than its
-    arithmetic (the autodiff step of 4,096 seed networks ran 12x slower with
-    it). The option is probed once, so an XLA without it keeps its defaults.
+    arithmetic (W3 times the population of seed networks this layout serves). The option is
+    probed once, so an XLA without it keeps its defaults.
     """
     option = {"xla_cpu_experimental_ynn_fusion_type": ""}
     try:

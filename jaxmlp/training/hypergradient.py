@@ -1,7 +1,7 @@
 r"""Hypergradients: the derivative of a whole training run with respect to its learning rate.
 
 ``fit``'s loop is a pure function of the learning rate :math:`\eta`: ``steps``
-applications of :func:`jaxmlp.training.fit.train_step` in one ``lax.scan``. So
+applications of :func:`jaxmlp.training.loop.train_step` in one ``lax.scan``. So
 ``jax.grad`` can differentiate through it (Maclaurin et al. 2015, "Gradient-based
 hyperparameter optimization through reversible learning"):
 

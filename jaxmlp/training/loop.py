@@ -199,13 +199,12 @@ def run_chunk(
 
     With ``history``, ``losses`` ``(n_steps,)`` is the loss before each step;
     without, ``(1,)``: the loss before the last step, carried rather than
-    stored (storing costs ~7% of a tiny network's step). ``params_finite``
-    says whether the final parameters are all finite; :func:`first_bad` reads
-    both. Nothing loss-dependent is carried or reduced in the compiled call:
-    a flag or a select on the loss inside the loop made the seed network's
-    step 10x slower on CPU, and even a reduction over the stacked losses
-    after the loop cost 5%, where NumPy on the host copy (which ``fit``
-    fetches anyway) costs microseconds.
+    stored (storing is a measurable part of a tiny network's step: W1 times both).
+    ``params_finite`` says whether the final parameters are all finite; :func:`first_bad`
+    reads both. Nothing loss-dependent is carried or reduced in the compiled call: a flag or a
+    select on the loss inside the loop keeps XLA from pipelining the tiny steps, and a reduction
+    over the stacked losses after the loop costs more than NumPy on the host copy that ``fit``
+    fetches anyway.
 
     With ``check``, the chunk first compares the handwritten gradient with ``jax.grad`` on the
     batch its first step uses (:func:`first_batch_check`) when ``check_now`` (a traced bool: every

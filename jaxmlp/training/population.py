@@ -13,10 +13,11 @@ network's step); :mod:`jaxmlp.kernels.lanes` holds the population-last layout.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -37,11 +38,13 @@ from jaxmlp.update import keep_frozen, sgd_update
 from jaxmlp.validation import check_batch, check_positive_int
 
 
-class SweepResult(NamedTuple):
-    """``final_loss`` ``(n_learning_rates, n_seeds)`` (loss of the final parameters), ``params`` stacked
-    ``(n_learning_rates * n_seeds, ...)`` in row-major order, the timing of the training loop, and
-    the layout it ran in (``"vmap"`` or ``"lanes"``), and the check of the kernel's handwritten
-    gradient on the first member (``None`` with autodiff or when turned off)."""
+@dataclasses.dataclass(frozen=True)
+class SweepResult:
+    """What :func:`sweep` returns: ``final_loss`` ``(n_learning_rates, n_seeds)`` (loss of the final
+    parameters), ``params`` stacked ``(n_learning_rates * n_seeds, ...)`` in row-major order, the
+    steps and seconds of the training loop, the layout it ran in (``"vmap"`` or ``"lanes"``), and
+    the check of the kernel's handwritten gradient on the first member (``None`` with autodiff or
+    when turned off)."""
 
     learning_rates: np.ndarray
     seeds: np.ndarray
@@ -63,6 +66,15 @@ class SweepResult(NamedTuple):
         return self.nets * self.steps / self.seconds
 
 
+class PopulationState(NamedTuple):
+    """What :func:`sweep`'s callback sees after each chunk, as ``fit``'s sees a ``TrainState``: the
+    population's ``params`` (stacked on a leading axis, as :attr:`SweepResult.params`) and the
+    ``step`` every member has reached."""
+
+    params: Any
+    step: int
+
+
 LAYOUTS = ("auto", "vmap", "lanes")
 
 
@@ -77,7 +89,7 @@ def run_population_chunk(params, learning_rates, x, y, *, net: MLP, grad: str, n
     """``n_steps`` SGD steps of every member; returns ``(params, loss of every member after them)``.
 
     The loss is computed once after the scan, not per step: unused inside the
-    loop, XLA drops its computation there, which halves the time of a step.
+    loop, XLA drops its computation there, which leaves a step its gradient and update alone.
     """
 
     spec = StepSpec(net, None, grad)
@@ -128,7 +140,7 @@ def sweep(
     dtype=jnp.float32,
     chunk_size: int | None = None,
     params=None,
-    callback: Callable[[int, np.ndarray], bool | None] | None = None,
+    callback: Callable[[PopulationState, np.ndarray], bool | None] | None = None,
     devices=None,
     layout: str = "auto",
     check_gradient: bool = True,
@@ -142,7 +154,9 @@ def sweep(
       steps: SGD steps for every network; grad: ``"backprop"`` or ``"autodiff"``.
       chunk_size: steps per compiled call; default all ``steps`` in one call without a
         callback, else about 1,000 in equal chunks (:func:`jaxmlp.training.arguments.even_chunks`).
-      callback: ``callback(step, losses (N,))`` between chunks; return True to stop.
+      callback: ``callback(state, losses)`` after each chunk, as ``fit``'s: ``state`` a
+        :class:`PopulationState` (``params``, ``step``), ``losses`` ``(N,)`` every member's loss;
+        return True to stop.
       devices: a device count or a 1-D ``jax.sharding.Mesh``: the population
         (``L * S`` networks) is split over it and must divide by its size; the
         data are replicated. The members never communicate.
@@ -150,7 +164,7 @@ def sweep(
         network's step over it with ``vmap``; ``"lanes"`` puts it last, so each scalar
         of a network is one vector over the population (:mod:`jaxmlp.kernels.lanes`; widths
         and examples at most 16); ``"auto"`` takes lanes for the handwritten gradient
-        where it fits (2-6x faster on this project's tiny networks, measured), else vmap.
+        where it fits (faster on tiny networks: ``experiments/layouts.py`` times both), else vmap.
       check_gradient: with ``grad="backprop"``, first compare the gradient of the kernel that will
         run (lanes or vmap) for the first member with ``jax.grad``, as ``fit`` does; a mismatch
         raises :class:`~jaxmlp.checks.gradient_check.GradientMismatchError` before training.
@@ -170,7 +184,7 @@ def sweep(
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     steps = check_positive_int(steps, "steps", upper=MAX_STEP)
     if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(step, losses), got {callback!r}")
+        raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
     chunk_size = chunk_size_for(
         chunk_size,
         steps,
@@ -224,8 +238,16 @@ def sweep(
         n = min(chunk_size, steps - done)
         population, losses = chunk(population, lr, x, y, net=net, grad=grad, n_steps=n)
         done += n
-        if callback is not None and callback(done, parallel.to_host(parallel.gather(losses))):
-            break
+        if callback is not None:
+            # a copy either way: the population's own buffers are donated to the next chunk
+            stacked = (
+                lanes.from_lanes(population)
+                if use_lanes
+                else jax.tree_util.tree_map(jnp.copy, population)
+            )
+            state = PopulationState(stacked, done)
+            if callback(state, parallel.to_host(parallel.gather(losses))):
+                break
     jax.block_until_ready(population)
     seconds = time.perf_counter() - start
     final_losses = lanes.compiled_losses if use_lanes else population_loss

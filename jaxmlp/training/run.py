@@ -103,9 +103,9 @@ class FitRun:
 
         With ``check``, the handwritten gradient is compared with ``jax.grad`` on the first batch
         inside the first chunk's call, and a mismatch raises before any result of it leaves
-        ``fit``. Every chunk runs the same program (a separate call would cost a seed run of
-        10,000 steps several percent; a separate program, compiling it, about 0.2 s more than
-        the check inside the loop's program); later chunks skip the check at run time.
+        ``fit``. Every chunk runs the same program (a separate call costs a dispatch, a separate
+        program a compilation, more than the check inside the loop's program:
+        ``experiments/bench_gradient_check.py`` times it); later chunks skip the check at run time.
         """
         here, previous, report = self.start, None, None
         recorded, done, diverged_at, stopped = [], 0, None, False

@@ -46,7 +46,7 @@ def cmd_sweep(args) -> int:
             grad=args.grad,
             dtype=dtype,
             chunk_size=args.chunk_size,
-            callback=lambda step, losses: bar.update(step, float(np.nanmedian(losses))),
+            callback=lambda state, losses: bar.update(state.step, float(np.nanmedian(losses))),
             devices=args.devices,
             layout=args.layout,
         )
