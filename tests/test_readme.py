@@ -10,12 +10,25 @@ from pathlib import Path
 README = Path(__file__).parent.parent / "README.md"
 
 
-def run_block(marker: str, report: str) -> dict:
-    """Run the README's Python block containing ``marker`` in a fresh interpreter, then ``report``
-    (an expression over its names, giving a dict of numbers and flags); the dict."""
+def run_blocks() -> dict:
+    """Run the README's two Python examples (the library tour and second order), each in a fresh
+    namespace of one fresh interpreter, and report what they claim as JSON."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-    block = next(b for b in blocks if marker in b)
-    script = block + f"\nimport json as _json\nprint(_json.dumps({report}))\n"
+    tour = next(b for b in blocks if "jaxmlp.tutorial()" in b)
+    second = next(b for b in blocks if "net.hvp(" in b)
+    script = f"""
+import json
+tour, second = {{}}, {{}}
+exec(compile({tour!r}, "README.md", "exec"), tour)
+exec(compile({second!r}, "README.md", "exec"), second)
+print(json.dumps({{
+    "net_h1": float(tour["hidden"].net[0]), "E": float(tour["E"]),
+    "w5": float(tour["params1"][1]["w"][0, 0]), "passed": tour["report"].passed,
+    "accuracy": float(tour["accuracy"]),
+    "hvp_passed": second["report"].passed, "lam": float(second["lam"]),
+    "H": list(second["H"].shape), "dE_dlr": float(second["dE_dlr"]),
+}}))
+"""
     done = subprocess.run(
         [sys.executable, "-c", script],
         capture_output=True,
@@ -28,16 +41,17 @@ def run_block(marker: str, report: str) -> dict:
 
 
 def test_python_examples_run():
-    got = run_block(
-        "jaxmlp.tutorial()",
-        '{"net_h1": float(hidden.net[0]), "E": float(E), "w5": float(params1[1]["w"][0, 0]),'
-        ' "passed": report.passed, "accuracy": float(accuracy)}',
-    )
+    got = run_blocks()
     assert abs(got["net_h1"] - 0.3775) < 1e-15
     assert abs(got["E"] - 0.298371109) < 5e-10
     assert abs(got["w5"] - 0.35891648) < 5e-9
     assert got["passed"]
     assert got["accuracy"] > 0.95
+    # second order
+    assert got["hvp_passed"]
+    assert abs(got["lam"] - 0.0365458975) < 1e-9
+    assert got["H"] == [10, 10]
+    assert got["dE_dlr"] < 0  # a larger rate trains the seed faster here
 
 
 def test_readme_tables_are_the_experiments_output():
@@ -53,14 +67,3 @@ def test_readme_tables_are_the_experiments_output():
         assert body == (README.parent / name).read_text().strip(), (
             f"{name} differs: run python experiments/update_readme.py"
         )
-
-
-def test_second_order_example_runs():
-    got = run_block(
-        "net.hvp(",
-        '{"passed": report.passed, "lam": float(lam), "H": list(H.shape), "dE_dlr": float(dE_dlr)}',
-    )
-    assert got["passed"]
-    assert abs(got["lam"] - 0.0365458975) < 1e-9
-    assert got["H"] == [10, 10]
-    assert got["dE_dlr"] < 0  # a larger rate trains the seed faster here

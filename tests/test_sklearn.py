@@ -163,3 +163,17 @@ def test_training_options_reach_fit(option):
     plain = MLPClassifier(**kw).fit(x / 16, y)
     other = MLPClassifier(**kw, **option).fit(x / 16, y)
     assert other.loss_curve_ != plain.loss_curve_
+
+
+def test_partial_fit_with_a_schedule_compiles_its_loop_once():
+    """The schedule's length is data: each partial_fit call (a longer run than the last) reuses
+    the compiled loop."""
+    from jaxmlp.training.loop import run_chunk
+
+    x, y = digits()
+    clf = MLPClassifier(hidden_layer_sizes=(16,), schedule="cosine", random_state=0)
+    clf.partial_fit(x, y, classes=np.arange(10))
+    before = run_chunk._cache_size()
+    for _ in range(3):
+        clf.partial_fit(x, y)
+    assert run_chunk._cache_size() == before

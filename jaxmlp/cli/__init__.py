@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import sys
 
-from jaxmlp.cli.options import UsageError, enable_compilation_cache
+from jaxmlp.cli.options import UsageError
 from jaxmlp.cli.parser import build_parser
+from jaxmlp.cli.process import enable_compilation_cache
 
 __all__ = ["USER_ERRORS", "UsageError", "build_parser", "main"]
 

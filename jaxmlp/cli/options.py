@@ -8,12 +8,6 @@ from __future__ import annotations
 import argparse
 
 import jaxmlp
-from jaxmlp.cli.process import (  # noqa: F401 (the commands import them from here)
-    emit,
-    enable_compilation_cache,
-    enable_x64,
-    keep_stdout_for_results,
-)
 
 
 class UsageError(ValueError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from jaxmlp.cli.options import emit
+from jaxmlp.cli.process import emit
 
 # --- bench ---------------------------------------------------------------------------
 

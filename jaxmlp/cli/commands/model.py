@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from jaxmlp.cli.options import UsageError, emit, enable_x64
+from jaxmlp.cli.options import UsageError
+from jaxmlp.cli.process import emit, enable_x64
 
 # --- predict and evaluate -----------------------------------------------------------
 

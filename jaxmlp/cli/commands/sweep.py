@@ -6,7 +6,8 @@ import dataclasses
 import json
 
 from jaxmlp.cli.commands.train import check_line, start_processes
-from jaxmlp.cli.options import UsageError, emit, enable_x64, file_options, network_overrides
+from jaxmlp.cli.options import UsageError, file_options, network_overrides
+from jaxmlp.cli.process import emit, enable_x64
 from jaxmlp.cli.run_config import RunConfig, build_network
 from jaxmlp.cli.summary import check_summary, targets
 

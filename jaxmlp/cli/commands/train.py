@@ -5,14 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
-from jaxmlp.cli.options import (
-    UsageError,
-    emit,
-    enable_x64,
-    file_options,
-    keep_stdout_for_results,
-    network_overrides,
-)
+from jaxmlp.cli.options import UsageError, file_options, network_overrides
+from jaxmlp.cli.process import emit, enable_x64, keep_stdout_for_results
 from jaxmlp.cli.run_config import RunConfig, build_network, resolve_steps
 from jaxmlp.cli.summary import confusion, predictions
 

@@ -6,7 +6,7 @@ import json
 import sys
 
 import jaxmlp
-from jaxmlp.cli.options import emit, enable_x64
+from jaxmlp.cli.process import emit, enable_x64
 
 # --- reproduce ---------------------------------------------------------------
 
