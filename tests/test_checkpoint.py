@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -164,3 +165,23 @@ def test_sigkill_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path)
     assert all(
         name.endswith(".tmp") for name in leftovers
     )  # a killed writer may leave its temporary file, never a half checkpoint
+
+
+@pytest.mark.parametrize("mask", [0o022, 0o077])
+def test_written_files_get_the_permissions_open_would_give(tmp_path, mask):
+    """Models, reports, pages and checkpoints are written atomically through atomic_open; the file
+    gets 0o666 less the umask (as open() would), not the temporary file's private 0o600, and a
+    file that exists keeps its mode."""
+    from jaxmlp.io.atomic import write_text
+
+    old = os.umask(mask)
+    try:
+        write_text(tmp_path / "page.html", "<p>")
+        saved(tmp_path / "ck")
+        (tmp_path / "kept.txt").write_text("x")
+        os.chmod(tmp_path / "kept.txt", 0o640)
+        write_text(tmp_path / "kept.txt", "y")
+    finally:
+        os.umask(old)
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.rglob("*") if p.is_file()}
+    assert modes == {"page.html": 0o666 & ~mask, ckpt.FILENAME: 0o666 & ~mask, "kept.txt": 0o640}

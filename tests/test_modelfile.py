@@ -136,10 +136,30 @@ def test_damaged_foreign_and_newer_files_are_refused(tmp_path, capsys):
         raw.replace(b'"format_version":"1"', b'"format_version":"9"')
     )
     cases["newer.safetensors"] = "format version '9'; this jaxmlp reads up to 1"
+    from safetensors import safe_open
+
+    with safe_open(good, framework="numpy") as f:
+        metadata = f.metadata()
+        tensors = {k: f.get_tensor(k) for k in f.keys() if k != "input.std"}  # noqa: SIM118
+    save_file(tensors, tmp_path / "nostd.safetensors", metadata=metadata)
+    cases["nostd.safetensors"] = (
+        "damaged jaxmlp model file: the tensor 'input.std' (the standard deviation each input is "
+        "divided by) is missing"
+    )
     for name, needle in cases.items():
         assert_one_line_error(*run(capsys, "predict", str(tmp_path / name), str(new))[::2], needle)
     with pytest.raises(modelfile.ModelFileError, match="no model file"):
         modelfile.load(tmp_path / "absent.safetensors")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("a,b,colour\n")
+    assert_one_line_error(
+        *run(capsys, "predict", str(good), str(empty))[::2], "has a header but no data rows"
+    )
+    empty.write_text("a,b,colour,label\n")
+    assert_one_line_error(
+        *run(capsys, "train", "csv", str(empty), "--target", "label")[::2],
+        "has a header but no data rows",
+    )
 
 
 def test_resume_without_a_checkpoint_says_it_starts_afresh(tmp_path, capsys):

@@ -35,6 +35,13 @@ FORMAT = "jaxmlp-model"
 FORMAT_VERSION = 1
 
 
+REQUIRED_TENSORS = {
+    "input.mean": "the mean subtracted from each input",
+    "input.std": "the standard deviation each input is divided by",
+}
+REQUIRED_METADATA = ("network", "features", "task", "class_names", "target", "summary")
+
+
 class ModelFileError(ValueError):
     """A model file that cannot be used: missing, damaged, foreign or of a newer format version."""
 
@@ -131,6 +138,16 @@ def load(path: str | Path) -> Model:
         raise ModelFileError(
             f"{path} has model format version {version!r}; this jaxmlp reads up to {FORMAT_VERSION}: upgrade jaxmlp"
         )
+    for name, meaning in REQUIRED_TENSORS.items():
+        if name not in tensors:
+            raise ModelFileError(
+                f"{path} is a damaged jaxmlp model file: the tensor {name!r} ({meaning}) is missing"
+            )
+    for key in REQUIRED_METADATA:
+        if key not in metadata:
+            raise ModelFileError(
+                f"{path} is a damaged jaxmlp model file: its metadata has no {key!r} entry"
+            )
     try:
         fields = json.loads(metadata["network"])
         net = MLP(**{**fields, "sizes": tuple(fields["sizes"])})

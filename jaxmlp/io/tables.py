@@ -59,6 +59,8 @@ def read(path: str | Path, *, delimiter: str | None = None):
     """A file as a ``pyarrow.Table``: ``.parquet``/``.pq``, ``.npz`` (arrays ``x`` and ``y``), else
     CSV; its column names are unique (a column is found by its name)."""
     table = _decoded(_read(Path(path), delimiter))
+    if table.num_rows == 0:
+        raise ValueError(f"{path}: has a header but no data rows")
     counts = collections.Counter(table.column_names)
     repeated = sorted(n for n, k in counts.items() if k > 1)
     if repeated:
