@@ -1,6 +1,8 @@
 """Model files: train, save, load, predict and evaluate; damaged and foreign files refused."""
 
+import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,3 +177,27 @@ def test_resume_without_a_checkpoint_says_it_starts_afresh(tmp_path, capsys):
         "--json",
     )
     assert code == 0 and "no checkpoint in" in err and "starting afresh" in err
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def test_a_model_file_of_format_version_1_loads_and_predicts_in_every_later_version(capsys):
+    """tests/fixtures/model_v1.safetensors was written by jaxmlp 0.2.0 (format version 1:
+    ``jaxmlp train csv`` on the data of data_files(), 200 steps, --save); this and every later
+    version must load it and predict what its tensors say, computed here with NumPy alone."""
+    path = FIXTURES / "model_v1.safetensors"
+    model = modelfile.load(path)
+    assert model.class_names == ("no", "yes") and model.target == "label"
+    assert model.input_names == ["a", "b", "colour=blue, dark", "colour=green", "colour=red"]
+    rows_path = FIXTURES / "model_v1_rows.csv"
+    pred = run_json(capsys, "predict", str(path), str(rows_path), "--proba")
+    probs = np.asarray([row[1:] for row in pred["rows"]])
+    lines = rows_path.read_text().splitlines()
+    header = lines[0].split(";")
+    rows = []
+    for line in lines[1:]:
+        cells = dict(zip(header, next(csv.reader([line], delimiter=";"))))
+        rows.append({"a": float(cells["a"]), "b": float(cells["b"]), "colour": cells["colour"]})
+    # float32 model: its forward pass rounds a few times per layer (1e-5 relative is ~100 eps)
+    np.testing.assert_allclose(probs, numpy_forward(path, rows), rtol=1e-5, atol=1e-6)
