@@ -27,10 +27,13 @@ DRIVER = shutil.which("chromedriver")
 BROWSER = next(
     filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
 )
-pytestmark = pytest.mark.skipif(
-    DRIVER is None or BROWSER is None,
-    reason="no Chromium here: apt-get install chromium chromium-driver (as .ci/run does)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        DRIVER is None or BROWSER is None,
+        reason="no Chromium here: apt-get install chromium chromium-driver (as .ci/run does)",
+    ),
+    pytest.mark.float64,  # the pages show the seed's figures (see conftest.py)
+]
 
 
 @pytest.fixture(scope="module")
