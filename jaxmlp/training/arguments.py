@@ -1,27 +1,59 @@
-"""The checks of :func:`jaxmlp.fit`'s arguments, before anything is traced: each refuses a value,
-or a combination in which one argument would be ignored, with a message that says what was expected."""
+"""The rules of :func:`jaxmlp.fit`'s arguments, each stated once: :func:`fit_arguments` checks and
+normalises them all (``fit`` and ``hypergradient`` call it; the command line and the estimators
+reach it through ``fit``), from the rules below, which ``sweep`` and the command line share. Each
+refuses a value, or a combination in which one argument would be ignored, before anything is
+traced, with a message that says what was expected."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from typing import Any
 
 import jax
+import numpy as np
 
 from jaxmlp.mlp import MLP
 from jaxmlp.training import early_stopping
-from jaxmlp.training.loop import GRADS, ORDERS, no_batch_key
+from jaxmlp.training.loop import GRADS, ORDERS, StepSpec, no_batch_key
 from jaxmlp.training.optimizers import (
     init_optimizer,
     named_optimizer,
     set_hyperparams,
     takes_learning_rate,
 )
+from jaxmlp.training.parallel import make_mesh
 from jaxmlp.validation import (
     check_batch,
+    check_key,
     check_learning_rate,
     check_positive_int,
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class FitArguments:
+    """``fit``'s arguments checked and normalised: the static step (``spec``), the data (a single
+    example as a batch of one; the validation part split off), the starting state, the learning
+    rate as data in the parameters' dtype, and the run's shape (steps, chunk length, patience,
+    whether the first chunk checks the handwritten gradient)."""
+
+    spec: StepSpec
+    params: Any
+    opt_state: Any
+    x: Any
+    y: Any
+    x_val: Any
+    y_val: Any
+    key: Any
+    learning_rate: np.ndarray
+    steps: int
+    start_step: int
+    chunk_size: int
+    patience: int | None
+    check: bool
+
 
 DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
 MAX_STEP = 2**31 - 1  # the largest global step an int32 counter holds
@@ -183,3 +215,97 @@ def even_chunks(steps: int, about: int = DEFAULT_CHUNK) -> int:
         if steps % n == 0:
             return steps // n
     return about
+
+
+def fit_arguments(
+    net: MLP,
+    params,
+    x,
+    y,
+    *,
+    steps: int,
+    learning_rate=None,
+    optimizer=None,
+    batch_size: int | None = None,
+    key=None,
+    grad: str = "autodiff",
+    order: str = "simultaneous",
+    clip_norm=None,
+    weight_decay=None,
+    schedule: str = "constant",
+    warmup_steps: int = 0,
+    chunk_size: int | None = None,
+    opt_state=None,
+    start_step: int = 0,
+    callback=None,
+    history: bool = True,
+    devices=None,
+    check_gradient: bool = True,
+    validation_fraction=None,
+    validation_data=None,
+    patience=None,
+) -> FitArguments:
+    """The one place :func:`jaxmlp.fit`'s arguments are checked and normalised (``fit`` and
+    ``hypergradient`` call it; the command line and the estimators reach it through ``fit``):
+    each bad value or combination is refused, before anything is traced, with a message that
+    says what was expected. The arguments mean what :func:`jaxmlp.fit` says."""
+    params, x, y = check_batch(net, params, x, y)
+    if x.ndim == 1:  # a single example, as net.apply takes it: a batch of one
+        x, y = x.reshape((1, -1)), y.reshape((1, *y.shape))
+    steps = check_positive_int(steps, "steps")
+    if (
+        isinstance(start_step, bool)
+        or not isinstance(start_step, (int, np.integer))
+        or start_step < 0
+    ):
+        raise ValueError(f"start_step must be an integer >= 0, got {start_step!r}")
+    key = None if key is None else check_key(key)
+    x, y, x_val, y_val = validation_split(
+        net, params, x, y, validation_fraction, validation_data, key
+    )
+    patience = early_stopping.check_patience(patience)
+    if patience is not None and x_val is None:
+        raise ValueError("patience needs a validation set (validation_fraction or validation_data)")
+    for flag, value in (("check_gradient", check_gradient), ("history", history)):
+        if not isinstance(value, bool):
+            raise TypeError(f"{flag} must be True or False, got {value!r}")
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
+    check_gradient_path(grad, order, optimizer, clip_norm)
+    if start_step + steps > MAX_STEP:
+        raise ValueError(
+            f"start_step + steps must be at most {MAX_STEP:,} (the step counter is int32), "
+            f"got {start_step + steps:,}"
+        )
+    held_out = (
+        f": validation_fraction={validation_fraction} leaves {x.shape[0]} training examples"
+        if validation_fraction is not None
+        else ""
+    )
+    batch_size = check_batch_size(batch_size, x.shape[0], key, held_out)
+    chunk_size = chunk_size_for(
+        chunk_size, steps, x.shape[0], batch_size, x_val is not None, callback is not None
+    )
+    optimizer, clip_norm_step = training_update(
+        optimizer, learning_rate, clip_norm, weight_decay, schedule, warmup_steps
+    )
+    opt_state = optimizer_state(optimizer, params, learning_rate, start_step + steps, opt_state)
+    mesh = make_mesh(devices)
+    spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh)
+    lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype
+    return FitArguments(
+        spec,
+        params,
+        opt_state,
+        x,
+        y,
+        x_val,
+        y_val,
+        key,
+        lr,
+        steps,
+        int(start_step),
+        chunk_size,
+        patience,
+        check_gradient and grad == "backprop",
+    )

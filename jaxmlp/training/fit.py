@@ -22,20 +22,10 @@ from jax.sharding import Mesh
 
 from jaxmlp.mlp import MLP
 from jaxmlp.training import early_stopping
-from jaxmlp.training.arguments import (
-    MAX_STEP,
-    check_batch_size,
-    check_gradient_path,
-    chunk_size_for,
-    optimizer_state,
-    training_update,
-    validation_split,
-)
-from jaxmlp.training.loop import StepSpec, TrainState
-from jaxmlp.training.parallel import make_mesh
+from jaxmlp.training.arguments import fit_arguments
+from jaxmlp.training.loop import TrainState
 from jaxmlp.training.result import FitResult
 from jaxmlp.training.run import FitRun
-from jaxmlp.validation import check_batch, check_key, check_positive_int
 
 if TYPE_CHECKING:
     import optax  # imported where used, so `import jaxmlp` stays light (W4 times the start-up)
@@ -128,57 +118,51 @@ def fit(
     Returns:
       A :class:`FitResult`.
     """
-    params, x, y = check_batch(net, params, x, y)
-    if x.ndim == 1:  # a single example, as net.apply takes it: a batch of one
-        x, y = x.reshape((1, -1)), y.reshape((1, *y.shape))
-    steps = check_positive_int(steps, "steps")
-    if (
-        isinstance(start_step, bool)
-        or not isinstance(start_step, (int, np.integer))
-        or start_step < 0
-    ):
-        raise ValueError(f"start_step must be an integer >= 0, got {start_step!r}")
-    key = None if key is None else check_key(key)
-    x, y, x_val, y_val = validation_split(
-        net, params, x, y, validation_fraction, validation_data, key
+    a = fit_arguments(
+        net,
+        params,
+        x,
+        y,
+        steps=steps,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        key=key,
+        grad=grad,
+        order=order,
+        clip_norm=clip_norm,
+        weight_decay=weight_decay,
+        schedule=schedule,
+        warmup_steps=warmup_steps,
+        chunk_size=chunk_size,
+        opt_state=opt_state,
+        start_step=start_step,
+        callback=callback,
+        history=history,
+        devices=devices,
+        check_gradient=check_gradient,
+        validation_fraction=validation_fraction,
+        validation_data=validation_data,
+        patience=patience,
     )
-    patience = early_stopping.check_patience(patience)
-    if patience is not None and x_val is None:
-        raise ValueError("patience needs a validation set (validation_fraction or validation_data)")
-    for flag, value in (("check_gradient", check_gradient), ("history", history)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be True or False, got {value!r}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
-    check_gradient_path(grad, order, optimizer, clip_norm)
-    if start_step + steps > MAX_STEP:
-        raise ValueError(
-            f"start_step + steps must be at most {MAX_STEP:,} (the step counter is int32), "
-            f"got {start_step + steps:,}"
-        )
-    held_out = (
-        f": validation_fraction={validation_fraction} leaves {x.shape[0]} training examples"
-        if validation_fraction is not None
-        else ""
+    run = FitRun.placed(
+        a.spec,
+        a.learning_rate,
+        a.params,
+        a.opt_state,
+        a.x,
+        a.y,
+        a.x_val,
+        a.y_val,
+        a.key,
+        start_step,
     )
-    batch_size = check_batch_size(batch_size, x.shape[0], key, held_out)
-    chunk_size = chunk_size_for(
-        chunk_size, steps, x.shape[0], batch_size, x_val is not None, callback is not None
-    )
-    optimizer, clip_norm_step = training_update(
-        optimizer, learning_rate, clip_norm, weight_decay, schedule, warmup_steps
-    )
-    opt_state = optimizer_state(optimizer, params, learning_rate, start_step + steps, opt_state)
-    mesh = make_mesh(devices)
-    spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh)
-    lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype
-    run = FitRun.placed(spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step)
     return run.loop(
-        steps,
-        chunk_size,
+        a.steps,
+        a.chunk_size,
         history,
         callback,
-        early_stopping.Watch(patience),
+        early_stopping.Watch(a.patience),
         restore_best,
-        check_gradient and grad == "backprop",
+        a.check,
     )

@@ -20,23 +20,17 @@ so they cost one step's worth, not ``steps``' worth.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxmlp import forward as _forward
 from jaxmlp.mlp import MLP
-from jaxmlp.training.arguments import (
-    check_batch_size,
-    check_gradient_path,
-    optimizer_state,
-    training_update,
-)
+from jaxmlp.training.arguments import fit_arguments
 from jaxmlp.training.loop import StepSpec, start_carry, train_step
 from jaxmlp.training.optimizers import OPTIMIZERS, set_hyperparams
-from jaxmlp.validation import as_batch, check_batch, check_key, check_positive_int
 
 OBJECTIVES = ("final_loss", "mean_loss")
 
@@ -91,26 +85,31 @@ def hypergradient(
     Returns:
       Two scalars in the parameters' dtype.
     """
-    params, x, y = check_batch(net, params, x, y)
-    x, y = as_batch(x), as_batch(y, x)
-    steps = check_positive_int(steps, "steps")
     if objective not in OBJECTIVES:
         raise ValueError(
             f"unknown objective {objective!r}; expected one of {', '.join(OBJECTIVES)}"
         )
-    check_gradient_path(grad, "simultaneous", None, None)
     if optimizer is not None and optimizer not in OPTIMIZERS:
         raise ValueError(
             f"optimizer must be None (manual SGD) or one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
         )
-    key = None if key is None else check_key(key)
-    batch_size = check_batch_size(batch_size, x.shape[0], key)
-    if batch_size == x.shape[0]:
-        batch_size = None  # the whole data set every step: no batches to draw
-    opt, _ = training_update(optimizer, learning_rate)
-    spec = StepSpec(net, opt, grad, batch_size=batch_size)
-    start = start_carry(
-        spec, params, optimizer_state(opt, params, learning_rate, steps), key, 0, x.shape[0]
+    a = fit_arguments(
+        net,
+        params,
+        x,
+        y,
+        steps=steps,
+        learning_rate=learning_rate,
+        optimizer=optimizer,
+        batch_size=batch_size,
+        key=key,
+        grad=grad,
+        check_gradient=False,
     )
-    lr = jnp.asarray(np.asarray(learning_rate, x.dtype))
+    spec = a.spec
+    if spec.batch_size == a.x.shape[0]:  # the whole data set every step: no batches to draw
+        spec = dataclasses.replace(spec, batch_size=None)
+    start = start_carry(spec, a.params, a.opt_state, a.key, 0, a.x.shape[0])
+    lr = jnp.asarray(a.learning_rate)
+    x, y, steps = a.x, a.y, a.steps
     return _value_and_hypergradient(lr, *start, x, y, spec=spec, steps=steps, objective=objective)
