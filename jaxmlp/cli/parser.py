@@ -254,6 +254,19 @@ def build_parser() -> Parser:
     p.set_defaults(func=commands.cmd_predict)
 
     p = sub.add_parser(
+        "export",
+        parents=[shared(json="print the result as JSON")],
+        help="write a saved model in another format (ONNX)",
+        description="The whole model (encoding, standardisation, network, class names) as one ONNX "
+        "graph over the raw feature columns, for onnxruntime from C++, C#, Java, JavaScript or Python.",
+        epilog="example: jaxmlp export model.safetensors --format onnx --output model.onnx",
+    )
+    p.add_argument("model", help="a model file written by jaxmlp train --save")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="the format (default: onnx)")
+    p.add_argument("--output", required=True, help="the file to write")
+    p.set_defaults(func=commands.cmd_export)
+
+    p = sub.add_parser(
         "evaluate",
         parents=[model_options],
         help="loss and metrics of a saved model on a labelled data file",

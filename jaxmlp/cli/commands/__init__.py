@@ -6,7 +6,7 @@ exit status 2. Heavy imports happen inside the command that needs them.
 """
 
 from jaxmlp.cli.commands.bench import cmd_bench
-from jaxmlp.cli.commands.model import cmd_evaluate, cmd_predict
+from jaxmlp.cli.commands.model import cmd_evaluate, cmd_export, cmd_predict
 from jaxmlp.cli.commands.sweep import cmd_sweep
 from jaxmlp.cli.commands.train import cmd_train
 from jaxmlp.cli.commands.tutorial import cmd_gradcheck, cmd_reproduce, cmd_trace
@@ -17,6 +17,7 @@ __all__ = [
     "cmd_trace",
     "cmd_train",
     "cmd_evaluate",
+    "cmd_export",
     "cmd_predict",
     "cmd_sweep",
     "cmd_bench",

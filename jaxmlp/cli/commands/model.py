@@ -51,6 +51,26 @@ def enable_dtype(model) -> None:
         enable_x64()
 
 
+def cmd_export(args) -> int:
+    """``jaxmlp export``: a saved model as an ONNX file."""
+    from jaxmlp.io import modelfile
+
+    model = modelfile.load(args.model)
+    try:
+        from jaxmlp.io import onnx_export
+
+        path = onnx_export.export(model, args.output)
+    except ImportError as e:
+        raise UsageError(
+            f"ONNX export needs the onnx package: pip install 'jaxmlp[onnx]' ({e})"
+        ) from None
+    if args.json:
+        emit(json.dumps({"model": str(args.model), "onnx": str(path), "opset": onnx_export.OPSET}))
+    else:
+        emit(f"wrote {path} (ONNX opset {onnx_export.OPSET})")
+    return 0
+
+
 def cmd_evaluate(args) -> int:
     """``jaxmlp evaluate``: a saved model's loss and metrics on a labelled data file."""
     from jaxmlp.io import modelfile, prediction

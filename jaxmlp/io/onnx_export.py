@@ -1,0 +1,166 @@
+r"""ONNX export: a saved model as one ONNX graph that takes the raw feature columns.
+
+The graph, built with the ``onnx`` package's helpers and checked with its checker:
+
+* one input per raw feature column, ``(N, 1)``: a number column in the model's float dtype, a
+  categorical column as strings, one-hot encoded against the model's categories (``Equal`` with
+  the sorted category list, then ``Cast``; an unseen category encodes as all zeros, where
+  ``jaxmlp predict`` refuses it);
+* the inputs concatenated in the model's order and standardised, :math:`x = (e - \mu) / \sigma`;
+* each layer :math:`out_l = f_l(out_{l-1} W_l^T + b_l)` (``MatMul`` with :math:`W^T`, ``Add`` of
+  the per-neuron or shared bias, none without bias), the hidden activation and the output's
+  (``Sigmoid``, ``Tanh``, ``Relu``, leaky ReLU as :math:`\max(x, a x)`, softplus as
+  :math:`\max(x, 0) + \log(1 + e^{-|x|})`, ``Softmax`` over the outputs);
+* outputs ``output`` ``(N, n_out)`` (probabilities for classification) and, for classification,
+  ``label`` ``(N,)``: the class name, by the library's rule (argmax, or ``output > 0.5`` for a
+  single logistic output).
+
+Feature names, classes, the task, the target and the jaxmlp version are in the model's metadata.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from jaxmlp.activations import LEAKY_RELU_SLOPE
+from jaxmlp.version import __version__
+
+OPSET = 19  # ONNX's default domain; Equal compares strings from opset 19 on
+
+
+def to_onnx(model):
+    """The :class:`~jaxmlp.io.modelfile.Model` as an ``onnx.ModelProto`` (checked)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    dtype = np.dtype(model.mean.dtype)
+    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
+    nodes, inits, inputs = [], [], []
+    count = iter(range(10**9))
+
+    def const(value, name_hint: str) -> str:
+        name = f"{name_hint}_{next(count)}"
+        inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(kind: str, ins: list[str], **attrs) -> str:
+        out = f"{kind.lower()}_{next(count)}"
+        nodes.append(helper.make_node(kind, ins, [out], **attrs))
+        return out
+
+    encoded = []
+    for f in model.features:
+        name, categories = f["name"], f.get("categories")
+        if categories is None:
+            inputs.append(helper.make_tensor_value_info(name, elem, ["N", 1]))
+            encoded.append(name)
+        else:
+            inputs.append(helper.make_tensor_value_info(name, TensorProto.STRING, ["N", 1]))
+            cats = const(np.asarray(categories, dtype=object), "categories")
+            encoded.append(op("Cast", [op("Equal", [name, cats])], to=elem))
+    h = encoded[0] if len(encoded) == 1 else op("Concat", encoded, axis=1)
+    h = op(
+        "Div",
+        [
+            op("Sub", [h, const(model.mean.astype(dtype), "mean")]),
+            const(model.std.astype(dtype), "std"),
+        ],
+    )
+    net = model.net
+    last = len(model.params) - 1
+    for i, layer in enumerate(model.params):
+        w = np.asarray(layer["w"], dtype)
+        h = op("MatMul", [h, const(np.ascontiguousarray(w.T), f"w{i}")])
+        if "b" in layer:
+            h = op("Add", [h, const(np.asarray(layer["b"], dtype), f"b{i}")])
+        h = _activation(op, const, h, net.output_activation if i == last else net.activation, dtype)
+    outputs = [helper.make_tensor_value_info("output", elem, ["N", net.sizes[-1]])]
+    nodes.append(helper.make_node("Identity", [h], ["output"]))
+    if model.task == "classification":
+        if net.sizes[-1] == 1:
+            index = op(
+                "Cast",
+                [op("Greater", [h, const(np.asarray(0.5, dtype), "half")])],
+                to=TensorProto.INT64,
+            )
+            index = op("Squeeze", [index, const(np.asarray([1], np.int64), "axis")])
+        else:
+            index = op("ArgMax", [h], axis=1, keepdims=0)
+        names = const(np.asarray(model.class_names, dtype=object), "classes")
+        nodes.append(helper.make_node("Gather", [names, index], ["label"], axis=0))
+        outputs.append(helper.make_tensor_value_info("label", TensorProto.STRING, ["N"]))
+    graph = helper.make_graph(nodes, "jaxmlp", inputs, outputs, inits)
+    proto = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="jaxmlp",
+        producer_version=__version__,
+    )
+    proto.ir_version = min(proto.ir_version, 9)  # what current onnxruntime releases read
+    metadata = {
+        "features": json.dumps([f["name"] for f in model.features]),
+        "inputs": json.dumps(model.input_names),
+        "classes": json.dumps(list(model.class_names)),
+        "task": model.task,
+        "target": json.dumps(model.target),
+        "network": json.dumps(_network_fields(net)),
+        "jaxmlp_version": __version__,
+    }
+    helper.set_model_props(proto, metadata)
+    onnx.checker.check_model(proto, full_check=True)
+    return proto
+
+
+def _activation(op, const, h: str, name: str, dtype) -> str:
+    """``name`` applied to the node ``h`` (identity: ``h`` itself)."""
+    if name == "identity":
+        return h
+    if name == "logistic":
+        return op("Sigmoid", [h])
+    if name == "tanh":
+        return op("Tanh", [h])
+    if name == "relu":
+        return op("Relu", [h])
+    if name == "leaky_relu":  # max(x, a x) for a < 1: elementary ops, defined for doubles too
+        return op("Max", [h, op("Mul", [h, const(np.asarray(LEAKY_RELU_SLOPE, dtype), "slope")])])
+    if name == "softplus":  # log(1 + e^x) without overflow: max(x, 0) + log(1 + e^-|x|)
+        tail = op(
+            "Log",
+            [
+                op(
+                    "Add",
+                    [
+                        const(np.asarray(1.0, dtype), "one"),
+                        op("Exp", [op("Neg", [op("Abs", [h])])]),
+                    ],
+                )
+            ],
+        )
+        return op("Add", [op("Relu", [h]), tail])
+    if name == "softmax":
+        return op("Softmax", [h], axis=1)
+    raise ValueError(f"no ONNX form for the activation {name!r}")
+
+
+def _network_fields(net) -> dict:
+    return {
+        "sizes": list(net.sizes),
+        "activation": net.activation,
+        "output_activation": net.output_activation,
+        "loss": net.loss,
+        "bias": net.bias,
+    }
+
+
+def export(model, path: str | Path) -> Path:
+    """Write ``model`` as an ONNX file at ``path`` (atomically); return the path."""
+    from jaxmlp.io.atomic import atomic_open
+
+    proto = to_onnx(model)
+    path = Path(path)
+    with atomic_open(path, "wb") as f:
+        f.write(proto.SerializeToString())
+    return path
