@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+SUFFIX = ".npz"
+
 
 def read_npz_table(path: Path):
     """The ``.npz`` file ``path`` as a ``pyarrow.Table``."""

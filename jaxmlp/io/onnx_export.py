@@ -20,6 +20,7 @@ Feature names, classes, the task, the target and the jaxmlp version are in the m
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -39,7 +40,7 @@ def to_onnx(model):
     dtype = np.dtype(model.mean.dtype)
     elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
     nodes, inits, inputs = [], [], []
-    count = iter(range(10**9))
+    count = itertools.count()
 
     def const(value, name_hint: str) -> str:
         name = f"{name_hint}_{next(count)}"

@@ -90,7 +90,7 @@ def _read(path: Path, delimiter: str | None):
     suffix = path.suffix.lower()
     if suffix in parquet_reader.SUFFIXES:
         return parquet_reader.read_parquet_table(path)
-    if suffix == ".npz":
+    if suffix == npz_reader.SUFFIX:
         return npz_reader.read_npz_table(path)
     return csv_reader.read_csv_table(path, delimiter)
 
@@ -98,7 +98,7 @@ def _read(path: Path, delimiter: str | None):
 def cell(path, row: int, column: str) -> str:
     """Where a value is, for a message: ``file, data row r (line l), column 'c'`` (lines in a CSV
     file only, counting one line per row after the header)."""
-    csv_file = Path(path).suffix.lower() not in (".parquet", ".pq", ".npz")
+    csv_file = Path(path).suffix.lower() not in (*parquet_reader.SUFFIXES, npz_reader.SUFFIX)
     return (
         f"{path}, data row {row + 1}{f' (line {row + 2})' if csv_file else ''}, column {column!r}"
     )

@@ -1,4 +1,4 @@
-r"""Training: SGD and optax updates, and ``fit``, the whole loop in compiled code.
+r"""``fit``: a network trained with the whole loop in compiled code.
 
 ``fit`` runs ``lax.scan`` over steps in chunks of ``chunk_size``: one compiled
 call per chunk, and between chunks a ``callback`` (a progress bar, a
@@ -93,7 +93,8 @@ def fit(
         equal chunks (:func:`even_chunks`: one compiled program); when
         validating, one epoch with batches (``ceil(n_train / batch_size)``), else ``steps // 100``.
       opt_state, start_step: resume from a saved state (the global step feeds
-        the batch keys, so a resumed run is bit-identical to an uninterrupted one).
+        the batch keys, so a resumed run is bit-identical to an uninterrupted one); a named
+        optimizer's state takes this call's ``learning_rate`` and schedule length.
       callback: ``callback(state, chunk_losses)`` after each chunk; return True to stop.
       history: record the loss before every step (default). ``False`` keeps
         only the loss before each chunk's last step, which makes a tiny
@@ -155,7 +156,7 @@ def fit(
         a.x_val,
         a.y_val,
         a.key,
-        start_step,
+        a.start_step,
     )
     return run.loop(
         a.steps,
