@@ -8,7 +8,8 @@ second derivative is what the R-operator (:mod:`jaxmlp.hvp`) needs, as
 derivative is written in ``out`` takes it by the chain rule through ``out`` instead
 (:meth:`Activation.r_derivative`), as autodiff does. ``softmax`` is an output-only
 activation whose derivative is never formed: together with ``cross_entropy`` the
-output delta fuses to ``out - target`` (see :mod:`jaxmlp.losses`).
+output delta fuses to ``out - target`` (see :mod:`jaxmlp.losses`); ``exp`` is the output of a
+Poisson head (``exp`` with ``poisson`` fuses the same way).
 """
 
 from __future__ import annotations
@@ -126,6 +127,15 @@ ACTIVATIONS: dict[str, Activation] = {
         ),
         # identity: f' = 1,   f'' = 0
         Activation("identity", lambda net: net, lambda net, out: jnp.ones_like(net), _zero),
+        # exp (output only, the Poisson head): out = e^net,   f' = f'' = out
+        Activation(
+            "exp",
+            jnp.exp,
+            lambda net, out: out,
+            lambda net, out: out,
+            derivative_text=("{out}", "{out}"),
+            derivative_through_out=jnp.ones_like,
+        ),
         Activation(
             "softmax",
             lambda net: jax.nn.softmax(net, axis=-1),
@@ -135,7 +145,8 @@ ACTIVATIONS: dict[str, Activation] = {
     )
 }
 
-HIDDEN_ACTIVATIONS = tuple(n for n in ACTIVATIONS if n != "softmax")
+OUTPUT_ONLY = ("softmax", "exp")
+HIDDEN_ACTIVATIONS = tuple(n for n in ACTIVATIONS if n not in OUTPUT_ONLY)
 OUTPUT_ACTIVATIONS = tuple(ACTIVATIONS)
 
 

@@ -18,7 +18,8 @@ pd_E_wrt_w5            ``grads[1]["w"][0, 0]``
 =====================  ================================================  ================
 
 The rule, with ``E`` the batch mean of the per-example loss (so every delta
-carries a factor ``1/batch``):
+carries a factor ``1/batch``; with per-example weights :math:`w_n` the mean is weighted and
+example ``n``'s delta carries :math:`w_n / \sum_m w_m` instead):
 
 .. math::
 
@@ -46,6 +47,7 @@ import jax.numpy as jnp
 from jaxmlp.forward import (
     Layer,
     Matmul,
+    batch_mean,
     forward_trace,
     one_hot_targets,
     per_example_loss_from_output,
@@ -104,7 +106,13 @@ def layer_gradient(
 
 
 def value_and_backprop(
-    net: Architecture, params, x: Array, y: Array, *, matmul: Matmul = jnp.matmul
+    net: Architecture,
+    params,
+    x: Array,
+    y: Array,
+    *,
+    weights: Array | None = None,
+    matmul: Matmul = jnp.matmul,
 ) -> tuple[Array, tuple]:
     """The batch loss and its gradient by the delta rule, from one forward pass.
 
@@ -113,17 +121,26 @@ def value_and_backprop(
       params: tuple of per-layer dicts ``{"w": (n_out, n_in), "b": () | (n_out,)}``.
       x: ``(batch, n_in)``.
       y: ``(batch, n_out)``, or integer labels ``(batch,)`` for cross entropy.
+      weights: per-example weights ``(batch,)``: ``E`` is their weighted mean
+        (:func:`jaxmlp.forward.batch_mean`); None, the plain mean.
       matmul: how products are taken (:mod:`jaxmlp.forward`): ``jnp.matmul``, or a kernel
         computing the same products (:func:`jaxmlp.kernels.small.matmul`).
 
     Returns:
       ``(E, grads)``, ``grads`` with the structure and shapes of ``params``.
     """
-    return backward_sweep(net, params, x, y, matmul=matmul)
+    return backward_sweep(net, params, x, y, weights=weights, matmul=matmul)
 
 
 def backward_sweep(
-    net: Architecture, params, x: Array, y: Array, update=None, *, matmul: Matmul = jnp.matmul
+    net: Architecture,
+    params,
+    x: Array,
+    y: Array,
+    update=None,
+    *,
+    weights: Array | None = None,
+    matmul: Matmul = jnp.matmul,
 ) -> tuple[Array, tuple]:
     """One forward pass, then the delta rule from the output layer down; returns ``(E, per-layer results)``.
 
@@ -133,8 +150,11 @@ def backward_sweep(
     through the *updated* weights (the online order).
     """
     layers = forward_trace(net, params, x, matmul=matmul)
-    loss = jnp.mean(per_example_loss_from_output(net, layers[-1], y))
-    delta = output_delta(net, layers[-1], y) / x.shape[0]
+    loss = batch_mean(per_example_loss_from_output(net, layers[-1], y), weights)
+    if weights is None:
+        delta = output_delta(net, layers[-1], y) / x.shape[0]
+    else:
+        delta = output_delta(net, layers[-1], y) * (weights / jnp.sum(weights))[:, None]
     results = [None] * len(params)
     for l in reversed(range(len(params))):
         prev_out = x if l == 0 else layers[l - 1].out

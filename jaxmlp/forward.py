@@ -86,6 +86,23 @@ def per_example_loss(
     return per_example_loss_from_output(net, forward_trace(net, params, x, matmul=matmul)[-1], y)
 
 
-def loss_fn(net: Architecture, params, x: Array, y: Array, *, matmul: Matmul = jnp.matmul) -> Array:
-    """The batch loss: the mean over examples of the per-example loss E (a scalar)."""
-    return jnp.mean(per_example_loss(net, params, x, y, matmul=matmul))
+def batch_mean(values: Array, weights: Array | None = None) -> Array:
+    r"""The batch loss from per-example values ``(batch,)``: their mean, or with ``weights``
+    ``(batch,)`` the weighted mean :math:`\sum_n w_n E_n / \sum_n w_n`."""
+    if weights is None:
+        return jnp.mean(values)
+    return jnp.sum(weights * values) / jnp.sum(weights)
+
+
+def loss_fn(
+    net: Architecture,
+    params,
+    x: Array,
+    y: Array,
+    *,
+    weights: Array | None = None,
+    matmul: Matmul = jnp.matmul,
+) -> Array:
+    """The batch loss: the mean over examples of the per-example loss E (a scalar), or its
+    weighted mean with per-example ``weights`` ``(batch,)`` (:func:`batch_mean`)."""
+    return batch_mean(per_example_loss(net, params, x, y, matmul=matmul), weights)

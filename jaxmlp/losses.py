@@ -1,4 +1,4 @@
-"""Per-example losses, their derivative dE/dout, and fused output deltas.
+r"""Per-example losses, their derivative dE/dout, and fused output deltas.
 
 Notation (per example, ``n`` outputs): ``t`` target, ``net`` the output layer's
 net input, ``out = f(net)`` its output.
@@ -8,6 +8,9 @@ loss                          E                                      delta = dE/
 ============================  =====================================  ==========================
 ``half_sse``                  sum_k 1/2 (t_k - out_k)^2              (out - t) * f'(net)
 ``mse``                       1/n sum_k (t_k - out_k)^2              2/n (out - t) * f'(net)
+``half_mse``                  1/(2n) sum_k (t_k - out_k)^2           1/n (out - t) * f'(net)
+``poisson`` (exp)             sum_k e^net_k - t_k net_k              exp(net) - t
+                              + t_k log t_k - t_k
 ``cross_entropy`` (softmax)   -sum_k t_k log softmax(net)_k          softmax(net) sum(t) - t
 ``binary_cross_entropy``      sum_k softplus(net_k) - t_k net_k      logistic(net) - t
 (logistic)                    (= -t log out - (1-t) log(1-out))
@@ -15,7 +18,9 @@ loss                          E                                      delta = dE/
 
 The two cross entropies are computed from ``net`` (``log_softmax``,
 ``softplus``), which stays finite where ``log(out)`` would be ``log(0)``.
-A batch's loss is the mean of the per-example values.
+A batch's loss is the mean of the per-example values (or their weighted mean, with weights).
+``half_mse`` is scikit-learn's ``squared_error``; ``poisson`` is its half Poisson deviance
+:math:`t \log(t / out) - t + out` with the log link (``out = e^{net}``), finite for ``t = 0``.
 
 Second order (the R-operator of :mod:`jaxmlp.hvp`, ``r = R{net}``, ``p = out``):
 
@@ -24,6 +29,8 @@ loss                          d^2E/dout^2 (diagonal) or R{delta}
 ============================  ==================================================
 ``half_sse``                  1
 ``mse``                       2/n
+``half_mse``                  1/n
+``poisson`` (exp)             R{delta} = p * r
 ``cross_entropy`` (softmax)   R{delta} = sum(t) (p * r - p (p . r))
 ``binary_cross_entropy``      R{delta} = p (1 - p) * r
 ============================  ==================================================
@@ -88,6 +95,14 @@ def _binary_cross_entropy(net, out, t):
     return jnp.sum(jax.nn.softplus(net) - t * net, axis=-1)
 
 
+def _half_mse(net, out, t):
+    return 0.5 * jnp.mean((t - out) ** 2, axis=-1)
+
+
+def _poisson(net, out, t):
+    return jnp.sum(out - t * net + jax.scipy.special.xlogy(t, t) - t, axis=-1)
+
+
 def _softmax_delta_r(net, out, t, r):
     """R{p sum(t) - t} = sum(t) (p * r - p (p . r)): the softmax Jacobian applied to ``r``."""
     return jnp.sum(t, axis=-1, keepdims=True) * (
@@ -113,6 +128,22 @@ LOSSES: dict[str, Loss] = {
             d2E_dout2=lambda out, t: jnp.full_like(out, 2 / out.shape[-1]),
             error_text="1/{n} ({t} - {o})^2",
             dE_dout_text="2/{n} ({o} - {t})",
+        ),
+        Loss(
+            "half_mse",
+            _half_mse,
+            dE_dout=lambda out, t: (out - t) / out.shape[-1],
+            d2E_dout2=lambda out, t: jnp.full_like(out, 1 / out.shape[-1]),
+            error_text="1/(2 {n}) ({t} - {o})^2",
+            dE_dout_text="1/{n} ({o} - {t})",
+        ),
+        Loss(
+            "poisson",
+            _poisson,
+            fused_delta=lambda net, out, t: out - t,
+            fused_delta_r=lambda net, out, t, r: out * r,
+            requires_output="exp",
+            error_text="{o} - {t} log({o}) + {t} log({t}) - {t}",
         ),
         Loss(
             "cross_entropy",

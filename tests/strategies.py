@@ -7,7 +7,10 @@ from hypothesis import strategies as st
 
 import jaxmlp
 
-OUTPUT_LOSS = [(act, loss) for act in jaxmlp.HIDDEN_ACTIVATIONS for loss in ("half_sse", "mse")] + [
+OUTPUT_LOSS = [
+    (act, loss) for act in jaxmlp.HIDDEN_ACTIVATIONS for loss in ("half_sse", "mse", "half_mse")
+] + [
+    ("exp", "poisson"),
     ("softmax", "cross_entropy"),
     ("logistic", "binary_cross_entropy"),
 ]
@@ -47,6 +50,8 @@ def networks(draw, max_hidden=4, max_width=16, dtype=jnp.float64):
         y = np.eye(n_out)[rng.integers(0, n_out, size=lead)]
     elif loss == "binary_cross_entropy":
         y = rng.uniform(size=lead + (n_out,))
+    elif loss == "poisson":
+        y = rng.poisson(1.0, size=lead + (n_out,)).astype(float)
     else:
         y = rng.standard_normal(lead + (n_out,))
     y = y if y.dtype.kind in "iu" else y.astype(dtype)

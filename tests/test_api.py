@@ -105,7 +105,10 @@ def test_the_same_gradient_twice_is_bit_identical():
             "unknown activation 'sigmoidal'; expected one of logistic, tanh",
         ),
         ({"activation": "softmax"}, "unknown activation 'softmax'"),
-        ({"loss": "hinge"}, "unknown loss 'hinge'; expected one of half_sse, mse, cross_entropy"),
+        (
+            {"loss": "hinge"},
+            "unknown loss 'hinge'; expected one of half_sse, mse, half_mse, poisson, cross_entropy",
+        ),
         (
             {"output_activation": "softmax"},
             "output_activation 'softmax' needs loss 'cross_entropy', got loss 'half_sse'",

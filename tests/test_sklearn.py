@@ -1,18 +1,28 @@
-"""jaxmlp.sklearn: scikit-learn's own estimator checks, pipelines, search, partial_fit, early stopping."""
+"""jaxmlp.sklearn: scikit-learn's own checks and test file, parity with scikit-learn's numbers,
+the fitted attributes, precision, devices, bridges, and no recompilation."""
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 sklearn = pytest.importorskip("sklearn")
 
-from sklearn.datasets import load_digits, make_regression  # noqa: E402
+import sklearn.neural_network as scikit  # noqa: E402
+from sklearn.datasets import load_digits, load_iris, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import jaxmlp  # noqa: E402
-from jaxmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from jaxmlp.sklearn import MLPClassifier, MLPRegressor, from_sklearn, to_sklearn  # noqa: E402
+from jaxmlp.training import stochastic  # noqa: E402
 
 from .settings import THOROUGH  # noqa: E402
 
@@ -24,11 +34,19 @@ QUICK = (
     "check_fit2d_1sample",
     "check_classifiers_one_label",
 )
+# scikit-learn's test_mlp.py tests that jaxmlp's estimators do not pass, and why (README).
+NOT_PASSED = {
+    "test_gradient": "calls scikit-learn's private _loss_grad_lbfgs",
+    "test_lbfgs_classification_maxfun[X1-y1]": (
+        "optax's L-BFGS reaches the gradient tolerance within 10 evaluations (relu, binary "
+        "digits), where the test expects 10 evaluations not to suffice"
+    ),
+}
 
 
 @parametrize_with_checks(ESTIMATORS)
 def test_scikit_learn_estimator_checks(estimator, check):
-    """In JAX's default precision, float32, as users run it."""
+    """float32 and float64 data, with JAX in its default precision, as users run it."""
     name = getattr(check, "func", check).__name__
     if not THOROUGH and not name.startswith(QUICK):
         pytest.skip("thorough run only (JAXMLP_THOROUGH=1, as .ci/run sets it)")
@@ -42,138 +60,324 @@ def test_scikit_learn_estimator_checks_in_64_bits(estimator, check):
     test_scikit_learn_estimator_checks(estimator, check)
 
 
+@pytest.mark.skipif(not THOROUGH, reason="thorough run only (about a minute)")
+def test_scikit_learns_own_test_file_passes(tmp_path):
+    """scikit-learn's sklearn/neural_network/tests/test_mlp.py, as installed, with its conftest,
+    on jaxmlp's classes (tests/sklearn_swap.py): everything passes but NOT_PASSED."""
+    root = Path(__file__).parent.parent
+    suite = os.path.relpath(Path(scikit.__file__).parent / "tests" / "test_mlp.py", root)
+    deselect = [f"--deselect={suite}::{name}" for name in NOT_PASSED]
+    report = tmp_path / "report.txt"
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "tests.sklearn_swap", "-p", "no:cacheprovider",
+         "--pyargs", "sklearn.neural_network.tests.test_mlp", "-q", "-n", "0", "-rA",
+         *deselect],
+        cwd=root, capture_output=True, text=True, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )  # fmt: skip
+    report.write_text(run.stdout + run.stderr)
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert " failed" not in run.stdout.splitlines()[-1]
+    assert f"{len(NOT_PASSED)} deselected" in run.stdout.splitlines()[-1]
+
+
+def iris():
+    x, y = load_iris(return_X_y=True)
+    return StandardScaler().fit_transform(x), y
+
+
 def digits():
     x, y = load_digits(return_X_y=True)
-    return x[:600], y[:600]
+    return x[:600] / 16, y[:600]
+
+
+def both(kind, **params):
+    """jaxmlp's and scikit-learn's estimator with the same parameters."""
+    ours = {"classifier": MLPClassifier, "regressor": MLPRegressor}[kind]
+    theirs = {"classifier": scikit.MLPClassifier, "regressor": scikit.MLPRegressor}[kind]
+    return ours(**params), theirs(**params)
+
+
+def fitted(estimator, x, y, **kw):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return estimator.fit(x, y, **kw)
+
+
+# rtol 1e-9: the same float64 arithmetic in another order (XLA's fused sums against NumPy's);
+# over hundreds of epochs the parameters agree to ~1e-15 absolute (seen: at most 5e-16).
+PARITY = [
+    {"solver": "sgd"},
+    {"solver": "sgd", "momentum": 0.0, "alpha": 0.0},
+    {"solver": "sgd", "nesterovs_momentum": False, "learning_rate": "invscaling"},
+    {"solver": "sgd", "learning_rate": "adaptive", "tol": 0.1, "max_iter": 500},
+    {"solver": "adam", "batch_size": 32},
+    {"solver": "adam", "early_stopping": True},
+    {"solver": "adam", "shuffle": False, "alpha": 0.1, "activation": "tanh"},
+    {"solver": "sgd", "activation": "logistic", "hidden_layer_sizes": (7, 5), "batch_size": 64},
+]
+
+
+@pytest.mark.parametrize("params", PARITY, ids=lambda p: "-".join(f"{k}={v}" for k, v in p.items()))
+def test_the_stochastic_solvers_give_scikit_learns_numbers(params):
+    """Same seed, same data: scikit-learn's coefficients, loss curve, epochs and validation
+    scores (its initialisation, batches, shuffles and update rules)."""
+    x, y = iris()
+    ours, theirs = both("classifier", random_state=0, **params)
+    fitted(ours, x, y), fitted(theirs, x, y)
+    assert ours.n_iter_ == theirs.n_iter_ and ours.t_ == theirs.t_
+    np.testing.assert_allclose(ours.loss_curve_, theirs.loss_curve_, rtol=1e-9)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    if params.get("early_stopping"):
+        assert ours.validation_scores_ == pytest.approx(theirs.validation_scores_)
+    assert ours._optimizer.learning_rate == pytest.approx(theirs._optimizer.learning_rate)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+@pytest.mark.parametrize("alpha", [0.0, 0.01])
+def test_fifty_full_batch_partial_fits_from_the_same_coefficients(momentum, alpha):
+    """The issue's parity: sgd, full batches, no shuffling, the same starting coefs_/intercepts_
+    (set by hand), 50 partial_fit calls: scikit-learn's coefficients to rtol 1e-6 (seen: 1e-15)."""
+    x, y = make_regression(120, 6, noise=10.0, random_state=3)
+    y = y / y.std()
+    start = fitted(MLPRegressor(hidden_layer_sizes=(9,), max_iter=1, random_state=5), x, y)
+    ours, theirs = both(
+        "regressor", hidden_layer_sizes=(9,), solver="sgd", batch_size=120, shuffle=False,
+        momentum=momentum, alpha=alpha, learning_rate_init=0.01, random_state=0,
+    )  # fmt: skip
+    for est in (ours, theirs):
+        est.partial_fit(x, y)  # the first call initialises (same velocity); then from `start`
+        est.coefs_ = [c.copy() for c in start.coefs_]
+        est.intercepts_ = [b.copy() for b in start.intercepts_]
+        for _ in range(50):
+            est.partial_fit(x, y)
+    for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_lbfgs_reaches_scikit_learns_minimum():
+    """optax's L-BFGS is not SciPy's, so the iterates differ; the minimum does not: a linear
+    bottleneck (a convex problem in the product) to 1e-12, a penalised network to 1e-3 in the
+    final loss (SciPy stops at a relative decrease of 2.2e-9, at a slightly different point)."""
+    x, y = make_regression(100, 4, noise=5.0, random_state=0)
+    ours, theirs = both(
+        "regressor", hidden_layer_sizes=(3,), activation="identity", alpha=0.0, tol=1e-10,
+        max_iter=2000, solver="lbfgs", random_state=0,
+    )  # fmt: skip
+    fitted(ours, x, y / y.std()), fitted(theirs, x, y / y.std())
+    np.testing.assert_allclose(ours.predict(x), theirs.predict(x), atol=1e-12)
+    ours, theirs = both(
+        "classifier", hidden_layer_sizes=(10,), alpha=1.0, solver="lbfgs", random_state=0
+    )
+    x, y = iris()
+    fitted(ours, x, y), fitted(theirs, x, y)
+    assert ours.loss_ == pytest.approx(theirs.loss_, rel=1e-3)
+
+
+def test_fitted_attributes_are_scikit_learns():
+    x, y = digits()
+    labels = np.array(list("abcdefghij"))[y]  # string classes come back as given
+    clf = fitted(MLPClassifier((16,), max_iter=5, batch_size=100, random_state=0), x, labels)
+    assert clf.classes_.tolist() == list("abcdefghij") and clf.n_iter_ == 5 and clf.t_ == 3000
+    assert clf.n_layers_ == 3 and clf.n_outputs_ == 10 and clf.out_activation_ == "softmax"
+    assert [c.shape for c in clf.coefs_] == [(64, 16), (16, 10)]
+    assert [b.shape for b in clf.intercepts_] == [(16,), (10,)]
+    assert len(clf.loss_curve_) == 5 and clf.loss_ == clf.loss_curve_[-1] >= clf.best_loss_
+    assert clf.validation_scores_ is None and clf.gradient_check_ is None
+    proba = clf.predict_proba(x)
+    assert proba.shape == (600, 10) and set(clf.predict(x[:20])) <= set("abcdefghij")
+    np.testing.assert_allclose(clf.predict_log_proba(x[:5]), np.log(proba[:5]))
+    binary = fitted(MLPClassifier((4,), max_iter=3, random_state=0), x, y % 2)
+    assert binary.out_activation_ == "logistic" and binary.n_outputs_ == 1
+    assert binary.predict_proba(x).shape == (600, 2)
+
+
+def test_setting_coefficients_is_training_from_them():
+    """coefs_ and intercepts_ are the model: set them and partial_fit starts from them."""
+    x, y = iris()
+    clf = MLPClassifier((4,), solver="sgd", momentum=0.0, random_state=0)
+    clf.partial_fit(x, y, classes=[0, 1, 2])
+    clf.coefs_ = [np.zeros_like(c) for c in clf.coefs_]
+    clf.intercepts_ = [np.zeros_like(b) for b in clf.intercepts_]
+    np.testing.assert_allclose(clf.predict_proba(x), 1 / 3)
+    clf.partial_fit(x[:100], y[:100])  # classes 0 and 1 only: the output biases move
+    # zero weights and ReLU at 0: no gradient reaches the weights, only the output biases
+    assert all(np.all(c == 0) for c in clf.coefs_) and np.all(clf.intercepts_[0] == 0)
+    assert clf.intercepts_[1][2] < 0 < clf.intercepts_[1][0]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_precision_follows_the_data(dtype, compilations):
+    """float32 data trains and predicts in float32, anything else in float64, while JAX's global
+    setting stays as it was."""
+    import jax
+
+    x, y = iris()
+    before = jax.config.jax_enable_x64
+    reg = fitted(
+        MLPRegressor(hidden_layer_sizes=(5,), max_iter=20, random_state=0), x.astype(dtype), y
+    )
+    assert jax.config.jax_enable_x64 == before
+    assert {c.dtype for c in reg.coefs_ + reg.intercepts_} == {np.dtype(dtype)}
+    assert reg.predict(x.astype(dtype)).dtype == dtype
+
+
+def test_an_int_input_trains_in_float64():
+    x, y = iris()
+    clf = fitted(MLPClassifier((5,), max_iter=5, random_state=0), (x * 10).astype(int), y)
+    assert clf.coefs_[0].dtype == np.float64
+
+
+def test_sample_and_class_weights():
+    x, y = iris()
+    ones = fitted(
+        MLPClassifier((5,), max_iter=20, random_state=0), x, y, sample_weight=np.ones(150)
+    )
+    none = fitted(MLPClassifier((5,), max_iter=20, random_state=0), x, y)
+    np.testing.assert_allclose(ones.coefs_[0], none.coefs_[0])
+    weights = np.where(y == 0, 3.0, 1.0)
+    by_class = fitted(MLPClassifier((5,), max_iter=20, random_state=0, class_weight={0: 3.0}), x, y)
+    by_sample = fitted(
+        MLPClassifier((5,), max_iter=20, random_state=0), x, y, sample_weight=weights
+    )
+    np.testing.assert_allclose(by_class.coefs_[0], by_sample.coefs_[0])
+    assert not np.allclose(by_class.coefs_[0], none.coefs_[0])
+    with pytest.raises(ValueError, match="non-negative"):
+        MLPClassifier().fit(x, y, sample_weight=-np.ones(150))
+    x, y = x[:120], y[:120]  # 50, 50 and 20 of each class: "balanced" is n / (3 count)
+    kw = dict(hidden_layer_sizes=(5,), max_iter=5, random_state=0)
+    balanced = fitted(MLPClassifier(**kw, class_weight="balanced"), x, y)
+    by_hand = fitted(MLPClassifier(**kw), x, y, sample_weight=120 / (3 * np.bincount(y)[y]))
+    np.testing.assert_allclose(balanced.coefs_[0], by_hand.coefs_[0])
+
+
+def test_jaxmlps_own_keywords():
+    x, y = iris()
+    kw = dict(hidden_layer_sizes=(6,), max_iter=30, random_state=0)
+    plain = fitted(MLPClassifier(**kw), x, y)
+    decayed = fitted(MLPClassifier(**kw, weight_decay=0.5), x, y)
+    assert np.abs(decayed.coefs_[0]).sum() < np.abs(plain.coefs_[0]).sum()
+    by_hand = fitted(MLPClassifier(**kw, grad="backprop"), x, y)
+    assert by_hand.gradient_check_.passed  # the delta rule was checked before it trained
+    np.testing.assert_allclose(by_hand.coefs_[0], plain.coefs_[0], rtol=1e-9, atol=1e-12)
+    for activation in ("leaky_relu", "softplus"):
+        trained = MLPClassifier(
+            (6,), activation=activation, learning_rate_init=0.01, random_state=0
+        )
+        fitted(trained, x, y)
+        assert trained.score(x, y) > 0.8
+    on_cpu = fitted(MLPClassifier(**kw, device="cpu"), x, y)
+    np.testing.assert_array_equal(on_cpu.coefs_[0], plain.coefs_[0])
+    with pytest.raises(ValueError, match="device 'tpu:7' is not available|tpu has devices"):
+        MLPClassifier(device="tpu:7").fit(x, y)
 
 
 @pytest.mark.parametrize(
     "params, message",
     [
-        ({"batch_size": 0}, "batch_size must be 'auto' or a positive integer, got 0"),
-        ({"max_iter": 0}, "max_iter must be a positive integer, got 0"),
-        ({"hidden_layer_sizes": (8, 2.5)}, "hidden_layer_sizes must hold positive integers"),
-        (
-            {"early_stopping": True, "validation_fraction": 1.5},
-            r"validation_fraction must lie in \(0, 1\), got 1.5",
-        ),
-        ({"early_stopping": True, "n_iter_no_change": 0}, "n_iter_no_change must be a positive"),
+        ({"batch_size": 0}, "'batch_size' parameter of MLPClassifier must be"),
+        ({"max_iter": 0}, "'max_iter' parameter"),
+        ({"activation": "swish"}, "'activation' parameter"),
+        ({"solver": "newton"}, "'solver' parameter"),
+        ({"grad": "numeric"}, "'grad' parameter"),
+        ({"hidden_layer_sizes": (8, 0)}, "hidden_layer_sizes must be > 0"),
+        ({"class_weight": "even"}, "'class_weight' parameter"),
     ],
 )
 def test_hyperparameters_out_of_range_are_named(params, message):
-    x, y = digits()
+    x, y = iris()
     with pytest.raises(ValueError, match=message):
         MLPClassifier(**params).fit(x, y)
 
 
-def test_batch_size_auto_is_scikit_learns_rule():
-    x, y = digits()
-    auto = MLPClassifier((8,), batch_size="auto", max_iter=1, random_state=0).fit(x, y)
-    fixed = MLPClassifier((8,), batch_size=200, max_iter=1, random_state=0).fit(x, y)
-    assert auto.t_ == fixed.t_ == 3  # 600 images in batches of 200
-    np.testing.assert_array_equal(auto.params_[0]["w"], fixed.params_[0]["w"])
+def test_verbose_prints_scikit_learns_lines(capsys):
+    x, y = iris()
+    fitted(MLPClassifier((4,), solver="sgd", max_iter=3, verbose=True, early_stopping=True), x, y)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("Iteration 1, loss = ") and out[1].startswith("Validation score: ")
+    assert len(out) == 6
 
 
-def test_a_pipeline_in_cross_validation_and_grid_search():
-    x, y = digits()
-    pipe = make_pipeline(
-        StandardScaler(),
-        MLPClassifier((32,), max_iter=40, learning_rate=1e-2, batch_size=50, random_state=0),
+def test_maximum_iterations_warn_as_scikit_learn():
+    x, y = iris()
+    with pytest.warns(ConvergenceWarning, match=r"Maximum iterations \(2\) reached"):
+        MLPClassifier((4,), max_iter=2).fit(x, y)
+    with pytest.warns(ConvergenceWarning, match="lbfgs failed to converge after 2 iteration"):
+        MLPClassifier((4,), solver="lbfgs", max_iter=2).fit(x, y)
+
+
+@pytest.mark.parametrize("activation", ["identity", "logistic", "tanh", "relu"])
+def test_bridges_both_ways(activation):
+    """from_sklearn: scikit-learn's fitted MLP as jaxmlp's (net, params), whose outputs are its
+    predictions; to_sklearn: a genuine scikit-learn estimator with jaxmlp's predictions."""
+    x, y = iris()
+    theirs = fitted(
+        scikit.MLPClassifier((5,), activation=activation, max_iter=50, random_state=0), x, y
     )
-    scores = cross_val_score(pipe, x, y, cv=2)
-    assert scores.mean() > 0.8  # 300 training images per fold
-    search = GridSearchCV(pipe, {"mlpclassifier__learning_rate": [1e-5, 1e-2]}, cv=2)
-    search.fit(x, y)
-    assert search.best_params_ == {"mlpclassifier__learning_rate": 1e-2}
-
-
-@pytest.mark.float64
-def test_fitted_attributes_and_the_network_behind_them():
-    x, y = digits()
-    labels = np.array(list("abcdefghij"))[y]  # string classes come back as given
-    clf = MLPClassifier((16,), max_iter=5, batch_size=100, random_state=0, grad="backprop")
-    clf.fit(x / 16, labels)
-    assert clf.classes_.tolist() == list("abcdefghij") and clf.n_iter_ == 5 and clf.t_ == 30
-    assert len(clf.loss_curve_) == 5 and clf.loss_curve_[-1] < clf.loss_curve_[0]
-    assert clf.gradient_check_.passed  # the delta rule was checked before it trained
-    proba = clf.predict_proba(x / 16)
-    np.testing.assert_allclose(
-        proba, np.asarray(clf.net_.apply(clf.params_, (x / 16).astype(proba.dtype)))
+    net, params = from_sklearn(theirs)
+    np.testing.assert_allclose(net.apply(params, x), theirs.predict_proba(x), rtol=1e-6)
+    assert net.hvp(params, x, y, params)  # jaxmlp's second order takes it
+    ours = fitted(
+        MLPRegressor(hidden_layer_sizes=(5,), activation=activation, max_iter=50, random_state=0),
+        x,
+        y,
     )
-    assert set(clf.predict(x[:20] / 16)) <= set("abcdefghij")
-    np.testing.assert_allclose(clf.predict_log_proba(x[:5] / 16), np.log(proba[:5]))
-    assert clf.get_params()["hidden_layer_sizes"] == (16,)
-    assert clf.set_params(max_iter=3).max_iter == 3
+    twin = to_sklearn(ours)
+    assert type(twin) is scikit.MLPRegressor
+    np.testing.assert_allclose(twin.predict(x), ours.predict(x), rtol=1e-9)
+    clf = fitted(MLPClassifier((5,), activation=activation, max_iter=50, random_state=0), x, y)
+    np.testing.assert_array_equal(to_sklearn(clf).predict(x), clf.predict(x))
 
 
-def test_partial_fit_continues_where_the_last_call_stopped():
-    x, y = digits()
-    x = x / 16
-    whole = MLPClassifier((16,), max_iter=3, batch_size=600, random_state=0).fit(x, y)
-    parts = MLPClassifier((16,), max_iter=3, batch_size=600, random_state=0)
-    with pytest.raises(ValueError, match="classes must be passed"):
-        parts.partial_fit(x, y)
+def test_bridges_refuse_what_they_cannot_carry():
+    x, y = iris()
+    with pytest.raises(ValueError, match="scikit-learn has no activation 'softplus'"):
+        to_sklearn(fitted(MLPClassifier((3,), activation="softplus", max_iter=2), x, y))
+    with pytest.raises(TypeError, match="from_sklearn takes a fitted MLPClassifier"):
+        from_sklearn(StandardScaler())
+
+
+def test_no_recompilation_across_calls_hyperparameters_and_folds(compilations):
+    """partial_fit calls, new learning rates and penalties, and cross-validation folds of one
+    shape reuse the compiled epochs."""
+    x, y = iris()  # 150 rows: 5 folds of 120 training rows each
+    clf = MLPClassifier((8,), random_state=0)
+    clf.partial_fit(x, y, classes=[0, 1, 2])
+    before = stochastic.run_epochs._cache_size()
     for _ in range(3):
-        parts.partial_fit(x, y, classes=np.arange(10))
-    # full-batch epochs: three calls of one epoch are the run of three epochs, optimizer state included
-    np.testing.assert_allclose(parts.predict_proba(x), whole.predict_proba(x), rtol=1e-6, atol=1e-7)
-    assert parts.n_iter_ == 3 and len(parts.loss_curve_) == 3
-    with pytest.raises(ValueError, match="not in classes"):
-        MLPClassifier().partial_fit(x[:5], [0, 1, 2, 3, 11], classes=np.arange(10))
+        clf.partial_fit(x, y)
+    for lr in (1e-2, 1e-1):
+        clf.set_params(learning_rate_init=lr, alpha=lr).partial_fit(x, y)
+    assert stochastic.run_epochs._cache_size() == before
+    pipe = make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=20, random_state=0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cross_val_score(pipe, x, y, cv=5)
+        middle = stochastic.run_epochs._cache_size()
+        GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-2, 1.0]}, cv=5, refit=False).fit(x, y)
+    assert stochastic.run_epochs._cache_size() == middle  # 15 more fits, no new program
 
 
-def test_early_stopping_records_validation_and_keeps_the_best_epoch():
-    x, y = make_regression(400, 5, noise=30.0, random_state=0)
-    reg = MLPRegressor(
-        (64,),
-        learning_rate=3e-2,
-        max_iter=300,
-        early_stopping=True,
-        n_iter_no_change=5,
-        random_state=0,
-        batch_size=50,
-    )
-    reg.fit(x, y / y.std())
-    assert reg.n_iter_ < 300  # stopped early
-    assert len(reg.validation_scores_) == len(reg.validation_losses_) == reg.n_iter_
-    best = int(np.argmin(reg.validation_losses_))
-    assert reg.n_iter_ == best + 1 + 5  # patience: five epochs without a lower validation loss
-    assert reg.best_validation_score_ == max(reg.validation_scores_)
-    assert reg.score(x, y / y.std()) > 0.5
+def test_partial_fit_is_refused_as_scikit_learn_refuses():
+    x, y = iris()
+    assert not hasattr(MLPClassifier(solver="lbfgs"), "partial_fit")
+    clf = MLPClassifier(early_stopping=True, max_iter=3).fit(x, y)
+    with pytest.raises(ValueError, match="partial_fit does not support early_stopping=True"):
+        clf.partial_fit(x, y)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        MLPClassifier().partial_fit(x, y)
 
 
-def test_multi_output_regression_and_shapes():
-    x, y = make_regression(200, 4, n_targets=3, random_state=1)
-    reg = MLPRegressor((32,), max_iter=100, learning_rate=1e-2, random_state=0).fit(x, y / y.std())
-    assert reg.predict(x).shape == (200, 3) and reg.score(x, y / y.std()) > 0.8
-    one = MLPRegressor((8,), max_iter=2, random_state=0).fit(x, y[:, 0])
-    assert one.predict(x).shape == (200,)
+def test_sparse_input_gives_the_dense_results():
+    import scipy.sparse as sp
+
+    x, y = digits()
+    dense = fitted(MLPClassifier((8,), max_iter=5, random_state=0), x, y)
+    sparse = fitted(MLPClassifier((8,), max_iter=5, random_state=0), sp.csr_matrix(x), y)
+    np.testing.assert_allclose(sparse.coefs_[0], dense.coefs_[0])
+    np.testing.assert_array_equal(sparse.predict(sp.csc_matrix(x)), dense.predict(x))
 
 
 def test_package_exports_nothing_that_needs_scikit_learn():
     assert not hasattr(jaxmlp, "MLPClassifier")  # `import jaxmlp` stays free of scikit-learn
-
-
-@pytest.mark.parametrize(
-    "option", [{"weight_decay": 0.1}, {"schedule": "cosine"}, {"optimizer": "momentum"}]
-)
-def test_training_options_reach_fit(option):
-    x, y = digits()
-    kw = dict(hidden_layer_sizes=(8,), max_iter=3, batch_size=100, random_state=0)
-    plain = MLPClassifier(**kw).fit(x / 16, y)
-    other = MLPClassifier(**kw, **option).fit(x / 16, y)
-    assert other.loss_curve_ != plain.loss_curve_
-
-
-def test_partial_fit_with_a_schedule_compiles_its_loop_once():
-    """The schedule's length is data: each partial_fit call (a longer run than the last) reuses
-    the compiled loop."""
-    from jaxmlp.training.loop import run_chunk
-
-    x, y = digits()
-    clf = MLPClassifier(hidden_layer_sizes=(16,), schedule="cosine", random_state=0)
-    clf.partial_fit(x, y, classes=np.arange(10))
-    before = run_chunk._cache_size()
-    for _ in range(3):
-        clf.partial_fit(x, y)
-    assert run_chunk._cache_size() == before

@@ -182,9 +182,8 @@ def error_steps(v: Values) -> None:
                 last.out[k : k + 1],
                 jnp.asarray(v.t[k : k + 1], last.out.dtype),
             )
-            scale = (
-                n_out if v.net.loss == "mse" else 1
-            )  # the library's mse divides one output by 1, not n
+            # the means over outputs divide one output's share by 1, not n
+            scale = n_out if v.net.loss in ("mse", "half_mse") else 1
             v.add(
                 section,
                 f"E_{name}",

@@ -141,6 +141,8 @@ def _activation(op, const, h: str, name: str, dtype) -> str:
             ],
         )
         return op("Add", [op("Relu", [h]), tail])
+    if name == "exp":
+        return op("Exp", [h])
     if name == "softmax":
         return op("Softmax", [h], axis=1)
     raise ValueError(f"no ONNX form for the activation {name!r}")

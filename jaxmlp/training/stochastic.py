@@ -1,0 +1,295 @@
+r"""scikit-learn's stochastic solvers (``sgd``, ``adam``), many epochs inside one compiled call.
+
+One call of :func:`run_epochs` trains up to ``Solver.epochs`` epochs in a ``lax.while_loop``,
+with scikit-learn's rules for everything that happens between epochs evaluated on the device:
+no Python runs per step or per epoch, and the hyperparameters (:class:`Rules`) are data, so
+changing a learning rate, penalty, momentum or tolerance never recompiles.
+
+An epoch visits the ``n`` training rows in the order ``perm`` (a permutation drawn by the
+caller, or ``0..n-1``) in ``ceil(n / B)`` consecutive batches of ``B`` rows; the last batch is
+short, as scikit-learn cuts it (its missing rows are padding with weight 0, so every step has
+one shape). Each step minimises :mod:`jaxmlp.training.objective`'s :math:`J` with
+
+* ``sgd`` (learning rate :math:`\eta`, momentum :math:`\mu`):
+  :math:`v \leftarrow \mu v - \eta g`, :math:`\theta \leftarrow \theta + v`, or with Nesterov's
+  momentum :math:`\theta \leftarrow \theta + \mu v - \eta g` (the new :math:`v`);
+* ``adam``: :math:`m \leftarrow \beta_1 m + (1-\beta_1) g`,
+  :math:`s \leftarrow \beta_2 s + (1-\beta_2) g^2`,
+  :math:`\eta_t = \eta \sqrt{1-\beta_2^t} / (1-\beta_1^t)`,
+  :math:`\theta \leftarrow \theta - \eta_t\, m / (\sqrt{s} + \epsilon)` (scikit-learn's form:
+  :math:`\epsilon` is added to :math:`\sqrt{s}`, not to the bias-corrected
+  :math:`\sqrt{s / (1-\beta_2^t)}` as in ``optax.adam``);
+* optionally a decoupled weight decay :math:`W \leftarrow W - \eta \lambda W` on the weights.
+
+The epoch's loss is :math:`\frac{1}{n}\sum_b J_b \cdot |b|` (each batch's objective times its
+rows). After each epoch, as scikit-learn's ``_fit_stochastic``: without early stopping the
+no-improvement count grows when the loss exceeds the best loss minus ``tol`` and resets
+otherwise; with early stopping it follows the validation score (accuracy or :math:`R^2`, NaN
+when the outputs are not finite) against the best score plus ``tol``, and the parameters of the
+best score are kept. ``invscaling`` sets :math:`\eta = \eta_0 / (t + 1)^{p}` with ``t`` the rows
+seen; when the count exceeds ``n_iter_no_change`` the run stops, or with ``adaptive`` the
+learning rate is divided by 5 (stopping once it is at most ``1e-6``).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxmlp.forward import apply, batch_mean, per_example_loss
+from jaxmlp.mlp import MLP
+from jaxmlp.training import objective
+
+Array = jax.Array
+SOLVERS = ("sgd", "adam")
+SCHEDULES = ("constant", "invscaling", "adaptive")
+SCORES = ("labels", "thresholds", "r2")
+SMALLEST_LEARNING_RATE = 1e-6
+
+# What happened at the end of an epoch (recorded per epoch; the caller words it).
+NOTHING, LEARNING_RATE_DIVIDED, STOPPED, LEARNING_RATE_TOO_SMALL = 0, 1, 2, 3
+
+
+class Rules(NamedTuple):
+    """The hyperparameters, as data (scalars of the parameters' dtype)."""
+
+    learning_rate_init: Array
+    alpha: Array
+    power_t: Array
+    momentum: Array
+    beta_1: Array
+    beta_2: Array
+    epsilon: Array
+    tol: Array
+    n_iter_no_change: Array  # may be inf
+    weight_decay: Array
+
+
+@dataclass(frozen=True)
+class Solver:
+    """The static configuration: one compiled program per distinct value.
+
+    ``score``: how a validation score is taken: ``"labels"`` (accuracy of the arg max, softmax
+    heads), ``"thresholds"`` (accuracy of every output at 0.5, all of a row's right: logistic
+    heads, binary and multilabel), ``"r2"`` (the mean :math:`R^2` over outputs).
+    ``epochs``: how many epochs one call can run (the length of the records).
+    """
+
+    net: MLP
+    solver: str
+    schedule: str
+    nesterov: bool
+    batch: int
+    early_stopping: bool
+    score: str
+    grad: str
+    shuffle: bool
+    epochs: int
+
+
+class Moments(NamedTuple):
+    """The optimizer's state: ``first`` (sgd's velocity, adam's :math:`m`), ``second`` (adam's
+    :math:`s`), ``count`` (adam's updates so far) and the current ``learning_rate``."""
+
+    first: tuple
+    second: tuple
+    count: Array
+    learning_rate: Array
+
+
+class Progress(NamedTuple):
+    """What the stopping rules carry from epoch to epoch (and from call to call):
+    ``samples`` (rows seen, scikit-learn's ``t_``), ``best_loss``, ``best_score``,
+    ``count`` (epochs without improvement) and ``best_params`` (early stopping)."""
+
+    samples: Array
+    best_loss: Array
+    best_score: Array
+    count: Array
+    best_params: tuple
+
+
+class Records(NamedTuple):
+    """Per epoch of the call, ``(epochs,)`` each: the training ``loss``, the validation
+    ``score`` and ``validation_loss`` (NaN without early stopping), the ``event`` (NOTHING,
+    LEARNING_RATE_DIVIDED, STOPPED, LEARNING_RATE_TOO_SMALL) and the ``learning_rate`` after it."""
+
+    loss: Array
+    score: Array
+    validation_loss: Array
+    event: Array
+    learning_rate: Array
+
+
+def start_moments(solver: str, params, learning_rate_init) -> Moments:
+    """A fresh optimizer state: zero moments, no updates, the initial learning rate."""
+    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    second = zeros if solver == "adam" else ()
+    return Moments(zeros, second, jnp.zeros((), jnp.int32), jnp.asarray(learning_rate_init, dtype))
+
+
+def score(kind: str, net: MLP, params, x: Array, t: Array, w: Array) -> Array:
+    """The validation score of ``params`` on ``(x, t)`` weighted by ``w``: accuracy
+    (``"labels"``, ``"thresholds"``) or the mean over outputs of
+    :math:`R^2 = 1 - \\sum w (t - o)^2 / \\sum w (t - \\bar t)^2` (1 for a constant target
+    predicted exactly, else 0; NaN when an output is not finite), as scikit-learn's ``score``."""
+    out = apply(net, params, x)
+    if kind == "r2":
+        mean = jnp.sum(w[:, None] * t, axis=0) / jnp.sum(w)
+        residual = jnp.sum(w[:, None] * (t - out) ** 2, axis=0)
+        spread = jnp.sum(w[:, None] * (t - mean) ** 2, axis=0)
+        r2 = jnp.where(
+            spread != 0,
+            1 - residual / jnp.where(spread != 0, spread, 1),
+            (residual == 0).astype(out.dtype),
+        )
+        return jnp.where(jnp.all(jnp.isfinite(out)), jnp.mean(r2), jnp.nan).astype(out.dtype)
+    if kind == "labels":
+        right = jnp.argmax(out, axis=1) == jnp.argmax(t, axis=1)
+    else:
+        right = jnp.all((out > 0.5) == (t > 0.5), axis=1)
+    return jnp.sum(w * right.astype(w.dtype)) / jnp.sum(w)
+
+
+def _update(solver: Solver, rules: Rules, params, moments: Moments, grads):
+    """One step of ``sgd`` or ``adam`` (module docstring); returns ``(params, moments)``."""
+    tree_map = jax.tree_util.tree_map
+    if solver.solver == "sgd":
+        eta = moments.learning_rate
+        velocity = tree_map(lambda v, g: rules.momentum * v - eta * g, moments.first, grads)
+        if solver.nesterov:
+            step = tree_map(lambda v, g: rules.momentum * v - eta * g, velocity, grads)
+        else:
+            step = velocity
+        moments = moments._replace(first=velocity)
+    else:
+        dtype = moments.learning_rate.dtype
+        count = moments.count + 1
+        m = tree_map(lambda m, g: rules.beta_1 * m + (1 - rules.beta_1) * g, moments.first, grads)
+        s = tree_map(
+            lambda s, g: rules.beta_2 * s + (1 - rules.beta_2) * g * g, moments.second, grads
+        )
+        k = count.astype(dtype)
+        eta_t = rules.learning_rate_init * jnp.sqrt(1 - rules.beta_2**k) / (1 - rules.beta_1**k)
+        step = tree_map(lambda m, s: -eta_t * m / (jnp.sqrt(s) + rules.epsilon), m, s)
+        moments = Moments(m, s, count, eta_t)
+        eta = rules.learning_rate_init
+    new = tree_map(lambda p, d: p + d, params, step)
+    decay = rules.weight_decay * eta
+    return tuple({**n, "w": n["w"] - decay * p["w"]} for n, p in zip(new, params)), moments
+
+
+def _epoch(solver: Solver, rules: Rules, params, moments: Moments, x, t, w, perm):
+    """One epoch over the rows in the order ``perm`` ``(n,)``; returns ``(params, moments,
+    epoch loss)``."""
+    n, batch = x.shape[0], solver.batch
+    steps = -(-n // batch)
+    order = jnp.concatenate([perm, jnp.zeros(steps * batch - n, perm.dtype)])
+    real = jnp.arange(steps * batch) < n
+
+    def step(carry, i):
+        params, moments = carry
+        rows = jax.lax.dynamic_slice(order, (i * batch,), (batch,))
+        kept = jax.lax.dynamic_slice(real, (i * batch,), (batch,))
+        wb = jnp.where(kept, w[rows], 0)
+        loss, grads = objective.value_and_grad(
+            solver.net, params, x[rows], t[rows], wb, rules.alpha, solver.grad
+        )
+        params, moments = _update(solver, rules, params, moments, grads)
+        return (params, moments), loss * jnp.sum(kept).astype(loss.dtype)
+
+    (params, moments), losses = jax.lax.scan(step, (params, moments), jnp.arange(steps))
+    return params, moments, jnp.sum(losses) / n
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def run_epochs(
+    solver: Solver,
+    rules: Rules,
+    params,
+    moments: Moments,
+    progress: Progress,
+    data: tuple,
+    validation: tuple | None,
+    perms: Array | None,
+    epochs_wanted: Array,
+):
+    """Up to ``epochs_wanted`` (at most ``solver.epochs``) epochs, stopping early by the rules of
+    the module docstring.
+
+    Args:
+      data: ``(x, t, w)``: ``(n, n_in)``, ``(n, n_out)``, ``(n,)``.
+      validation: ``(x_val, t_val, w_val)`` with early stopping, else None.
+      perms: ``(solver.epochs, n)`` int32, row ``e`` the order of epoch ``e`` (``shuffle``);
+        None visits the rows in order.
+
+    Returns:
+      ``(params, moments, progress, records, epochs run, stopped)``; ``stopped`` is True when
+      the no-improvement rule ended the run.
+    """
+    x, t, w = data
+    n, dtype = x.shape[0], x.dtype
+    nan = jnp.full((solver.epochs,), jnp.nan, dtype)
+    records = Records(nan, nan, nan, jnp.zeros(solver.epochs, jnp.int32), nan)
+
+    def body(carry):
+        e, params, moments, progress, records, _ = carry
+        perm = perms[e] if solver.shuffle else jnp.arange(n, dtype=jnp.int32)
+        params, moments, loss = _epoch(solver, rules, params, moments, x, t, w, perm)
+        samples = progress.samples + n
+        if solver.early_stopping:
+            xv, tv, wv = validation
+            value = score(solver.score, solver.net, params, xv, tv, wv)
+            val_loss = batch_mean(per_example_loss(solver.net, params, xv, tv), wv)
+            worse = value < progress.best_score + rules.tol
+            better = value > progress.best_score
+            best_score = jnp.where(better, value, progress.best_score)
+            best_params = jax.tree_util.tree_map(
+                lambda new, old: jnp.where(better, new, old), params, progress.best_params
+            )
+            best_loss = progress.best_loss
+        else:
+            value = val_loss = jnp.asarray(jnp.nan, dtype)
+            worse = loss > progress.best_loss - rules.tol
+            best_loss = jnp.where(loss < progress.best_loss, loss, progress.best_loss)
+            best_score, best_params = progress.best_score, progress.best_params
+        count = jnp.where(worse, progress.count + 1, 0)
+        eta = moments.learning_rate
+        if solver.solver == "sgd" and solver.schedule == "invscaling":
+            eta = (rules.learning_rate_init / (samples + 1) ** rules.power_t).astype(dtype)
+        triggered = count.astype(dtype) > rules.n_iter_no_change
+        if solver.solver == "sgd" and solver.schedule == "adaptive":
+            too_small = eta <= SMALLEST_LEARNING_RATE
+            stop = triggered & too_small
+            divide = triggered & ~too_small
+            eta = jnp.where(divide, eta / 5, eta)
+            count = jnp.where(divide, 0, count)
+            event = jnp.where(
+                stop, LEARNING_RATE_TOO_SMALL, jnp.where(divide, LEARNING_RATE_DIVIDED, NOTHING)
+            )
+        else:
+            stop = triggered
+            event = jnp.where(stop, STOPPED, NOTHING)
+        moments = moments._replace(learning_rate=eta)
+        progress = Progress(samples, best_loss, best_score, count, best_params)
+        records = Records(
+            records.loss.at[e].set(loss),
+            records.score.at[e].set(value),
+            records.validation_loss.at[e].set(val_loss),
+            records.event.at[e].set(event),
+            records.learning_rate.at[e].set(eta),
+        )
+        return e + 1, params, moments, progress, records, stop
+
+    def more(carry):
+        e, *_, stopped = carry
+        return (e < epochs_wanted) & ~stopped
+
+    start = (jnp.zeros((), jnp.int32), params, moments, progress, records, jnp.asarray(False))
+    e, params, moments, progress, records, stopped = jax.lax.while_loop(more, body, start)
+    return params, moments, progress, records, e, stopped
