@@ -7,26 +7,35 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).parent.parent / "README.md"
 
 
 def run_blocks() -> dict:
-    """Run the README's two Python examples (the library tour and second order), each in a fresh
+    """Run the README's Python examples (the library tour, second order, the scikit-learn
+    estimators), each in a fresh
     namespace of one fresh interpreter, and report what they claim as JSON."""
     blocks = re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
     tour = next(b for b in blocks if "jaxmlp.tutorial()" in b)
     second = next(b for b in blocks if "net.hvp(" in b)
+    estimators = next(b for b in blocks if "from jaxmlp.sklearn import" in b)
     script = f"""
 import json
-tour, second = {{}}, {{}}
+tour, second, sk = {{}}, {{}}, {{}}
 exec(compile({tour!r}, "README.md", "exec"), tour)
 exec(compile({second!r}, "README.md", "exec"), second)
+exec(compile({estimators!r}, "README.md", "exec"), sk)
+scaled = sk["search"].best_estimator_[0].transform(sk["X"])
 print(json.dumps({{
     "net_h1": float(tour["hidden"].net[0]), "E": float(tour["E"]),
     "w5": float(tour["params1"][1]["w"][0, 0]), "passed": tour["report"].passed,
     "accuracy": float(tour["accuracy"]),
     "hvp_passed": second["report"].passed, "lam": float(second["lam"]),
     "H": list(second["H"].shape), "dE_dlr": float(second["dE_dlr"]),
+    "scores": sk["scores"].tolist(), "theirs": sk["theirs"].tolist(),
+    "net": list(sk["net"].sizes), "twin": type(sk["twin"]).__module__,
+    "twin_agrees": bool((sk["twin"].predict(scaled) == sk["fitted"].predict(scaled)).all()),
 }}))
 """
     done = subprocess.run(
@@ -52,6 +61,10 @@ def test_python_examples_run():
     assert abs(got["lam"] - 0.0365458975) < 1e-9
     assert got["H"] == [10, 10]
     assert got["dE_dlr"] < 0  # a larger rate trains the seed faster here
+    # scikit-learn's estimator swapped for jaxmlp's: the same cross-validation scores
+    assert got["scores"] == pytest.approx(got["theirs"], abs=1e-12) and min(got["scores"]) > 0.9
+    assert got["net"] == [64, 100, 10] and got["twin"].startswith("sklearn.neural_network")
+    assert got["twin_agrees"]
 
 
 def test_readme_tables_are_the_experiments_output():

@@ -381,3 +381,42 @@ def test_sparse_input_gives_the_dense_results():
 
 def test_package_exports_nothing_that_needs_scikit_learn():
     assert not hasattr(jaxmlp, "MLPClassifier")  # `import jaxmlp` stays free of scikit-learn
+
+
+@pytest.mark.parametrize("cache", ["dir", ""])
+def test_a_fit_keeps_its_program_in_the_persistent_compilation_cache(tmp_path, cache):
+    """$JAXMLP_CACHE_DIR (set empty: off), as the CLI; a new process then loads the program."""
+    path = str(tmp_path / "xla") if cache else ""
+    script = (
+        "import jax, numpy as np\n"
+        "from jaxmlp.sklearn import MLPClassifier\n"
+        "x = np.random.RandomState(0).rand(40, 3); y = (x[:, 0] > 0.5).astype(int)\n"
+        "MLPClassifier((4,), max_iter=2).fit(x, y)\n"
+        "print(jax.config.jax_compilation_cache_dir)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "JAXMLP_CACHE_DIR": path},
+        check=True,
+    )
+    if cache:
+        assert run.stdout.split()[-1] == path
+        assert any(p.name.startswith("jit_run_epochs") for p in (tmp_path / "xla").iterdir())
+    else:
+        assert run.stdout.split()[-1] == "None"
+
+
+@pytest.mark.skipif(not THOROUGH, reason="thorough run only")
+@pytest.mark.parametrize("name", ["wine", "diabetes"])
+def test_default_estimators_score_as_scikit_learns(name):
+    """experiments/sklearn_quality.py's comparison, on three seeds: the same test scores."""
+    sys.path.insert(0, str(Path(__file__).parent.parent / "experiments"))
+    try:
+        import sklearn_quality
+    finally:
+        sys.path.pop(0)
+    load, metric = sklearn_quality.SETS[name]
+    got = sklearn_quality.scores(load, metric == "R^2", range(3))
+    np.testing.assert_allclose(got["jaxmlp"], got["scikit-learn"], atol=1e-9)

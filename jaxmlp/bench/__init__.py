@@ -16,6 +16,8 @@ Workloads (every peer ends on the same loss, checked: a mismatch raises Benchmar
   (:mod:`jaxmlp.bench.real_data`).
 * **W9 Hessian-vector products**: the R-operator by hand against ``jax.jvp(jax.grad)`` and one
   gradient (:mod:`jaxmlp.bench.second_order`).
+* **W11 scikit-learn drop-in**: ``jaxmlp.sklearn.MLPClassifier`` against scikit-learn's with its
+  defaults, a first fit in a fresh process and later fits (:mod:`jaxmlp.bench.estimators`).
 
 Times are medians of repeated runs after compilation. ``--quick`` shrinks every
 workload (same code paths) to finish in under a minute. PyTorch peers are
@@ -66,6 +68,7 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
 
 
 def _workloads(quick: bool, device: str) -> dict:
+    from jaxmlp.bench.estimators import w11
     from jaxmlp.bench.real_data import all_rows
     from jaxmlp.bench.second_order import w9
 
@@ -93,6 +96,7 @@ def _workloads(quick: bool, device: str) -> dict:
     with x64_scope(False):  # what users run: JAX's default precision
         rows += all_rows(repeats, quick, torch, interleaved)
     rows += w9(repeats, quick, interleaved)
+    rows += w11(quick)
     return {"machine": machine(device), "quick": quick, "matmul_peak_gflops": peak, "rows": rows}
 
 

@@ -50,6 +50,11 @@ def markdown(report: dict) -> str:
             ("ratio", "ratio", "{:.2f}x"),
         ],
         "W8": [("seconds", "s to train", "{:.2f}"), ("test_accuracy", "test accuracy", "{:.2%}")],
+        "W11": [
+            ("first_fit_seconds", "s, first fit in a new process", "{:.2f}"),
+            ("later_fit_seconds", "s, later fits", "{:.2f}"),
+            ("test_accuracy", "test accuracy", "{:.2%}"),
+        ],
         "W9": [
             ("us_per_product", "us / product", "{:,.2f}"),
             ("vs_one_gradient", "x one gradient", "{:.2f}"),
@@ -57,7 +62,7 @@ def markdown(report: dict) -> str:
         ],
     }
     for name, rows in groups.items():
-        cols = columns[name[:2]]
+        cols = columns[name.split()[0]]
         lines.append(f"**{name}**")
         lines.append("")
         lines.append("| peer | " + " | ".join(c[1] for c in cols) + " | note |")
@@ -75,7 +80,11 @@ def markdown(report: dict) -> str:
 def ratios(name: str, rows: list[dict]) -> str:
     """The sentence of ratios under a workload's table (the figures the targets speak of)."""
     by = {r["peer"]: r for r in rows if "note" not in r or not r["note"].startswith("skipped")}
-    if name.startswith("W1"):
+    if name.startswith("W11"):
+        from jaxmlp.bench.estimators import ratios as estimator_ratios
+
+        return estimator_ratios(rows)
+    if name.startswith("W1 "):
         j = by.get("jaxmlp fit, backprop")
         a, bare = by.get("jaxmlp fit, autodiff"), by.get("bare JAX (grad + scan, inline)")
         parts = []

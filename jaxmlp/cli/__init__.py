@@ -13,7 +13,7 @@ import sys
 
 from jaxmlp.cli.options import UsageError
 from jaxmlp.cli.parser import build_parser
-from jaxmlp.cli.process import enable_compilation_cache
+from jaxmlp.compilation_cache import enable_compilation_cache
 
 __all__ = ["USER_ERRORS", "UsageError", "build_parser", "main"]
 

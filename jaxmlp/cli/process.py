@@ -1,4 +1,5 @@
-"""The process a command runs in: the persistent compilation cache, float64 on request, and standard output kept for results."""
+"""The process a command runs in: float64 on request, and standard output kept for results
+(the persistent compilation cache: :mod:`jaxmlp.compilation_cache`)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,6 @@ import os
 import sys
 
 _RESULTS = None  # where results go when the process's stdout was handed to native libraries
-
-
-def enable_compilation_cache() -> None:
-    """JAX's persistent compilation cache, so a second run of a command skips XLA compilation.
-
-    In ``$JAXMLP_CACHE_DIR`` (default ``~/.cache/jaxmlp/xla``); set it empty to turn the cache off.
-    """
-    path = os.environ.get(
-        "JAXMLP_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxmlp", "xla")
-    )
-    if not path:
-        return
-    import jax
-
-    jax.config.update("jax_compilation_cache_dir", path)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 def enable_x64() -> None:

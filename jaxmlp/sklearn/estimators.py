@@ -57,6 +57,7 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from jaxmlp.activations import HIDDEN_ACTIVATIONS
 from jaxmlp.checks.gradient_check import check_gradients
+from jaxmlp.compilation_cache import enable_compilation_cache
 from jaxmlp.forward import apply
 from jaxmlp.mlp import MLP
 from jaxmlp.training import lbfgs, stochastic
@@ -249,6 +250,7 @@ class _MLP(BaseEstimator):
         if np.any(np.array(hidden) <= 0):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
         device = resolve_device(self.device)
+        enable_compilation_cache()
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, t, labels = self._validate_input(X, y, incremental, reset=first)
         X = _dense(X)

@@ -1,0 +1,24 @@
+"""JAX's persistent compilation cache, as the CLI and the scikit-learn estimators use it."""
+
+from __future__ import annotations
+
+import os
+
+
+def enable_compilation_cache() -> None:
+    """JAX's persistent compilation cache, so that a new process loads the programs an earlier
+    one compiled (a command's run, an estimator's training loop) instead of compiling them again.
+
+    In ``$JAXMLP_CACHE_DIR`` (default ``~/.cache/jaxmlp/xla``); set it empty to turn the cache
+    off. A process that already chose a cache directory keeps its own.
+    """
+    import jax
+
+    path = os.environ.get(
+        "JAXMLP_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxmlp", "xla")
+    )
+    if not path or jax.config.jax_compilation_cache_dir is not None:
+        return
+    jax.config.update("jax_compilation_cache_dir", path)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
