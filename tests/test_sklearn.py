@@ -350,6 +350,13 @@ def test_no_recompilation_across_calls_hyperparameters_and_folds(compilations):
     for lr in (1e-2, 1e-1):
         clf.set_params(learning_rate_init=lr, alpha=lr).partial_fit(x, y)
     assert stochastic.run_epochs._cache_size() == before
+    schedule = MLPClassifier((8,), solver="sgd", learning_rate="invscaling", random_state=0)
+    schedule.partial_fit(x, y, classes=[0, 1, 2], sample_weight=np.ones(150))
+    before = stochastic.run_epochs._cache_size()
+    for _ in range(3):  # the rate falls every call: it is data
+        schedule.partial_fit(x, y, sample_weight=np.linspace(0.5, 1.5, 150))
+    assert stochastic.run_epochs._cache_size() == before
+    assert schedule._optimizer.learning_rate == pytest.approx(1e-3 / (4 * 150 + 1) ** 0.5)
     pipe = make_pipeline(StandardScaler(), MLPClassifier((8,), max_iter=20, random_state=0))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)

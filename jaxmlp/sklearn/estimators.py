@@ -39,6 +39,7 @@ import contextlib
 import numbers
 import warnings
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -71,6 +72,17 @@ HEADS = {  # scikit-learn's output activation -> jaxmlp's loss
 PERMUTATIONS_PER_CALL = 2**22  # shuffled row indices sent to the device per compiled call
 
 _outputs = jax.jit(apply, static_argnums=0)
+
+
+class Start(NamedTuple):
+    """A stochastic run prepared on the host: the static solver, the hyperparameters, the rows,
+    the device state ``(params, moments, progress)`` and the epochs left."""
+
+    solver: stochastic.Solver
+    rules: stochastic.Rules
+    rows: stochastic.Subset
+    state: tuple
+    left: int
 
 
 @dataclass
@@ -373,6 +385,25 @@ class _MLP(BaseEstimator):
         return result.params
 
     def _fit_stochastic(self, net, params, X, t, w, incremental: bool):
+        start = self._stochastic_start(net, params, X, t, w, incremental)
+        data = (X, t.astype(X.dtype), w)
+        state, left, stopped = start.state, start.left, False
+        while left > 0 and not stopped:
+            wanted = min(start.solver.epochs, left)
+            perms = self._orders(start, wanted)
+            *state, records, ran, stopped = stochastic.run_epochs(
+                start.solver, start.rules, *state, data, start.rows, perms, np.int32(wanted)
+            )
+            ran, stopped = int(ran), bool(stopped)
+            self._record(jax.device_get(records), ran, int(start.rows.n_train))
+            left -= ran
+        return self._stochastic_finish(start, *state, stopped, incremental)
+
+    def _stochastic_start(self, net, params, X, t, w, incremental: bool) -> Start:
+        """Everything a stochastic run needs before its first compiled call: the solver's state
+        (fresh unless ``partial_fit`` continues), the early-stopping split (as row indices, drawn
+        as scikit-learn draws it), the batch size, the static :class:`~stochastic.Solver`, the
+        hyperparameters as data and the stopping rules' state."""
         dtype = X.dtype
         if not incremental or not hasattr(self, "_optimizer"):
             zeros = jax.tree_util.tree_map(np.zeros_like, params)
@@ -385,24 +416,22 @@ class _MLP(BaseEstimator):
             )
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
-        validation = None
+        rows = stochastic.subset(np.arange(X.shape[0]))
         if self.early_stopping:
             stratify = t if is_classifier(self) and self.n_outputs_ == 1 else None
-            X, X_val, t, t_val, w, w_val = train_test_split(
-                X,
-                t,
-                w,
+            train, valid = train_test_split(
+                np.arange(X.shape[0]),
                 random_state=self._random_state,
                 test_size=self.validation_fraction,
                 stratify=stratify,
             )
-            if X_val.shape[0] < 2:
+            if len(valid) < 2:
                 raise ValueError(
                     "The validation set is too small. Increase 'validation_fraction' or the "
                     "size of your dataset."
                 )
-            validation = (X_val, t_val.astype(dtype), w_val)
-        n = X.shape[0]
+            rows = stochastic.subset(train, valid)
+        n = int(rows.n_train)
         if self.batch_size == "auto":
             batch = min(200, n)
         else:
@@ -413,6 +442,7 @@ class _MLP(BaseEstimator):
                     stacklevel=4,
                 )
             batch = int(np.clip(self.batch_size, 1, n))
+        epochs = 1 if incremental else _epochs_per_call(self.max_iter, n, self.shuffle)
         solver = stochastic.Solver(
             net,
             self.solver,
@@ -423,25 +453,21 @@ class _MLP(BaseEstimator):
             self._score_kind(),
             self.grad,
             bool(self.shuffle),
-            1 if incremental else _epochs_per_call(self.max_iter, n, self.shuffle),
+            epochs,
         )
-        rules = stochastic.Rules(
-            *(
-                np.asarray(v, dtype)
-                for v in (
-                    self.learning_rate_init,
-                    self.alpha,
-                    self.power_t,
-                    self.momentum,
-                    self.beta_1,
-                    self.beta_2,
-                    self.epsilon,
-                    self.tol,
-                    self.n_iter_no_change,
-                    self.weight_decay,
-                )
-            )
+        values = (
+            self.learning_rate_init,
+            self.alpha,
+            self.power_t,
+            self.momentum,
+            self.beta_1,
+            self.beta_2,
+            self.epsilon,
+            self.tol,
+            self.n_iter_no_change,
+            self.weight_decay,
         )
+        rules = stochastic.Rules(*(np.asarray(v, dtype) for v in values))
         state = self._optimizer
         moments = stochastic.Moments(
             state.first, state.second, np.int32(state.count), np.asarray(state.learning_rate, dtype)
@@ -458,25 +484,27 @@ class _MLP(BaseEstimator):
             np.int32(getattr(self, "_no_improvement_count", 0)),
             best,
         )
-        data = (X, t.astype(dtype), w)
-        order = np.arange(n)
         self.n_iter_ = 0
+        self._order = np.arange(n)
         left = 1 if incremental else self.max_iter
-        stopped = False
-        while left > 0 and not stopped:
-            wanted = min(solver.epochs, left)
-            perms = None
-            if self.shuffle:
-                perms = np.zeros((solver.epochs, n), np.int32)
-                for e in range(wanted):
-                    order = order[self._random_state.permutation(n)]
-                    perms[e] = order
-            params, moments, progress, records, ran, stopped = stochastic.run_epochs(
-                solver, rules, params, moments, progress, data, validation, perms, np.int32(wanted)
-            )
-            ran, stopped = int(ran), bool(stopped)
-            self._record(jax.device_get(records), ran, n)
-            left -= ran
+        return Start(solver, rules, rows, (params, moments, progress), left)
+
+    def _orders(self, start: Start, wanted: int) -> np.ndarray | None:
+        """The next ``wanted`` epochs' orders ``(solver.epochs, n)`` (the rest zero), each a
+        shuffle of the last as scikit-learn's ``shuffle(sample_idx, random_state)``; None
+        without ``shuffle``."""
+        if not self.shuffle:
+            return None
+        n = len(self._order)
+        perms = np.zeros((start.solver.epochs, n), np.int32)
+        for e in range(wanted):
+            self._order = self._order[self._random_state.permutation(n)]
+            perms[e] = self._order
+        return perms
+
+    def _stochastic_finish(self, start, params, moments, progress, stopped, incremental):
+        """The solver's and the rules' state back on the host as scikit-learn's attributes; the
+        convergence warning; the parameters to keep (the best with early stopping)."""
         self._optimizer = SolverState(
             self.solver,
             float(moments.learning_rate),
@@ -497,9 +525,7 @@ class _MLP(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=4,
             )
-        if self.early_stopping:
-            return progress.best_params
-        return params
+        return progress.best_params if self.early_stopping else params
 
     def _record(self, records, ran: int, n: int):
         """The epochs' records as scikit-learn's attributes, and its verbose lines."""

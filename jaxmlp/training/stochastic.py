@@ -39,6 +39,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxmlp.forward import apply, batch_mean, per_example_loss
 from jaxmlp.mlp import MLP
@@ -77,6 +78,7 @@ class Solver:
     heads), ``"thresholds"`` (accuracy of every output at 0.5, all of a row's right: logistic
     heads, binary and multilabel), ``"r2"`` (the mean :math:`R^2` over outputs).
     ``epochs``: how many epochs one call can run (the length of the records).
+    ``ragged``: a population whose members train on different numbers of rows.
     """
 
     net: MLP
@@ -89,6 +91,7 @@ class Solver:
     grad: str
     shuffle: bool
     epochs: int
+    ragged: bool = False
 
 
 class Moments(NamedTuple):
@@ -123,14 +126,6 @@ class Records(NamedTuple):
     validation_loss: Array
     event: Array
     learning_rate: Array
-
-
-def start_moments(solver: str, params, learning_rate_init) -> Moments:
-    """A fresh optimizer state: zero moments, no updates, the initial learning rate."""
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    second = zeros if solver == "adam" else ()
-    return Moments(zeros, second, jnp.zeros((), jnp.int32), jnp.asarray(learning_rate_init, dtype))
 
 
 def score(kind: str, net: MLP, params, x: Array, t: Array, w: Array) -> Array:
@@ -184,69 +179,72 @@ def _update(solver: Solver, rules: Rules, params, moments: Moments, grads):
     return tuple({**n, "w": n["w"] - decay * p["w"]} for n, p in zip(new, params)), moments
 
 
-def _epoch(solver: Solver, rules: Rules, params, moments: Moments, x, t, w, perm):
-    """One epoch over the rows in the order ``perm`` ``(n,)``; returns ``(params, moments,
-    epoch loss)``."""
-    n, batch = x.shape[0], solver.batch
-    steps = -(-n // batch)
-    order = jnp.concatenate([perm, jnp.zeros(steps * batch - n, perm.dtype)])
-    real = jnp.arange(steps * batch) < n
+class Subset(NamedTuple):
+    """A run's rows of the shared data: ``train`` ``(L,)`` int32 indices, of which the first
+    ``n_train`` are real (the rest padding), and the same for the validation rows ``valid``
+    ``(V,)`` and ``n_valid`` (unused without early stopping). A population's members hold
+    different subsets of one data set (folds, splits), so the data are stored once."""
+
+    train: Array
+    n_train: Array
+    valid: Array
+    n_valid: Array
+
+
+def subset(train, valid=None) -> Subset:
+    """The :class:`Subset` of the rows ``train`` (and ``valid``), in that order, none padded."""
+    train = np.asarray(train, np.int32)
+    valid = np.zeros(1, np.int32) if valid is None else np.asarray(valid, np.int32)
+    n_valid = 0 if valid is None else len(valid)
+    return Subset(train, np.int32(len(train)), valid, np.int32(n_valid))
+
+
+def _epoch(solver: Solver, rules: Rules, params, moments: Moments, data, rows: Subset, perm):
+    """One epoch over the training rows in the order ``perm`` ``(L,)`` (positions in
+    ``rows.train``; those from ``n_train`` on are padding); returns ``(params, moments, epoch
+    loss)``. In a population whose members have fewer real rows than others (``solver.ragged``),
+    a step without real rows leaves the member as it was."""
+    x, t, w = data
+    size, batch = rows.train.shape[0], solver.batch
+    steps = -(-size // batch)
+    order = jnp.concatenate([perm, jnp.zeros(steps * batch - size, perm.dtype)])
+    real = jnp.arange(steps * batch, dtype=jnp.int32) < rows.n_train
 
     def step(carry, i):
         params, moments = carry
-        rows = jax.lax.dynamic_slice(order, (i * batch,), (batch,))
+        picked = rows.train[jax.lax.dynamic_slice(order, (i * batch,), (batch,))]
         kept = jax.lax.dynamic_slice(real, (i * batch,), (batch,))
-        wb = jnp.where(kept, w[rows], 0)
+        wb = jnp.where(kept, w[picked], 0)
         loss, grads = objective.value_and_grad(
-            solver.net, params, x[rows], t[rows], wb, rules.alpha, solver.grad
+            solver.net, params, x[picked], t[picked], wb, rules.alpha, solver.grad
         )
-        params, moments = _update(solver, rules, params, moments, grads)
-        return (params, moments), loss * jnp.sum(kept).astype(loss.dtype)
+        new = _update(solver, rules, params, moments, grads)
+        if solver.ragged:
+            some = jnp.any(kept)
+            new = jax.tree_util.tree_map(lambda a, b: jnp.where(some, a, b), new, carry)
+            loss = jnp.where(some, loss, 0)
+        return new, loss * jnp.sum(kept).astype(loss.dtype)
 
     (params, moments), losses = jax.lax.scan(step, (params, moments), jnp.arange(steps))
-    return params, moments, jnp.sum(losses) / n
+    return params, moments, jnp.sum(losses) / rows.n_train.astype(losses.dtype)
 
 
-# XLA's older CPU loop emitters compile this program in two thirds of the time, steps as fast.
-@functools.partial(
-    jax.jit, static_argnums=0, compiler_options={"xla_cpu_use_fusion_emitters": False}
-)
-def run_epochs(
-    solver: Solver,
-    rules: Rules,
-    params,
-    moments: Moments,
-    progress: Progress,
-    data: tuple,
-    validation: tuple | None,
-    perms: Array | None,
-    epochs_wanted: Array,
-):
-    """Up to ``epochs_wanted`` (at most ``solver.epochs``) epochs, stopping early by the rules of
-    the module docstring.
-
-    Args:
-      data: ``(x, t, w)``: ``(n, n_in)``, ``(n, n_out)``, ``(n,)``.
-      validation: ``(x_val, t_val, w_val)`` with early stopping, else None.
-      perms: ``(solver.epochs, n)`` int32, row ``e`` the order of epoch ``e`` (``shuffle``);
-        None visits the rows in order.
-
-    Returns:
-      ``(params, moments, progress, records, epochs run, stopped)``; ``stopped`` is True when
-      the no-improvement rule ended the run.
-    """
+def _run(solver: Solver, rules, params, moments, progress, data, rows, perms, epochs_wanted):
+    """:func:`run_epochs` for one run (vmapped by :func:`run_population`)."""
     x, t, w = data
-    n, dtype = x.shape[0], x.dtype
+    dtype, size = x.dtype, rows.train.shape[0]
     nan = jnp.full((solver.epochs,), jnp.nan, dtype)
     records = Records(nan, nan, nan, jnp.zeros(solver.epochs, jnp.int32), nan)
+    if solver.early_stopping:
+        kept = jnp.arange(rows.valid.shape[0], dtype=jnp.int32) < rows.n_valid
+        xv, tv, wv = x[rows.valid], t[rows.valid], jnp.where(kept, w[rows.valid], 0)
 
     def body(carry):
         e, params, moments, progress, records, _ = carry
-        perm = perms[e] if solver.shuffle else jnp.arange(n, dtype=jnp.int32)
-        params, moments, loss = _epoch(solver, rules, params, moments, x, t, w, perm)
-        samples = progress.samples + n
+        perm = perms[e] if solver.shuffle else jnp.arange(size, dtype=jnp.int32)
+        params, moments, loss = _epoch(solver, rules, params, moments, data, rows, perm)
+        samples = progress.samples + rows.n_train.astype(dtype)
         if solver.early_stopping:
-            xv, tv, wv = validation
             value = score(solver.score, solver.net, params, xv, tv, wv)
             val_loss = batch_mean(per_example_loss(solver.net, params, xv, tv), wv)
             worse = value < progress.best_score + rules.tol
@@ -296,3 +294,62 @@ def run_epochs(
     start = (jnp.zeros((), jnp.int32), params, moments, progress, records, jnp.asarray(False))
     e, params, moments, progress, records, stopped = jax.lax.while_loop(more, body, start)
     return params, moments, progress, records, e, stopped
+
+
+_FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}  # a third less compile time, steps as fast
+
+
+@functools.partial(jax.jit, static_argnums=0, compiler_options=_FAST_COMPILE)
+def run_epochs(
+    solver: Solver,
+    rules: Rules,
+    params,
+    moments: Moments,
+    progress: Progress,
+    data: tuple,
+    rows: Subset,
+    perms: Array | None,
+    epochs_wanted: Array,
+):
+    """Up to ``epochs_wanted`` (at most ``solver.epochs``) epochs, stopping early by the rules of
+    the module docstring.
+
+    Args:
+      data: ``(x, t, w)``: ``(n, n_in)``, ``(n, n_out)``, ``(n,)``.
+      rows: which rows of ``data`` train (and validate, with early stopping): :class:`Subset`.
+      perms: ``(solver.epochs, L)`` int32, row ``e`` the order of epoch ``e`` as positions in
+        ``rows.train`` (``shuffle``); None visits the rows in order.
+
+    Returns:
+      ``(params, moments, progress, records, epochs run, stopped)``; ``stopped`` is True when
+      the no-improvement rule ended the run.
+    """
+    return _run(solver, rules, params, moments, progress, data, rows, perms, epochs_wanted)
+
+
+@functools.partial(jax.jit, static_argnums=0, compiler_options=_FAST_COMPILE)
+def run_population(
+    solver: Solver,
+    rules: Rules,
+    params,
+    moments: Moments,
+    progress: Progress,
+    data: tuple,
+    rows: Subset,
+    perms: Array | None,
+    epochs_wanted: Array,
+):
+    """:func:`run_epochs` for ``M`` runs at once (``jax.vmap``): every argument but ``data`` has a
+    leading axis of ``M`` members, each with its own hyperparameters, parameters, state, rows of
+    the shared data, epoch orders and number of epochs wanted. A member that stops is frozen (its
+    while-loop predicate is false) while the others go on; the call ends when every member has
+    stopped or run its epochs. Returns what :func:`run_epochs` returns, each with the members'
+    axis in front."""
+
+    def one(rules, params, moments, progress, rows, perms, wanted):
+        return _run(solver, rules, params, moments, progress, data, rows, perms, wanted)
+
+    perm_axis = None if perms is None else 0
+    return jax.vmap(one, in_axes=(0, 0, 0, 0, 0, perm_axis, 0))(
+        rules, params, moments, progress, rows, perms, epochs_wanted
+    )
