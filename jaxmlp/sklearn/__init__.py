@@ -3,7 +3,9 @@
 ``MLPClassifier`` and ``MLPRegressor`` (:mod:`jaxmlp.sklearn.estimators`) take scikit-learn
 1.9's parameters and give its fitted attributes; :func:`from_sklearn` turns a fitted estimator
 (scikit-learn's or these) into jaxmlp's ``(net, params)``, :func:`to_sklearn` one of these into
-a fitted scikit-learn estimator (:mod:`jaxmlp.sklearn.bridges`). scikit-learn is an optional
+a fitted scikit-learn estimator (:mod:`jaxmlp.sklearn.bridges`); ``GridSearchCV`` and
+``RandomizedSearchCV`` are scikit-learn's searches with their MLP fits trained as one population
+(:mod:`jaxmlp.sklearn.search`). scikit-learn is an optional
 dependency (``pip install 'jaxmlp[sklearn]'``).
 """
 
@@ -14,5 +16,13 @@ if importlib.util.find_spec("sklearn") is None:  # pragma: no cover - depends on
 
 from jaxmlp.sklearn.bridges import from_sklearn, to_sklearn
 from jaxmlp.sklearn.estimators import MLPClassifier, MLPRegressor
+from jaxmlp.sklearn.search import GridSearchCV, RandomizedSearchCV
 
-__all__ = ["MLPClassifier", "MLPRegressor", "from_sklearn", "to_sklearn"]
+__all__ = [
+    "GridSearchCV",
+    "MLPClassifier",
+    "MLPRegressor",
+    "RandomizedSearchCV",
+    "from_sklearn",
+    "to_sklearn",
+]

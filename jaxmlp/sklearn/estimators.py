@@ -36,6 +36,8 @@ setting is never changed).
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import hashlib
 import numbers
 import warnings
 from dataclasses import dataclass
@@ -72,6 +74,34 @@ HEADS = {  # scikit-learn's output activation -> jaxmlp's loss
 PERMUTATIONS_PER_CALL = 2**22  # shuffled row indices sent to the device per compiled call
 
 _outputs = jax.jit(apply, static_argnums=0)
+
+
+class Problem(NamedTuple):
+    """What a fit trains: the network, its starting parameters, the data ``X`` ``(n, n_in)``,
+    targets ``t`` ``(n, n_out)`` and weights ``w`` ``(n,)`` in the data's dtype, the device."""
+
+    net: MLP
+    params: tuple
+    X: np.ndarray
+    t: np.ndarray
+    w: np.ndarray
+    device: object
+
+
+# The fitted states of a search's population, by fit_key, while the search collects its scores
+# (jaxmlp.sklearn.search); empty otherwise.
+PREFITTED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("prefitted", default=None)
+
+
+def fit_key(estimator, X, y, sample_weight) -> tuple:
+    """What identifies a fit: the estimator's parameters and the bytes of its data."""
+    digest = hashlib.sha256()
+    for a in (X, y, sample_weight):
+        a = np.ascontiguousarray(_dense(a) if a is not None else np.zeros(0))
+        digest.update(str((a.shape, a.dtype)).encode())
+        digest.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
+    params = tuple(sorted((k, repr(v)) for k, v in estimator.get_params(deep=False).items()))
+    return type(estimator).__name__, params, digest.hexdigest()
 
 
 class Start(NamedTuple):
@@ -257,6 +287,24 @@ class _MLP(BaseEstimator):
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X, y, sample_weight, incremental: bool):
+        prefitted = PREFITTED.get()
+        if prefitted and not incremental:
+            state = prefitted.get(fit_key(self, X, y, sample_weight))
+            if state is not None:  # trained already, as a member of a search's population
+                self.__dict__.update(state)
+                return self
+        problem = self._problem(X, y, sample_weight, incremental)
+        with running(problem.X.dtype, problem.device):
+            if self.solver == "lbfgs":
+                params = self._fit_lbfgs(*problem[:5])
+            else:
+                params = self._fit_stochastic(*problem[:5], incremental)
+        return self._keep(params)
+
+    def _problem(self, X, y, sample_weight, incremental: bool) -> Problem:
+        """Validate the input, initialise (first call) and check the delta rule (``grad=
+        "backprop"``): the network, the starting parameters and the data as the solvers take
+        them."""
         hidden = self.hidden_layer_sizes
         hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
         if np.any(np.array(hidden) <= 0):
@@ -267,7 +315,7 @@ class _MLP(BaseEstimator):
         X, t, labels = self._validate_input(X, y, incremental, reset=first)
         X = _dense(X)
         w = self._sample_weight(sample_weight, X, labels)
-        t = t.reshape(len(t), -1)
+        t = t.reshape(len(t), -1).astype(X.dtype)
         self.n_outputs_ = t.shape[1]
         units = [X.shape[1], *hidden, self.n_outputs_]
         self._random_state = check_random_state(self.random_state)
@@ -275,17 +323,15 @@ class _MLP(BaseEstimator):
             self._initialize(units, X.dtype)
         net = network(units[0], units[1:-1], units[-1], self.activation, self.out_activation_)
         params = to_params(self.coefs_, self.intercepts_, X.dtype)
-        with running(X.dtype, device):
-            if self.grad == "backprop" and first:
-                self.gradient_check_ = check_gradients(
-                    net, params, X[:200], t[:200].astype(X.dtype)
-                )
-            elif first:
-                self.gradient_check_ = None
-            if self.solver == "lbfgs":
-                params = self._fit_lbfgs(net, params, X, t, w)
-            else:
-                params = self._fit_stochastic(net, params, X, t, w, incremental)
+        if first:
+            self.gradient_check_ = None
+            if self.grad == "backprop":
+                with running(X.dtype, device):
+                    self.gradient_check_ = check_gradients(net, params, X[:200], t[:200])
+        return Problem(net, params, X, t, w, device)
+
+    def _keep(self, params):
+        """The trained parameters as ``coefs_``/``intercepts_``, refused if not finite."""
         self.coefs_, self.intercepts_ = from_params(params)
         if not all(np.isfinite(a).all() for a in (*self.coefs_, *self.intercepts_)):
             raise ValueError(
@@ -351,7 +397,7 @@ class _MLP(BaseEstimator):
             self.grad,
             params,
             X,
-            t.astype(dtype),
+            t,
             w,
             np.asarray(self.alpha, dtype),
             self.max_iter,
@@ -386,7 +432,7 @@ class _MLP(BaseEstimator):
 
     def _fit_stochastic(self, net, params, X, t, w, incremental: bool):
         start = self._stochastic_start(net, params, X, t, w, incremental)
-        data = (X, t.astype(X.dtype), w)
+        data = (X, t, w)
         state, left, stopped = start.state, start.left, False
         while left > 0 and not stopped:
             wanted = min(start.solver.epochs, left)
@@ -418,7 +464,7 @@ class _MLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         rows = stochastic.subset(np.arange(X.shape[0]))
         if self.early_stopping:
-            stratify = t if is_classifier(self) and self.n_outputs_ == 1 else None
+            stratify = t.astype(bool) if is_classifier(self) and self.n_outputs_ == 1 else None
             train, valid = train_test_split(
                 np.arange(X.shape[0]),
                 random_state=self._random_state,

@@ -1,0 +1,233 @@
+"""Hyperparameter search as one population: scikit-learn's ``GridSearchCV`` and
+``RandomizedSearchCV`` whose candidates and folds train together.
+
+``GridSearchCV(MLPClassifier(), grid, cv=5)`` in scikit-learn fits every candidate on every fold
+one after the other. Here, before scikit-learn's own search runs, every (candidate, fold) fit of a
+jaxmlp ``MLPClassifier``/``MLPRegressor`` (alone, or the last step of a ``Pipeline`` whose other
+steps the grid leaves alone) is trained by :func:`fit_population`: members that share a network
+shape and a stochastic solver's static settings run as one :func:`~jaxmlp.training.stochastic.
+run_population` call per chunk of epochs, each member with its own hyperparameters, seed, fold (an
+index set over the folds' data, stored once per fold) and stopping; the preprocessing runs per fold
+on the host. scikit-learn's search then runs as it always does (its splits, scoring, refit,
+``cv_results_``), and each of its fits finds its member already trained (matched by parameters
+and data, :data:`~jaxmlp.sklearn.estimators.PREFITTED`), so the results are those of fitting one by
+one. Anything else (``lbfgs``, a grid over the preprocessing, other estimators, a
+``RandomizedSearchCV`` without an int ``random_state``) is fitted by scikit-learn's search as usual.
+``population_seconds_`` is the population's training time (scikit-learn's ``mean_fit_time`` then
+counts only the look-up).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import defaultdict
+
+import jax
+import numpy as np
+from sklearn import model_selection
+from sklearn.base import clone, is_classifier
+from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
+from sklearn.pipeline import Pipeline
+
+from jaxmlp.sklearn.estimators import (
+    PREFITTED,
+    MLPClassifier,
+    MLPRegressor,
+    _epochs_per_call,
+    fit_key,
+    running,
+)
+from jaxmlp.training import stochastic
+
+MEMORY_BUDGET = 2 * 2**30  # bytes of member state and epoch orders per population call
+
+
+def _stack(trees):
+    return jax.tree_util.tree_map(lambda *leaves: np.stack(leaves), *trees)
+
+
+def _member(tree, m: int):
+    return jax.tree_util.tree_map(lambda leaf: leaf[m], tree)
+
+
+def _pad(a: np.ndarray, size: int) -> np.ndarray:
+    return np.concatenate([a, np.zeros(size - len(a), a.dtype)])
+
+
+def member_bytes(start, problem, epochs: int, size: int) -> int:
+    """One member's device memory: parameters, moments and best parameters, a batch's gather
+    and its epoch orders for one call."""
+    params = sum(np.asarray(p).size for p in jax.tree_util.tree_leaves(problem.params))
+    itemsize = problem.X.dtype.itemsize
+    gather = start.solver.batch * (problem.X.shape[1] + problem.t.shape[1] + 1)
+    return (5 * params + gather) * itemsize + 4 * epochs * size
+
+
+def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET) -> None:
+    """Train ``fits`` (``(estimator, X, y)`` each; estimators unfitted, stochastic solvers) as
+    :func:`fit` would one by one, members with the same network and static solver settings as
+    one population (cut into groups that fit ``budget`` bytes, saying so in one line)."""
+    groups = defaultdict(list)
+    for estimator, X, y in fits:
+        problem = estimator._problem(X, y, None, incremental=False)
+        # members fitted to the same X share its rows in the population's data
+        problem = problem._replace(device=(problem.device, id(X)))
+        start = estimator._stochastic_start(*problem[:5], incremental=False)
+        static = start.solver.__dict__ | {"epochs": None}
+        groups[(repr(static), problem.X.dtype.str, repr(problem.device[0]))].append(
+            (estimator, problem, start)
+        )
+    for members in groups.values():
+        size = max(len(s.rows.train) for _, _, s in members)
+        epochs = _epochs_per_call(
+            max(e.max_iter for e, _, _ in members), size * len(members), members[0][0].shuffle
+        )
+        per_member = member_bytes(members[0][2], members[0][1], epochs, size)
+        width = max(1, budget // per_member)
+        if width < len(members):
+            print(
+                f"jaxmlp: {len(members)} networks of one shape need "
+                f"{len(members) * per_member / 2**20:,.0f} MiB; training them in "
+                f"{-(-len(members) // width)} groups of at most {width} ({budget / 2**20:,.0f} MiB)",
+                file=sys.stderr,
+            )
+        for i in range(0, len(members), width):
+            _train(members[i : i + width], epochs)
+
+
+def _train(members, epochs: int) -> None:
+    """One population: the members' data stored once, their rows padded to one length."""
+    slots, offsets, rows = {}, [], []
+    for _, problem, _ in members:
+        key = problem.device[1]
+        if key not in slots:
+            slots[key] = (sum(len(p.X) for _, p in slots.values()), problem)
+        offsets.append(slots[key][0])
+    data = tuple(np.concatenate([p[i] for _, p in slots.values()]) for i in (2, 3, 4))
+    size = max(len(s.rows.train) for _, _, s in members)
+    valid = max(len(s.rows.valid) for _, _, s in members)
+    for (_, _, start), offset in zip(members, offsets):
+        r = start.rows
+        rows.append(
+            stochastic.Subset(
+                _pad(r.train + offset, size), r.n_train, _pad(r.valid + offset, valid), r.n_valid
+            )
+        )
+    first = members[0][2]
+    ragged = len({int(r.n_train) for r in rows}) > 1 or size % first.solver.batch != 0
+    solver = stochastic.Solver(**(first.solver.__dict__ | {"epochs": epochs, "ragged": ragged}))
+    estimators = [e for e, _, _ in members]
+    starts = [s._replace(solver=solver) for _, _, s in members]
+    rules = _stack([s.rules for s in starts])
+    state = _stack([s.state for s in starts])
+    rows = _stack(rows)
+    left = np.array([s.left for s in starts])
+    stopped = np.zeros(len(members), bool)
+    problem = members[0][1]
+    with running(problem.X.dtype, problem.device[0]):
+        while ((left > 0) & ~stopped).any():
+            wanted = np.where(stopped, 0, np.minimum(epochs, left)).astype(np.int32)
+            perms = None
+            if solver.shuffle:
+                perms = np.zeros((len(members), epochs, size), np.int32)
+                for m, (estimator, start) in enumerate(zip(estimators, starts)):
+                    if wanted[m]:
+                        own = estimator._orders(start, int(wanted[m]))
+                        perms[m, :, : own.shape[1]] = own
+            *state, records, ran, now_stopped = stochastic.run_population(
+                solver, rules, *state, data, rows, perms, wanted
+            )
+            records, ran = jax.device_get(records), np.asarray(ran)
+            for m, estimator in enumerate(estimators):
+                if wanted[m]:
+                    estimator._record(_member(records, m), int(ran[m]), int(rows.n_train[m]))
+            left -= ran
+            stopped |= np.asarray(now_stopped)
+        state = jax.device_get(tuple(state))
+    for m, (estimator, start) in enumerate(zip(estimators, starts)):
+        params = estimator._stochastic_finish(start, *_member(state, m), bool(stopped[m]), False)
+        estimator._keep(params)
+
+
+def _final(estimator):
+    """``(name of the MLP step or None, the MLP)`` when the search is over a jaxmlp MLP."""
+    if isinstance(estimator, (MLPClassifier, MLPRegressor)):
+        return None, estimator
+    if isinstance(estimator, Pipeline) and isinstance(
+        estimator.steps[-1][1], (MLPClassifier, MLPRegressor)
+    ):
+        return estimator.steps[-1][0], estimator.steps[-1][1]
+    return None, None
+
+
+def prefit(search, candidates, X, y, groups) -> dict:
+    """Train every (candidate, fold) of ``search`` that a population can train; return their
+    fitted states by :func:`~jaxmlp.sklearn.estimators.fit_key`."""
+    step, mlp = _final(search.estimator)
+    if mlp is None:
+        return {}
+    prefix = f"{step}__" if step else ""
+    if not all(
+        all(k.startswith(prefix) and "__" not in k[len(prefix) :] for k in c) for c in candidates
+    ):
+        return {}  # the grid reaches the preprocessing: scikit-learn fits one by one
+    X = np.asarray(X) if not hasattr(X, "iloc") else X
+    cv = check_cv(search.cv, y, classifier=is_classifier(search.estimator))
+    folds = []
+    for train, _ in cv.split(X, y, groups):
+        Xf = X.iloc[train] if hasattr(X, "iloc") else X[train]
+        yf = y.iloc[train] if hasattr(y, "iloc") else np.asarray(y)[train]
+        if step is not None:
+            Xf = clone(Pipeline(search.estimator.steps[:-1])).fit_transform(Xf, yf)
+        folds.append((Xf, yf))
+    fits = []
+    for candidate in candidates:
+        params = {k[len(prefix) :]: v for k, v in candidate.items()}
+        for Xf, yf in folds:
+            estimator = clone(mlp).set_params(**params)
+            if estimator.solver in stochastic.SOLVERS:
+                fits.append((estimator, Xf, yf))
+    fit_population(fits)
+    return {fit_key(e, Xf, yf, None): dict(vars(e)) for e, Xf, yf in fits}
+
+
+class _Population:
+    """What both searches add to scikit-learn's: the population trained first."""
+
+    def fit(self, X, y=None, *, groups=None, **params):
+        """scikit-learn's ``fit``, with the population's members trained before it."""
+        started = time.perf_counter()
+        cache = {}
+        if not params:
+            cache = prefit(self, self._candidates(), X, y, groups)
+        self.population_seconds_ = time.perf_counter() - started
+        token = PREFITTED.set(cache)
+        n_jobs = self.n_jobs
+        self.n_jobs = None  # the fits are look-ups: in this process
+        try:
+            return super().fit(X, y, groups=groups, **params)
+        finally:
+            self.n_jobs = n_jobs
+            PREFITTED.reset(token)
+
+
+class GridSearchCV(_Population, model_selection.GridSearchCV):
+    """scikit-learn's ``GridSearchCV`` (same signature, attributes and results), its jaxmlp MLP
+    candidates and folds trained as one population (module docstring)."""
+
+    def _candidates(self):
+        return list(ParameterGrid(self.param_grid))
+
+
+class RandomizedSearchCV(_Population, model_selection.RandomizedSearchCV):
+    """scikit-learn's ``RandomizedSearchCV``, its candidates and folds trained as one population
+    when ``random_state`` is an int (so the candidates drawn here are those it draws)."""
+
+    def _candidates(self):
+        if not isinstance(self.random_state, (int, np.integer)):
+            return []
+        sampler = ParameterSampler(
+            self.param_distributions, self.n_iter, random_state=self.random_state
+        )
+        return list(sampler)

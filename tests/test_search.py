@@ -1,0 +1,122 @@
+"""jaxmlp.sklearn.search: scikit-learn's searches, their jaxmlp candidates and folds trained as one
+population, giving the results of scikit-learn's own searches over jaxmlp's estimators."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from scipy.stats import loguniform  # noqa: E402
+from sklearn import model_selection  # noqa: E402
+from sklearn.datasets import load_iris, make_regression  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from jaxmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from jaxmlp.sklearn import search as population_search  # noqa: E402
+from jaxmlp.training import stochastic  # noqa: E402
+
+
+def iris():
+    return load_iris(return_X_y=True)
+
+
+def same_results(ours, theirs):
+    """cv_results_ with scikit-learn's keys and dtypes, the same scores and choice."""
+    a, b = ours.cv_results_, theirs.cv_results_
+    assert set(a) == set(b)
+    for key in b:
+        if key.endswith("_time"):
+            continue  # look-ups here, fits there
+        assert np.asarray(a[key]).dtype == np.asarray(b[key]).dtype, key
+        if key.endswith(("_score", "rank_test_score")) or key.startswith("split"):
+            np.testing.assert_allclose(a[key], b[key], rtol=1e-12, err_msg=key)
+    assert ours.best_params_ == theirs.best_params_ and ours.best_index_ == theirs.best_index_
+    assert ours.best_score_ == pytest.approx(theirs.best_score_, rel=1e-12)
+    assert ours.n_splits_ == theirs.n_splits_ and ours.multimetric_ == theirs.multimetric_
+
+
+def counting(monkeypatch):
+    """How many population and single-run calls the search makes."""
+    calls = {"population": 0, "single": 0}
+    for name, kind in (("run_population", "population"), ("run_epochs", "single")):
+        original = getattr(stochastic, name)
+
+        def counted(*args, _original=original, _kind=kind, **kw):
+            calls[_kind] += 1
+            return _original(*args, **kw)
+
+        monkeypatch.setattr(stochastic, name, counted)
+    return calls
+
+
+def test_a_grid_over_a_pipeline_gives_scikit_learns_results(monkeypatch):
+    """Candidates x seeds x folds (folds of unequal size: 4 folds of 150 rows), shuffled
+    minibatches, sgd and adam (two populations), early stopping for some: the scores of
+    scikit-learn's GridSearchCV over the same estimator, fit by fit; only the refit trains alone."""
+    x, y = iris()
+    pipe = make_pipeline(
+        StandardScaler(), MLPClassifier((8,), max_iter=30, batch_size=32, random_state=3)
+    )
+    grid = [
+        {
+            "mlpclassifier__learning_rate_init": [1e-3, 1e-2],
+            "mlpclassifier__alpha": [1e-4, 1e-1],
+            "mlpclassifier__random_state": [0, 1],
+        },
+        {"mlpclassifier__solver": ["sgd"], "mlpclassifier__early_stopping": [True, False]},
+    ]
+    cv = model_selection.StratifiedKFold(4, shuffle=True, random_state=0)
+    calls = counting(monkeypatch)
+    ours = population_search.GridSearchCV(pipe, grid, cv=cv, return_train_score=True).fit(x, y)
+    assert calls["population"] >= 2 and calls["single"] == 1  # the refit alone trains by itself
+    theirs = model_selection.GridSearchCV(pipe, grid, cv=cv, return_train_score=True).fit(x, y)
+    same_results(ours, theirs)
+    np.testing.assert_allclose(
+        ours.best_estimator_[-1].coefs_[0], theirs.best_estimator_[-1].coefs_[0], rtol=1e-12
+    )
+    assert ours.population_seconds_ > 0
+
+
+def test_a_randomized_search_with_an_int_seed_and_several_metrics():
+    x, y = make_regression(120, 5, noise=5.0, random_state=0)
+    distributions = {"alpha": loguniform(1e-5, 1e-1), "learning_rate_init": loguniform(1e-3, 3e-2)}
+    kw = dict(n_iter=4, cv=3, random_state=0, scoring=["r2", "neg_mean_squared_error"], refit="r2")
+    reg = MLPRegressor(hidden_layer_sizes=(6,), max_iter=40, random_state=0)
+    ours = population_search.RandomizedSearchCV(reg, distributions, **kw).fit(x, y / y.std())
+    theirs = model_selection.RandomizedSearchCV(reg, distributions, **kw).fit(x, y / y.std())
+    same_results(ours, theirs)
+    assert ours.multimetric_
+
+
+@pytest.mark.parametrize(
+    "estimator, grid",
+    [
+        (LogisticRegression(max_iter=200), {"C": [0.1, 1.0]}),
+        (MLPClassifier((4,), solver="lbfgs", max_iter=20, random_state=0), {"alpha": [1e-4, 1e-1]}),
+        (
+            make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=5, random_state=0)),
+            {"standardscaler__with_mean": [True, False]},
+        ),
+    ],
+    ids=["another estimator", "lbfgs", "a grid over the preprocessing"],
+)
+def test_what_a_population_cannot_train_is_fitted_by_scikit_learn(estimator, grid, monkeypatch):
+    x, y = iris()
+    calls = counting(monkeypatch)
+    ours = population_search.GridSearchCV(estimator, grid, cv=3).fit(x, y)
+    assert calls["population"] == 0
+    same_results(ours, model_selection.GridSearchCV(estimator, grid, cv=3).fit(x, y))
+
+
+def test_a_population_over_the_budget_is_cut_into_groups(capsys):
+    x, y = iris()
+    fits = [(MLPClassifier((8,), max_iter=5, random_state=s), x, y) for s in range(5)]
+    population_search.fit_population(fits, budget=1)
+    assert "5 networks of one shape need" in capsys.readouterr().err
+    for estimator, _, _ in fits:
+        alone = MLPClassifier((8,), max_iter=5, random_state=estimator.random_state)
+        with pytest.warns(Warning):
+            alone.fit(x, y)
+        np.testing.assert_allclose(estimator.coefs_[0], alone.coefs_[0], rtol=1e-12)
