@@ -181,6 +181,11 @@ def running(dtype, device):
         yield
 
 
+def _cohort(tree):
+    """``tree`` as a cohort of one member (a leading axis of 1 on every leaf)."""
+    return jax.tree_util.tree_map(lambda a: np.asarray(a)[None], tree)
+
+
 def _dense(X):
     return X.toarray() if sp.issparse(X) else X
 
@@ -433,16 +438,19 @@ class _MLP(BaseEstimator):
     def _fit_stochastic(self, net, params, X, t, w, incremental: bool):
         start = self._stochastic_start(net, params, X, t, w, incremental)
         data = (X, t, w)
-        state, left, stopped = start.state, start.left, False
+        rules, state = _cohort(start.rules), _cohort(start.state)  # a cohort of one
+        left, stopped = start.left, False
         while left > 0 and not stopped:
             wanted = min(start.solver.epochs, left)
             perms = self._orders(start, wanted)
-            *state, records, ran, stopped = stochastic.run_epochs(
-                start.solver, start.rules, *state, data, start.rows, perms, np.int32(wanted)
+            *state, records, ran, now = stochastic.run_epochs(
+                start.solver, rules, *state, data, start.rows, perms, np.int32([wanted])
             )
-            ran, stopped = int(ran), bool(stopped)
-            self._record(jax.device_get(records), ran, int(start.rows.n_train))
+            ran, stopped = int(ran[0]), bool(now[0])
+            records = jax.tree_util.tree_map(lambda a: a[:, 0], jax.device_get(records))
+            self._record(records, ran, int(start.rows.n_train))
             left -= ran
+        state = jax.tree_util.tree_map(lambda a: a[0], tuple(state))
         return self._stochastic_finish(start, *state, stopped, incremental)
 
     def _stochastic_start(self, net, params, X, t, w, incremental: bool) -> Start:

@@ -96,58 +96,85 @@ def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET) -> None:
             _train(members[i : i + width], epochs)
 
 
+def _cohort_key(estimator, problem, start) -> tuple:
+    """Members with one key draw the same epoch orders: the same rows of the same data and the
+    same int seed (the same draws before the orders: initial weights, early-stopping split)."""
+    seed = estimator.random_state
+    seed = seed if isinstance(seed, (int, np.integer)) else id(estimator)
+    rows = start.rows
+    return (problem.device[1], seed, rows.train.tobytes(), rows.valid.tobytes())
+
+
 def _train(members, epochs: int) -> None:
-    """One population: the members' data stored once, their rows padded to one length."""
-    slots, offsets, rows = {}, [], []
+    """One population: members grouped into cohorts that share their rows and epoch orders (so
+    each batch is gathered once and the cohort's first-layer products are one wide product), the
+    cohorts padded to one size with frozen copies, the data stored once."""
+    slots = {}
     for _, problem, _ in members:
-        key = problem.device[1]
-        if key not in slots:
-            slots[key] = (sum(len(p.X) for _, p in slots.values()), problem)
-        offsets.append(slots[key][0])
+        if problem.device[1] not in slots:
+            slots[problem.device[1]] = (sum(len(p.X) for _, p in slots.values()), problem)
     data = tuple(np.concatenate([p[i] for _, p in slots.values()]) for i in (2, 3, 4))
+    cohorts = defaultdict(list)
+    for member in members:
+        cohorts[_cohort_key(*member)].append(member)
+    cohorts = list(cohorts.values())
+    width = max(len(c) for c in cohorts)
     size = max(len(s.rows.train) for _, _, s in members)
     valid = max(len(s.rows.valid) for _, _, s in members)
-    for (_, _, start), offset in zip(members, offsets):
-        r = start.rows
+    rows = []
+    for cohort in cohorts:
+        _, problem, start = cohort[0]
+        offset, r = slots[problem.device[1]][0], start.rows
         rows.append(
             stochastic.Subset(
                 _pad(r.train + offset, size), r.n_train, _pad(r.valid + offset, valid), r.n_valid
             )
         )
     first = members[0][2]
-    ragged = len({int(r.n_train) for r in rows}) > 1 or size % first.solver.batch != 0
+    batch = first.solver.batch
+    ragged = any(-(-int(r.n_train) // batch) < -(-size // batch) for r in rows)  # a step of padding
     solver = stochastic.Solver(**(first.solver.__dict__ | {"epochs": epochs, "ragged": ragged}))
-    estimators = [e for e, _, _ in members]
-    starts = [s._replace(solver=solver) for _, _, s in members]
-    rules = _stack([s.rules for s in starts])
-    state = _stack([s.state for s in starts])
+    # (cohort, member) -> the member, or None for a frozen copy filling the cohort
+    grid = [[c[i] if i < len(c) else None for i in range(width)] for c in cohorts]
+    fill = [[m if m is not None else c[0] for m in row] for row, c in zip(grid, cohorts)]
+    rules = _stack([_stack([s.rules for _, _, s in row]) for row in fill])
+    state = _stack([_stack([s.state for _, _, s in row]) for row in fill])
     rows = _stack(rows)
-    left = np.array([s.left for s in starts])
-    stopped = np.zeros(len(members), bool)
+    left = np.array(
+        [[s.left if m is not None else 0 for m, (_, _, s) in zip(g, f)] for g, f in zip(grid, fill)]
+    )
+    stopped = np.zeros(left.shape, bool)
     problem = members[0][1]
     with running(problem.X.dtype, problem.device[0]):
         while ((left > 0) & ~stopped).any():
             wanted = np.where(stopped, 0, np.minimum(epochs, left)).astype(np.int32)
             perms = None
             if solver.shuffle:
-                perms = np.zeros((len(members), epochs, size), np.int32)
-                for m, (estimator, start) in enumerate(zip(estimators, starts)):
-                    if wanted[m]:
-                        own = estimator._orders(start, int(wanted[m]))
-                        perms[m, :, : own.shape[1]] = own
+                perms = np.zeros((len(cohorts), epochs, size), np.int32)
+                for g, cohort in enumerate(cohorts):
+                    if wanted[g].max():
+                        estimator, _, start = cohort[0]
+                        own = estimator._orders(start._replace(solver=solver), int(wanted[g].max()))
+                        perms[g, :, : own.shape[1]] = own
             *state, records, ran, now_stopped = stochastic.run_population(
                 solver, rules, *state, data, rows, perms, wanted
             )
             records, ran = jax.device_get(records), np.asarray(ran)
-            for m, estimator in enumerate(estimators):
-                if wanted[m]:
-                    estimator._record(_member(records, m), int(ran[m]), int(rows.n_train[m]))
+            for g, row in enumerate(grid):
+                for c, member in enumerate(row):
+                    if member is not None and wanted[g, c]:
+                        one = jax.tree_util.tree_map(lambda a, g=g, c=c: a[g, :, c], records)
+                        member[0]._record(one, int(ran[g, c]), int(rows.n_train[g]))
             left -= ran
             stopped |= np.asarray(now_stopped)
         state = jax.device_get(tuple(state))
-    for m, (estimator, start) in enumerate(zip(estimators, starts)):
-        params = estimator._stochastic_finish(start, *_member(state, m), bool(stopped[m]), False)
-        estimator._keep(params)
+    for g, row in enumerate(grid):
+        for c, member in enumerate(row):
+            if member is not None:
+                estimator, _, start = member
+                final = jax.tree_util.tree_map(lambda a, g=g, c=c: a[g, c], state)
+                params = estimator._stochastic_finish(start, *final, bool(stopped[g, c]), False)
+                estimator._keep(params)
 
 
 def _final(estimator):

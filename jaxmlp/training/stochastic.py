@@ -199,11 +199,31 @@ def subset(train, valid=None) -> Subset:
     return Subset(train, np.int32(len(train)), valid, np.int32(n_valid))
 
 
+def _per_member(fn, *members):
+    """``jax.vmap(fn)(*members)``; for a cohort of one, ``fn`` on the member itself (the same
+    numbers, a smaller program: an estimator's fit compiles faster)."""
+    if jax.tree_util.tree_leaves(members)[0].shape[0] > 1:
+        return jax.vmap(fn)(*members)
+    alone = jax.tree_util.tree_map(lambda a: a[0], members)
+    return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], fn(*alone))
+
+
+def _select(keep, new, old):
+    """Per member (leading axis of every leaf), ``new`` where ``keep`` ``(C,)``, else ``old``."""
+    return jax.tree_util.tree_map(
+        lambda a, b: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b), new, old
+    )
+
+
 def _epoch(solver: Solver, rules: Rules, params, moments: Moments, data, rows: Subset, perm):
-    """One epoch over the training rows in the order ``perm`` ``(L,)`` (positions in
-    ``rows.train``; those from ``n_train`` on are padding); returns ``(params, moments, epoch
-    loss)``. In a population whose members have fewer real rows than others (``solver.ragged``),
-    a step without real rows leaves the member as it was."""
+    """One epoch of a cohort (every member argument with a leading axis of ``C`` members) over
+    the training rows in the order ``perm`` ``(L,)`` (positions in ``rows.train``; those from
+    ``n_train`` on are padding); returns ``(params, moments, epoch losses (C,))``.
+
+    The members share the batches: each batch is gathered once and every member's step is
+    ``jax.vmap``-ed over it, so the first layer's products of all members are one wide product.
+    With ``solver.ragged`` (members of a population whose rows are fewer than the longest), a step
+    without real rows leaves the cohort as it was."""
     x, t, w = data
     size, batch = rows.train.shape[0], solver.batch
     steps = -(-size // batch)
@@ -211,14 +231,17 @@ def _epoch(solver: Solver, rules: Rules, params, moments: Moments, data, rows: S
     real = jnp.arange(steps * batch, dtype=jnp.int32) < rows.n_train
 
     def step(carry, i):
-        params, moments = carry
         picked = rows.train[jax.lax.dynamic_slice(order, (i * batch,), (batch,))]
         kept = jax.lax.dynamic_slice(real, (i * batch,), (batch,))
-        wb = jnp.where(kept, w[picked], 0)
-        loss, grads = objective.value_and_grad(
-            solver.net, params, x[picked], t[picked], wb, rules.alpha, solver.grad
-        )
-        new = _update(solver, rules, params, moments, grads)
+        xb, tb, wb = x[picked], t[picked], jnp.where(kept, w[picked], 0)
+
+        def one(rules, params, moments):
+            loss, grads = objective.value_and_grad(
+                solver.net, params, xb, tb, wb, rules.alpha, solver.grad
+            )
+            return _update(solver, rules, params, moments, grads), loss
+
+        new, loss = _per_member(one, rules, *carry)
         if solver.ragged:
             some = jnp.any(kept)
             new = jax.tree_util.tree_map(lambda a, b: jnp.where(some, a, b), new, carry)
@@ -226,58 +249,86 @@ def _epoch(solver: Solver, rules: Rules, params, moments: Moments, data, rows: S
         return new, loss * jnp.sum(kept).astype(loss.dtype)
 
     (params, moments), losses = jax.lax.scan(step, (params, moments), jnp.arange(steps))
-    return params, moments, jnp.sum(losses) / rows.n_train.astype(losses.dtype)
+    return params, moments, jnp.sum(losses, axis=0) / rows.n_train.astype(losses.dtype)
+
+
+def _after_epoch(
+    solver: Solver, dtype, n_train, validation, rules, params, moments, progress, loss
+):
+    """scikit-learn's end of an epoch for one member: the validation score, the no-improvement
+    count, the best loss or score and parameters, the learning-rate schedule and the stop.
+    Returns ``(moments, progress, (score, validation loss, event, learning rate), stop)``."""
+    samples = progress.samples + n_train.astype(dtype)
+    if solver.early_stopping:
+        xv, tv, wv = validation
+        value = score(solver.score, solver.net, params, xv, tv, wv)
+        val_loss = batch_mean(per_example_loss(solver.net, params, xv, tv), wv)
+        worse = value < progress.best_score + rules.tol
+        better = value > progress.best_score
+        best_score = jnp.where(better, value, progress.best_score)
+        best_params = jax.tree_util.tree_map(
+            lambda new, old: jnp.where(better, new, old), params, progress.best_params
+        )
+        best_loss = progress.best_loss
+    else:
+        value = val_loss = jnp.asarray(jnp.nan, dtype)
+        worse = loss > progress.best_loss - rules.tol
+        best_loss = jnp.where(loss < progress.best_loss, loss, progress.best_loss)
+        best_score, best_params = progress.best_score, progress.best_params
+    count = jnp.where(worse, progress.count + 1, 0)
+    eta = moments.learning_rate
+    if solver.solver == "sgd" and solver.schedule == "invscaling":
+        eta = (rules.learning_rate_init / (samples + 1) ** rules.power_t).astype(dtype)
+    triggered = count.astype(dtype) > rules.n_iter_no_change
+    if solver.solver == "sgd" and solver.schedule == "adaptive":
+        too_small = eta <= SMALLEST_LEARNING_RATE
+        stop = triggered & too_small
+        divide = triggered & ~too_small
+        eta = jnp.where(divide, eta / 5, eta)
+        count = jnp.where(divide, 0, count)
+        event = jnp.where(
+            stop, LEARNING_RATE_TOO_SMALL, jnp.where(divide, LEARNING_RATE_DIVIDED, NOTHING)
+        )
+    else:
+        stop = triggered
+        event = jnp.where(stop, STOPPED, NOTHING)
+    moments = moments._replace(learning_rate=eta)
+    progress = Progress(samples, best_loss, best_score, count, best_params)
+    return moments, progress, (value, val_loss, event, eta), stop
 
 
 def _run(solver: Solver, rules, params, moments, progress, data, rows, perms, epochs_wanted):
-    """:func:`run_epochs` for one run (vmapped by :func:`run_population`)."""
+    """:func:`run_epochs` for one cohort of ``C`` members that share rows and epoch orders
+    (every member argument and ``epochs_wanted`` with a leading axis of ``C``)."""
     x, t, w = data
     dtype, size = x.dtype, rows.train.shape[0]
-    nan = jnp.full((solver.epochs,), jnp.nan, dtype)
-    records = Records(nan, nan, nan, jnp.zeros(solver.epochs, jnp.int32), nan)
+    members = epochs_wanted.shape[0]
+    nan = jnp.full((solver.epochs, members), jnp.nan, dtype)
+    records = Records(nan, nan, nan, jnp.zeros((solver.epochs, members), jnp.int32), nan)
+    validation = None
     if solver.early_stopping:
         kept = jnp.arange(rows.valid.shape[0], dtype=jnp.int32) < rows.n_valid
-        xv, tv, wv = x[rows.valid], t[rows.valid], jnp.where(kept, w[rows.valid], 0)
+        validation = x[rows.valid], t[rows.valid], jnp.where(kept, w[rows.valid], 0)
+
+    def after(*members):
+        return _per_member(
+            lambda *a: _after_epoch(solver, dtype, rows.n_train, validation, *a), *members
+        )
 
     def body(carry):
-        e, params, moments, progress, records, _ = carry
+        e, params, moments, progress, records, ran, stopped = carry
         perm = perms[e] if solver.shuffle else jnp.arange(size, dtype=jnp.int32)
-        params, moments, loss = _epoch(solver, rules, params, moments, data, rows, perm)
-        samples = progress.samples + rows.n_train.astype(dtype)
-        if solver.early_stopping:
-            value = score(solver.score, solver.net, params, xv, tv, wv)
-            val_loss = batch_mean(per_example_loss(solver.net, params, xv, tv), wv)
-            worse = value < progress.best_score + rules.tol
-            better = value > progress.best_score
-            best_score = jnp.where(better, value, progress.best_score)
-            best_params = jax.tree_util.tree_map(
-                lambda new, old: jnp.where(better, new, old), params, progress.best_params
-            )
-            best_loss = progress.best_loss
+        new_params, new_moments, loss = _epoch(solver, rules, params, moments, data, rows, perm)
+        new_moments, new_progress, (value, val_loss, event, eta), stop = after(
+            rules, new_params, new_moments, progress, loss
+        )
+        active = (e < epochs_wanted) & ~stopped
+        if members == 1:  # the loop runs while its one member is active
+            params, moments, progress = new_params, new_moments, new_progress
         else:
-            value = val_loss = jnp.asarray(jnp.nan, dtype)
-            worse = loss > progress.best_loss - rules.tol
-            best_loss = jnp.where(loss < progress.best_loss, loss, progress.best_loss)
-            best_score, best_params = progress.best_score, progress.best_params
-        count = jnp.where(worse, progress.count + 1, 0)
-        eta = moments.learning_rate
-        if solver.solver == "sgd" and solver.schedule == "invscaling":
-            eta = (rules.learning_rate_init / (samples + 1) ** rules.power_t).astype(dtype)
-        triggered = count.astype(dtype) > rules.n_iter_no_change
-        if solver.solver == "sgd" and solver.schedule == "adaptive":
-            too_small = eta <= SMALLEST_LEARNING_RATE
-            stop = triggered & too_small
-            divide = triggered & ~too_small
-            eta = jnp.where(divide, eta / 5, eta)
-            count = jnp.where(divide, 0, count)
-            event = jnp.where(
-                stop, LEARNING_RATE_TOO_SMALL, jnp.where(divide, LEARNING_RATE_DIVIDED, NOTHING)
-            )
-        else:
-            stop = triggered
-            event = jnp.where(stop, STOPPED, NOTHING)
-        moments = moments._replace(learning_rate=eta)
-        progress = Progress(samples, best_loss, best_score, count, best_params)
+            params = _select(active, new_params, params)
+            moments = _select(active, new_moments, moments)
+            progress = _select(active, new_progress, progress)
         records = Records(
             records.loss.at[e].set(loss),
             records.score.at[e].set(value),
@@ -285,15 +336,19 @@ def _run(solver: Solver, rules, params, moments, progress, data, rows, perms, ep
             records.event.at[e].set(event),
             records.learning_rate.at[e].set(eta),
         )
-        return e + 1, params, moments, progress, records, stop
+        return (
+            e + 1, params, moments, progress, records, ran + active.astype(jnp.int32),
+            stopped | (active & stop),
+        )  # fmt: skip
 
     def more(carry):
         e, *_, stopped = carry
-        return (e < epochs_wanted) & ~stopped
+        return jnp.any((e < epochs_wanted) & ~stopped)
 
-    start = (jnp.zeros((), jnp.int32), params, moments, progress, records, jnp.asarray(False))
-    e, params, moments, progress, records, stopped = jax.lax.while_loop(more, body, start)
-    return params, moments, progress, records, e, stopped
+    zeros = jnp.zeros(members, jnp.int32)
+    start = (jnp.int32(0), params, moments, progress, records, zeros, zeros.astype(bool))
+    _, params, moments, progress, records, ran, stopped = jax.lax.while_loop(more, body, start)
+    return params, moments, progress, records, ran, stopped
 
 
 _FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}  # a third less compile time, steps as fast
@@ -311,18 +366,21 @@ def run_epochs(
     perms: Array | None,
     epochs_wanted: Array,
 ):
-    """Up to ``epochs_wanted`` (at most ``solver.epochs``) epochs, stopping early by the rules of
-    the module docstring.
+    """Up to ``epochs_wanted`` (at most ``solver.epochs``) epochs of a cohort of ``C`` runs
+    that share their rows and epoch orders (one estimator's fit: ``C = 1``; the candidates of a
+    search with one fold and seed), stopping early by the rules of the module docstring.
 
     Args:
+      rules, params, moments, progress, epochs_wanted: each leaf with a leading axis of ``C``
+        members, each member's own; a member is frozen once it stopped or ran its epochs.
       data: ``(x, t, w)``: ``(n, n_in)``, ``(n, n_out)``, ``(n,)``.
       rows: which rows of ``data`` train (and validate, with early stopping): :class:`Subset`.
       perms: ``(solver.epochs, L)`` int32, row ``e`` the order of epoch ``e`` as positions in
         ``rows.train`` (``shuffle``); None visits the rows in order.
 
     Returns:
-      ``(params, moments, progress, records, epochs run, stopped)``; ``stopped`` is True when
-      the no-improvement rule ended the run.
+      ``(params, moments, progress, records, epochs run (C,), stopped (C,))``, records
+      ``(solver.epochs, C)``; ``stopped`` is True when the no-improvement rule ended a run.
     """
     return _run(solver, rules, params, moments, progress, data, rows, perms, epochs_wanted)
 
@@ -339,12 +397,11 @@ def run_population(
     perms: Array | None,
     epochs_wanted: Array,
 ):
-    """:func:`run_epochs` for ``M`` runs at once (``jax.vmap``): every argument but ``data`` has a
-    leading axis of ``M`` members, each with its own hyperparameters, parameters, state, rows of
-    the shared data, epoch orders and number of epochs wanted. A member that stops is frozen (its
-    while-loop predicate is false) while the others go on; the call ends when every member has
-    stopped or run its epochs. Returns what :func:`run_epochs` returns, each with the members'
-    axis in front."""
+    """:func:`run_epochs` for ``G`` cohorts at once (``jax.vmap``): every argument but ``data``
+    has a leading axis of ``G`` cohorts (each with its own rows of the shared data and epoch
+    orders), the member arguments then the axis of the cohort's ``C`` members. A cohort whose
+    members have all stopped is frozen while the others go on. Returns what :func:`run_epochs`
+    returns, each with the cohorts' axis in front."""
 
     def one(rules, params, moments, progress, rows, perms, wanted):
         return _run(solver, rules, params, moments, progress, data, rows, perms, wanted)
