@@ -122,6 +122,8 @@ PARITY = [
 def test_the_stochastic_solvers_give_scikit_learns_numbers(params):
     """Same seed, same data: scikit-learn's coefficients, loss curve, epochs and validation
     scores (its initialisation, batches, shuffles and update rules)."""
+    if not THOROUGH and PARITY.index(params) % 2:
+        pytest.skip("thorough run only (every other case in the quick run)")
     x, y = iris()
     ours, theirs = both("classifier", random_state=0, **params)
     fitted(ours, x, y), fitted(theirs, x, y)
@@ -137,8 +139,10 @@ def test_the_stochastic_solvers_give_scikit_learns_numbers(params):
 @pytest.mark.parametrize("momentum", [0.0, 0.9])
 @pytest.mark.parametrize("alpha", [0.0, 0.01])
 def test_fifty_full_batch_partial_fits_from_the_same_coefficients(momentum, alpha):
-    """The issue's parity: sgd, full batches, no shuffling, the same starting coefs_/intercepts_
-    (set by hand), 50 partial_fit calls: scikit-learn's coefficients to rtol 1e-6 (seen: 1e-15)."""
+    """sgd, full batches, no shuffling, the same starting coefs_/intercepts_ (set by hand), 50
+    partial_fit calls: scikit-learn's coefficients to rtol 1e-6 (seen: 1e-15)."""
+    if not THOROUGH and (momentum == 0.0) != (alpha == 0.0):
+        pytest.skip("thorough run only")
     x, y = make_regression(120, 6, noise=10.0, random_state=3)
     y = y / y.std()
     start = fitted(MLPRegressor(hidden_layer_sizes=(9,), max_iter=1, random_state=5), x, y)
@@ -311,6 +315,8 @@ def test_maximum_iterations_warn_as_scikit_learn():
 def test_bridges_both_ways(activation):
     """from_sklearn: scikit-learn's fitted MLP as jaxmlp's (net, params), whose outputs are its
     predictions; to_sklearn: a genuine scikit-learn estimator with jaxmlp's predictions."""
+    if not THOROUGH and activation != "relu":
+        pytest.skip("thorough run only (relu in the quick run)")
     x, y = iris()
     theirs = fitted(
         scikit.MLPClassifier((5,), activation=activation, max_iter=50, random_state=0), x, y
@@ -393,6 +399,8 @@ def test_package_exports_nothing_that_needs_scikit_learn():
 @pytest.mark.parametrize("cache", ["dir", ""])
 def test_a_fit_keeps_its_program_in_the_persistent_compilation_cache(tmp_path, cache):
     """$JAXMLP_CACHE_DIR (set empty: off), as the CLI; a new process then loads the program."""
+    if not THOROUGH and not cache:
+        pytest.skip("thorough run only")
     path = str(tmp_path / "xla") if cache else ""
     script = (
         "import jax, numpy as np\n"
