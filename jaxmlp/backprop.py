@@ -39,7 +39,7 @@ first published code used it. Nothing here calls ``jax.grad`` or ``vjp``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -69,6 +69,7 @@ def output_delta(net: Architecture, last: Layer, y: Array) -> Array:
     loss = net.loss_spec
     if loss.fused_delta is not None:
         return loss.fused_delta(last.net, last.out, t)
+    assert loss.dE_dout is not None, f"loss {loss.name!r} has neither dE/dout nor a fused delta"
     return loss.dE_dout(last.out, t) * net.output_activation_spec.derivative(last.net, last.out)
 
 
@@ -155,7 +156,7 @@ def backward_sweep(
         delta = output_delta(net, layers[-1], y) / x.shape[0]
     else:
         delta = output_delta(net, layers[-1], y) * (weights / jnp.sum(weights))[:, None]
-    results = [None] * len(params)
+    results: list[Any] = [None] * len(params)
     for l in reversed(range(len(params))):
         prev_out = x if l == 0 else layers[l - 1].out
         grads = layer_gradient(net, params[l], delta, prev_out, matmul=matmul)

@@ -17,7 +17,8 @@ def enable_compilation_cache() -> None:
     path = os.environ.get(
         "JAXMLP_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxmlp", "xla")
     )
-    if not path or jax.config.jax_compilation_cache_dir is not None:
+    # JAX declares its flags at run time, so a type checker does not see this one
+    if not path or jax.config.jax_compilation_cache_dir is not None:  # type: ignore[attr-defined]
         return
     jax.config.update("jax_compilation_cache_dir", path)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)

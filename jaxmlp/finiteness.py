@@ -52,7 +52,11 @@ def _remember_finite(a: Any) -> None:
     key = id(a)
     if len(_FINITE) >= FINITE_KEPT:
         _FINITE.pop(next(iter(_FINITE)))
-    _FINITE[key] = weakref.ref(a, lambda _, key=key: _FINITE.pop(key, None))
+
+    def forget(_: object, key: int = key) -> None:
+        _FINITE.pop(key, None)
+
+    _FINITE[key] = weakref.ref(a, forget)
 
 
 def check_all_finite(named: list[tuple[str, Any]]) -> None:

@@ -64,7 +64,7 @@ compares it with ``jax.jvp(jax.grad(loss))``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -117,6 +117,7 @@ def output_delta_r(
     if loss.fused_delta_r is not None:
         return loss.fused_delta_r(last.net, last.out, t, rnet)
     fprime = act.derivative(last.net, last.out)
+    assert loss.d2E_dout2 is not None and loss.dE_dout is not None, f"loss {loss.name!r}"
     curvature = loss.d2E_dout2(last.out, t) * rout * fprime
     if gauss_newton or not act.curved:
         return curvature
@@ -150,7 +151,8 @@ def value_grad_and_hvp(
     delta = output_delta(net, layers[-1], y) / batch
     rdelta = output_delta_r(net, layers[-1], y, rnets[-1], routs[-1], gauss_newton=gauss_newton)
     rdelta = rdelta / batch
-    grads, hv = [None] * len(params), [None] * len(params)
+    grads: list[Any] = [None] * len(params)
+    hv: list[Any] = [None] * len(params)
     act = net.activation_spec
     for l in reversed(range(len(params))):
         prev_out = x if l == 0 else layers[l - 1].out

@@ -76,6 +76,8 @@ class Loss:
         """The trace's formula ``which`` (``"error"``: one output's share E_k, ``"dE_dout"``), a
         template over ``{o}`` (the output), ``{t}`` (its target) and ``{n}`` (outputs), filled in."""
         template = self.error_text if which == "error" else self.dE_dout_text
+        if template is None:
+            raise ValueError(f"loss {self.name!r} has no {which} formula to display")
         return template.format(o=o, t=t, n=n_out)
 
 

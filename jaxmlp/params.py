@@ -32,7 +32,7 @@ def check_dtype(dtype) -> jnp.dtype:
         raise TypeError(f"dtype must be a floating dtype such as float32, got {dtype!r}") from None
     if not jnp.issubdtype(dt, jnp.floating):
         raise TypeError(f"dtype must be a floating dtype such as float32, got {dt}")
-    if dt.itemsize == 8 and not jax.config.jax_enable_x64:
+    if dt.itemsize == 8 and not jax.config.read("jax_enable_x64"):
         raise ValueError(
             "dtype float64 needs x64 mode: call jax.config.update('jax_enable_x64', True) "
             "at start-up or set JAX_ENABLE_X64=1"

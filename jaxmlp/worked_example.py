@@ -118,6 +118,7 @@ def _one_step_figures(net: MLP, params, x, y) -> dict:
     new = sgd_update(params, grads, SEED_LEARNING_RATE)
     delta_o = output_delta(net, Layer(output.net[None], output.out[None]), y[None])[0]
     w_out = params[1]["w"]
+    assert loss.dE_dout is not None  # the seed's half_sse
     f = {
         "net_h1": hidden.net[0],
         "out_h1": hidden.out[0],

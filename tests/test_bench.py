@@ -25,7 +25,7 @@ def test_bench_quick_runs_and_reports_every_workload():
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     workloads = {row["workload"].split()[0] for row in report["rows"]}
-    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9"}
+    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W11"}
     peers = {row["peer"] for row in report["rows"]}
     assert {
         "pure Python (lists, math.exp)",
@@ -46,6 +46,7 @@ def test_bench_quick_runs_and_reports_every_workload():
                 "us_per_product",
                 "us_per_step",
                 "us_eager",
+                "first_fit_seconds",
             )
         )
         for row in timed
@@ -60,6 +61,10 @@ def test_bench_quick_runs_and_reports_every_workload():
     assert all(row["test_accuracy"] > 0.9 for row in digits)  # 20 epochs train every peer
     w9 = [row for row in report["rows"] if row["workload"].startswith("W9")]
     assert len(w9) == 6 and all(row["vs_one_gradient"] > 0 for row in w9)
+    w11 = [row for row in report["rows"] if row["workload"].startswith("W11")]
+    assert len(w11) == 6  # digits with adam and lbfgs: empty cache, scikit-learn, warm cache
+    same = {row["peer"].split(":")[0]: row["test_accuracy"] for row in w11}
+    assert all(row["test_accuracy"] == same[row["peer"].split(":")[0]] for row in w11)
 
 
 def test_gpu_benchmark_without_a_gpu_is_a_one_line_usage_error():

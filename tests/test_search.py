@@ -17,6 +17,8 @@ from jaxmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 from jaxmlp.sklearn import search as population_search  # noqa: E402
 from jaxmlp.training import stochastic  # noqa: E402
 
+from .settings import THOROUGH  # noqa: E402
+
 
 def iris():
     return load_iris(return_X_y=True)
@@ -103,6 +105,8 @@ def test_a_randomized_search_with_an_int_seed_and_several_metrics():
     ids=["another estimator", "lbfgs", "a grid over the preprocessing"],
 )
 def test_what_a_population_cannot_train_is_fitted_by_scikit_learn(estimator, grid, monkeypatch):
+    if not THOROUGH and not isinstance(estimator, LogisticRegression):
+        pytest.skip("thorough run only (another estimator in the quick run)")
     x, y = iris()
     calls = counting(monkeypatch)
     ours = population_search.GridSearchCV(estimator, grid, cv=3).fit(x, y)

@@ -164,6 +164,8 @@ def test_lbfgs_reaches_scikit_learns_minimum():
     """optax's L-BFGS is not SciPy's, so the iterates differ; the minimum does not: a linear
     bottleneck (a convex problem in the product) to 1e-12, a penalised network to 1e-3 in the
     final loss (SciPy stops at a relative decrease of 2.2e-9, at a slightly different point)."""
+    if not THOROUGH:
+        pytest.skip("thorough run only (lbfgs compiles for a second)")
     x, y = make_regression(100, 4, noise=5.0, random_state=0)
     ours, theirs = both(
         "regressor", hidden_layer_sizes=(3,), activation="identity", alpha=0.0, tol=1e-10,

@@ -6,6 +6,7 @@ import os
 import platform
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -21,8 +22,8 @@ def median_time(f: Callable[[], object], repeats: int) -> tuple[float, object]:
 
 
 def interleaved(
-    runners: dict[str, Callable[[], object]], repeats: int
-) -> dict[str, tuple[float, object, float]]:
+    runners: dict[Any, Callable[[], object]], repeats: int
+) -> dict[Any, tuple[float, object, float]]:
     """Median time, last result and best time of each runner, timed round-robin (after one warm-up
     call each), so slow drifts of the machine's speed hit every peer alike."""
     times: dict[str, list[float]] = {k: [] for k in runners}
@@ -93,6 +94,6 @@ def x64_scope(enabled: bool = True):
 
     if hasattr(jax, "enable_x64"):
         return jax.enable_x64(enabled)
-    from jax.experimental import disable_x64, enable_x64  # older JAX
+    from jax.experimental import disable_x64, enable_x64  # type: ignore[attr-defined]  # older JAX
 
     return enable_x64() if enabled else disable_x64()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 
 def w7(repeats: int, interleaved) -> list[dict]:
@@ -23,12 +24,12 @@ def w7(repeats: int, interleaved) -> list[dict]:
         "value_and_backprop": backprop.value_and_backprop,
         "forward_trace": forward.forward_trace,
     }
-    cases = {}
+    cases: dict[str, tuple[Any, Any, Any]] = {}
     for name, fn in pure.items():
         single, batch = ((x,), (xb,)) if name in ("apply", "forward_trace") else ((x, y), (xb, yb))
         cases[name] = (
             functools.partial(getattr(net, name), params, *single),
-            jax.jit(fn, static_argnums=0),
+            jax.jit(fn, static_argnums=0),  # type: ignore[call-overload]  # jit's stub overloads miss this
             (net, params, *batch),
         )
     cases["sgd_step"] = (  # validated, against the pure update jitted

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 W5_SIZES = (4_000, 40_000, 400_000)
@@ -17,7 +19,8 @@ def w5(repeats: int, quick: bool, torch) -> list[dict]:
 
     steps, batch = (300 if quick else 3_000), 128
     sizes = W5_SIZES[:2] if quick else W5_SIZES
-    runners, per_step = {}, {}
+    runners: dict[Any, Any] = {}
+    per_step: dict[Any, int] = {}
     for n in sizes:
         rng = np.random.default_rng(0)
         x = rng.standard_normal((n, 40)).astype(np.float32)

@@ -62,13 +62,13 @@ def ratios(name: str, rows: list[dict]) -> str:
             if r["peer"].endswith("scikit-learn MLPClassifier"):
                 label = r["peer"].rsplit(":", 1)[0]
                 j = next(q for q in timed if q["peer"] == f"{label}: jaxmlp fit")
-                bare = next((q for q in timed if q["peer"] == f"{label}: {BARE}"), None)
+                bare_row = next((q for q in timed if q["peer"] == f"{label}: {BARE}"), {})
                 parts.append(
                     f"{label.split(' (')[0]}: {r['seconds'] / j['seconds']:.1f}x faster, "
                     f"accuracy {100 * (j['test_accuracy'] - r['test_accuracy']):+.1f} points"
                     + (
-                        f" (the bare JAX program: {r['seconds'] / bare['seconds']:.1f}x)"
-                        if bare
+                        f" (the bare JAX program: {r['seconds'] / bare_row['seconds']:.1f}x)"
+                        if bare_row
                         else ""
                     )
                 )

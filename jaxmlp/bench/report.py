@@ -85,8 +85,8 @@ def ratios(name: str, rows: list[dict]) -> str:
 
         return estimator_ratios(rows)
     if name.startswith("W1 "):
-        j = by.get("jaxmlp fit, backprop")
-        a, bare = by.get("jaxmlp fit, autodiff"), by.get("bare JAX (grad + scan, inline)")
+        j = by["jaxmlp fit, backprop"]
+        a, bare = by["jaxmlp fit, autodiff"], by["bare JAX (grad + scan, inline)"]
         parts = []
         for peer, key in (
             ("PyTorch eager (autograd + optim.SGD)", "PyTorch eager"),
@@ -109,9 +109,9 @@ def ratios(name: str, rows: list[dict]) -> str:
         return "; ".join(parts) + "."
     if name.startswith("W2"):
         t = next((r for p, r in by.items() if p.startswith("PyTorch")), None)
-        j = [by[p] for p in ("jaxmlp fit, autodiff", "jaxmlp fit, backprop")]
+        pair = [by[p] for p in ("jaxmlp fit, autodiff", "jaxmlp fit, backprop")]
         return (
-            f"jaxmlp vs PyTorch eager: {t['seconds'] / j[0]['seconds']:.2f}x (autodiff), {t['seconds'] / j[1]['seconds']:.2f}x (backprop)."
+            f"jaxmlp vs PyTorch eager: {t['seconds'] / pair[0]['seconds']:.2f}x (autodiff), {t['seconds'] / pair[1]['seconds']:.2f}x (backprop)."
             if t
             else ""
         )

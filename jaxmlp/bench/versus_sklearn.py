@@ -70,7 +70,11 @@ def w8(quick: bool) -> list[dict]:
         net = jaxmlp.MLP(sizes, "relu", "softmax", "cross_entropy")
         steps = epochs * (-(-len(x) // batch))
         x32, y32 = x.astype(np.float32), y.astype(np.int32)
-        res = {"jaxmlp fit": [], "scikit-learn MLPClassifier": [], BARE: []}
+        res: dict[str, list[tuple[float, float]]] = {
+            "jaxmlp fit": [],
+            "scikit-learn MLPClassifier": [],
+            BARE: [],
+        }
         bare = _bare_jax(net, x32, y32, xt.astype(np.float32), lr, batch, epochs)
         for seed in seeds:
             t = time.perf_counter()

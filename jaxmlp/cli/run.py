@@ -142,7 +142,7 @@ def train(
     params = initial_params(ds, net, init_key, dtype)
     opt_state = optimizer_state(optimizer, params, lr, steps)
     start = 0
-    if resume and ckpt.exists(checkpoint_dir):
+    if resume and checkpoint_dir is not None and ckpt.exists(checkpoint_dir):
         c = ckpt.load(checkpoint_dir, net=net, opt_state_template=opt_state)
         if c.metadata.get("dtype") != str(dtype):
             raise ckpt.CheckpointError(
@@ -237,11 +237,13 @@ def train(
         "schedule": cfg.schedule,
         "warmup_steps": cfg.warmup_steps,
         "dtype": str(dtype),
-        "steps": result.step if result.best_step is None else start + len(result.losses),
+        "steps": result.step
+        if result.best_step is None
+        else start + len(np.asarray(result.losses)),
         "seconds": seconds,
         "final_loss": (
             result.final_loss
-            if result.losses.size
+            if np.asarray(result.losses).size
             else dataset_loss(net, result.params, ds.x_train, ds.y_train)
         ),
         "diverged_at": result.diverged_at,
@@ -253,7 +255,9 @@ def train(
     if ds.x_test is not None:
         summary["test_loss"] = dataset_loss(net, result.params, ds.x_test, ds.y_test)
         if ds.task == "classification":
-            summary["test_accuracy"] = accuracy(net, ds.task, result.params, ds.x_test, ds.y_test)
+            summary["test_accuracy"] = accuracy(
+                net, ds.task, result.params, ds.x_test, np.asarray(ds.y_test)
+            )
     elif ds.test_note is not None:  # a test set was asked for and came out empty: null, and why
         summary["test_loss"] = None
         if ds.task == "classification":

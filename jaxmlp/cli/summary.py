@@ -84,14 +84,11 @@ def validation_summary(result: FitResult, cfg: RunConfig) -> dict[str, Any]:
         out["validation_fraction"] = cfg.validation_fraction
         out["patience"] = cfg.patience
         out["best_step"] = result.best_step
-        best = (
-            result.validation_steps.tolist().index(result.best_step)
-            if result.best_step is not None
-            else None
-        )
+        steps = np.asarray(result.validation_steps)
+        best = steps.tolist().index(result.best_step) if result.best_step is not None else None
         out["validation_loss"] = None if best is None else finite(result.validation_losses[best])
         out["validation_losses"] = [
-            [int(s), finite(v)] for s, v in zip(result.validation_steps, result.validation_losses)
+            [int(s), finite(v)] for s, v in zip(steps, np.asarray(result.validation_losses))
         ]
     return out
 

@@ -4,7 +4,7 @@ delta, then each weight's and bias's gradient; every printed product is checked 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax.numpy as jnp
 import numpy as np
@@ -23,7 +23,7 @@ def backward_steps(v: Values) -> None:
     n_layers, layers, grads, params, x, y = len(v.W), v.layers, v.grads, v.params, v.x, v.y
     loss, out_names, last = v.net.loss_spec, v.neurons[-1], layers[-1]
     separable = v.net.loss != "cross_entropy"
-    deltas = [None] * n_layers
+    deltas: list[Any] = [None] * n_layers
     deltas[-1] = np.asarray(
         output_delta(v.net, Layer(last.net[None], last.out[None]), y[None])[0], float
     )
@@ -60,6 +60,7 @@ def backward_steps(v: Values) -> None:
                 )
             else:
                 if is_out:
+                    assert loss.dE_dout is not None  # not fused: the loss has dE/dout
                     dE_dout = float(
                         np.asarray(loss.dE_dout(last.out, jnp.asarray(v.t, last.out.dtype)))[j]
                     )
@@ -68,7 +69,9 @@ def backward_steps(v: Values) -> None:
                     nums = loss.display("dE_dout", n_out, fmt(v.outs[-1][j]), fmt(v.t[j]))
                     v.add(section, f"dE_total/dout_{name}", expr, nums, dE_dout)
                 else:
-                    terms, nums, total = [], [], 0.0
+                    terms: list[str] = []
+                    products: list[str] = []
+                    total = 0.0
                     for k, nxt in enumerate(v.neurons[l + 2]):
                         term_name = (
                             f"dE_{nxt}/dout_{name}"
@@ -95,7 +98,7 @@ def backward_steps(v: Values) -> None:
                             deltas[l + 1][k] * v.W[l + 1][k, j],
                         )
                         terms.append(term_name)
-                        nums.append(fmt(deltas[l + 1][k] * v.W[l + 1][k, j]))
+                        products.append(fmt(deltas[l + 1][k] * v.W[l + 1][k, j]))
                         total += deltas[l + 1][k] * v.W[l + 1][k, j]
                     dE_dout = float((deltas[l + 1] @ v.W[l + 1])[j])
                     v.check(total, dE_dout, f"dE_total/dout_{name}")
@@ -103,7 +106,7 @@ def backward_steps(v: Values) -> None:
                         section,
                         f"dE_total/dout_{name}",
                         " + ".join(terms),
-                        " + ".join(nums),
+                        " + ".join(products),
                         dE_dout,
                     )
                 deriv = float(np.asarray(act.derivative(layers[l].net, layers[l].out))[j])

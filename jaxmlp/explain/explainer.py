@@ -11,6 +11,7 @@ inlined; the page requests nothing from any host and opens from disk.
 from __future__ import annotations
 
 import json
+import math
 import re
 from html import escape
 from importlib import resources
@@ -65,7 +66,8 @@ def _drawing(d) -> str:
     neurons, wn = neuron_names(net), weight_names(net)
     bn = bias_names(net, neurons)
     values = {s.name: s.value for s in d.steps}
-    edges, bias_nodes = [], [None]
+    edges: list[netdraw.Edge] = []
+    bias_nodes: list[str | None] = [None]
     for l, W in enumerate(d.weights):
         for j, row in enumerate(W):
             for i, w in enumerate(row):
@@ -97,7 +99,7 @@ def _drawing(d) -> str:
     descriptions = {n: f"{n}: input {fmt(v)}" for n, v in zip(neurons[0], d.inputs)}
     for layer in neurons[1:]:
         for n in layer:
-            delta = values.get(f"dE_total/dnet_{n}", values.get(f"dE_{n}/dnet_{n}"))
+            delta = values.get(f"dE_total/dnet_{n}", values.get(f"dE_{n}/dnet_{n}", math.nan))
             descriptions[n] = (
                 f"{n}: net {fmt(values[f'net_{n}'])}, out {fmt(values[f'out_{n}'])}, delta {fmt(delta)}"
             )
@@ -158,7 +160,7 @@ def training(net: MLP, params, x, y, learning_rate: float, steps: int) -> dict:
         chunk_size=every,
         callback=keep,
     )
-    losses = np.append(r.losses, r.final_loss)
+    losses = np.append(np.asarray(r.losses), r.final_loss)
     at = [s for s, _ in samples]
     curve_x = np.unique(np.linspace(0, len(losses) - 1, min(400, len(losses))).round().astype(int))
     svg, to_px = line_chart(

@@ -76,7 +76,7 @@ def expression(text: str) -> str:
         if not m or m.end() == pos:
             raise ValueError(f"cannot read {text[pos:]!r} in {text!r}")
         pos = m.end()
-        kind, tok = m.lastgroup, m.group(m.lastgroup)
+        kind, tok = m.lastgroup, m.group(m.lastgroup or 0)
         if kind == "number":
             item = f"<mn>{tok}</mn>"
         elif kind == "derivative":

@@ -38,7 +38,7 @@ class Edge:
     def description(self) -> str:
         """What hovering or focusing the edge shows."""
         text = f"{self.param}: {self.source} \u2192 {self.target}, value {fmt(self.value)}"
-        if self.grad is not None:
+        if self.grad is not None and self.new is not None:
             text += f", dE_total/d{self.param} = {fmt(self.grad)}, updated {self.param}+ = {fmt(self.new)}"
         else:
             text += " (not trained)"
@@ -69,7 +69,7 @@ def svg(
     where: dict[str, tuple[float, float]] = {}
     parts = []
     for l, (layer, idx) in enumerate(zip(layers, drawn)):
-        x = 80 + COLUMN * l
+        x: float = 80 + COLUMN * l
         top = (
             (height - len(idx) * ROW) / 2
             + ROW / 2
@@ -83,12 +83,13 @@ def svg(
                 )
                 continue
             where[layer[i]] = (x, y)
-        if l + 1 < len(layers) and bias_nodes[l + 1]:
-            where[bias_nodes[l + 1]] = (x, top + len(idx) * ROW)
+        bias = bias_nodes[l + 1] if l + 1 < len(layers) else None
+        if bias:
+            where[bias] = (x, top + len(idx) * ROW)
     max_abs = max((abs(e.value) for e in edges), default=1.0) or 1.0
     layer_of = {n: l for l, layer in enumerate(layers) for n in layer}
     sources = [
-        layer + ([bias_nodes[l + 1]] if l + 1 < len(layers) and bias_nodes[l + 1] else [])
+        layer + [b for b in bias_nodes[l + 1 : l + 2] if b and l + 1 < len(layers)]
         for l, layer in enumerate(layers)
     ]
     rank = {n: (j, len(layer)) for layer in sources for j, n in enumerate(layer)}

@@ -81,7 +81,7 @@ def training_run(variant: str, steps: int = 10_000) -> tuple[np.ndarray, np.ndar
         check_gradient=False,  # the delta rule is checked here against the seed's own figures
     )
     final, out = jax.device_get(_loss_and_output(net, result.params, x, y))
-    return np.append(result.losses, final), out
+    return np.append(np.asarray(result.losses), final), out
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -120,7 +120,7 @@ def errata(figures: list[Figure]) -> dict[str, str]:
     by_value = [(f, f.value) for f in figures]
     notes = {}
     for f in figures:
-        if f.variant != "simultaneous" or f.match is not False:
+        if f.variant != "simultaneous" or f.match is not False or f.seed is None:
             continue
         hits = [
             g

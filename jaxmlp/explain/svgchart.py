@@ -15,7 +15,7 @@ PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")  # 
 
 
 def line_chart(
-    series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
+    series: Sequence[tuple[str, Sequence[float] | np.ndarray, Sequence[float] | np.ndarray]],
     *,
     log_y: bool = True,
     width: int = 640,

@@ -86,7 +86,7 @@ def digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     if spec is None:
         raise ValueError("the digits data set needs scikit-learn: pip install 'jaxmlp[digits]'")
     shipped = [
-        Path(p, "datasets", "data", "digits.csv.gz") for p in spec.submodule_search_locations
+        Path(p, "datasets", "data", "digits.csv.gz") for p in spec.submodule_search_locations or ()
     ]
     shipped = [p for p in shipped if p.is_file()]
     if shipped:

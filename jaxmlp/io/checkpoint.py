@@ -103,7 +103,7 @@ def save(
         _digest(meta_bytes, {k: v for k, v in arrays.items() if k != "metadata"}).encode(), np.uint8
     )
     buf = io.BytesIO()
-    np.savez(buf, **arrays)
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds as allow_pickle's
     with atomic_open(path, "wb") as f:
         f.write(buf.getvalue())
     return path
@@ -171,9 +171,9 @@ def load(directory: str | Path, *, net: MLP | None = None, opt_state_template=No
             if f"params/{i}/{k}" in arrays
         }
         params.append(layer)
-    params = tuple(params)
+    layers = tuple(params)
     try:
-        check_params(saved_net, params)
+        check_params(saved_net, layers)
     except (ValueError, TypeError) as e:
         raise CheckpointError(
             f"checkpoint {path} holds parameters that do not fit its network: {e}"
@@ -206,7 +206,7 @@ def load(directory: str | Path, *, net: MLP | None = None, opt_state_template=No
         if meta.get("key_impl")
         else jnp.asarray(key)
     )
-    return Checkpoint(saved_net, params, opt_state, int(meta["step"]), key, meta)
+    return Checkpoint(saved_net, layers, opt_state, int(meta["step"]), key, meta)
 
 
 def _describe(net: MLP) -> str:

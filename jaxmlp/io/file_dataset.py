@@ -72,6 +72,7 @@ def read_table(
         test_labels = targets_from_column(
             tables, test_table.column(target), test, target, task, classes
         )[0]
+        x_te: np.ndarray | None
         x_tr, x_te = x, tables.encode(test_table, test, enc, dtype)
     else:
         if task == "classification":
@@ -82,7 +83,8 @@ def read_table(
             te, tr = np.sort(idx[:k]), np.sort(idx[k:])
         if len(tr) == 0:
             raise ValueError(f"{path}: --test-fraction {test_fraction} leaves no training rows")
-        x_tr, x_te = x[tr], (x[te] if len(te) else None)
+        x_tr = x[tr]
+        x_te = x[te] if len(te) else None
         test_labels = labels[te] if len(te) else None
         if not len(te):
             note = (
@@ -158,11 +160,12 @@ def targets_from_column(tables, column, path, target: str, task: str | None, cla
         small = values is not None and len(np.unique(values)) <= CLASSIFICATION_MAX_CLASSES
         task = "classification" if text or (integral and small) else "regression"
     if task == "regression":
+        assert values is not None  # text targets were refused above
         return values[:, None], task, ()
     names = (
         np.asarray(column.to_pylist(), dtype=object).astype(str)
         if text
-        else np.asarray([f"{v:g}" for v in values])
+        else np.asarray([f"{v:g}" for v in np.asarray(values)])
     )
     if classes is None:
         found = np.unique(names)

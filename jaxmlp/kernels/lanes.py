@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import jax
 import jax.numpy as jnp
@@ -136,7 +136,7 @@ def backprop(net: Architecture, params, x: Array, y: Array) -> tuple:
     view = Layer(_classes_last(last.net), _classes_last(last.out))
     n_examples = x.shape[0]
     delta = _classes_first(output_delta(net, view, _targets(net, y, last))) / n_examples
-    grads = [None] * len(params)
+    grads: list[Any] = [None] * len(params)
     for l in reversed(range(len(params))):
         prev = x.T[:, :, None] if l == 0 else layers[l - 1].out
         g = {"w": _total(delta[:, None, b] * prev[None, :, b] for b in range(n_examples))}

@@ -118,13 +118,13 @@ class Start(NamedTuple):
 @dataclass
 class SolverState:
     """The stochastic solver's state between calls (``_optimizer``, as scikit-learn names it):
-    the current ``learning_rate``, the moments in jaxmlp's layout and adam's update count."""
+    the current ``learning_rate``, the moments in jaxmlp's layout and adam's updates so far."""
 
     solver: str
     learning_rate: float
     first: tuple
     second: tuple
-    count: int
+    updates: int
 
 
 def network(n_in: int, hidden, n_out: int, activation: str, out_activation: str) -> MLP:
@@ -444,14 +444,14 @@ class _MLP(BaseEstimator):
             wanted = min(start.solver.epochs, left)
             perms = self._orders(start, wanted)
             *state, records, ran, now = stochastic.run_epochs(
-                start.solver, rules, *state, data, start.rows, perms, np.int32([wanted])
+                start.solver, rules, *state, data, start.rows, perms, np.asarray([wanted], np.int32)
             )
             ran, stopped = int(ran[0]), bool(now[0])
             records = jax.tree_util.tree_map(lambda a: a[:, 0], jax.device_get(records))
             self._record(records, ran, int(start.rows.n_train))
             left -= ran
-        state = jax.tree_util.tree_map(lambda a: a[0], tuple(state))
-        return self._stochastic_finish(start, *state, stopped, incremental)
+        params, moments, progress = jax.tree_util.tree_map(lambda a: a[0], tuple(state))
+        return self._stochastic_finish(start, params, moments, progress, stopped, incremental)
 
     def _stochastic_start(self, net, params, X, t, w, incremental: bool) -> Start:
         """Everything a stochastic run needs before its first compiled call: the solver's state
@@ -524,7 +524,10 @@ class _MLP(BaseEstimator):
         rules = stochastic.Rules(*(np.asarray(v, dtype) for v in values))
         state = self._optimizer
         moments = stochastic.Moments(
-            state.first, state.second, np.int32(state.count), np.asarray(state.learning_rate, dtype)
+            state.first,
+            state.second,
+            np.asarray(state.updates, np.int32),
+            np.asarray(state.learning_rate, dtype),
         )
         best = params
         if self.early_stopping:
@@ -535,7 +538,7 @@ class _MLP(BaseEstimator):
             np.asarray(self.t_, dtype),
             np.asarray(np.inf if best_loss is None else best_loss, dtype),
             np.asarray(-np.inf if best_score is None else best_score, dtype),
-            np.int32(getattr(self, "_no_improvement_count", 0)),
+            np.asarray(getattr(self, "_no_improvement_count", 0), np.int32),
             best,
         )
         self.n_iter_ = 0
@@ -564,9 +567,9 @@ class _MLP(BaseEstimator):
             float(moments.learning_rate),
             jax.device_get(moments.first),
             jax.device_get(moments.second),
-            int(moments.count),
+            int(moments.updates),
         )
-        self._no_improvement_count = int(progress.count)
+        self._no_improvement_count = int(progress.stale)
         if self.early_stopping:
             self.best_validation_score_ = float(progress.best_score)
             self._best_coefs, self._best_intercepts = from_params(progress.best_params)

@@ -34,6 +34,7 @@ from jaxmlp.sklearn.estimators import (
     PREFITTED,
     MLPClassifier,
     MLPRegressor,
+    Problem,
     _epochs_per_call,
     fit_key,
     running,
@@ -109,15 +110,15 @@ def _train(members, epochs: int) -> None:
     """One population: members grouped into cohorts that share their rows and epoch orders (so
     each batch is gathered once and the cohort's first-layer products are one wide product), the
     cohorts padded to one size with frozen copies, the data stored once."""
-    slots = {}
+    slots: dict[object, tuple[int, Problem]] = {}
     for _, problem, _ in members:
         if problem.device[1] not in slots:
             slots[problem.device[1]] = (sum(len(p.X) for _, p in slots.values()), problem)
     data = tuple(np.concatenate([p[i] for _, p in slots.values()]) for i in (2, 3, 4))
-    cohorts = defaultdict(list)
+    grouped = defaultdict(list)
     for member in members:
-        cohorts[_cohort_key(*member)].append(member)
-    cohorts = list(cohorts.values())
+        grouped[_cohort_key(*member)].append(member)
+    cohorts = list(grouped.values())
     width = max(len(c) for c in cohorts)
     size = max(len(s.rows.train) for _, _, s in members)
     valid = max(len(s.rows.valid) for _, _, s in members)

@@ -22,7 +22,7 @@ batches of an uninterrupted one.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -39,12 +39,12 @@ class Epochs(NamedTuple):
     epoch: Array
 
 
-def start(key: Array, step: int, n: int, batch: int) -> Epochs:
+def start(key: Array, step: Any, n: int, batch: int) -> Epochs:
     """The cursor before global step ``step`` (Python integers: no overflow in long runs; as host
     scalars, since ``jnp.int32`` would compile a conversion; a traced step gives traced ones)."""
     epoch, offset = divmod(step * batch, n)
     as_int32 = np.int32 if isinstance(step, (int, np.integer)) else jnp.int32
-    return Epochs(as_int32(offset), as_int32(epoch))
+    return Epochs(as_int32(offset), as_int32(epoch))  # type: ignore[arg-type]  # host scalars are arrays to JAX
 
 
 def _bits(n: int) -> int:
@@ -89,7 +89,7 @@ def permuted(keys: Array, i: Array, n: int) -> Array:
 
 def permutation(key: Array, epoch: int, n: int) -> Array:
     r"""The whole order of one epoch, :math:`(\pi_e(0), .., \pi_e(n-1))` (for inspection; O(n))."""
-    keys = jnp.broadcast_to(round_keys(key, epoch), (n, ROUNDS))
+    keys = jnp.broadcast_to(round_keys(key, jnp.asarray(epoch, jnp.int32)), (n, ROUNDS))
     return permuted(keys, jnp.arange(n, dtype=jnp.int32), n)
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import jax
 import jax.numpy as jnp
@@ -45,7 +45,9 @@ def no_batch_key() -> jax.Array:
     ``jax.random.key(0)``, wrapped from its data: creating it would compile two
     small programs, a tenth of ``jaxmlp reproduce``'s start-up.
     """
-    return jax.random.wrap_key_data(np.zeros(2, np.uint32))
+    return jax.random.wrap_key_data(
+        cast(jax.Array, np.zeros(2, np.uint32))
+    )  # host data: no program
 
 
 class TrainState(NamedTuple):
@@ -53,8 +55,8 @@ class TrainState(NamedTuple):
 
     params: Any
     opt_state: Any
-    step: jax.Array
-    key: jax.Array
+    step: Any  # an int32 scalar, on the host or the device
+    key: jax.Array | None
 
 
 class Chunk(NamedTuple):
@@ -168,6 +170,7 @@ def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
     loss (the gradients stay inside: each output of a compiled call costs dispatch time)."""
     idx = None
     if spec.batch_size is not None:
+        assert state.key is not None  # a run with batches carries its key
         idx, _ = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
         x, y = shard_batch(spec, x[idx], y[idx])
     auto = jax.grad(_forward.loss_fn, argnums=1)(spec.net, state.params, x, y)  # the reference

@@ -53,7 +53,7 @@ def _matching_leaves(params, grads) -> tuple[list, list]:
     (leaf names are made only for the message)."""
     leaves, tree = jax.tree_util.tree_flatten(params)
     grad_leaves, grad_tree = jax.tree_util.tree_flatten(grads)
-    if grad_tree != tree:
+    if str(grad_tree) != str(tree):
         raise ValueError(
             f"grads must have the structure of params: params are {tree}, grads are {grad_tree}"
         )

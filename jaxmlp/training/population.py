@@ -271,7 +271,7 @@ def accuracy(net: MLP, stacked, x, y) -> np.ndarray:
     outputs, threshold 0.5 for one."""
     dtype = jax.tree_util.tree_leaves(stacked)[0].dtype
     out = np.asarray(population_outputs(net, stacked, jnp.asarray(x, dtype)))
-    return metrics.accuracy(out, y)
+    return np.asarray(metrics.accuracy(out, y))
 
 
 @functools.partial(jax.jit, static_argnames=("net",))

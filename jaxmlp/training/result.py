@@ -63,6 +63,6 @@ class FitResult:
     @property
     def last_finite_loss(self) -> float:
         """The last finite recorded loss (of ``losses``, else ``chunk_end_losses``; NaN if none)."""
-        recorded = self.chunk_end_losses if self.losses is None else self.losses
+        recorded = np.asarray(self.chunk_end_losses if self.losses is None else self.losses)
         finite = recorded[np.isfinite(recorded)]
         return float(finite[-1]) if finite.size else float("nan")

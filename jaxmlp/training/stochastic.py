@@ -46,6 +46,7 @@ from jaxmlp.mlp import MLP
 from jaxmlp.training import objective
 
 Array = jax.Array
+ArrayLike = jax.Array | np.ndarray  # on the host (NumPy) or the device
 SOLVERS = ("sgd", "adam")
 SCHEDULES = ("constant", "invscaling", "adaptive")
 SCORES = ("labels", "thresholds", "r2")
@@ -58,16 +59,16 @@ NOTHING, LEARNING_RATE_DIVIDED, STOPPED, LEARNING_RATE_TOO_SMALL = 0, 1, 2, 3
 class Rules(NamedTuple):
     """The hyperparameters, as data (scalars of the parameters' dtype)."""
 
-    learning_rate_init: Array
-    alpha: Array
-    power_t: Array
-    momentum: Array
-    beta_1: Array
-    beta_2: Array
-    epsilon: Array
-    tol: Array
-    n_iter_no_change: Array  # may be inf
-    weight_decay: Array
+    learning_rate_init: ArrayLike
+    alpha: ArrayLike
+    power_t: ArrayLike
+    momentum: ArrayLike
+    beta_1: ArrayLike
+    beta_2: ArrayLike
+    epsilon: ArrayLike
+    tol: ArrayLike
+    n_iter_no_change: ArrayLike  # may be inf
+    weight_decay: ArrayLike
 
 
 @dataclass(frozen=True)
@@ -96,23 +97,23 @@ class Solver:
 
 class Moments(NamedTuple):
     """The optimizer's state: ``first`` (sgd's velocity, adam's :math:`m`), ``second`` (adam's
-    :math:`s`), ``count`` (adam's updates so far) and the current ``learning_rate``."""
+    :math:`s`), ``updates`` (adam's updates so far) and the current ``learning_rate``."""
 
     first: tuple
     second: tuple
-    count: Array
-    learning_rate: Array
+    updates: ArrayLike
+    learning_rate: ArrayLike
 
 
 class Progress(NamedTuple):
     """What the stopping rules carry from epoch to epoch (and from call to call):
     ``samples`` (rows seen, scikit-learn's ``t_``), ``best_loss``, ``best_score``,
-    ``count`` (epochs without improvement) and ``best_params`` (early stopping)."""
+    ``stale`` (epochs without improvement) and ``best_params`` (early stopping)."""
 
-    samples: Array
-    best_loss: Array
-    best_score: Array
-    count: Array
+    samples: ArrayLike
+    best_loss: ArrayLike
+    best_score: ArrayLike
+    stale: ArrayLike
     best_params: tuple
 
 
@@ -164,15 +165,15 @@ def _update(solver: Solver, rules: Rules, params, moments: Moments, grads):
         moments = moments._replace(first=velocity)
     else:
         dtype = moments.learning_rate.dtype
-        count = moments.count + 1
+        updates = moments.updates + 1
         m = tree_map(lambda m, g: rules.beta_1 * m + (1 - rules.beta_1) * g, moments.first, grads)
         s = tree_map(
             lambda s, g: rules.beta_2 * s + (1 - rules.beta_2) * g * g, moments.second, grads
         )
-        k = count.astype(dtype)
+        k = updates.astype(dtype)
         eta_t = rules.learning_rate_init * jnp.sqrt(1 - rules.beta_2**k) / (1 - rules.beta_1**k)
         step = tree_map(lambda m, s: -eta_t * m / (jnp.sqrt(s) + rules.epsilon), m, s)
-        moments = Moments(m, s, count, eta_t)
+        moments = Moments(m, s, updates, eta_t)
         eta = rules.learning_rate_init
     new = tree_map(lambda p, d: p + d, params, step)
     decay = rules.weight_decay * eta
@@ -185,10 +186,10 @@ class Subset(NamedTuple):
     ``(V,)`` and ``n_valid`` (unused without early stopping). A population's members hold
     different subsets of one data set (folds, splits), so the data are stored once."""
 
-    train: Array
-    n_train: Array
-    valid: Array
-    n_valid: Array
+    train: ArrayLike
+    n_train: ArrayLike
+    valid: ArrayLike
+    n_valid: ArrayLike
 
 
 def subset(train, valid=None) -> Subset:
@@ -196,7 +197,7 @@ def subset(train, valid=None) -> Subset:
     train = np.asarray(train, np.int32)
     valid = np.zeros(1, np.int32) if valid is None else np.asarray(valid, np.int32)
     n_valid = 0 if valid is None else len(valid)
-    return Subset(train, np.int32(len(train)), valid, np.int32(n_valid))
+    return Subset(train, np.asarray(len(train), np.int32), valid, np.asarray(n_valid, np.int32))
 
 
 def _per_member(fn, *members):
@@ -275,17 +276,17 @@ def _after_epoch(
         worse = loss > progress.best_loss - rules.tol
         best_loss = jnp.where(loss < progress.best_loss, loss, progress.best_loss)
         best_score, best_params = progress.best_score, progress.best_params
-    count = jnp.where(worse, progress.count + 1, 0)
+    stale = jnp.where(worse, progress.stale + 1, 0)
     eta = moments.learning_rate
     if solver.solver == "sgd" and solver.schedule == "invscaling":
         eta = (rules.learning_rate_init / (samples + 1) ** rules.power_t).astype(dtype)
-    triggered = count.astype(dtype) > rules.n_iter_no_change
+    triggered = stale.astype(dtype) > rules.n_iter_no_change
     if solver.solver == "sgd" and solver.schedule == "adaptive":
         too_small = eta <= SMALLEST_LEARNING_RATE
         stop = triggered & too_small
         divide = triggered & ~too_small
         eta = jnp.where(divide, eta / 5, eta)
-        count = jnp.where(divide, 0, count)
+        stale = jnp.where(divide, 0, stale)
         event = jnp.where(
             stop, LEARNING_RATE_TOO_SMALL, jnp.where(divide, LEARNING_RATE_DIVIDED, NOTHING)
         )
@@ -293,7 +294,7 @@ def _after_epoch(
         stop = triggered
         event = jnp.where(stop, STOPPED, NOTHING)
     moments = moments._replace(learning_rate=eta)
-    progress = Progress(samples, best_loss, best_score, count, best_params)
+    progress = Progress(samples, best_loss, best_score, stale, best_params)
     return moments, progress, (value, val_loss, event, eta), stop
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Any
 
 from jaxmlp.cli.commands.train import check_line, start_processes
 from jaxmlp.cli.options import UsageError, file_options, network_overrides
@@ -58,7 +59,7 @@ def cmd_sweep(args) -> int:
         if finite.any()
         else None
     )
-    summary = {
+    summary: dict[str, Any] = {
         "dataset": ds.name,
         "network": dataclasses.asdict(net),
         "nets": r.nets,

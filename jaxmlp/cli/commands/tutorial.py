@@ -62,7 +62,7 @@ def cmd_trace(args) -> int:
         text = trace.to_html(net, params, x, y, lr, steps=args.steps)
     else:
         d = trace.derive(net, params, x, y, lr)
-        render = {"markdown": trace.render_markdown, "text": trace.render_text}.get(args.format)
+        render = trace.render_markdown if args.format == "markdown" else trace.render_text
         text = trace.render_json(d) if args.json else render(d)
     if args.output:
         from jaxmlp.io.atomic import write_text
