@@ -190,7 +190,7 @@ def _dense(X):
     return X.toarray() if sp.issparse(X) else X
 
 
-def _epochs_per_call(max_iter: int, n: int, shuffle: bool) -> int:
+def epochs_per_call(max_iter: int, n: int, shuffle: bool) -> int:
     """A power of two: at least ``max_iter`` (one call for the whole run) unless the shuffled
     orders of that many epochs would exceed :data:`PERMUTATIONS_PER_CALL` indices."""
     epochs = 1 << (max_iter - 1).bit_length()
@@ -496,7 +496,7 @@ class _MLP(BaseEstimator):
                     stacklevel=4,
                 )
             batch = int(np.clip(self.batch_size, 1, n))
-        epochs = 1 if incremental else _epochs_per_call(self.max_iter, n, self.shuffle)
+        epochs = 1 if incremental else epochs_per_call(self.max_iter, n, self.shuffle)
         solver = stochastic.Solver(
             net,
             self.solver,

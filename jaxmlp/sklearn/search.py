@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 import time
 from collections import defaultdict
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -35,7 +36,8 @@ from jaxmlp.sklearn.estimators import (
     MLPClassifier,
     MLPRegressor,
     Problem,
-    _epochs_per_call,
+    Start,
+    epochs_per_call,
     fit_key,
     running,
 )
@@ -72,19 +74,18 @@ def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET) -> None:
     groups = defaultdict(list)
     for estimator, X, y in fits:
         problem = estimator._problem(X, y, None, incremental=False)
-        # members fitted to the same X share its rows in the population's data
-        problem = problem._replace(device=(problem.device, id(X)))
         start = estimator._stochastic_start(*problem[:5], incremental=False)
         static = start.solver.__dict__ | {"epochs": None}
-        groups[(repr(static), problem.X.dtype.str, repr(problem.device[0]))].append(
-            (estimator, problem, start)
-        )
+        key = (repr(static), problem.X.dtype.str, repr(problem.device))
+        groups[key].append(Member(estimator, problem, start, id(X)))
     for members in groups.values():
-        size = max(len(s.rows.train) for _, _, s in members)
-        epochs = _epochs_per_call(
-            max(e.max_iter for e, _, _ in members), size * len(members), members[0][0].shuffle
+        size = max(len(m.start.rows.train) for m in members)
+        epochs = epochs_per_call(
+            max(m.estimator.max_iter for m in members),
+            size * len(members),
+            members[0].start.solver.shuffle,
         )
-        per_member = member_bytes(members[0][2], members[0][1], epochs, size)
+        per_member = member_bytes(members[0].start, members[0].problem, epochs, size)
         width = max(1, budget // per_member)
         if width < len(members):
             print(
@@ -97,56 +98,63 @@ def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET) -> None:
             _train(members[i : i + width], epochs)
 
 
-def _cohort_key(estimator, problem, start) -> tuple:
+class Member(NamedTuple):
+    """A fit of a population: the estimator, its problem and prepared start, and ``source``, which
+    data it was given (members fitted to the same data share its rows)."""
+
+    estimator: MLPClassifier | MLPRegressor
+    problem: Problem
+    start: Start
+    source: int
+
+
+def _cohort_key(member: Member) -> tuple:
     """Members with one key draw the same epoch orders: the same rows of the same data and the
     same int seed (the same draws before the orders: initial weights, early-stopping split)."""
-    seed = estimator.random_state
-    seed = seed if isinstance(seed, (int, np.integer)) else id(estimator)
-    rows = start.rows
-    return (problem.device[1], seed, rows.train.tobytes(), rows.valid.tobytes())
+    seed = getattr(member.estimator, "random_state", None)
+    seed = seed if isinstance(seed, (int, np.integer)) else id(member.estimator)
+    rows = member.start.rows
+    return (member.source, seed, np.asarray(rows.train).tobytes(), np.asarray(rows.valid).tobytes())
 
 
 def _train(members, epochs: int) -> None:
     """One population: members grouped into cohorts that share their rows and epoch orders (so
     each batch is gathered once and the cohort's first-layer products are one wide product), the
     cohorts padded to one size with frozen copies, the data stored once."""
-    slots: dict[object, tuple[int, Problem]] = {}
-    for _, problem, _ in members:
-        if problem.device[1] not in slots:
-            slots[problem.device[1]] = (sum(len(p.X) for _, p in slots.values()), problem)
+    slots: dict[int, tuple[int, Problem]] = {}
+    for m in members:
+        if m.source not in slots:
+            slots[m.source] = (sum(len(p.X) for _, p in slots.values()), m.problem)
     data = tuple(np.concatenate([p[i] for _, p in slots.values()]) for i in (2, 3, 4))
     grouped = defaultdict(list)
     for member in members:
-        grouped[_cohort_key(*member)].append(member)
+        grouped[_cohort_key(member)].append(member)
     cohorts = list(grouped.values())
     width = max(len(c) for c in cohorts)
-    size = max(len(s.rows.train) for _, _, s in members)
-    valid = max(len(s.rows.valid) for _, _, s in members)
+    size = max(len(m.start.rows.train) for m in members)
+    valid = max(len(m.start.rows.valid) for m in members)
     rows = []
     for cohort in cohorts:
-        _, problem, start = cohort[0]
-        offset, r = slots[problem.device[1]][0], start.rows
+        offset, r = slots[cohort[0].source][0], cohort[0].start.rows
         rows.append(
             stochastic.Subset(
                 _pad(r.train + offset, size), r.n_train, _pad(r.valid + offset, valid), r.n_valid
             )
         )
-    first = members[0][2]
+    first = members[0].start
     batch = first.solver.batch
     ragged = any(-(-int(r.n_train) // batch) < -(-size // batch) for r in rows)  # a step of padding
     solver = stochastic.Solver(**(first.solver.__dict__ | {"epochs": epochs, "ragged": ragged}))
     # (cohort, member) -> the member, or None for a frozen copy filling the cohort
     grid = [[c[i] if i < len(c) else None for i in range(width)] for c in cohorts]
     fill = [[m if m is not None else c[0] for m in row] for row, c in zip(grid, cohorts)]
-    rules = _stack([_stack([s.rules for _, _, s in row]) for row in fill])
-    state = _stack([_stack([s.state for _, _, s in row]) for row in fill])
+    rules = _stack([_stack([m.start.rules for m in row]) for row in fill])
+    state = _stack([_stack([m.start.state for m in row]) for row in fill])
     rows = _stack(rows)
-    left = np.array(
-        [[s.left if m is not None else 0 for m, (_, _, s) in zip(g, f)] for g, f in zip(grid, fill)]
-    )
+    left = np.array([[m.start.left if m is not None else 0 for m in row] for row in grid])
     stopped = np.zeros(left.shape, bool)
-    problem = members[0][1]
-    with running(problem.X.dtype, problem.device[0]):
+    problem = members[0].problem
+    with running(problem.X.dtype, problem.device):
         while ((left > 0) & ~stopped).any():
             wanted = np.where(stopped, 0, np.minimum(epochs, left)).astype(np.int32)
             perms = None
@@ -154,8 +162,10 @@ def _train(members, epochs: int) -> None:
                 perms = np.zeros((len(cohorts), epochs, size), np.int32)
                 for g, cohort in enumerate(cohorts):
                     if wanted[g].max():
-                        estimator, _, start = cohort[0]
-                        own = estimator._orders(start._replace(solver=solver), int(wanted[g].max()))
+                        lead = cohort[0]
+                        own = lead.estimator._orders(
+                            lead.start._replace(solver=solver), int(wanted[g].max())
+                        )
                         perms[g, :, : own.shape[1]] = own
             *state, records, ran, now_stopped = stochastic.run_population(
                 solver, rules, *state, data, rows, perms, wanted
@@ -165,17 +175,18 @@ def _train(members, epochs: int) -> None:
                 for c, member in enumerate(row):
                     if member is not None and wanted[g, c]:
                         one = jax.tree_util.tree_map(lambda a, g=g, c=c: a[g, :, c], records)
-                        member[0]._record(one, int(ran[g, c]), int(rows.n_train[g]))
+                        member.estimator._record(one, int(ran[g, c]), int(rows.n_train[g]))
             left -= ran
             stopped |= np.asarray(now_stopped)
         state = jax.device_get(tuple(state))
     for g, row in enumerate(grid):
         for c, member in enumerate(row):
             if member is not None:
-                estimator, _, start = member
                 final = jax.tree_util.tree_map(lambda a, g=g, c=c: a[g, c], state)
-                params = estimator._stochastic_finish(start, *final, bool(stopped[g, c]), False)
-                estimator._keep(params)
+                params = member.estimator._stochastic_finish(
+                    member.start, *final, bool(stopped[g, c]), False
+                )
+                member.estimator._keep(params)
 
 
 def _final(estimator):
