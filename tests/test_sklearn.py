@@ -115,6 +115,9 @@ PARITY = [
     {"solver": "adam", "early_stopping": True},
     {"solver": "adam", "shuffle": False, "alpha": 0.1, "activation": "tanh"},
     {"solver": "sgd", "activation": "logistic", "hidden_layer_sizes": (7, 5), "batch_size": 64},
+    {"solver": "adam", "beta_1": 0.8, "beta_2": 0.99, "epsilon": 1e-4, "learning_rate_init": 3e-3},
+    {"solver": "sgd", "learning_rate": "invscaling", "power_t": 0.3, "momentum": 0.5},
+    {"early_stopping": True, "validation_fraction": 0.3, "n_iter_no_change": 3, "tol": 1e-3},
 ]
 
 
@@ -372,6 +375,16 @@ def test_no_recompilation_across_calls_hyperparameters_and_folds(compilations):
         middle = stochastic.run_epochs._cache_size()
         GridSearchCV(pipe, {"mlpclassifier__alpha": [1e-4, 1e-2, 1.0]}, cv=5, refit=False).fit(x, y)
     assert stochastic.run_epochs._cache_size() == middle  # 15 more fits, no new program
+
+
+def test_a_new_solver_starts_a_new_solver_state():
+    """partial_fit after set_params(solver=...) starts the new solver's state (as a new fit
+    would), where the old one's moments have another shape."""
+    x, y = iris()
+    clf = MLPClassifier((4,), solver="sgd", random_state=0).partial_fit(x, y, classes=[0, 1, 2])
+    assert clf._optimizer.second == ()
+    clf.set_params(solver="adam").partial_fit(x, y)
+    assert clf._optimizer.solver == "adam" and clf._optimizer.updates == 1
 
 
 def test_partial_fit_is_refused_as_scikit_learn_refuses():

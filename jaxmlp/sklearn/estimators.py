@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import copy
 import hashlib
 import numbers
 import warnings
@@ -296,7 +297,7 @@ class _MLP(BaseEstimator):
         if prefitted and not incremental:
             state = prefitted.get(fit_key(self, X, y, sample_weight))
             if state is not None:  # trained already, as a member of a search's population
-                self.__dict__.update(state)
+                self.__dict__.update(copy.deepcopy(state))
                 return self
         problem = self._problem(X, y, sample_weight, incremental)
         with running(problem.X.dtype, problem.device):
@@ -459,7 +460,8 @@ class _MLP(BaseEstimator):
         as scikit-learn draws it), the batch size, the static :class:`~stochastic.Solver`, the
         hyperparameters as data and the stopping rules' state."""
         dtype = X.dtype
-        if not incremental or not hasattr(self, "_optimizer"):
+        previous = getattr(self, "_optimizer", None)
+        if not incremental or previous is None or previous.solver != self.solver:
             zeros = jax.tree_util.tree_map(np.zeros_like, params)
             self._optimizer = SolverState(
                 self.solver,

@@ -75,8 +75,7 @@ def function(net: Architecture, x: Array, t: Array, w: Array, alpha: Array, grad
         return j(params)
 
     def forward(params):
-        loss, grads = value_and_grad(net, params, x, t, w, alpha, grad)
-        return loss, grads
+        return value_and_grad(net, params, x, t, w, alpha, grad)
 
     def backward(grads, cotangent):
         return (jax.tree_util.tree_map(lambda g: cotangent * g, grads),)

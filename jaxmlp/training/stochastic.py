@@ -48,8 +48,6 @@ from jaxmlp.training import objective
 Array = jax.Array
 ArrayLike = jax.Array | np.ndarray  # on the host (NumPy) or the device
 SOLVERS = ("sgd", "adam")
-SCHEDULES = ("constant", "invscaling", "adaptive")
-SCORES = ("labels", "thresholds", "r2")
 SMALLEST_LEARNING_RATE = 1e-6
 
 # What happened at the end of an epoch (recorded per epoch; the caller words it).
