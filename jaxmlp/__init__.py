@@ -12,6 +12,7 @@ from jaxmlp.training.curvature import hessian, top_eigenvalue
 from jaxmlp.training.fit import fit
 from jaxmlp.training.hypergradient import hypergradient
 from jaxmlp.training.loop import TrainState
+from jaxmlp.training.monitor import Monitor
 from jaxmlp.training.optimizers import named_optimizer, sgd_step
 from jaxmlp.training.parallel import make_mesh
 from jaxmlp.training.population import SweepResult, sweep
@@ -30,6 +31,7 @@ __all__ = [
     "LOSSES",
     "Layer",
     "MLP",
+    "Monitor",
     "SweepResult",
     "TrainState",
     "check_gradients",

@@ -18,6 +18,9 @@ Workloads (every peer ends on the same loss, checked: a mismatch raises Benchmar
   gradient (:mod:`jaxmlp.bench.second_order`).
 * **W11 scikit-learn drop-in**: ``jaxmlp.sklearn.MLPClassifier`` against scikit-learn's with its
   defaults, a first fit in a fresh process and later fits (:mod:`jaxmlp.bench.estimators`).
+* **W12 training monitor**: ``fit`` on digits with and without :class:`jaxmlp.Monitor`, against
+  the unmonitored run plus the Hessian-vector products the records ask for
+  (:mod:`jaxmlp.bench.monitoring`).
 
 Times are medians of repeated runs after compilation. ``--quick`` shrinks every
 workload (same code paths) to finish in under a minute. PyTorch peers are
@@ -69,6 +72,7 @@ def run(quick: bool = False, device: str = "cpu") -> dict:
 
 def _workloads(quick: bool, device: str) -> dict:
     from jaxmlp.bench.estimators import w11
+    from jaxmlp.bench.monitoring import w12
     from jaxmlp.bench.real_data import all_rows
     from jaxmlp.bench.second_order import w9
 
@@ -95,6 +99,7 @@ def _workloads(quick: bool, device: str) -> dict:
     rows += w4(1 if quick else 3)
     with x64_scope(False):  # what users run: JAX's default precision
         rows += all_rows(repeats, quick, torch, interleaved)
+        rows += w12(repeats, quick, interleaved)
     rows += w9(repeats, quick, interleaved)
     rows += w11(quick)
     return {"machine": machine(device), "quick": quick, "matmul_peak_gflops": peak, "rows": rows}

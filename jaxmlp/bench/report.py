@@ -55,6 +55,13 @@ def markdown(report: dict) -> str:
             ("later_fit_seconds", "s, later fits", "{:.2f}"),
             ("test_accuracy", "test accuracy", "{:.2%}"),
         ],
+        "W12": [
+            ("seconds", "s", "{:.4g}"),
+            ("records", "records", "{:,}"),
+            ("hvps", "Hessian-vector products", "{:,}"),
+            ("vs_unmonitored", "x unmonitored", "{:.3f}"),
+            ("vs_budget", "x budget", "{:.3f}"),
+        ],
         "W9": [
             ("us_per_product", "us / product", "{:,.2f}"),
             ("vs_one_gradient", "x one gradient", "{:.2f}"),
@@ -84,6 +91,10 @@ def ratios(name: str, rows: list[dict]) -> str:
         from jaxmlp.bench.estimators import ratios as estimator_ratios
 
         return estimator_ratios(rows)
+    if name.startswith("W12"):
+        from jaxmlp.bench.monitoring import ratios as monitor_ratios
+
+        return monitor_ratios(rows)
     if name.startswith("W1 "):
         j = by["jaxmlp fit, backprop"]
         a, bare = by["jaxmlp fit, autodiff"], by["bare JAX (grad + scan, inline)"]

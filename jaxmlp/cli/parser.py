@@ -181,6 +181,16 @@ def build_parser() -> Parser:
         help="with --validation-fraction: stop after N evaluations without a lower validation loss",
     )
     p.add_argument(
+        "--monitor",
+        type=positive(int),
+        nargs="?",
+        const=100,
+        metavar="EVERY",
+        help="record sharpness (the loss Hessian's top eigenvalue), per-layer gradient norms and "
+        "update ratios, dead and saturated units every EVERY steps (default 100) inside the "
+        "compiled loop: the last record is printed, --json carries all, --report draws them",
+    )
+    p.add_argument(
         "--checkpoint",
         metavar="DIR",
         help="save a checkpoint here after every chunk and on Ctrl-C/SIGTERM",

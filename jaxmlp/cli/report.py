@@ -26,7 +26,7 @@ def _dtype(params):
 
 
 def _summary_table(summary: dict) -> str:
-    skip = {"network", "validation_losses", "gradient_check"}
+    skip = {"network", "validation_losses", "gradient_check", "monitor"}
     rows = [(k, v) for k, v in summary.items() if k not in skip]
     rows += [(f"network.{k}", v) for k, v in summary["network"].items()]
     if summary.get("gradient_check"):
@@ -60,6 +60,69 @@ def _curves(out) -> str:
         + f"; final training loss {out.summary['final_loss']:.4g}",
     )
     return svg
+
+
+def _dynamics(records: dict) -> str:
+    """The monitor's records: sharpness against the stability edge, the loss on the training set,
+    per-layer gradient norms and update ratios, dead and saturated fractions."""
+    steps = np.asarray(records["step"])
+    if steps.size == 0:
+        return ""
+    charts = []
+    series = [("sharpness (top Hessian eigenvalue)", steps, records["sharpness"])]
+    if records.get("gauss_newton") is not None and np.isfinite(records["gauss_newton"]).any():
+        series.append(("Gauss-Newton top eigenvalue", steps, records["gauss_newton"]))
+    if records.get("edge") is not None:
+        series.append((records["edge_rule"], steps, np.full(steps.size, records["edge"])))
+    edge = (
+        f"; the edge {records['edge_rule']} = {records['edge']:.4g}" if records.get("edge") else ""
+    )
+    charts.append(
+        line_chart(
+            series, log_y=False, y_label="eigenvalue",
+            description=f"sharpness per recorded step{edge}",
+        )[0]
+    )  # fmt: skip
+    charts.append(
+        line_chart(
+            [("loss on the training set", steps, records["loss"])],
+            description="the loss of the full training set at each recorded step",
+        )[0]
+    )
+    layers = np.asarray(records["grad_norm"], float)
+    charts.append(
+        line_chart(
+            [(f"layer {l + 1} gradient norm", steps, layers[:, l]) for l in range(layers.shape[1])]
+            + [
+                (f"layer {l + 1} update / weight", steps, np.asarray(records["update_ratio"])[:, l])
+                for l in range(layers.shape[1])
+            ],
+            y_label="norm or ratio",
+            description="per layer: the gradient's norm and the update's norm relative to the weights'",
+        )[0]
+    )
+    hidden = np.asarray(records["dead"], float)
+    if hidden.ndim == 2 and hidden.shape[1]:
+        saturated = np.asarray(records["saturated"], float)
+        charts.append(
+            line_chart(
+                [(f"layer {l + 1} dead", steps, hidden[:, l]) for l in range(hidden.shape[1])]
+                + [
+                    (f"layer {l + 1} saturated", steps, saturated[:, l])
+                    for l in range(hidden.shape[1])
+                ],
+                log_y=False,
+                y_label="fraction of units",
+                description="per hidden layer: the fraction of units dead (output 0) or saturated "
+                "(derivative below 0.01) on every training example",
+            )[0]
+        )
+    return (
+        '<h2>Training dynamics</h2><p class="legend-note">Recorded inside the compiled loop '
+        "(jaxmlp.Monitor) every few steps on the whole training set: the Hessian's top eigenvalue "
+        "by Lanczos iteration over the handwritten Hessian-vector product, gradient norms, update "
+        "ratios and units that pass no gradient.</p>" + "".join(charts)
+    )
 
 
 def _confusion(m: np.ndarray, names: list[str]) -> str:
@@ -138,6 +201,7 @@ def to_html(ds, out) -> str:
         )
         + "</p></header>",
         f"<h2>Loss</h2>{_curves(out)}",
+        _dynamics(s["monitor"]) if s.get("monitor") else "",
         f"<h2>Configuration and results</h2>{_summary_table(s)}",
     ]
     if ds.task == "classification":

@@ -36,6 +36,8 @@ from jaxmlp.mlp import MLP
 from jaxmlp.training import parallel
 from jaxmlp.training.arguments import optimizer_state, training_update
 from jaxmlp.training.fit import fit
+from jaxmlp.training.monitor import Monitor
+from jaxmlp.training.optimizers import MOMENTUM
 from jaxmlp.training.result import FitResult
 from jaxmlp.validation import on_device
 
@@ -90,6 +92,22 @@ def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
 def _run_keys(seed):
     init_key, batch_key = jax.random.split(jax.random.key(seed))
     return init_key, batch_key
+
+
+def monitor_summary(records, name: str | None, lr: float, cfg: RunConfig) -> dict:
+    r"""The monitor's records as JSON lists, with the stability edge of the run's update where one
+    is known: :math:`2/\eta` for gradient descent, :math:`(2 + 2\beta)/\eta` for heavy-ball
+    momentum :math:`\beta` (the quadratic model's bounds; none for adaptive optimizers, schedules
+    or weight decay)."""
+    out: dict[str, Any] = records.to_json()
+    plain = cfg.schedule == "constant" and not cfg.weight_decay and not cfg.warmup_steps
+    out["edge"] = out["edge_rule"] = None
+    if name is None:
+        out["edge"], out["edge_rule"] = 2 / lr, "2 / learning rate"
+    elif name == "momentum" and plain:
+        beta = MOMENTUM
+        out["edge"], out["edge_rule"] = (2 + 2 * beta) / lr, f"(2 + 2 * {beta}) / learning rate"
+    return out
 
 
 def train(
@@ -216,6 +234,7 @@ def train(
             devices=cfg.devices,
             validation_fraction=cfg.validation_fraction,
             patience=cfg.patience,
+            monitor=None if cfg.monitor is None else Monitor(every=cfg.monitor),
         )
         result = dataclasses.replace(
             result,
@@ -250,6 +269,8 @@ def train(
         "last_finite_loss": result.last_finite_loss if result.diverged_at is not None else None,
     }
     summary.update(validation_summary(result, cfg))
+    if result.monitor is not None:
+        summary["monitor"] = monitor_summary(result.monitor, name, lr, cfg)
     if ds.task == "classification":
         summary["train_accuracy"] = accuracy(net, ds.task, result.params, ds.x_train, ds.y_train)
     if ds.x_test is not None:

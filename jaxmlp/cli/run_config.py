@@ -40,6 +40,7 @@ class RunConfig:
     warmup_steps: int = 0
     validation_fraction: float | None = None
     patience: int | None = None
+    monitor: int | None = None  # record every this many steps (jaxmlp.Monitor)
 
 
 def build_network(ds: Dataset, cfg: RunConfig) -> MLP:

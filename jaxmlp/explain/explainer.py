@@ -140,6 +140,7 @@ def training(net: MLP, params, x, y, learning_rate: float, steps: int) -> dict:
     from jax.flatten_util import ravel_pytree
 
     from jaxmlp.training.fit import fit
+    from jaxmlp.training.monitor import Monitor
 
     names = param_names(net)
     n_samples = max(2, min(200, MAX_VALUES // max(1, len(names)), steps))
@@ -159,6 +160,7 @@ def training(net: MLP, params, x, y, learning_rate: float, steps: int) -> dict:
         grad="backprop",
         chunk_size=every,
         callback=keep,
+        monitor=Monitor(every=every),  # a record per chunk: every chunk is one program
     )
     losses = np.append(np.asarray(r.losses), r.final_loss)
     at = [s for s, _ in samples]
@@ -173,6 +175,7 @@ def training(net: MLP, params, x, y, learning_rate: float, steps: int) -> dict:
     marker = f'<circle id="train-marker" cx="{px[0][0]}" cy="{px[0][1]}" r="5" fill="#000"/>'
     return {
         "svg": svg.replace("</svg>", marker + "</svg>"),
+        "dynamics": _dynamics_charts(r.monitor, learning_rate),
         "data": {
             "steps": at,
             "loss": [fmt(losses[s]) for s in at],
@@ -181,6 +184,37 @@ def training(net: MLP, params, x, y, learning_rate: float, steps: int) -> dict:
         },
         "names": names,
     }
+
+
+def _dynamics_charts(records, learning_rate: float) -> str:
+    r"""The monitor's records of the run: the sharpness against SGD's edge :math:`2/\eta`, the
+    gradient norm and the saturated fraction of each layer."""
+    steps = np.asarray(records.step)
+    edge = 2 / learning_rate
+    sharp, _ = line_chart(
+        [
+            ("top Hessian eigenvalue", steps, records.sharpness),
+            ("2 / learning rate", steps, np.full(steps.size, edge)),
+        ],
+        log_y=False,
+        y_label="eigenvalue",
+        description=f"the sharpness of E_total from {fmt(records.sharpness[0])} to "
+        f"{fmt(records.sharpness[-1])}, against the edge of stability 2 / eta = {fmt(edge)}",
+    )
+    norms = np.asarray(records.grad_norm)
+    flow, _ = line_chart(
+        [(f"layer {l + 1} gradient norm", steps, norms[:, l]) for l in range(norms.shape[1])],
+        y_label="norm",
+        description="the gradient's norm in each layer",
+    )
+    saturated = np.asarray(records.saturated)
+    satur, _ = line_chart(
+        [(f"layer {l + 1} saturated", steps, saturated[:, l]) for l in range(saturated.shape[1])],
+        log_y=False,
+        y_label="fraction of units",
+        description="the fraction of hidden units whose derivative is below 0.01 on the example",
+    )
+    return sharp + flow + satur
 
 
 def _training_panel(t: dict, steps: int) -> str:
@@ -196,6 +230,11 @@ def _training_panel(t: dict, steps: int) -> str:
         f'aria-live="polite"></output></div><details open><summary>Parameters at this step</summary>'
         f'<table id="train-weights"><tr><th class="name">parameter</th><th>value</th></tr>{rows}</table></details>'
         f'<script type="application/json" id="training-data">{json.dumps(t["data"])}</script>'
+        '<h3 id="dynamics">Curvature and gradient flow during training</h3><p class="legend-note">'
+        "Recorded inside the compiled loop (jaxmlp.Monitor): the largest eigenvalue of the Hessian of "
+        "E_total by Lanczos iteration over the handwritten Hessian-vector product, against 2 / eta, "
+        "where plain gradient descent on a quadratic stops being stable; the gradient's norm per "
+        "layer; hidden units saturated on the example.</p>" + t["dynamics"]
     )
 
 

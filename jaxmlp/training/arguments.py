@@ -17,6 +17,7 @@ import numpy as np
 from jaxmlp.mlp import MLP
 from jaxmlp.training import early_stopping
 from jaxmlp.training.loop import GRADS, ORDERS, StepSpec, no_batch_key
+from jaxmlp.training.monitor import Monitor
 from jaxmlp.training.optimizers import (
     init_optimizer,
     named_optimizer,
@@ -53,6 +54,7 @@ class FitArguments:
     chunk_size: int
     patience: int | None
     check: bool
+    probe: tuple | None = None  # the monitor's own (x, y), checked
 
 
 DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
@@ -172,6 +174,21 @@ def _state_layout(optimizer, params_tree, params_layout) -> tuple:
     return tree, tuple(a.shape for a in leaves)
 
 
+def check_monitor(net: MLP, params, monitor) -> tuple[Monitor | None, tuple | None]:
+    """``(the monitor without its probe, the probe checked as a batch or None)``."""
+    if monitor is None:
+        return None, None
+    if not isinstance(monitor, Monitor):
+        raise TypeError(f"monitor must be a jaxmlp.Monitor or None, got {type(monitor).__name__}")
+    probe = None
+    if monitor.probe is not None:
+        _, px, py = check_batch(net, params, *monitor.probe)
+        if px.ndim == 1:
+            px, py = px[None], py[None]
+        probe = (px, py)
+    return monitor.static, probe
+
+
 def validation_split(net: MLP, params, x, y, fraction, data, key):
     """``(x, y, x_val, y_val)``: ``fraction`` of the examples held out, or ``data`` checked as a
     batch (a single example becomes a batch of one), or no validation set (``None``s)."""
@@ -244,6 +261,7 @@ def fit_arguments(
     validation_fraction=None,
     validation_data=None,
     patience=None,
+    monitor=None,
 ) -> FitArguments:
     """The one place :func:`jaxmlp.fit`'s arguments are checked and normalised (``fit`` and
     ``hypergradient`` call it; the command line and the estimators reach it through ``fit``):
@@ -291,7 +309,8 @@ def fit_arguments(
     )
     opt_state = optimizer_state(optimizer, params, learning_rate, start_step + steps, opt_state)
     mesh = make_mesh(devices)
-    spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh)
+    monitor, probe = check_monitor(net, params, monitor)
+    spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh, monitor)
     lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype
     return FitArguments(
         spec,
@@ -308,4 +327,5 @@ def fit_arguments(
         chunk_size,
         patience,
         check_gradient and grad == "backprop",
+        probe,
     )

@@ -24,6 +24,7 @@ from jaxmlp.mlp import MLP
 from jaxmlp.training import early_stopping
 from jaxmlp.training.arguments import fit_arguments
 from jaxmlp.training.loop import TrainState
+from jaxmlp.training.monitor import Monitor
 from jaxmlp.training.result import FitResult
 from jaxmlp.training.run import FitRun
 
@@ -59,6 +60,7 @@ def fit(
     validation_data: tuple[Any, Any] | None = None,
     patience: int | None = None,
     restore_best: bool = True,
+    monitor: Monitor | None = None,
 ) -> FitResult:
     r"""Train ``params`` for ``steps`` steps, in compiled chunks of ``lax.scan``.
 
@@ -115,6 +117,10 @@ def fit(
         (:mod:`jaxmlp.training.early_stopping`).
       patience: stop after this many evaluations in a row without a lower validation loss.
       restore_best: return the parameters (and optimizer state) of the lowest validation loss.
+      monitor: a :class:`~jaxmlp.training.monitor.Monitor`: record sharpness, gradient norms,
+        update ratios and dead or saturated units every ``monitor.every`` global steps inside
+        the compiled loop (:mod:`jaxmlp.training.monitor`); the records are
+        ``FitResult.monitor``. The parameters are those of the same run unmonitored, bit for bit.
 
     Returns:
       A :class:`FitResult`.
@@ -145,6 +151,7 @@ def fit(
         validation_fraction=validation_fraction,
         validation_data=validation_data,
         patience=patience,
+        monitor=monitor,
     )
     run = FitRun.placed(
         a.spec,
@@ -157,6 +164,7 @@ def fit(
         a.y_val,
         a.key,
         a.start_step,
+        a.probe,
     )
     return run.loop(
         a.steps,

@@ -29,6 +29,7 @@ from jaxmlp.checks.gradient_check import leaf_errors
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.mlp import MLP
 from jaxmlp.training import batching
+from jaxmlp.training import monitor as _monitor
 from jaxmlp.update import keep_frozen, sgd_update
 
 if TYPE_CHECKING:
@@ -62,7 +63,8 @@ class TrainState(NamedTuple):
 class Chunk(NamedTuple):
     """What :func:`run_chunk` returns: the carry (``state``, ``cursor``), the chunk's ``losses``,
     whether the final parameters are all finite, the first batch's gradient check
-    (``(idx, errors)`` or None) and the validation loss after the chunk (or None)."""
+    (``(idx, errors)`` or None), the validation loss after the chunk (or None) and the
+    monitor's :class:`~jaxmlp.training.monitor.Watch` (or None)."""
 
     state: TrainState
     cursor: Any
@@ -70,6 +72,7 @@ class Chunk(NamedTuple):
     params_finite: jax.Array
     check: Any = None
     validation_loss: jax.Array | None = None
+    watch: Any = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +86,7 @@ class StepSpec:
     batch_size: int | None = None
     clip_norm: float | None = None
     mesh: Mesh | None = None
+    monitor: _monitor.Monitor | None = None  # without its probe (Monitor.static)
 
 
 def start_carry(spec: StepSpec, params, opt_state, key, start_step: int, n: int):
@@ -119,21 +123,31 @@ def update(
 ) -> tuple[TrainState, jax.Array]:
     """One update on the batch ``(xb, yb)``: ``(state, E)`` -> next state (its ``step`` unchanged);
     E is the loss before the update."""
+    state, loss, _ = update_and_gradient(spec, state, learning_rate, xb, yb)
+    return state, loss
+
+
+def update_and_gradient(spec: StepSpec, state: TrainState, learning_rate, xb, yb):
+    r""":func:`update`, and the batch's gradient: ``(state, E, dE/dparams)`` (before any clipping;
+    for the ``updated_weights`` order, :math:`(\theta - \theta') / \eta`, the step it took)."""
     if spec.order == "updated_weights":
         loss, params = _backprop.sgd_step_updated_weights(
             spec.net, state.params, xb, yb, learning_rate, matmul=kernel_matmul
         )
         opt_state = state.opt_state
+        grads = jax.tree_util.tree_map(lambda a, b: (a - b) / learning_rate, state.params, params)
     else:
         loss, grads = value_and_grad(spec, state.params, xb, yb)
         if spec.optimizer is None:
             if spec.clip_norm is not None:
                 import optax  # here, not above: manual SGD (the seed's runs) never pays its import
 
-                grads, _ = optax.clip_by_global_norm(spec.clip_norm).update(
+                clipped, _ = optax.clip_by_global_norm(spec.clip_norm).update(
                     grads, optax.EmptyState()
                 )
-            params, opt_state = sgd_update(state.params, grads, learning_rate), state.opt_state
+            else:
+                clipped = grads
+            params, opt_state = sgd_update(state.params, clipped, learning_rate), state.opt_state
         else:
             import optax
 
@@ -142,7 +156,7 @@ def update(
                 updates, opt_state = spec.optimizer.update(grads, state.opt_state, state.params)
             params = optax.apply_updates(state.params, updates)
     params = keep_frozen(spec.net, params, state.params)
-    return state._replace(params=params, opt_state=opt_state), loss
+    return state._replace(params=params, opt_state=opt_state), loss, grads
 
 
 def train_step(spec: StepSpec, carry, learning_rate, x, y):
@@ -154,13 +168,54 @@ def train_step(spec: StepSpec, carry, learning_rate, x, y):
     the batch, and :func:`run_chunk` adds the chunk's length to the counter instead.
     """
     state, cursor = carry
+    xb, yb, cursor = next_batch(spec, state, cursor, x, y)
+    state, loss = update(spec, state, learning_rate, xb, yb)
+    if spec.batch_size is not None:
+        state = state._replace(step=state.step + 1)
+    return (state, cursor), loss
+
+
+def next_batch(spec: StepSpec, state: TrainState, cursor, x, y):
+    """``(xb, yb, cursor)``: the step's batch (all of ``x``, ``y`` without batches) and where the
+    epoch stream stands after it."""
     if spec.batch_size is None:
-        state, loss = update(spec, state, learning_rate, x, y)
-        return (state, None), loss
+        return x, y, cursor
+    assert state.key is not None  # a run with batches carries its key
     idx, cursor = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
     xb, yb = shard_batch(spec, x[idx], y[idx])
-    state, loss = update(spec, state, learning_rate, xb, yb)
-    return (state._replace(step=state.step + 1), cursor), loss
+    return xb, yb, cursor
+
+
+def monitor_record(spec: StepSpec, carry, vectors, step, learning_rate, x, y, probe):
+    """The monitor's record before global step ``step`` from the carry ``(state, cursor)``, the
+    step's update recomputed from it (:func:`jaxmlp.training.monitor.measure`): ``(row, vectors)``."""
+    state, cursor = carry
+    xb, yb, _ = next_batch(spec, state, cursor, x, y)
+
+    def advance():
+        new, _, grads = update_and_gradient(spec, state, learning_rate, xb, yb)
+        return new.params, grads
+
+    assert spec.monitor is not None
+    px, py = probe
+    return _monitor.measure_at(spec.net, spec.monitor, state.params, advance, px, py, vectors, step)
+
+
+def plain_steps(spec: StepSpec, carry, learning_rate, x, y, n_steps: int, history: bool):
+    """``n_steps`` of :func:`train_step` in one ``lax.scan``: ``(carry, losses)``, the losses
+    ``(n_steps,)`` with ``history``, else ``(1,)``: the loss before the last step, carried rather
+    than stored (storing is a measurable part of a tiny network's step: W1 times both)."""
+    if history:
+        return jax.lax.scan(
+            lambda c, _: train_step(spec, c, learning_rate, x, y), carry, None, length=n_steps
+        )
+
+    def body(carry, _):
+        return train_step(spec, carry[0], learning_rate, x, y), None
+
+    loss0 = jnp.zeros((), jax.tree_util.tree_leaves(carry[0].params)[0].dtype)
+    (carry, loss), _ = jax.lax.scan(body, (carry, loss0), None, length=n_steps)
+    return carry, loss[None]
 
 
 def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
@@ -178,7 +233,7 @@ def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
     return idx, leaf_errors(spec.net, hand, auto)
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "n_steps", "history", "check"))
+@functools.partial(jax.jit, static_argnames=("spec", "n_steps", "history", "check", "lead"))
 def run_chunk(
     state: TrainState,
     cursor,
@@ -193,6 +248,9 @@ def run_chunk(
     history: bool = True,
     check: bool = False,
     check_now=True,
+    vectors=None,
+    probe=None,
+    lead: int = 0,
 ) -> Chunk:
     """``n_steps`` training steps in one ``lax.scan``: a :class:`Chunk`.
 
@@ -213,6 +271,11 @@ def run_chunk(
     batch its first step uses (:func:`first_batch_check`) when ``check_now`` (a traced bool: every
     chunk of a run is one program, the first checks, the others return zeros); with
     ``x_val``/``y_val``, it ends with the validation loss of the final parameters.
+
+    With ``spec.monitor``, the steps run as :func:`jaxmlp.training.monitor.scan` s, with a record
+    on ``probe`` ``(x, y)`` before each global step that is a multiple of its ``every`` (the first
+    ``lead`` steps, static, come before the next such step), the Lanczos iterations starting from
+    ``vectors``; the returned chunk's ``watch`` holds the records and the last eigenvectors.
     """
     checked = None
     if check:  # traced once (as a jaxpr): the skipped branch needs only its shapes
@@ -224,30 +287,32 @@ def run_chunk(
             jax.tree_util.tree_structure(shapes),
             jax.lax.cond(check_now, jaxpr_as_fun(first), lambda: zeros),
         )
-    if history:
-        (state, cursor), losses = jax.lax.scan(
-            lambda c, _: train_step(spec, c, learning_rate, x, y),
-            (state, cursor),
-            None,
-            length=n_steps,
+    if spec.monitor is not None:
+
+        def steps(carry, n):
+            return plain_steps(spec, carry, learning_rate, x, y, n, history)
+
+        def record(carry, vectors, step):
+            return monitor_record(spec, carry, vectors, step, learning_rate, x, y, probe)
+
+        first_step = jnp.asarray(state.step, jnp.int32)
+        (state, cursor), losses, watch = _monitor.scan(
+            spec.monitor, steps, record, (state, cursor), vectors, first_step, n_steps, lead
         )
+        if not history:
+            losses = losses[-1:]
     else:
-
-        def body(carry, _):
-            return train_step(spec, carry[0], learning_rate, x, y), None
-
-        loss0 = jnp.zeros((), jax.tree_util.tree_leaves(state.params)[0].dtype)
-        ((state, cursor), loss), _ = jax.lax.scan(
-            body, ((state, cursor), loss0), None, length=n_steps
+        (state, cursor), losses = plain_steps(
+            spec, (state, cursor), learning_rate, x, y, n_steps, history
         )
-        losses = loss[None]
+        watch = None
     if spec.batch_size is None:
         state = state._replace(step=state.step + n_steps)
     params_finite = jnp.all(
         jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])
     )
     val = None if x_val is None else _forward.loss_fn(spec.net, state.params, x_val, y_val)
-    return Chunk(state._replace(key=None), cursor, losses, params_finite, checked, val)
+    return Chunk(state._replace(key=None), cursor, losses, params_finite, checked, val, watch)
 
 
 def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:

@@ -18,6 +18,7 @@ from jaxmlp.update import sgd_update
 from jaxmlp.validation import check_learning_rate, on_device
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
+MOMENTUM = 0.9  # the named "momentum" optimizer's heavy-ball coefficient
 SCHEDULES = ("constant", "cosine", "exponential")
 
 
@@ -120,7 +121,7 @@ def named_optimizer(
 
     factory = {
         "sgd": optax.sgd,
-        "momentum": functools.partial(optax.sgd, momentum=0.9),
+        "momentum": functools.partial(optax.sgd, momentum=MOMENTUM),
         "adam": optax.adam,
     }[name]
     if weight_decay and name == "adam":

@@ -31,8 +31,14 @@ from jaxmlp.forward import loss_fn as _loss_fn
 from jaxmlp.kernels import lanes
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.mlp import MLP
+from jaxmlp.training import monitor as _monitor
 from jaxmlp.training import parallel
-from jaxmlp.training.arguments import MAX_STEP, check_gradient_path, chunk_size_for
+from jaxmlp.training.arguments import (
+    MAX_STEP,
+    check_gradient_path,
+    check_monitor,
+    chunk_size_for,
+)
 from jaxmlp.training.loop import StepSpec, value_and_grad
 from jaxmlp.update import keep_frozen, sgd_update
 from jaxmlp.validation import check_batch, check_positive_int
@@ -44,7 +50,8 @@ class SweepResult:
     parameters), ``params`` stacked ``(n_learning_rates * n_seeds, ...)`` in row-major order, the
     steps and seconds of the training loop, the layout it ran in (``"vmap"`` or ``"lanes"``), and
     the check of the kernel's handwritten gradient on the first member (``None`` with autodiff or
-    when turned off)."""
+    when turned off), and the records of a :class:`~jaxmlp.training.monitor.Monitor` (``None``
+    without one)."""
 
     learning_rates: np.ndarray
     seeds: np.ndarray
@@ -54,6 +61,7 @@ class SweepResult:
     seconds: float
     layout: str
     gradient_check: GradCheckReport | None = None
+    monitor: _monitor.Records | None = None
 
     @property
     def nets(self) -> int:
@@ -92,16 +100,58 @@ def run_population_chunk(params, learning_rates, x, y, *, net: MLP, grad: str, n
     loop, XLA drops its computation there, which leaves a step its gradient and update alone.
     """
 
-    spec = StepSpec(net, None, grad)
-
-    def one(p, lr):
-        return keep_frozen(net, sgd_update(p, value_and_grad(spec, p, x, y)[1], lr), p)
-
     def body(params, _):
-        return jax.vmap(one)(params, learning_rates), None
+        return jax.vmap(_member_step(net, grad, x, y))(params, learning_rates), None
 
     params, _ = jax.lax.scan(body, params, None, length=n_steps)
     return params, population_loss(net, params, x, y)
+
+
+def _member_step(net: MLP, grad: str, x, y, gradient: bool = False):
+    """One member's SGD step ``(params, lr) -> params`` (with ``gradient``: and its gradient)."""
+    spec = StepSpec(net, None, grad)
+
+    def one(p, lr):
+        g = value_and_grad(spec, p, x, y)[1]
+        new = keep_frozen(net, sgd_update(p, g, lr), p)
+        return (new, g) if gradient else new
+
+    return one
+
+
+@functools.partial(
+    jax.jit, static_argnames=("net", "grad", "n_steps", "monitor", "lead"), donate_argnums=(0,)
+)
+def run_monitored_chunk(
+    params, learning_rates, x, y, vectors, first_step, probe, *, net, grad, n_steps, monitor, lead
+):
+    """:func:`run_population_chunk` with every member's records (:mod:`jaxmlp.training.monitor`,
+    :func:`~jaxmlp.training.monitor.scan`: a record before each global step that is a multiple of
+    ``monitor.every``; ``lead`` steps come first) from the eigenvectors ``vectors`` (member axis
+    first); returns ``(params, losses, Watch)``, the records with the member axis second."""
+    one = _member_step(net, grad, x, y, gradient=True)
+
+    def steps(params, n):
+        def body(params, _):
+            return jax.vmap(lambda p, lr: one(p, lr)[0])(params, learning_rates), None
+
+        params, _ = jax.lax.scan(body, params, None, length=n)
+        return params, jnp.zeros((n,), x.dtype)
+
+    def record(params, vectors, step):
+        return jax.vmap(
+            lambda p, lr, v: _monitor.measure_at(
+                net, monitor, p, lambda: one(p, lr), *probe, v, step
+            )
+        )(params, learning_rates, vectors)
+
+    params, _, watch = _monitor.scan(
+        monitor, steps, record, params, vectors, first_step, n_steps, lead
+    )
+    records = watch.records  # (records, members, ...): each record's rows stacked by the scan
+    if records is not None:
+        records = records._replace(step=records.step[:, 0])
+    return params, population_loss(net, params, x, y), watch._replace(records=records)
 
 
 @functools.partial(jax.jit, static_argnames=("net",))
@@ -144,6 +194,7 @@ def sweep(
     devices=None,
     layout: str = "auto",
     check_gradient: bool = True,
+    monitor: _monitor.Monitor | None = None,
 ) -> SweepResult:
     """Train one network per (learning rate, seed) pair by full-batch SGD, all at once.
 
@@ -168,6 +219,9 @@ def sweep(
       check_gradient: with ``grad="backprop"``, first compare the gradient of the kernel that will
         run (lanes or vmap) for the first member with ``jax.grad``, as ``fit`` does; a mismatch
         raises :class:`~jaxmlp.checks.gradient_check.GradientMismatchError` before training.
+      monitor: a :class:`~jaxmlp.training.monitor.Monitor`: every member's records, as ``fit``
+        takes them (on its probe, else the data), in ``SweepResult.monitor`` with the member
+        axis after the step axis (``step`` is ``(R,)``; runs in the vmap layout).
 
     Returns:
       A :class:`SweepResult`; ``final_loss[i, j]`` is learning rate ``i``, seed ``j``
@@ -214,7 +268,12 @@ def sweep(
             f"{lanes.MAX_EXAMPLES} examples, got sizes {net.sizes} and {x.shape[0]} examples; "
             "use layout='vmap'"
         )
-    use_lanes = layout == "lanes" or (layout == "auto" and fits and grad == "backprop")
+    if monitor is not None and layout == "lanes":
+        raise ValueError("a monitored sweep runs in the vmap layout: pass layout='vmap' or 'auto'")
+    monitor, probe = check_monitor(net, first, monitor)
+    use_lanes = layout == "lanes" or (
+        layout == "auto" and fits and grad == "backprop" and monitor is None
+    )
     report = None
     if check_gradient and grad == "backprop":
         errors = kernel_errors(net, first, x, y, use_lanes=use_lanes)
@@ -232,11 +291,29 @@ def sweep(
         lr = parallel.shard_leading(mesh, lr)
         x, y = parallel.replicate(mesh, (x, y))
     chunk = lanes.run_population_chunk if use_lanes else run_population_chunk
+    if monitor is not None:
+        probe = (x, y) if probe is None else probe
+        vector = jax.vmap(_monitor.start_vector)(population)
+        vectors = (vector, vector)
+        if mesh is not None:
+            probe = parallel.replicate(mesh, probe)
+            vectors = jax.tree_util.tree_map(lambda a: parallel.shard_leading(mesh, a), vectors)
+    watched: list[_monitor.Records] = []
     done = 0
     start = time.perf_counter()
     while done < steps:
         n = min(chunk_size, steps - done)
-        population, losses = chunk(population, lr, x, y, net=net, grad=grad, n_steps=n)
+        if monitor is None:
+            population, losses = chunk(population, lr, x, y, net=net, grad=grad, n_steps=n)
+        else:
+            population, losses, watch = run_monitored_chunk(
+                population, lr, x, y, vectors, np.int32(done), probe,
+                net=net, grad=grad, n_steps=n, monitor=monitor, lead=(-done) % monitor.every,
+            )  # fmt: skip
+            vectors = (watch.vector, watch.gn_vector)
+            if watch.records is not None:
+                gathered = jax.tree_util.tree_map(parallel.gather, tuple(watch.records))
+                watched.append(_monitor.Records(*parallel.to_host_tree(gathered)))
         done += n
         if callback is not None:
             # a copy either way: the population's own buffers are donated to the next chunk
@@ -263,6 +340,7 @@ def sweep(
         seconds,
         "lanes" if use_lanes else "vmap",
         report,
+        _monitor.concatenate(watched),
     )
 
 

@@ -31,7 +31,9 @@ class FitResult:
     compiled call); ``gradient_check``: the check of the handwritten gradient on the first
     batch (``None`` when not checked); ``validation_losses`` ``(k,)`` and ``validation_steps``
     ``(k,)``: the validation loss after each evaluated step (``None`` without validation);
-    ``best_step``: the step of the lowest validation loss.
+    ``best_step``: the step of the lowest validation loss; ``monitor``: the records of the
+    :class:`~jaxmlp.training.monitor.Monitor` (:class:`~jaxmlp.training.monitor.Records`, NumPy
+    arrays; ``None`` without one).
     """
 
     params: Any
@@ -49,6 +51,7 @@ class FitResult:
     best_step: int | None = None
     final: Callable[[], Any] | None = dataclasses.field(default=None, repr=False, compare=False)
     chunk_end_losses: np.ndarray | None = None
+    monitor: Any = None
 
     @functools.cached_property
     def gradient_check(self) -> GradCheckReport | None:

@@ -12,6 +12,7 @@ import numpy as np
 
 from jaxmlp import forward as _forward
 from jaxmlp.checks.gradient_check import report_from_errors
+from jaxmlp.training import monitor as _monitor
 from jaxmlp.training import parallel
 from jaxmlp.training.loop import StepSpec, first_bad, run_chunk, start_carry
 from jaxmlp.training.result import FitResult
@@ -29,12 +30,20 @@ class FitRun:
     y_val: Any
     start_step: int
     start: tuple  # (TrainState, cursor): the carry before the first step (the check's params)
+    probe: tuple | None = None  # the monitor's (x, y)
+    vectors: tuple | None = None  # the monitor's last eigenvectors (its warm starts)
 
     @classmethod
-    def placed(cls, spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step) -> FitRun:
-        """The run with its data and state on ``spec.mesh`` (split or replicated) or one device."""
+    def placed(
+        cls, spec, lr, params, opt_state, x, y, x_val, y_val, key, start_step, probe=None
+    ) -> FitRun:
+        """The run with its data and state on ``spec.mesh`` (split or replicated) or one device;
+        the monitor's ``probe`` (default: the training data) split over the mesh where it divides."""
         mesh, batch_size = spec.mesh, spec.batch_size
         state, cursor = start_carry(spec, params, opt_state, key, start_step, x.shape[0])
+        own_probe = probe is not None
+        if spec.monitor is not None and probe is None:
+            probe = (x, y)
         if mesh is not None:
             parallel.check_divisible(
                 batch_size or x.shape[0], mesh, "a batch" if batch_size else "a full batch"
@@ -44,13 +53,32 @@ class FitRun:
             else:
                 x, y = parallel.replicate(mesh, (x, y))
             state, cursor, x_val, y_val = parallel.replicate(mesh, (state, cursor, x_val, y_val))
-        return cls(spec, lr, x, y, x_val, y_val, start_step, (state, cursor))
+            if probe is not None and (own_probe or batch_size is not None):
+                divides = probe[0].shape[0] % parallel.axis_size(mesh) == 0
+                probe = tuple(
+                    parallel.shard_leading(mesh, a) if divides else parallel.replicate(mesh, a)
+                    for a in probe
+                )
+            elif probe is not None:
+                probe = (x, y)  # already split
+        vectors = None
+        if spec.monitor is not None:
+            vector = _monitor.start_vector(params)
+            vectors = (
+                (vector, vector) if mesh is None else parallel.replicate(mesh, (vector, vector))
+            )
+        return cls(spec, lr, x, y, x_val, y_val, start_step, (state, cursor), probe, vectors)
 
-    def chunk(self, start, n, history=True, check=False, check_now=True):
-        """``((state, cursor), losses, params_finite, validation loss, check)`` after ``n`` steps
-        from ``start`` (the check when ``check`` and ``check_now``)."""
+    def chunk(self, start, n, history=True, check=False, check_now=True, first_step=None):
+        """``((state, cursor), losses, params_finite, validation loss, check, records)`` after
+        ``n`` steps from ``start`` (the check when ``check`` and ``check_now``; the monitor's
+        records, or None, when ``first_step``, the global step of ``start``, is given: the
+        monitor's eigenvectors move on)."""
         state, cursor = start[:2]
         key = state.key
+        monitored = self.spec.monitor is not None and first_step is not None
+        spec = self.spec if monitored else dataclasses.replace(self.spec, monitor=None)
+        lead = (-first_step) % self.spec.monitor.every if monitored else 0
         c = run_chunk(
             state if self.spec.batch_size else state._replace(key=None),
             cursor,
@@ -59,18 +87,27 @@ class FitRun:
             self.y,
             self.x_val,
             self.y_val,
-            spec=self.spec,
+            spec=spec,
             n_steps=n,
             history=history,
             check=check,
             check_now=np.bool_(check_now) if check else None,
+            vectors=self.vectors if monitored else None,
+            probe=self.probe if monitored else None,
+            lead=lead,
         )
         validating = self.x_val is not None
         losses, finite, *val = parallel.fetch(
             c.losses, c.params_finite, *((c.validation_loss,) if validating else ())
         )
         state = c.state._replace(key=key)
-        return (state, c.cursor), losses, finite, float(val[0]) if val else None, c.check
+        records = None
+        if c.watch is not None:
+            self.vectors = (c.watch.vector, c.watch.gn_vector)
+            if c.watch.records is not None:
+                records = _monitor.Records(*parallel.to_host_tree(tuple(c.watch.records)))
+        value = float(val[0]) if val else None
+        return (state, c.cursor), losses, finite, value, c.check, records
 
     def gradient_report(self, checked):
         """The first batch's check: raises :class:`~jaxmlp.checks.gradient_check.GradientMismatchError` on a
@@ -109,13 +146,16 @@ class FitRun:
         """
         here, previous, report = self.start, None, None
         recorded, done, diverged_at, stopped = [], 0, None, False
+        watched: list[_monitor.Records] = []
         while done < steps:
             n = min(chunk_size, steps - done)
             chunk_start = here
             checking = check and report is None
-            here, losses, params_finite, val_loss, checked = self.chunk(
-                here, n, history, check, checking
+            here, losses, params_finite, val_loss, checked, records = self.chunk(
+                here, n, history, check, checking, self.start_step + done
             )
+            if records is not None:
+                watched.append(records)
             if checking:  # raises GradientMismatchError before any result leaves fit
                 report = self.gradient_report(checked)
             bad = first_bad(losses, params_finite, n)
@@ -158,6 +198,7 @@ class FitRun:
             best_step=watch.best_step,
             final=final,
             chunk_end_losses=np.asarray([chunk[-1] for chunk in recorded]),
+            monitor=_monitor.until(_monitor.concatenate(watched), diverged_at),
         )
 
 

@@ -55,6 +55,7 @@ def cmd_train(args) -> int:
         warmup_steps=args.warmup_steps,
         validation_fraction=args.validation_fraction,
         patience=args.patience,
+        monitor=args.monitor,
     )
     if args.patience is not None and args.validation_fraction is None:
         raise UsageError("--patience needs --validation-fraction (the loss it watches)")
@@ -131,7 +132,35 @@ def train_table(summary: dict) -> str:
     rows = [(k, summary[k]) for k in keys if summary.get(k) is not None]
     lines = [f"{k:<16} {v:.6g}" if isinstance(v, float) else f"{k:<16} {v}" for k, v in rows]
     check = check_line(summary.get("gradient_check"), "backprop = jax.grad on the first batch", 16)
-    return "\n".join(lines + check)
+    return "\n".join(lines + check + monitor_lines(summary.get("monitor"), 16))
+
+
+def monitor_lines(records: dict | None, width: int) -> list[str]:
+    """The last monitor record as aligned lines (none without a monitor)."""
+    if not records or not records["step"]:
+        return []
+
+    def values(v):
+        return "[" + ", ".join(f"{x:.3g}" for x in v) + "]"
+
+    last = {k: v[-1] for k, v in records.items() if isinstance(v, list)}
+    sharp = (
+        f"{last['sharpness']:.6g} ({last['iterations']} Lanczos iterations, "
+        f"residual {last['residual']:.2g})"
+        if last["iterations"]
+        else "not recorded"
+    )
+    rows = [
+        ("monitor_step", str(last["step"])),
+        ("sharpness", sharp),
+        ("grad_norm", values(last["grad_norm"]) + " per layer"),
+        ("update_ratio", values(last["update_ratio"]) + " per layer"),
+        ("dead", values(last["dead"]) + " per hidden layer"),
+        ("saturated", values(last["saturated"]) + " per hidden layer"),
+    ]
+    if records.get("edge") is not None:
+        rows.insert(2, ("edge", f"{records['edge']:.6g} ({records['edge_rule']})"))
+    return [f"{k:<{width}} {v}" for k, v in rows]
 
 
 def check_line(check: dict | None, what: str, width: int) -> list[str]:
