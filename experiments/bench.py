@@ -5,8 +5,8 @@
 See the jaxmlp/bench/ package for the workloads. One full run on the CPU writes the README's
 performance tables, each workload where the README shows it: W1-W4 to
 experiments/results/bench.md, W5-W8 to bench_real_data.md (with minibatch_scaling.png), W9 to
-bench_second_order.md, W11 to bench_estimators.md (experiments/bench_real_data.py and bench_second_order.py rerun a part
-alone); with --device gpu, the whole report goes to bench_gpu.md.
+bench_second_order.md, W11 to bench_estimators.md, W12 to bench_monitor.md (experiments/bench_real_data.py,
+bench_second_order.py and bench_monitor.py rerun a part alone); with --device gpu, the whole report goes to bench_gpu.md.
 """
 
 import sys
@@ -22,6 +22,7 @@ PARTS = {
     "bench_real_data.md": ("W5", "W6", "W7", "W8"),
     "bench_second_order.md": ("W9",),
     "bench_estimators.md": ("W11",),
+    "bench_monitor.md": ("W12",),
 }
 
 

@@ -94,6 +94,7 @@ def test_records_equal_independent_computations_at_the_same_steps(name):
         )
 
 
+@thorough_only
 @pytest.mark.float64
 def test_with_minibatches_the_gradient_norms_are_those_of_each_recorded_steps_batch():
     from jaxmlp.training import batching
@@ -133,6 +134,7 @@ def test_a_tight_tolerance_gives_the_dense_eigenvalue_to_float64_precision():
     )
 
 
+@thorough_only
 def test_float32_sharpness_within_its_tolerance_of_the_float64_eigenvalue():
     # float32 rounding in the HVP (~1e-7 relative per product, a few hundred terms) and Lanczos'
     # stop at a residual of 1e-3 |lambda| (an eigenvalue error of at most that): 2e-3 relative.
@@ -151,7 +153,10 @@ def test_float32_sharpness_within_its_tolerance_of_the_float64_eigenvalue():
     "kw",
     [
         dict(learning_rate=0.5),
-        dict(learning_rate=0.05, optimizer="adam", batch_size=8, key=jax.random.key(4)),
+        pytest.param(
+            dict(learning_rate=0.05, optimizer="adam", batch_size=8, key=jax.random.key(4)),
+            marks=thorough_only,
+        ),
         pytest.param(
             dict(learning_rate=0.1, optimizer="momentum", history=False, chunk_size=7),
             marks=thorough_only,
@@ -171,6 +176,7 @@ def test_a_monitored_run_is_bit_identical_to_an_unmonitored_one(kw):
     assert np.isfinite(watched.monitor.sharpness).all()
 
 
+@thorough_only
 def test_records_follow_the_global_step_across_chunks_and_a_resume():
     net = NETS["tanh-mse"]
     x, y = data(net)
@@ -188,6 +194,7 @@ def test_records_follow_the_global_step_across_chunks_and_a_resume():
     assert np.isnan(whole.monitor.sharpness).all() and (whole.monitor.iterations == 0).all()
 
 
+@thorough_only
 def test_early_stopping_keeps_the_records_of_every_step_run():
     net = NETS["relu-softmax"]
     x, y = data(net, n=60)
@@ -218,6 +225,7 @@ def test_dead_and_saturated_units_are_counted_per_hidden_layer():
     np.testing.assert_allclose(r.monitor.dead[0], [0.0])
 
 
+@thorough_only
 def test_a_sweep_records_every_member_as_fit_would():
     net = NETS["tanh-mse"]
     x, y = data(net)

@@ -20,12 +20,15 @@ def run_blocks() -> dict:
     tour = next(b for b in blocks if "jaxmlp.tutorial()" in b)
     second = next(b for b in blocks if "net.hvp(" in b)
     estimators = next(b for b in blocks if "from jaxmlp.sklearn import" in b)
+    watch = next(b for b in blocks if "monitor=jaxmlp.Monitor" in b)
     script = f"""
 import json
-tour, second, sk = {{}}, {{}}, {{}}
+tour, second, sk, watch = {{}}, {{}}, {{}}, {{}}
+exec(compile({watch!r}, "README.md", "exec"), watch)
 exec(compile({tour!r}, "README.md", "exec"), tour)
 exec(compile({second!r}, "README.md", "exec"), second)
 exec(compile({estimators!r}, "README.md", "exec"), sk)
+m = watch["m"]
 scaled = sk["search"].best_estimator_[0].transform(sk["X"])
 print(json.dumps({{
     "net_h1": float(tour["hidden"].net[0]), "E": float(tour["E"]),
@@ -36,6 +39,8 @@ print(json.dumps({{
     "scores": sk["scores"].tolist(), "theirs": sk["theirs"].tolist(),
     "net": list(sk["net"].sizes), "twin": type(sk["twin"]).__module__,
     "twin_agrees": bool((sk["twin"].predict(scaled) == sk["fitted"].predict(scaled)).all()),
+    "monitor_steps": m.step.tolist(), "sharpness": m.sharpness.tolist(),
+    "grad_norm_shape": list(m.grad_norm.shape), "dead_shape": list(m.dead.shape),
 }}))
 """
     done = subprocess.run(
@@ -65,6 +70,10 @@ def test_python_examples_run():
     assert got["scores"] == pytest.approx(got["theirs"], abs=1e-12) and min(got["scores"]) > 0.9
     assert got["net"] == [64, 100, 10] and got["twin"].startswith("sklearn.neural_network")
     assert got["twin_agrees"]
+    # the monitor: a record every 50 steps, a positive sharpness, per layer and per hidden layer
+    assert got["monitor_steps"] == list(range(0, 500, 50))
+    assert all(v > 0 for v in got["sharpness"])
+    assert got["grad_norm_shape"] == [10, 2] and got["dead_shape"] == [10, 1]
 
 
 def test_readme_tables_are_the_experiments_output():
