@@ -25,7 +25,7 @@ def test_bench_quick_runs_and_reports_every_workload():
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     workloads = {row["workload"].split()[0] for row in report["rows"]}
-    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W11"}
+    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W11", "W12"}
     peers = {row["peer"] for row in report["rows"]}
     assert {
         "pure Python (lists, math.exp)",
@@ -51,6 +51,9 @@ def test_bench_quick_runs_and_reports_every_workload():
         )
         for row in timed
     )
+    w12 = [row for row in report["rows"] if row["workload"].startswith("W12")]
+    assert len(w12) == 4 and sum("vs_budget" in row for row in w12) == 2
+    assert all(row["records"] == 4 for row in w12 if "records" in row)  # 400 steps, every 100
     w8 = [row for row in report["rows"] if row["workload"].startswith("W8")]
     digits = [row for row in w8 if row["peer"].startswith("digits")]
     assert {row["peer"].split(": ", 1)[1] for row in digits} == {
@@ -105,12 +108,12 @@ def test_a_wrong_hessian_vector_product_stops_w9(monkeypatch):
 
 
 def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(monkeypatch):
-    """W5-W8 measure what users run (JAX's default 32 bits: float64 changed W8's training); W1-W4
-    and W9 need float64 for the seed's figures; the caller's setting is left as it was."""
+    """W5-W8 and W12 measure what users run (JAX's default 32 bits: float64 changed W8's training);
+    W1-W4 and W9 need float64 for the seed's figures; the caller's setting is left as it was."""
     import jax
 
     import jaxmlp.bench as bench
-    from jaxmlp.bench import real_data, second_order
+    from jaxmlp.bench import monitoring, real_data, second_order
 
     seen = {}
 
@@ -126,7 +129,10 @@ def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(mo
     monkeypatch.setattr(bench, "w2", record("w2", ([], {})))
     monkeypatch.setattr(real_data, "all_rows", record("w5-w8", []))
     monkeypatch.setattr(second_order, "w9", record("w9", []))
+    monkeypatch.setattr(monitoring, "w12", record("w12", []))
     before = bool(jax.config.jax_enable_x64)
     bench.run(quick=True)
-    assert seen == {"w1": True, "w2": True, "w3": True, "w4": True, "w5-w8": False, "w9": True}
+    assert seen == {
+        "w1": True, "w2": True, "w3": True, "w4": True, "w5-w8": False, "w9": True, "w12": False,
+    }  # fmt: skip
     assert bool(jax.config.jax_enable_x64) == before

@@ -331,3 +331,18 @@ def test_monitored_fit_on_two_devices_equals_one_device():
     for key in ("None", "8"):
         assert out[key][0] < 2e-3 and out[key][1] < 1e-4, out
     assert out["sweep"] == [2, 2]
+
+
+@thorough_only
+def test_a_resumed_cli_run_continues_the_records_in_its_checkpoint(tmp_path, capsys):
+    ck = str(tmp_path / "ck")
+    argv = ("train", "xor", "--monitor", "50", "--checkpoint", ck)
+    first = run_json(capsys, *argv, "--steps", "200")["monitor"]
+    resumed = run_json(capsys, *argv, "--steps", "400", "--resume")["monitor"]
+    whole = run_json(capsys, "train", "xor", "--monitor", "50", "--steps", "400")["monitor"]
+    assert first["step"] == [0, 50, 100, 150]
+    assert resumed["step"] == whole["step"] == list(range(0, 400, 50))
+    assert resumed["grad_norm"] == whole["grad_norm"]  # the runs are bit-identical
+    assert resumed["loss"] == whole["loss"]
+    # the first record after the resume starts Lanczos afresh: equal within its tolerance
+    np.testing.assert_allclose(resumed["sharpness"], whole["sharpness"], rtol=2e-3)

@@ -36,7 +36,7 @@ from jaxmlp.mlp import MLP
 from jaxmlp.training import parallel
 from jaxmlp.training.arguments import optimizer_state, training_update
 from jaxmlp.training.fit import fit
-from jaxmlp.training.monitor import Monitor
+from jaxmlp.training.monitor import Monitor, Records
 from jaxmlp.training.optimizers import MOMENTUM
 from jaxmlp.training.result import FitResult
 from jaxmlp.validation import on_device
@@ -92,6 +92,21 @@ def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
 def _run_keys(seed):
     init_key, batch_key = jax.random.split(jax.random.key(seed))
     return init_key, batch_key
+
+
+def continued(earlier: dict | None, records: Records, start: int) -> Records:
+    """The records of the run a ``--resume`` continued (from its checkpoint, those before
+    ``start``), then this run's."""
+    if not earlier:
+        return records
+    before = Records(
+        *(
+            np.asarray(earlier[f], dtype=np.asarray(a).dtype)
+            for f, a in zip(Records._fields, records)
+        )
+    )
+    keep = before.step < start
+    return Records(*(np.concatenate([a[keep], b]) for a, b in zip(before, records)))
 
 
 def monitor_summary(records, name: str | None, lr: float, cfg: RunConfig) -> dict:
@@ -156,6 +171,7 @@ def train(
                 "set trains by manual SGD unless one is given)"
             ) from e
         raise
+    earlier = None  # the monitor's records of the run a --resume continues
     init_key, batch_key = run_keys(cfg.seed)
     params = initial_params(ds, net, init_key, dtype)
     opt_state = optimizer_state(optimizer, params, lr, steps)
@@ -167,6 +183,7 @@ def train(
                 f"checkpoint in {checkpoint_dir} holds {c.metadata.get('dtype')} parameters; this run uses {dtype} (use --x64 accordingly)"
             )
         params, start, batch_key = c.params, c.step, c.key
+        earlier = c.metadata.get("extra", {}).get("monitor")
         opt_state = optimizer_state(optimizer, params, lr, steps, c.opt_state)
     elif resume:
         import sys
@@ -186,9 +203,11 @@ def train(
     }
     test_curve: dict[int, float] = {}
     bar = bar or NoProgress()
+    saved: list[tuple] = []
 
     def save(state_params, state_opt, step, key):
         # Every process copies its replica to the host (a local operation); process 0 writes.
+        saved[:] = [(state_params, state_opt, step, key)]
         if checkpoint_dir:
             state_params, state_opt, key = parallel.to_host_tree((state_params, state_opt, key))
             if jax.process_index() == 0:
@@ -270,7 +289,11 @@ def train(
     }
     summary.update(validation_summary(result, cfg))
     if result.monitor is not None:
-        summary["monitor"] = monitor_summary(result.monitor, name, lr, cfg)
+        records = continued(earlier, result.monitor, start)
+        summary["monitor"] = monitor_summary(records, name, lr, cfg)
+        if checkpoint_dir and saved:  # the checkpoint carries them, for a --resume to continue
+            extra["monitor"] = records.to_json()
+            save(*saved[0])
     if ds.task == "classification":
         summary["train_accuracy"] = accuracy(net, ds.task, result.params, ds.x_train, ds.y_train)
     if ds.x_test is not None:
