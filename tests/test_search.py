@@ -137,3 +137,41 @@ def test_a_search_on_float32_data_trains_in_float32_and_gives_the_same_results()
     theirs = model_selection.GridSearchCV(mlp, grid, cv=3).fit(x, y)
     same_results(ours, theirs)
     assert ours.best_estimator_.coefs_[0].dtype == np.float32
+
+
+def test_devices_is_a_parameter_like_the_others():
+    from sklearn.base import clone
+
+    search = population_search.GridSearchCV(MLPClassifier(), {"alpha": [1e-4]}, devices=2)
+    assert search.get_params()["devices"] == 2 and clone(search).devices == 2
+    randomized = population_search.RandomizedSearchCV(MLPClassifier(), {"alpha": [1e-4]})
+    assert randomized.get_params()["devices"] is None
+
+
+@pytest.mark.skipif(not THOROUGH, reason="thorough run only (a two-device subprocess)")
+def test_a_population_split_over_two_devices_gives_one_devices_results():
+    from tests.test_distributed import python
+
+    out = python(
+        """
+        import json, warnings
+        import numpy as np
+        from sklearn.datasets import load_iris
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from jaxmlp.sklearn import GridSearchCV, MLPClassifier
+        warnings.simplefilter("ignore")
+        x, y = load_iris(return_X_y=True)
+        grid = {"mlpclassifier__alpha": [1e-4, 1e-2], "mlpclassifier__random_state": [0, 1, 2]}
+        pipe = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=30))
+        one = GridSearchCV(pipe, grid, cv=3).fit(x, y)
+        two = GridSearchCV(pipe, grid, cv=3, devices=2).fit(x, y)
+        print(json.dumps({
+            "one": one.cv_results_["mean_test_score"].tolist(),
+            "two": two.cv_results_["mean_test_score"].tolist(),
+            "coefs": float(np.max(np.abs(one.best_estimator_[-1].coefs_[0] - two.best_estimator_[-1].coefs_[0]))),
+        }))
+        """,
+        devices=2,
+    )
+    assert out["one"] == out["two"] and out["coefs"] == 0.0

@@ -19,6 +19,7 @@ counts only the look-up).
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections import defaultdict
@@ -26,6 +27,7 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 from sklearn import model_selection
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
@@ -42,6 +44,7 @@ from jaxmlp.sklearn.estimators import (
     running,
 )
 from jaxmlp.training import stochastic
+from jaxmlp.training.parallel import axis_size, make_mesh
 
 MEMORY_BUDGET = 2 * 2**30  # bytes of member state and epoch orders per population call
 
@@ -67,10 +70,15 @@ def member_bytes(start, problem, epochs: int, size: int) -> int:
     return (5 * params + gather) * itemsize + 4 * epochs * size
 
 
-def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET) -> None:
+def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET, devices=None) -> None:
     """Train ``fits`` (``(estimator, X, y)`` each; estimators unfitted, stochastic solvers) as
     :func:`fit` would one by one, members with the same network and static solver settings as
-    one population (cut into groups that fit ``budget`` bytes, saying so in one line)."""
+    one population (cut into groups that fit ``budget`` bytes per device, saying so in one line).
+    ``devices`` (a count or a 1-D ``jax.sharding.Mesh``, as ``jaxmlp.fit`` takes it) splits each
+    population's cohorts over the devices (the data replicated; the members never communicate)."""
+    mesh = make_mesh(devices)
+    if mesh is not None:
+        budget *= axis_size(mesh)
     groups = defaultdict(list)
     for estimator, X, y in fits:
         problem = estimator._problem(X, y, None, incremental=False)
@@ -95,7 +103,7 @@ def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET) -> None:
                 file=sys.stderr,
             )
         for i in range(0, len(members), width):
-            _train(members[i : i + width], epochs)
+            _train(members[i : i + width], epochs, mesh)
 
 
 class Member(NamedTuple):
@@ -117,10 +125,11 @@ def _cohort_key(member: Member) -> tuple:
     return (member.source, seed, np.asarray(rows.train).tobytes(), np.asarray(rows.valid).tobytes())
 
 
-def _train(members, epochs: int) -> None:
+def _train(members, epochs: int, mesh=None) -> None:
     """One population: members grouped into cohorts that share their rows and epoch orders (so
     each batch is gathered once and the cohort's first-layer products are one wide product), the
-    cohorts padded to one size with frozen copies, the data stored once."""
+    cohorts padded to one size with frozen copies, the data stored once; with a ``mesh``, the
+    cohorts (padded to a multiple of its size with frozen ones) split over it."""
     slots: dict[int, tuple[int, Problem]] = {}
     for m in members:
         if m.source not in slots:
@@ -129,13 +138,16 @@ def _train(members, epochs: int) -> None:
     grouped = defaultdict(list)
     for member in members:
         grouped[_cohort_key(member)].append(member)
-    cohorts = list(grouped.values())
+    cohorts = _even(list(grouped.values()))
+    if mesh is not None:  # frozen copies of the first cohort fill the last device's share
+        cohorts += [[]] * (-len(cohorts) % axis_size(mesh))
     width = max(len(c) for c in cohorts)
     size = max(len(m.start.rows.train) for m in members)
     valid = max(len(m.start.rows.valid) for m in members)
     rows = []
-    for cohort in cohorts:
-        offset, r = slots[cohort[0].source][0], cohort[0].start.rows
+    lead = [c[0] if c else cohorts[0][0] for c in cohorts]
+    for head in lead:
+        offset, r = slots[head.source][0], head.start.rows
         rows.append(
             stochastic.Subset(
                 _pad(r.train + offset, size), r.n_train, _pad(r.valid + offset, valid), r.n_valid
@@ -147,37 +159,38 @@ def _train(members, epochs: int) -> None:
     solver = stochastic.Solver(**(first.solver.__dict__ | {"epochs": epochs, "ragged": ragged}))
     # (cohort, member) -> the member, or None for a frozen copy filling the cohort
     grid = [[c[i] if i < len(c) else None for i in range(width)] for c in cohorts]
-    fill = [[m if m is not None else c[0] for m in row] for row, c in zip(grid, cohorts)]
+    fill = [[m if m is not None else head for m in row] for row, head in zip(grid, lead)]
     rules = _stack([_stack([m.start.rules for m in row]) for row in fill])
     state = _stack([_stack([m.start.state for m in row]) for row in fill])
     rows = _stack(rows)
+    split = (lambda tree: tree) if mesh is None else functools.partial(_split, mesh)
     left = np.array([[m.start.left if m is not None else 0 for m in row] for row in grid])
     stopped = np.zeros(left.shape, bool)
     problem = members[0].problem
     with running(problem.X.dtype, problem.device):
+        rules, state, rows = split(rules), split(state), split(rows)  # in the data's precision
         while ((left > 0) & ~stopped).any():
             wanted = np.where(stopped, 0, np.minimum(epochs, left)).astype(np.int32)
             perms = None
             if solver.shuffle:
                 perms = np.zeros((len(cohorts), epochs, size), np.int32)
-                for g, cohort in enumerate(cohorts):
+                for g, head in enumerate(lead):
                     if wanted[g].max():
-                        lead = cohort[0]
-                        own = lead.estimator._orders(
-                            lead.start._replace(solver=solver), int(wanted[g].max())
+                        own = head.estimator._orders(
+                            head.start._replace(solver=solver), int(wanted[g].max())
                         )
                         perms[g, :, : own.shape[1]] = own
             *state, records, ran, now_stopped = stochastic.run_population(
-                solver, rules, *state, data, rows, perms, wanted
+                solver, rules, *state, data, rows, split(perms), split(wanted)
             )
-            records, ran = jax.device_get(records), np.asarray(ran)
+            records, ran = jax.device_get(records), np.asarray(jax.device_get(ran))
             for g, row in enumerate(grid):
                 for c, member in enumerate(row):
                     if member is not None and wanted[g, c]:
                         one = jax.tree_util.tree_map(lambda a, g=g, c=c: a[g, :, c], records)
                         member.estimator._record(one, int(ran[g, c]), int(rows.n_train[g]))
             left -= ran
-            stopped |= np.asarray(now_stopped)
+            stopped |= np.asarray(jax.device_get(now_stopped))
         state = jax.device_get(tuple(state))
     for g, row in enumerate(grid):
         for c, member in enumerate(row):
@@ -187,6 +200,26 @@ def _train(members, epochs: int) -> None:
                     member.start, *final, bool(stopped[g, c]), False
                 )
                 member.estimator._keep(params)
+
+
+PADDING = 0.1  # the most frozen copies a cohort width may add, as a fraction of the members
+
+
+def _even(cohorts: list[list]) -> list[list]:
+    """``cohorts`` cut into cohorts of one width ``w``: the largest whose padding (each cohort
+    filled up to a multiple of ``w`` with frozen copies, which cost a member's step each) stays
+    within :data:`PADDING` of the members (``w = 1``, no sharing, never pads)."""
+    members = sum(len(c) for c in cohorts)
+    for width in range(max(len(c) for c in cohorts), 0, -1):
+        if sum(-(-len(c) // width) * width for c in cohorts) <= (1 + PADDING) * members:
+            return [c[i : i + width] for c in cohorts for i in range(0, len(c), width)]
+    raise AssertionError("width 1 never pads")
+
+
+def _split(mesh, tree):
+    """Every leaf of ``tree`` (None stays None) split over ``mesh`` along its leading axis."""
+    sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
+    return jax.tree_util.tree_map(lambda a: jax.device_put(np.asarray(a), sharding), tree)
 
 
 def _final(estimator):
@@ -227,7 +260,7 @@ def prefit(search, candidates, X, y, groups) -> dict:
             estimator = clone(mlp).set_params(**params)
             if estimator.solver in stochastic.SOLVERS:
                 fits.append((estimator, Xf, yf))
-    fit_population(fits)
+    fit_population(fits, devices=getattr(search, "devices", None))
     return {fit_key(e, Xf, yf, None): dict(vars(e)) for e, Xf, yf in fits}
 
 
@@ -251,9 +284,38 @@ class _Population:
             PREFITTED.reset(token)
 
 
+DEVICES = {"devices": "no_validation"}  # checked by make_mesh, as jaxmlp.fit checks it
+
+
 class GridSearchCV(_Population, model_selection.GridSearchCV):
     """scikit-learn's ``GridSearchCV`` (same signature, attributes and results), its jaxmlp MLP
-    candidates and folds trained as one population (module docstring)."""
+    candidates and folds trained as one population (module docstring). jaxmlp's one extra
+    keyword, ``devices`` (a count or a 1-D ``jax.sharding.Mesh``, as ``jaxmlp.fit`` takes it),
+    splits the population over several devices."""
+
+    _parameter_constraints = {**model_selection.GridSearchCV._parameter_constraints, **DEVICES}
+
+    def __init__(
+        self,
+        estimator,
+        param_grid,
+        *,
+        scoring=None,
+        n_jobs=None,
+        refit=True,
+        cv=None,
+        verbose=0,
+        pre_dispatch="2*n_jobs",
+        error_score=np.nan,
+        return_train_score=False,
+        devices=None,
+    ):
+        super().__init__(
+            estimator, param_grid, scoring=scoring, n_jobs=n_jobs, refit=refit, cv=cv,
+            verbose=verbose, pre_dispatch=pre_dispatch, error_score=error_score,
+            return_train_score=return_train_score,
+        )  # fmt: skip
+        self.devices = devices
 
     def _candidates(self):
         return list(ParameterGrid(self.param_grid))
@@ -261,7 +323,38 @@ class GridSearchCV(_Population, model_selection.GridSearchCV):
 
 class RandomizedSearchCV(_Population, model_selection.RandomizedSearchCV):
     """scikit-learn's ``RandomizedSearchCV``, its candidates and folds trained as one population
-    when ``random_state`` is an int (so the candidates drawn here are those it draws)."""
+    when ``random_state`` is an int (so the candidates drawn here are those it draws); ``devices``
+    as :class:`GridSearchCV`'s."""
+
+    _parameter_constraints = {
+        **model_selection.RandomizedSearchCV._parameter_constraints,
+        **DEVICES,
+    }
+
+    def __init__(
+        self,
+        estimator,
+        param_distributions,
+        *,
+        n_iter=10,
+        scoring=None,
+        n_jobs=None,
+        refit=True,
+        cv=None,
+        verbose=0,
+        pre_dispatch="2*n_jobs",
+        random_state=None,
+        error_score=np.nan,
+        return_train_score=False,
+        devices=None,
+    ):
+        super().__init__(
+            estimator, param_distributions, n_iter=n_iter, scoring=scoring, n_jobs=n_jobs,
+            refit=refit, cv=cv, verbose=verbose, pre_dispatch=pre_dispatch,
+            random_state=random_state, error_score=error_score,
+            return_train_score=return_train_score,
+        )  # fmt: skip
+        self.devices = devices
 
     def _candidates(self):
         if not isinstance(self.random_state, (int, np.integer)):
