@@ -5,8 +5,9 @@
 See the jaxmlp/bench/ package for the workloads. One full run on the CPU writes the README's
 performance tables, each workload where the README shows it: W1-W4 to
 experiments/results/bench.md, W5-W8 to bench_real_data.md (with minibatch_scaling.png), W9 to
-bench_second_order.md, W11 to bench_estimators.md, W12 to bench_monitor.md (experiments/bench_real_data.py,
-bench_second_order.py and bench_monitor.py rerun a part alone); with --device gpu, the whole report goes to bench_gpu.md.
+bench_second_order.md, W11 to bench_estimators.md, W12 to bench_monitor.md, W13 to search.md
+(experiments/bench_real_data.py, bench_second_order.py, bench_monitor.py and search.py rerun a part
+alone); with --device gpu, the whole report goes to bench_gpu.md.
 """
 
 import sys
@@ -23,6 +24,7 @@ PARTS = {
     "bench_second_order.md": ("W9",),
     "bench_estimators.md": ("W11",),
     "bench_monitor.md": ("W12",),
+    "search.md": ("W13",),
 }
 
 
@@ -30,7 +32,7 @@ def part(report: dict, workloads: tuple[str, ...]) -> dict:
     """The report restricted to the rows of ``workloads`` (the matmul peak only with W2's table)."""
     rows = [r for r in report["rows"] if r["workload"].split()[0] in workloads]
     kept = {"machine": report["machine"], "rows": rows}
-    if "W2" in workloads:
+    if "W2" in workloads or "W13" in workloads:
         kept["matmul_peak_gflops"] = report.get("matmul_peak_gflops")
     return kept
 

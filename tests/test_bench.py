@@ -25,7 +25,9 @@ def test_bench_quick_runs_and_reports_every_workload():
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     workloads = {row["workload"].split()[0] for row in report["rows"]}
-    assert workloads == {"W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W11", "W12"}
+    assert workloads == {
+        "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W11", "W12", "W13",
+    }  # fmt: skip
     peers = {row["peer"] for row in report["rows"]}
     assert {
         "pure Python (lists, math.exp)",
@@ -54,6 +56,9 @@ def test_bench_quick_runs_and_reports_every_workload():
     w12 = [row for row in report["rows"] if row["workload"].startswith("W12")]
     assert len(w12) == 4 and sum("vs_budget" in row for row in w12) == 2
     assert all(row["records"] == 4 for row in w12 if "records" in row)  # 400 steps, every 100
+    w13 = [row for row in report["rows"] if row["workload"].startswith("W13")]
+    assert len(w13) == 3 and len({row["best_score"] for row in w13}) == 1
+    assert all(row["gflops"] > 0 for row in w13)
     w8 = [row for row in report["rows"] if row["workload"].startswith("W8")]
     digits = [row for row in w8 if row["peer"].startswith("digits")]
     assert {row["peer"].split(": ", 1)[1] for row in digits} == {
@@ -65,7 +70,7 @@ def test_bench_quick_runs_and_reports_every_workload():
     w9 = [row for row in report["rows"] if row["workload"].startswith("W9")]
     assert len(w9) == 6 and all(row["vs_one_gradient"] > 0 for row in w9)
     w11 = [row for row in report["rows"] if row["workload"].startswith("W11")]
-    assert len(w11) == 6  # digits with adam and lbfgs: empty cache, scikit-learn, warm cache
+    assert len(w11) == 7  # digits: empty cache, scikit-learn, warm cache, bare JAX; lbfgs: three
     same = {row["peer"].split(":")[0]: row["test_accuracy"] for row in w11}
     assert all(row["test_accuracy"] == same[row["peer"].split(":")[0]] for row in w11)
 
@@ -113,7 +118,7 @@ def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(mo
     import jax
 
     import jaxmlp.bench as bench
-    from jaxmlp.bench import monitoring, real_data, second_order
+    from jaxmlp.bench import monitoring, real_data, search, second_order
 
     seen = {}
 
@@ -130,6 +135,7 @@ def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(mo
     monkeypatch.setattr(real_data, "all_rows", record("w5-w8", []))
     monkeypatch.setattr(second_order, "w9", record("w9", []))
     monkeypatch.setattr(monitoring, "w12", record("w12", []))
+    monkeypatch.setattr(search, "w13", lambda quick: [])  # its searches run in their own processes
     before = bool(jax.config.jax_enable_x64)
     bench.run(quick=True)
     assert seen == {

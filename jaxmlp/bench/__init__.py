@@ -18,6 +18,9 @@ Workloads (every peer ends on the same loss, checked: a mismatch raises Benchmar
   gradient (:mod:`jaxmlp.bench.second_order`).
 * **W11 scikit-learn drop-in**: ``jaxmlp.sklearn.MLPClassifier`` against scikit-learn's with its
   defaults, a first fit in a fresh process and later fits (:mod:`jaxmlp.bench.estimators`).
+* **W13 search**: a 180-fit ``GridSearchCV`` on digits and on 50,000 x 40 rows, scikit-learn's,
+  scikit-learn's over jaxmlp's estimator and jaxmlp's population, whole processes
+  (:mod:`jaxmlp.bench.search`).
 * **W12 training monitor**: ``fit`` on digits with and without :class:`jaxmlp.Monitor`, against
   the unmonitored run plus the Hessian-vector products the records ask for
   (:mod:`jaxmlp.bench.monitoring`).
@@ -74,6 +77,7 @@ def _workloads(quick: bool, device: str) -> dict:
     from jaxmlp.bench.estimators import w11
     from jaxmlp.bench.monitoring import w12
     from jaxmlp.bench.real_data import all_rows
+    from jaxmlp.bench.search import w13
     from jaxmlp.bench.second_order import w9
 
     torch = torch_or_none()
@@ -102,6 +106,7 @@ def _workloads(quick: bool, device: str) -> dict:
         rows += w12(repeats, quick, interleaved)
     rows += w9(repeats, quick, interleaved)
     rows += w11(quick)
+    rows += w13(quick)
     return {"machine": machine(device), "quick": quick, "matmul_peak_gflops": peak, "rows": rows}
 
 

@@ -13,10 +13,21 @@ def markdown(report: dict) -> str:
     peak = report.get("matmul_peak_gflops")
     if peak:
         best = ", ".join(f"{k} {v:,.1f}" for k, v in peak.items())
+        sizes = report.get("matmul_peak_sizes")
+        how = (
+            f"n = {', '.join(map(str, sizes))}"
+            if sizes
+            else "n = 1024..4096, and 2048 round-robin with W2's JAX peers"
+        )
         lines += [
-            f"float32 matrix-multiply peak, the fastest n x n product seen in this run (n = 1024..4096, and "
-            f"2048 round-robin with W2's JAX peers): {best} GFLOP/s. W2's percentages are each peer's "
-            "fastest run against JAX's peak (best against best); its times and GFLOP/s are medians.",
+            f"float32 matrix-multiply peak, the fastest n x n product seen in this run ({how}): "
+            f"{best} GFLOP/s."
+            + (
+                ""
+                if sizes
+                else " W2's percentages are each peer's fastest run against JAX's peak (best "
+                "against best); its times and GFLOP/s are medians."
+            ),
             "",
         ]
     groups: dict[str, list[dict]] = {}
@@ -62,6 +73,11 @@ def markdown(report: dict) -> str:
             ("vs_unmonitored", "x unmonitored", "{:.3f}"),
             ("vs_budget", "x budget", "{:.3f}"),
         ],
+        "W13": [
+            ("seconds", "s, whole search", "{:.1f}"),
+            ("gflops", "useful GFLOP/s", "{:.1f}"),
+            ("best_score", "best mean accuracy", "{:.4f}"),
+        ],
         "W9": [
             ("us_per_product", "us / product", "{:,.2f}"),
             ("vs_one_gradient", "x one gradient", "{:.2f}"),
@@ -78,15 +94,20 @@ def markdown(report: dict) -> str:
             cells = [c[2].format(r[c[0]]) if r.get(c[0]) is not None else "-" for c in cols]
             lines.append(f"| {r['peer']} | " + " | ".join(cells) + f" | {r.get('note', '')} |")
         lines.append("")
-        ratio = ratios(name, rows)
+        ratio = ratios(name, rows, (peak or {}).get("jax"))
         if ratio:
             lines += [ratio, ""]
     return "\n".join(lines)
 
 
-def ratios(name: str, rows: list[dict]) -> str:
-    """The sentence of ratios under a workload's table (the figures the targets speak of)."""
+def ratios(name: str, rows: list[dict], peak: float | None = None) -> str:
+    """The sentence of ratios under a workload's table (the figures the targets speak of);
+    ``peak``: the float32 matmul peak of the same run (GFLOP/s), where measured."""
     by = {r["peer"]: r for r in rows if "note" not in r or not r["note"].startswith("skipped")}
+    if name.startswith("W13"):
+        from jaxmlp.bench.search import ratios as search_ratios
+
+        return search_ratios(rows, peak)
     if name.startswith("W11"):
         from jaxmlp.bench.estimators import ratios as estimator_ratios
 

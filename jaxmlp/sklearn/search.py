@@ -14,7 +14,8 @@ and data, :data:`~jaxmlp.sklearn.estimators.PREFITTED`), so the results are thos
 one. Anything else (``lbfgs``, a grid over the preprocessing, other estimators, a
 ``RandomizedSearchCV`` without an int ``random_state``) is fitted by scikit-learn's search as usual.
 ``population_seconds_`` is the population's training time (scikit-learn's ``mean_fit_time`` then
-counts only the look-up).
+counts only the look-up), ``population_rows_`` the training rows its members went through (rows x
+epochs, summed).
 """
 
 from __future__ import annotations
@@ -70,13 +71,15 @@ def member_bytes(start, problem, epochs: int, size: int) -> int:
     return (5 * params + gather) * itemsize + 4 * epochs * size
 
 
-def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET, devices=None) -> None:
+def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET, devices=None) -> int:
     """Train ``fits`` (``(estimator, X, y)`` each; estimators unfitted, stochastic solvers) as
     :func:`fit` would one by one, members with the same network and static solver settings as
     one population (cut into groups that fit ``budget`` bytes per device, saying so in one line).
     ``devices`` (a count or a 1-D ``jax.sharding.Mesh``, as ``jaxmlp.fit`` takes it) splits each
-    population's cohorts over the devices (the data replicated; the members never communicate)."""
+    population's cohorts over the devices (the data replicated; the members never communicate).
+    Returns the training rows the members went through (rows x epochs, summed)."""
     mesh = make_mesh(devices)
+    seen = 0
     if mesh is not None:
         budget *= axis_size(mesh)
     groups = defaultdict(list)
@@ -103,7 +106,8 @@ def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET, devices=None)
                 file=sys.stderr,
             )
         for i in range(0, len(members), width):
-            _train(members[i : i + width], epochs, mesh)
+            seen += _train(members[i : i + width], epochs, mesh)
+    return seen
 
 
 class Member(NamedTuple):
@@ -125,11 +129,12 @@ def _cohort_key(member: Member) -> tuple:
     return (member.source, seed, np.asarray(rows.train).tobytes(), np.asarray(rows.valid).tobytes())
 
 
-def _train(members, epochs: int, mesh=None) -> None:
+def _train(members, epochs: int, mesh=None) -> int:
     """One population: members grouped into cohorts that share their rows and epoch orders (so
     each batch is gathered once and the cohort's first-layer products are one wide product), the
     cohorts padded to one size with frozen copies, the data stored once; with a ``mesh``, the
-    cohorts (padded to a multiple of its size with frozen ones) split over it."""
+    cohorts (padded to a multiple of its size with frozen ones) split over it. Returns the
+    training rows the members went through (rows x epochs)."""
     slots: dict[int, tuple[int, Problem]] = {}
     for m in members:
         if m.source not in slots:
@@ -167,6 +172,7 @@ def _train(members, epochs: int, mesh=None) -> None:
     left = np.array([[m.start.left if m is not None else 0 for m in row] for row in grid])
     stopped = np.zeros(left.shape, bool)
     problem = members[0].problem
+    seen = 0
     with running(problem.X.dtype, problem.device):
         rules, state, rows = split(rules), split(state), split(rows)  # in the data's precision
         while ((left > 0) & ~stopped).any():
@@ -190,6 +196,7 @@ def _train(members, epochs: int, mesh=None) -> None:
                         one = jax.tree_util.tree_map(lambda a, g=g, c=c: a[g, :, c], records)
                         member.estimator._record(one, int(ran[g, c]), int(rows.n_train[g]))
             left -= ran
+            seen += int(np.sum(ran * np.asarray(jax.device_get(rows.n_train))[:, None]))
             stopped |= np.asarray(jax.device_get(now_stopped))
         state = jax.device_get(tuple(state))
     for g, row in enumerate(grid):
@@ -200,6 +207,7 @@ def _train(members, epochs: int, mesh=None) -> None:
                     member.start, *final, bool(stopped[g, c]), False
                 )
                 member.estimator._keep(params)
+    return seen
 
 
 PADDING = 0.1  # the most frozen copies a cohort width may add, as a fraction of the members
@@ -233,17 +241,18 @@ def _final(estimator):
     return None, None
 
 
-def prefit(search, candidates, X, y, groups) -> dict:
+def prefit(search, candidates, X, y, groups) -> tuple[dict, int]:
     """Train every (candidate, fold) of ``search`` that a population can train; return their
-    fitted states by :func:`~jaxmlp.sklearn.estimators.fit_key`."""
+    fitted states by :func:`~jaxmlp.sklearn.estimators.fit_key`, and the training rows they went
+    through (rows x epochs)."""
     step, mlp = _final(search.estimator)
     if mlp is None:
-        return {}
+        return {}, 0
     prefix = f"{step}__" if step else ""
     if not all(
         all(k.startswith(prefix) and "__" not in k[len(prefix) :] for k in c) for c in candidates
     ):
-        return {}  # the grid reaches the preprocessing: scikit-learn fits one by one
+        return {}, 0  # the grid reaches the preprocessing: scikit-learn fits one by one
     X = np.asarray(X) if not hasattr(X, "iloc") else X
     cv = check_cv(search.cv, y, classifier=is_classifier(search.estimator))
     folds = []
@@ -260,8 +269,8 @@ def prefit(search, candidates, X, y, groups) -> dict:
             estimator = clone(mlp).set_params(**params)
             if estimator.solver in stochastic.SOLVERS:
                 fits.append((estimator, Xf, yf))
-    fit_population(fits, devices=getattr(search, "devices", None))
-    return {fit_key(e, Xf, yf, None): dict(vars(e)) for e, Xf, yf in fits}
+    seen = fit_population(fits, devices=getattr(search, "devices", None))
+    return {fit_key(e, Xf, yf, None): dict(vars(e)) for e, Xf, yf in fits}, seen
 
 
 class _Population:
@@ -270,9 +279,9 @@ class _Population:
     def fit(self, X, y=None, *, groups=None, **params):
         """scikit-learn's ``fit``, with the population's members trained before it."""
         started = time.perf_counter()
-        cache = {}
+        cache, self.population_rows_ = {}, 0
         if not params:
-            cache = prefit(self, self._candidates(), X, y, groups)
+            cache, self.population_rows_ = prefit(self, self._candidates(), X, y, groups)
         self.population_seconds_ = time.perf_counter() - started
         token = PREFITTED.set(cache)
         n_jobs = self.n_jobs
