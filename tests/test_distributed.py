@@ -22,7 +22,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def python(code: str, devices: int, timeout=240, extra_env=None):
     env = {
         **os.environ,
-        "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+        "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} "
+        f"--xla_force_host_platform_device_count={devices}",
         "PYTHONPATH": ROOT,
         **(extra_env or {}),
     }
@@ -183,7 +184,7 @@ def launch_two_processes(args, checkpoint_dir):
     for pid in range(2):
         env = {
             **os.environ,
-            "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+            "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2",
             "PYTHONPATH": ROOT,
             "JAXMLP_CACHE_DIR": "",
         }
