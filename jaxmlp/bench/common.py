@@ -97,3 +97,19 @@ def x64_scope(enabled: bool = True):
     from jax.experimental import disable_x64, enable_x64  # type: ignore[attr-defined]  # older JAX
 
     return enable_x64() if enabled else disable_x64()
+
+
+def fresh_process(module: str, *args: str, cache: str = "") -> dict:
+    """``module.child()`` run as a new Python process with ``args`` (its ``sys.argv[1:]``) and
+    ``$JAXMLP_CACHE_DIR`` set to ``cache`` (empty: no persistent compilation cache); the JSON of
+    its last output line."""
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", f"from {module} import child; child()", *args],
+        capture_output=True, text=True, check=True,
+        env={**os.environ, "JAXMLP_CACHE_DIR": cache},
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])

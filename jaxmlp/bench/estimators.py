@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import subprocess
 import sys
 import tempfile
 
 import numpy as np
+
+from jaxmlp.bench.common import fresh_process
 
 CASES = {
     "digits": "digits (1,347 train / 450 test), StandardScaler, adam (the defaults)",
@@ -155,13 +155,9 @@ def child() -> None:
 
 
 def _run(peer: str, case: str, repeats: int, cache: str, epochs: int = 0) -> dict:
-    env = {**os.environ, "JAXMLP_CACHE_DIR": cache}
-    out = subprocess.run(
-        [sys.executable, "-c", "from jaxmlp.bench.estimators import child; child()", peer, case,
-         str(repeats), str(epochs)],
-        capture_output=True, text=True, env=env, check=True,
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return fresh_process(
+        "jaxmlp.bench.estimators", peer, case, str(repeats), str(epochs), cache=cache
+    )
 
 
 def w11(quick: bool) -> list[dict]:

@@ -15,11 +15,9 @@ the same best mean score, else the benchmark raises. The useful arithmetic is
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
-from jaxmlp.bench.common import agree
+from jaxmlp.bench.common import agree, fresh_process
 
 GRID = {
     "mlpclassifier__learning_rate_init": [1e-4, 3e-4, 1e-3, 3e-3],
@@ -82,12 +80,7 @@ def child() -> None:
 
 def run(way: str, case: str, quick: bool, dtype: str = "float64") -> dict:
     """One whole search in a fresh process: :func:`child`'s JSON."""
-    out = subprocess.run(
-        [sys.executable, "-c", "from jaxmlp.bench.search import child; child()", way, case,
-         "1" if quick else "0", dtype],
-        capture_output=True, text=True, check=True, env={**os.environ, "JAXMLP_CACHE_DIR": ""},
-    )  # fmt: skip
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return fresh_process("jaxmlp.bench.search", way, case, "1" if quick else "0", dtype)
 
 
 def w13(quick: bool) -> list[dict]:
@@ -96,7 +89,6 @@ def w13(quick: bool) -> list[dict]:
 
     if importlib.util.find_spec("sklearn") is None:
         return [{"workload": "W13 search", "peer": "scikit-learn", "note": "skipped: no sklearn"}]
-    weights = 64 * 100 + 100 * 10
     rows = []
     for case in ("digits",) if quick else tuple(CASES):
         got = {way: run(way, case, quick) for way in WAYS}

@@ -122,10 +122,6 @@ class Records(NamedTuple):
     dead: Any
     saturated: Any
 
-    def last(self) -> dict[str, Any]:
-        """The last record as plain Python values (lists per layer)."""
-        return {k: np.asarray(v)[-1].tolist() for k, v in self._asdict().items()}
-
     def to_json(self) -> dict[str, list]:
         """Every field as nested lists (NaN stays NaN: the caller's JSON writer says how)."""
         return {k: np.asarray(v).tolist() for k, v in self._asdict().items()}
