@@ -19,13 +19,6 @@ from tests.settings import THOROUGH
 # The CLI's persistent compilation cache stays off in tests (in-process and in subprocesses).
 os.environ["JAXMLP_CACHE_DIR"] = ""
 
-# jaxlib 0.10.2's XLA:CPU "ynn" fusions crash on some reductions (jax-ml/jax#39257, #40412: a fault
-# on a worker thread that surfaces later, in an unrelated compilation); the thorough run met it
-# as rare worker crashes. Off for the tests (and their subprocesses), before JAX starts a backend.
-YNN_OFF = "--xla_cpu_experimental_ynn_fusion_type="
-if YNN_OFF not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {YNN_OFF}".strip()
-
 
 def pytest_configure(config):
     config.addinivalue_line(
