@@ -51,29 +51,31 @@ def read_table(
         raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
     if not 0 <= test_fraction < 1:
         raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
-    table = _complete(tables, tables.read(path, delimiter=delimiter), path, target, drop_missing)
+    table = _complete(tables, path, delimiter, target, drop_missing)
     if table.num_rows < 2:
         raise ValueError(f"{path}: needs at least 2 data rows, got {table.num_rows}")
     features = [c for c in table.column_names if c != target]
     if not features:
         raise ValueError(f"{path}: needs at least one feature column besides the target {target!r}")
     labels, task, classes = targets_from_column(tables, table.column(target), path, target, task)
-    test_table, test_labels, note = None, None, None
+    note = None
     # Categories come from the whole (training) file, so a rare one that the split puts only in
-    # the test rows is still known; rows are encoded once, then split (row numbers in errors stay
-    # the file's).
+    # the test rows is still known. Rows are encoded a batch at a time straight to their place:
+    # the training rows first (in file order), then the test rows, so that both parts are views
+    # of the one array (row numbers in errors stay the file's).
     enc = tables.encoding(table, path, features)
-    x = tables.encode(table, path, enc, dtype)
+    x_te: np.ndarray | None
     if test is not None:
         test = Path(test)
-        test_table = _complete(
-            tables, tables.read(test, delimiter=delimiter), test, target, drop_missing
-        )
+        test_table = _complete(tables, test, delimiter, target, drop_missing)
         test_labels = targets_from_column(
             tables, test_table.column(target), test, target, task, classes
         )[0]
-        x_te: np.ndarray | None
-        x_tr, x_te = x, tables.encode(test_table, test, enc, dtype)
+        x_tr, x_te = (
+            tables.encode(table, path, enc, dtype),
+            tables.encode(test_table, test, enc, dtype),
+        )
+        del test_table
     else:
         if task == "classification":
             tr, te = stratified_split(labels, test_fraction, seed=split_seed)
@@ -83,23 +85,31 @@ def read_table(
             te, tr = np.sort(idx[:k]), np.sort(idx[k:])
         if len(tr) == 0:
             raise ValueError(f"{path}: --test-fraction {test_fraction} leaves no training rows")
-        x_tr = x[tr]
-        x_te = x[te] if len(te) else None
-        test_labels = labels[te] if len(te) else None
-        if not len(te):
+        n_tr, n_te, n = len(tr), len(te), len(labels)
+        test_labels = labels[te] if n_te else None
+        labels = labels[tr]
+        order = None
+        if n_te:  # where each row of the file goes: 4 bytes a row, the split's only copy
+            order = np.empty(n, np.int32 if n < 2**31 else np.int64)
+            order[tr], order[te] = np.arange(n_tr), n_tr + np.arange(n_te)
+        del tr, te
+        x = tables.encode(table, path, enc, dtype, order=order)
+        x_tr, x_te = x[:n_tr], (x[n_tr:] if n_te else None)
+        if not n_te:
             note = (
-                f"no test set: --test-fraction {test_fraction} of {len(labels)} rows rounds to 0 "
+                f"no test set: --test-fraction {test_fraction} of {n} rows rounds to 0 "
                 "(raise it or pass --test FILE)"
             )
-        labels = labels[tr]
-    del x, table, test_table
+        del x, order
+    del table
     csv_reader.release_unused()
-    mean, std = x_tr.mean(0), x_tr.std(0)
+    mean, std = column_statistics(x_tr)
     std = np.where(std > 0, std, 1).astype(dtype)
     for part in (x_tr, x_te):  # in place: no copies of a large data set
         if part is not None:
             part -= mean
             part /= std
+            part.flags.writeable = False  # the device array may share its memory
     if task == "regression":
         n_out, defaults = 1, {"output_activation": "identity", "loss": "mse"}
     else:
@@ -136,13 +146,32 @@ def read_table(
     )
 
 
-def _complete(tables, table, path, target: str, drop_missing: bool):
-    """The table with its target checked and its missing values dropped or refused."""
-    tables.check_target(table, path, target)
+def _complete(tables, path, delimiter, target: str, drop_missing: bool):
+    """The file's columns (:func:`~jaxmlp.io.tables.open_columns`) with the target checked and the
+    missing values refused, or the whole table with its incomplete rows dropped."""
     if drop_missing:
+        table = tables.read(path, delimiter=delimiter)
+        tables.check_target(table, path, target)
         return tables.drop_missing(table)
-    tables.check_complete(table, path)
-    return table
+    source = tables.open_columns(path, delimiter=delimiter)
+    tables.check_target(source, path, target)
+    tables.check_complete(source, path)
+    return source
+
+
+def column_statistics(x: np.ndarray, block_bytes: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    r"""The mean and (population) standard deviation of each column of ``x`` ``(n, d)``, in
+    ``x``'s dtype: :math:`\mu = \frac1n \sum_i x_i`, :math:`\sigma^2 = \frac1n \sum_i (x_i - \mu)^2`,
+    two passes over blocks of rows (about ``block_bytes`` of float64 each) with float64 sums."""
+    n, block = x.shape[0], max(1, block_bytes // (8 * x.shape[1]))
+    total = np.zeros(x.shape[1])
+    for i in range(0, n, block):
+        total += x[i : i + block].sum(0, dtype=np.float64)
+    mean = total / n
+    squares = np.zeros(x.shape[1])
+    for i in range(0, n, block):
+        squares += np.square(x[i : i + block] - mean).sum(0)
+    return mean.astype(x.dtype), np.sqrt(squares / n).astype(x.dtype)
 
 
 def targets_from_column(tables, column, path, target: str, task: str | None, classes=None):
@@ -162,25 +191,31 @@ def targets_from_column(tables, column, path, target: str, task: str | None, cla
     if task == "regression":
         assert values is not None  # text targets were refused above
         return values[:, None], task, ()
-    names = (
-        np.asarray(column.to_pylist(), dtype=object).astype(str)
-        if text
-        else np.asarray([f"{v:g}" for v in np.asarray(values)])
-    )
+    # Each distinct value is named once (its text, or f"{v:g}"), and rows are labelled through
+    # their value's index: no Python object per row.
+    if text:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        names = sorted(str(v) for v in pc.unique(column).to_pylist())
+        codes = pc.index_in(column, value_set=pa.array(names)).to_numpy(zero_copy_only=False)
+    else:
+        assert values is not None
+        distinct, codes = np.unique(values, return_inverse=True)
+        names = [f"{v:g}" for v in distinct]
     if classes is None:
-        found = np.unique(names)
-        order = sorted(found, key=float) if not text else sorted(found)
+        order = sorted(set(names), key=float) if not text else sorted(set(names))
         classes = tuple(str(c) for c in order)
         if len(classes) < 2:
             raise ValueError(
                 f"{path}: classification needs at least 2 classes in {target!r}, got {len(classes)}"
             )
     lookup = {c: i for i, c in enumerate(classes)}
-    unknown = [i for i, v in enumerate(names) if v not in lookup]
-    if unknown:
-        row = unknown[0]
+    labels = np.asarray([lookup.get(v, -1) for v in names], np.int32)[codes.astype(np.int64)]
+    if (labels < 0).any():
+        row = int(np.argmax(labels < 0))
         raise ValueError(
-            f"{tables.cell(path, row, target)}: class {str(names[row])!r} "
+            f"{tables.cell(path, row, target)}: class {names[int(codes[row])]!r} "
             f"does not occur in the training data ({', '.join(classes)})"
         )
-    return np.asarray([lookup[v] for v in names], np.int32), task, classes
+    return labels, task, classes

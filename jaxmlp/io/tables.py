@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxmlp.io import csv_reader, npz_reader, parquet_reader
+from jaxmlp.io import columns, csv_reader, npz_reader, parquet_reader
 
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
@@ -58,30 +58,34 @@ class Encoding:
 def read(path: str | Path, *, delimiter: str | None = None):
     """A file as a ``pyarrow.Table``: ``.parquet``/``.pq``, ``.npz`` (arrays ``x`` and ``y``), else
     CSV; its column names are unique (a column is found by its name)."""
-    table = _decoded(_read(Path(path), delimiter))
-    if table.num_rows == 0:
+    table = columns.decoded(_read(Path(path), delimiter))
+    _check_shape(path, table.num_rows, table.column_names)
+    return table
+
+
+def open_columns(path: str | Path, *, delimiter: str | None = None):
+    """A file's columns, read on demand (:mod:`jaxmlp.io.columns`): a Parquet file is opened, not
+    read; a CSV or ``.npz`` file is read whole. The same checks as :func:`read`."""
+    path = Path(path)
+    source: columns.ParquetColumns | columns.TableColumns
+    if path.is_file() and path.suffix.lower() in parquet_reader.SUFFIXES:
+        source = columns.ParquetColumns(path)
+    else:
+        source = columns.TableColumns(_read(path, delimiter))
+    _check_shape(path, source.num_rows, source.column_names)
+    return source
+
+
+def _check_shape(path, rows: int, names: list[str]) -> None:
+    if rows == 0:
         raise ValueError(f"{path}: has a header but no data rows")
-    counts = collections.Counter(table.column_names)
+    counts = collections.Counter(names)
     repeated = sorted(n for n, k in counts.items() if k > 1)
     if repeated:
         raise ValueError(
             f"{path}: column names must be unique, but "
             + ", ".join(f"{n!r} appears {counts[n]} times" for n in repeated)
         )
-    return table
-
-
-def _decoded(table):
-    """``table`` with dictionary-encoded columns (a pandas ``category`` saved to Parquet) as their
-    values, so that text categories read as text whatever the file's encoding."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    for i, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type):
-            column = pc.cast(table.column(i), field.type.value_type)
-            table = table.set_column(i, field.name, column)
-    return table
 
 
 def _read(path: Path, delimiter: str | None):
@@ -118,13 +122,14 @@ def drop_missing(table):
 
 
 def check_complete(table, path) -> None:
-    """Raise naming the first missing value (row and column) when there is one."""
+    """Raise naming the first missing value (row and column) when there is one (a Parquet file's
+    counts come from its statistics; a column is read only to find the row)."""
     import pyarrow.compute as pc
 
-    for name in table.column_names:
-        col = table.column(name)
-        if col.null_count:
-            row = int(pc.index(pc.is_null(col), True).as_py())
+    source = columns.as_columns(table)
+    for name in source.column_names:
+        if source.null_count(name):
+            row = int(pc.index(pc.is_null(source.column(name)), True).as_py())
             raise ValueError(
                 f"{cell(path, row, name)}: the value is missing; fill it in or pass --drop-missing"
             )
@@ -137,62 +142,94 @@ def is_text(column) -> bool:
     return pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
 
 
-def check_numbers(column, path, name: str) -> None:
-    """A text column whose cells are mostly, not all, numbers has a typo: name its first non-number.
-    (Text that is all numbers, such as codes stored as strings in Parquet, is a category.)"""
+def check_numbers(column, path, name: str, first: int = 0) -> None:
+    """A text column whose cells are mostly, not all, numbers has a typo: name its first non-number
+    (its cells are the file's data rows from ``first`` on). (Text that is all numbers, such as
+    codes stored as strings in Parquet, is a category.)"""
     import pyarrow.compute as pc
 
     numeric = pc.match_substring_regex(column, NUMBER)
     share = pc.mean(numeric.cast("int8")).as_py() or 0.0
     row = int(pc.index(numeric, False).as_py())
     if share >= 0.5 and row >= 0:
-        raise ValueError(f"{cell(path, row, name)}: {column[row].as_py()!r} is not a number")
+        raise ValueError(
+            f"{cell(path, first + row, name)}: {column[row].as_py()!r} is not a number"
+        )
 
 
-def check_finite(values: np.ndarray, path, name: str) -> None:
-    """Raise naming the first NaN or infinity of a column's ``values`` (its row and column)."""
+def check_finite(values: np.ndarray, path, name: str, first: int = 0) -> None:
+    """Raise naming the first NaN or infinity of a column's ``values`` (its row and column; the
+    values are the file's data rows from ``first`` on)."""
     bad = ~np.isfinite(values)
     if bad.any():
         row = int(np.argmax(bad))
-        raise ValueError(f"{cell(path, row, name)}: {float(values[row])!r} is not a finite number")
+        raise ValueError(
+            f"{cell(path, first + row, name)}: {float(values[row])!r} is not a finite number"
+        )
 
 
 def encoding(table, path, features: list[str]) -> Encoding:
-    """The encoding of the feature columns, learned from ``table`` (the training file)."""
+    """The encoding of the feature columns, learned from ``table`` (the training file; a
+    ``pyarrow.Table`` or :mod:`~jaxmlp.io.columns`: only text columns are read)."""
     import pyarrow.compute as pc
 
-    columns = []
+    source = columns.as_columns(table)
+    found = []
     for name in features:
-        col = table.column(name)
-        if is_text(col):
+        if is_text(source.schema.field(name)):
+            col = source.column(name)
             check_numbers(col, path, name)
             cats = tuple(sorted(str(v) for v in pc.unique(col).to_pylist()))
-            columns.append(Column(name, cats))
+            found.append(Column(name, cats))
         else:
-            columns.append(Column(name))
-    return Encoding(tuple(columns))
+            found.append(Column(name))
+    return Encoding(tuple(found))
 
 
-def encode(table, path, enc: Encoding, dtype) -> np.ndarray:
+def aligned_empty(shape: tuple[int, int], dtype, alignment: int = 64) -> np.ndarray:
+    """An uninitialised array whose data starts at a multiple of ``alignment`` bytes: JAX's CPU
+    backend then uses it as the device buffer, without a copy (``jax.device_put``)."""
+    dtype = np.dtype(dtype)
+    size = shape[0] * shape[1] * dtype.itemsize
+    raw = np.empty(size + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start : start + size].view(dtype).reshape(shape)
+
+
+def encode(table, path, enc: Encoding, dtype, order: np.ndarray | None = None) -> np.ndarray:
     """The feature columns of ``table`` as ``(n, inputs)`` in ``dtype``, as ``enc`` says.
 
     Columns are found by name (any order; extra columns are ignored). Errors: a missing
     column, an unseen category, a non-finite or non-numeric value (with its row).
+    ``table`` is a ``pyarrow.Table`` or :mod:`~jaxmlp.io.columns`, converted a batch of rows at
+    a time into one 64-byte aligned array (the only full copy); row ``i`` lands at
+    ``order[i]`` when ``order`` (a permutation of the rows) is given, else at ``i``.
     """
+    source = columns.as_columns(table)
+    missing = [c.name for c in enc.columns if c.name not in source.column_names]
+    if missing:
+        raise ValueError(
+            f"{path}: no column {missing[0]!r}; the model needs {', '.join(x.name for x in enc.columns)}"
+        )
+    out = aligned_empty((source.num_rows, sum(c.width for c in enc.columns)), dtype)
+    for first, batch in source.batches([c.name for c in enc.columns]):
+        rows = slice(first, first + batch.num_rows)
+        _encode_rows(batch, path, enc, out, rows if order is None else order[rows], first)
+    return out
+
+
+def _encode_rows(table, path, enc: Encoding, out: np.ndarray, rows, first: int) -> None:
+    """Write the encoded rows of ``table`` (the file's data rows from ``first`` on, 0-based) to the
+    rows ``rows`` (a slice or indices) of ``out``, a column at a time."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    out = np.empty((table.num_rows, sum(c.width for c in enc.columns)), dtype)
     j = 0
     for c in enc.columns:
-        if c.name not in table.column_names:
-            raise ValueError(
-                f"{path}: no column {c.name!r}; the model needs {', '.join(x.name for x in enc.columns)}"
-            )
         col = table.column(c.name)
         if c.categories is None:
             if is_text(col):
-                check_numbers(col, path, c.name)
+                check_numbers(col, path, c.name, first)
                 raise ValueError(f"{path}, column {c.name!r}: expected numbers, got text")
             if not (
                 pa.types.is_integer(col.type)
@@ -200,9 +237,9 @@ def encode(table, path, enc: Encoding, dtype) -> np.ndarray:
                 or pa.types.is_boolean(col.type)
             ):
                 raise ValueError(f"{path}, column {c.name!r}: expected numbers, got {col.type}")
-            values = col.to_numpy().astype(dtype, copy=False)
-            check_finite(values, path, c.name)
-            out[:, j] = values
+            values = col.to_numpy().astype(out.dtype, copy=False)
+            check_finite(values, path, c.name, first)
+            out[rows, j] = values
         else:
             text = col.cast(pa.string())
             codes = pc.index_in(text, value_set=pa.array(c.categories)).to_numpy(
@@ -212,12 +249,8 @@ def encode(table, path, enc: Encoding, dtype) -> np.ndarray:
             if unseen.any():
                 row = int(np.argmax(unseen))
                 raise ValueError(
-                    f"{cell(path, row, c.name)}: category "
+                    f"{cell(path, first + row, c.name)}: category "
                     f"{text[row].as_py()!r} was not seen in training (known: {', '.join(c.categories)})"
                 )
-            codes = codes.astype(np.int64)
-            block = np.zeros((table.num_rows, c.width), dtype)
-            block[np.arange(table.num_rows), codes] = 1
-            out[:, j : j + c.width] = block
+            out[rows, j : j + c.width] = np.eye(c.width, dtype=out.dtype)[codes.astype(np.int64)]
         j += c.width
-    return out
