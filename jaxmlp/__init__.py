@@ -6,6 +6,7 @@ from jaxmlp.backprop import sgd_step_updated_weights
 from jaxmlp.checks.gradient_check import GradCheckReport, GradientMismatchError, check_gradients
 from jaxmlp.checks.hvp_check import check_hvp
 from jaxmlp.forward import Layer
+from jaxmlp.io.source import NpySource
 from jaxmlp.losses import LOSSES
 from jaxmlp.mlp import MLP
 from jaxmlp.training.curvature import hessian, top_eigenvalue
@@ -32,6 +33,7 @@ __all__ = [
     "Layer",
     "MLP",
     "Monitor",
+    "NpySource",
     "SweepResult",
     "TrainState",
     "check_gradients",

@@ -38,3 +38,13 @@ def assert_one_line_error(code, err, *needles):
     assert "Traceback" not in err
     for n in needles:
         assert n in lines[0], (n, lines[0])
+
+
+def child_json(module: str, *args) -> dict:
+    """``module.child()`` run in a fresh Python process with ``args`` (its ``sys.argv[1:]``): the
+    JSON of its last output line."""
+    out = subprocess.run(
+        [sys.executable, "-c", f"from {module} import child; child()", *map(str, args)],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -3,13 +3,13 @@
 Errors in a later row group name the file's row."""
 
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 
 from jaxmlp.io import file_dataset, tables
+from tests.cli_helpers import child_json
 
 ROWS, FEATURES, GROUP = 1_000_000, 50, 65_536
 
@@ -87,12 +87,9 @@ def test_a_large_parquet_file_is_held_once(tmp_path):
     write_parquet(tmp_path / "big.parquet", x, y)
     write_parquet(tmp_path / "small.parquet", x[:1000], y[:1000])
     del x, y
-    out = subprocess.run(
-        [sys.executable, "-c", "from tests.test_large_files import child; child()",
-         str(tmp_path / "small.parquet"), str(tmp_path / "big.parquet")],
-        capture_output=True, text=True, check=True,
-    )  # fmt: skip
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = child_json(
+        "tests.test_large_files", str(tmp_path / "small.parquet"), str(tmp_path / "big.parquet")
+    )
     assert seen["values"] == ROWS * FEATURES * 4
     assert seen["peak"] < 1.3 * seen["values"], seen
 

@@ -20,6 +20,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
+from jaxmlp.io.source import NpySource
 from jaxmlp.mlp import MLP
 from jaxmlp.training import early_stopping
 from jaxmlp.training.arguments import fit_arguments
@@ -74,7 +75,10 @@ def fit(
     Args:
       net, params: the configuration and the initial parameter pytree.
       x, y: the data, ``(n, n_in)`` and ``(n, n_out)`` or labels ``(n,)``; a single example
-        ``(n_in,)`` (as ``net.apply`` takes it) trains as a batch of one.
+        ``(n_in,)`` (as ``net.apply`` takes it) trains as a batch of one. Or ``x`` a
+        :class:`~jaxmlp.io.source.NpySource` (rows in memory-mapped ``.npy`` files) and ``y``
+        None: the batches are read from disk a chunk ahead (:mod:`jaxmlp.training.streamed`;
+        the same batches as the rows in memory).
       steps: number of steps (positive).
       learning_rate: :math:`\eta` > 0, passed as data (no recompilation when it
         changes); required unless ``optimizer`` is a ``GradientTransformation``, and refused
@@ -125,6 +129,20 @@ def fit(
     Returns:
       A :class:`FitResult`.
     """
+    if isinstance(x, NpySource):
+        if y is not None:
+            raise ValueError("with an NpySource as x, pass y=None: the source holds the targets")
+        from jaxmlp.training.streamed import fit_source
+
+        return fit_source(
+            net, params, x, steps=steps, learning_rate=learning_rate, optimizer=optimizer,
+            batch_size=batch_size, key=key, grad=grad, order=order, clip_norm=clip_norm,
+            weight_decay=weight_decay, schedule=schedule, warmup_steps=warmup_steps,
+            chunk_size=chunk_size, opt_state=opt_state, start_step=start_step, callback=callback,
+            history=history, devices=devices, check_gradient=check_gradient,
+            validation_fraction=validation_fraction, validation_data=validation_data,
+            patience=patience, monitor=monitor,
+        )  # fmt: skip
     a = fit_arguments(
         net,
         params,

@@ -1,0 +1,163 @@
+r"""``fit`` over rows that stay on disk (:class:`~jaxmlp.io.source.NpySource`): the batches of a chunk
+are gathered on the host and streamed into one compiled ``lax.scan`` over them.
+
+The batches are exactly those of an in-memory run: step ``k``'s rows are positions
+``[k b, (k+1) b)`` of the epoch stream of :mod:`jaxmlp.training.batching` (one keyed permutation
+per epoch), computed by the same compiled draw, so a streamed run equals ``fit`` on the same arrays
+held in memory, and a run resumed at ``start_step`` (with its ``opt_state``) equals an
+uninterrupted one. Each step is :func:`jaxmlp.training.loop.update`, the in-memory loop's own.
+
+JAX dispatches a chunk asynchronously, so the next chunk's rows are read from disk while the
+current chunk computes: the host's reading and the steps overlap without a thread. Memory holds
+two chunks of batches (at most :data:`BUFFER_BYTES` each by default) and the parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmlp.checks.gradient_check import report_from_errors
+from jaxmlp.io.source import NpySource
+from jaxmlp.mlp import MLP
+from jaxmlp.training import batching
+from jaxmlp.training.arguments import fit_arguments
+from jaxmlp.training.loop import StepSpec, TrainState, first_bad, first_batch_check, update
+from jaxmlp.training.result import FitResult
+from jaxmlp.validation import check_positive_int
+
+BUFFER_BYTES = 64 << 20  # the rows of one chunk of steps, by default
+REFUSED = ("validation_fraction", "validation_data", "patience", "monitor", "devices")
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "batch", "n"))
+def chunk_indices(key, cursor: batching.Epochs, *, steps: int, batch: int, n: int):
+    """The row indices of the next ``steps`` batches, ``(steps, batch)``, and the cursor after them
+    (the epoch stream's own draw, as the in-memory loop makes it)."""
+
+    def draw(cursor, _):
+        idx, cursor = batching.draw(key, cursor, batch, n)
+        return cursor, idx
+
+    cursor, idx = jax.lax.scan(draw, cursor, None, length=steps)
+    return idx, cursor
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def stream_chunk(spec: StepSpec, state: TrainState, learning_rate, xs, ys):
+    """``(state, losses)`` after one step per batch of ``xs`` ``(k, batch, n_in)`` and ``ys``;
+    ``losses`` ``(k,)`` is the loss before each step."""
+
+    def step(state, batch):
+        state, loss = update(spec, state, learning_rate, *batch)
+        return state._replace(step=state.step + 1), loss
+
+    return jax.lax.scan(step, state, (xs, ys))
+
+
+@functools.partial(jax.jit, static_argnames=("spec",))
+def _check(spec: StepSpec, state: TrainState, x, y):
+    """The in-memory loop's check of the delta rule against ``jax.grad``, on the batch ``(x, y)``."""
+    import dataclasses
+
+    return first_batch_check(dataclasses.replace(spec, batch_size=None), state, None, x, y)[1]
+
+
+def fit_source(
+    net: MLP,
+    params,
+    source: NpySource,
+    *,
+    steps: int,
+    batch_size: int | None = None,
+    key: jax.Array | None = None,
+    chunk_size: int | None = None,
+    start_step: int = 0,
+    opt_state=None,
+    callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
+    **options: Any,
+) -> FitResult:
+    """:func:`jaxmlp.fit` with ``x`` a :class:`~jaxmlp.io.source.NpySource` (see the module).
+
+    Takes ``fit``'s arguments but validation, early stopping, a monitor and devices (refused, with
+    a message); ``batch_size`` and ``key`` are required; with ``grad="backprop"`` the delta rule is
+    checked on the first batch, as in memory. ``chunk_size`` defaults to the steps whose
+    batches fill :data:`BUFFER_BYTES`. A chunk whose losses are not all finite ends the run with
+    the parameters from before it (``diverged_at`` the step of its first non-finite loss).
+    """
+    for name in REFUSED:
+        if options.get(name) is not None:
+            raise ValueError(f"{name} is not available when training from an NpySource")
+    options = {k: v for k, v in options.items() if k not in REFUSED}
+    if batch_size is None:
+        raise ValueError(
+            "training from an NpySource needs a batch_size (its rows are read in batches)"
+        )
+    n = source.num_rows
+    batch_size = check_positive_int(batch_size, "batch_size")
+    if batch_size > n:
+        raise ValueError(f"batch_size must be at most {n} (the source's rows), got {batch_size}")
+    if key is None:
+        raise ValueError(
+            "training from an NpySource needs a PRNG key (key=...) to draw its batches"
+        )
+    sample_x, sample_y = source.rows(np.arange(batch_size))
+    a = fit_arguments(
+        net, params, sample_x, sample_y, steps=steps, batch_size=batch_size, key=key,
+        chunk_size=1, start_step=start_step, opt_state=opt_state, **options,
+    )  # fmt: skip
+    row_bytes = batch_size * source.n_features * a.x.dtype.itemsize
+    k = chunk_size if chunk_size is not None else max(1, BUFFER_BYTES // row_bytes)
+    k = min(check_positive_int(k, "chunk_size"), a.steps)
+    state = TrainState(a.params, a.opt_state, np.int32(a.start_step), a.key)
+    cursor = batching.start(a.key, a.start_step, n, batch_size)
+
+    def read(length: int, cursor):
+        idx, after = chunk_indices(a.key, cursor, steps=length, batch=batch_size, n=n)
+        x, y = source.rows(np.asarray(idx).reshape(-1), a.x.dtype)
+        if y.dtype.kind == "f" or a.y.dtype.kind == "f":
+            y = y.astype(a.y.dtype, copy=False)
+        shape = (length, batch_size)
+        return (x.reshape(*shape, -1), y.reshape(*shape, *y.shape[1:])), after
+
+    done, losses, ends, diverged, stopped = 0, [], [], None, False
+    batches, cursor = read(min(k, a.steps), cursor)
+    check = None
+    if a.check:  # raises GradientMismatchError naming the leaf, before any step
+        xb, yb = batches[0][0], batches[1][0]
+        errors = _check(a.spec, state, xb, yb)
+        report = report_from_errors(net, errors, a.params, xb, yb)
+        check = lambda: report  # noqa: E731
+    while done < a.steps:
+        length = min(k, a.steps - done)
+        after, chunk_losses = stream_chunk(a.spec, state, a.learning_rate, *batches)
+        if done + length < a.steps:  # read the next chunk while this one computes
+            batches, cursor = read(min(k, a.steps - done - length), cursor)
+        chunk_losses = np.asarray(chunk_losses)
+        bad = first_bad(chunk_losses, jnp.asarray(True), length)
+        if bad >= 0:
+            diverged = a.start_step + done + bad
+            losses.append(chunk_losses[:bad])
+            break
+        state, done = after, done + length
+        losses.append(chunk_losses)
+        ends.append(chunk_losses[-1])
+        if callback is not None and done < a.steps and callback(state, chunk_losses):
+            stopped = True
+            break
+    return FitResult(
+        state.params,
+        state.opt_state,
+        np.concatenate(losses) if options.get("history", True) else None,
+        a.start_step + done,
+        a.key,
+        diverged_at=diverged,
+        stopped=stopped,
+        check=check,
+        chunk_end_losses=np.asarray(ends),
+    )
