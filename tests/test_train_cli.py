@@ -52,6 +52,9 @@ def test_train_csv(tmp_path, capsys):
     path.write_text("a,b,sign\n" + rows + "\n")
     d = run_json(capsys, "train", "csv", str(path), "--target", "sign", "--steps", "300")
     assert d["train_accuracy"] > 0.9 and "test_accuracy" in d
+    direct = run_json(capsys, "train", str(path), "--target", "sign", "--steps", "300")
+    assert direct.pop("seconds") >= 0 and d.pop("seconds") >= 0
+    assert direct == d  # a file in the data set's place is the csv data set
     assert_one_line_error(
         *run(capsys, "train", "csv", str(path), "--target", "missing")[::2],
         "no target column 'missing'",
@@ -120,7 +123,11 @@ def test_train_csv_file_options(tmp_path, capsys):
 @pytest.mark.parametrize(
     "argv, needle",
     [
-        (["train", "mnist"], "invalid choice: 'mnist'"),
+        (
+            ["train", "mnist"],
+            "'mnist' is neither a data set (tutorial, xor, digits, csv) nor a file",
+        ),
+        (["train", "mnist", "x.csv"], "unknown data set 'mnist'; expected one of tutorial, xor"),
         (
             ["train", "digits", "--batch-size", "5000"],
             "--batch-size 5000 is larger than the digits training set (1347 examples)",

@@ -6,6 +6,7 @@ and :mod:`jaxmlp.cli.commands` (the commands), which do not import each other's 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import jaxmlp
 
@@ -132,20 +133,24 @@ def add_parallel_options(p) -> None:
     )
 
 
+DATASETS = ("tutorial", "xor", "digits", "csv")  # the names; anything else is a file
+
+
 def add_data_arguments(p, default: str | None = None) -> None:
     """The data set (with ``default``, optional), its CSV options, and the network overrides."""
-    datasets = ("tutorial", "xor", "digits", "csv")
+    names = ", ".join(DATASETS)
     if default is None:
-        p.add_argument("dataset", choices=datasets, help="data set")
+        p.add_argument("dataset", help=f"data set ({names}) or a data file")
     else:
         p.add_argument(
             "dataset",
             nargs="?",
             default=default,
-            choices=datasets,
-            help="data set (default %(default)s)",
+            help=f"data set ({names}; default %(default)s) or a data file",
         )
-    p.add_argument("path", nargs="?", help="the data file: CSV, Parquet or .npz (csv only)")
+    p.add_argument(
+        "path", nargs="?", help="the data file: CSV, Parquet or .npz (after csv; or in its place)"
+    )
     p.add_argument("--target", help="the column to predict (csv only; y in an .npz file)")
     p.add_argument(
         "--task",
@@ -177,7 +182,21 @@ def add_data_arguments(p, default: str | None = None) -> None:
 
 
 def file_options(args) -> dict:
-    """The data-file options of ``train`` and ``sweep`` as :func:`jaxmlp.io.file_dataset.read_table` takes them."""
+    """The data-file options of ``train`` and ``sweep`` as :func:`jaxmlp.io.file_dataset.read_table` takes them.
+
+    A file in the data set's place is the ``csv`` data set (``jaxmlp train FILE`` is ``jaxmlp train
+    csv FILE``): ``args`` is changed to say so."""
+    if args.dataset not in DATASETS:
+        if args.path is not None:
+            raise UsageError(
+                f"unknown data set {args.dataset!r}; expected one of {', '.join(DATASETS)}, "
+                "or a data file in its place"
+            )
+        if not Path(args.dataset).exists():
+            raise UsageError(
+                f"{args.dataset!r} is neither a data set ({', '.join(DATASETS)}) nor a file"
+            )
+        args.dataset, args.path = "csv", args.dataset
     if args.dataset != "csv":
         given = [
             flag

@@ -26,7 +26,8 @@ def cmd_sweep(args) -> int:
     from jaxmlp.io import builtin
     from jaxmlp.training import population
 
-    ds = builtin.load(args.dataset, args.path, args.target, args.task, **file_options(args))
+    options = file_options(args)  # first: a file in the data set's place becomes csv
+    ds = builtin.load(args.dataset, args.path, args.target, args.task, **options)
     net = build_network(ds, RunConfig(**network_overrides(args)))
     if args.lr_min > args.lr_max:
         raise UsageError(f"--lr-min {args.lr_min} is larger than --lr-max {args.lr_max}")

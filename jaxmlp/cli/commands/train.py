@@ -36,7 +36,8 @@ def cmd_train(args) -> int:
     from jaxmlp.cli.progress import progress
     from jaxmlp.io import builtin
 
-    ds = builtin.load(args.dataset, args.path, args.target, args.task, **file_options(args))
+    options = file_options(args)  # first: a file in the data set's place becomes csv
+    ds = builtin.load(args.dataset, args.path, args.target, args.task, **options)
     cfg = RunConfig(
         **network_overrides(args),
         optimizer=args.optimizer,
