@@ -20,7 +20,6 @@ import jax
 import numpy as np
 from jax.sharding import Mesh
 
-from jaxmlp.io.source import NpySource
 from jaxmlp.mlp import MLP
 from jaxmlp.training import early_stopping
 from jaxmlp.training.arguments import fit_arguments
@@ -28,6 +27,7 @@ from jaxmlp.training.loop import TrainState
 from jaxmlp.training.monitor import Monitor
 from jaxmlp.training.result import FitResult
 from jaxmlp.training.run import FitRun
+from jaxmlp.training.streamed import RowSource, fit_source
 
 if TYPE_CHECKING:
     import optax  # imported where used, so `import jaxmlp` stays light (W4 times the start-up)
@@ -129,11 +129,9 @@ def fit(
     Returns:
       A :class:`FitResult`.
     """
-    if isinstance(x, NpySource):
+    if isinstance(x, RowSource):
         if y is not None:
             raise ValueError("with an NpySource as x, pass y=None: the source holds the targets")
-        from jaxmlp.training.streamed import fit_source
-
         return fit_source(
             net, params, x, steps=steps, learning_rate=learning_rate, optimizer=optimizer,
             batch_size=batch_size, key=key, grad=grad, order=order, clip_norm=clip_norm,

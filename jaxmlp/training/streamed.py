@@ -1,5 +1,6 @@
-r"""``fit`` over rows that stay on disk (:class:`~jaxmlp.io.source.NpySource`): the batches of a chunk
-are gathered on the host and streamed into one compiled ``lax.scan`` over them.
+r"""``fit`` over rows that stay on disk (a :class:`RowSource`, such as
+:class:`~jaxmlp.io.source.NpySource`): the batches of a chunk are gathered on the host and
+streamed into one compiled ``lax.scan`` over them.
 
 The batches are exactly those of an in-memory run: step ``k``'s rows are positions
 ``[k b, (k+1) b)`` of the epoch stream of :mod:`jaxmlp.training.batching` (one keyed permutation
@@ -16,20 +17,34 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.checks.gradient_check import report_from_errors
-from jaxmlp.io.source import NpySource
 from jaxmlp.mlp import MLP
 from jaxmlp.training import batching
 from jaxmlp.training.arguments import fit_arguments
 from jaxmlp.training.loop import StepSpec, TrainState, first_bad, first_batch_check, update
 from jaxmlp.training.result import FitResult
 from jaxmlp.validation import check_positive_int
+
+
+@runtime_checkable
+class RowSource(Protocol):
+    """Training rows read by index (:class:`jaxmlp.NpySource` is one): ``num_rows``,
+    ``n_features`` and ``rows(idx, dtype) -> (x (m, n_features), y (m, ...))``."""
+
+    @property
+    def num_rows(self) -> int: ...
+
+    @property
+    def n_features(self) -> int: ...
+
+    def rows(self, idx: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]: ...
+
 
 BUFFER_BYTES = 64 << 20  # the rows of one chunk of steps, by default
 REFUSED = ("validation_fraction", "validation_data", "patience", "monitor", "devices")
@@ -71,7 +86,7 @@ def _check(spec: StepSpec, state: TrainState, x, y):
 def fit_source(
     net: MLP,
     params,
-    source: NpySource,
+    source: RowSource,
     *,
     steps: int,
     batch_size: int | None = None,
@@ -82,7 +97,8 @@ def fit_source(
     callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
     **options: Any,
 ) -> FitResult:
-    """:func:`jaxmlp.fit` with ``x`` a :class:`~jaxmlp.io.source.NpySource` (see the module).
+    """:func:`jaxmlp.fit` with ``x`` a :class:`RowSource` such as :class:`~jaxmlp.io.source.NpySource`
+    (see the module).
 
     Takes ``fit``'s arguments but validation, early stopping, a monitor and devices (refused, with
     a message); ``batch_size`` and ``key`` are required; with ``grad="backprop"`` the delta rule is
@@ -117,16 +133,19 @@ def fit_source(
     state = TrainState(a.params, a.opt_state, np.int32(a.start_step), a.key)
     cursor = batching.start(a.key, a.start_step, n, batch_size)
 
-    def read(length: int, cursor):
+    def indices(length: int, cursor):
         idx, after = chunk_indices(a.key, cursor, steps=length, batch=batch_size, n=n)
-        x, y = source.rows(np.asarray(idx).reshape(-1), a.x.dtype)
+        return np.asarray(idx), after
+
+    def gather(idx: np.ndarray):
+        x, y = source.rows(idx.reshape(-1), a.x.dtype)
         if y.dtype.kind == "f" or a.y.dtype.kind == "f":
             y = y.astype(a.y.dtype, copy=False)
-        shape = (length, batch_size)
-        return (x.reshape(*shape, -1), y.reshape(*shape, *y.shape[1:])), after
+        return x.reshape(*idx.shape, -1), y.reshape(*idx.shape, *y.shape[1:])
 
     done, losses, ends, diverged, stopped = 0, [], [], None, False
-    batches, cursor = read(min(k, a.steps), cursor)
+    idx, cursor = indices(min(k, a.steps), cursor)
+    batches = gather(idx)
     check = None
     if a.check:  # raises GradientMismatchError naming the leaf, before any step
         xb, yb = batches[0][0], batches[1][0]
@@ -135,9 +154,12 @@ def fit_source(
         check = lambda: report  # noqa: E731
     while done < a.steps:
         length = min(k, a.steps - done)
+        ahead = a.steps - done - length
+        if ahead:  # the next chunk's indices first: they wait for nothing the chunk computes
+            idx, cursor = indices(min(k, ahead), cursor)
         after, chunk_losses = stream_chunk(a.spec, state, a.learning_rate, *batches)
-        if done + length < a.steps:  # read the next chunk while this one computes
-            batches, cursor = read(min(k, a.steps - done - length), cursor)
+        if ahead:  # read the next chunk's rows while this one computes
+            batches = gather(idx)
         chunk_losses = np.asarray(chunk_losses)
         bad = first_bad(chunk_losses, jnp.asarray(True), length)
         if bad >= 0:
