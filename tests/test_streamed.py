@@ -162,6 +162,10 @@ def test_bad_files_are_refused_naming_the_file(tmp_path):
     x[7, 1] = np.inf
     np.save(tmp_path / "inf.npy", x)
     net = jaxmlp.MLP(sizes=(3, 2), output_activation="softmax", loss="cross_entropy")
+    np.save(tmp_path / "labels.npy", np.array([0, 1, 0, 1, 0, 1, 0, 2, 0, 1], np.int32))
+    with pytest.raises(ValueError, match=r"labels.npy, row 7: class label 2 is outside \[0, 2\)"):
+        jaxmlp.fit(net, net.init(jax.random.key(0)), NpySource(tmp_path / "x.npy", tmp_path / "labels.npy"),
+                   None, steps=5, learning_rate=0.1, batch_size=4, key=jax.random.key(1))  # fmt: skip
     with pytest.raises(ValueError, match=r"inf.npy, row 7: x holds inf, not a finite number"):
         jaxmlp.fit(net, net.init(jax.random.key(0)), NpySource(tmp_path / "inf.npy", tmp_path / "y.npy"),
                    None, steps=5, learning_rate=0.1, batch_size=10, key=jax.random.key(1))  # fmt: skip

@@ -97,9 +97,13 @@ class NpySource:
         bad = ~np.isfinite(x)
         if bad.any():
             i = int(np.argmax(bad.any(1)))
-            f = int(np.searchsorted(self.offsets, idx[i], side="right") - 1)
             raise ValueError(
-                f"{self.paths[0][f]}, row {int(idx[i] - self.offsets[f])}: x holds "
-                f"{float(x[i][bad[i]][0])!r}, not a finite number"
+                f"{self.locate(int(idx[i]))}: x holds {float(x[i][bad[i]][0])!r}, not a finite number"
             )
         return x, y
+
+    def locate(self, row: int, which: int = 0) -> str:
+        """Where row ``row`` of the concatenation is, for a message: ``path, row r`` of its x file
+        (``which=1``: of its y file)."""
+        f = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        return f"{self.paths[which][f]}, row {row - int(self.offsets[f])}"

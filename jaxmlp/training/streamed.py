@@ -139,6 +139,16 @@ def fit_source(
 
     def gather(idx: np.ndarray):
         x, y = source.rows(idx.reshape(-1), a.x.dtype)
+        if a.y.dtype.kind in "iu":  # class labels: in range, as fit checks arrays in memory
+            wrong = (y < 0) | (y >= net.sizes[-1])
+            if wrong.any():
+                i = int(np.argmax(wrong))
+                row = int(idx.reshape(-1)[i])
+                where = source.locate(row, 1) if hasattr(source, "locate") else f"row {row}"
+                raise ValueError(
+                    f"{where}: class label {int(y[i])} is outside [0, {net.sizes[-1]}) "
+                    f"for sizes {net.sizes}"
+                )
         if y.dtype.kind == "f" or a.y.dtype.kind == "f":
             y = y.astype(a.y.dtype, copy=False)
         return x.reshape(*idx.shape, -1), y.reshape(*idx.shape, *y.shape[1:])
