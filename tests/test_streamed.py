@@ -88,6 +88,21 @@ def test_a_resumed_stream_continues_where_it_stopped(files):
     np.testing.assert_array_equal(np.concatenate([first.losses, second.losses]), whole.losses)
 
 
+def test_a_diverging_stream_stops_with_the_parameters_before_the_chunk(files):
+    """Chunks as long as the in-memory run's finite stretch: the stream stops at the same step,
+    with finite parameters from before the first non-finite loss."""
+    d, x, y = files
+    params = NET.init(jax.random.key(0))
+    run = dict(steps=60, learning_rate=3e38, batch_size=64, key=jax.random.key(1))
+    memory = jaxmlp.fit(NET, params, x, y, **run)
+    assert memory.diverged_at is not None and memory.diverged_at > 0
+    source = NpySource(d / "x.npy", d / "y.npy")
+    streamed = jaxmlp.fit(NET, params, source, None, chunk_size=memory.diverged_at, **run)
+    assert streamed.diverged_at == memory.diverged_at
+    assert all(np.isfinite(a).all() for a in jax.tree_util.tree_leaves(streamed.params))
+    assert streamed.step <= streamed.diverged_at
+
+
 def test_a_callback_sees_each_chunk_and_may_stop(files):
     d, _, _ = files
     seen = []

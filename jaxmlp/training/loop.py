@@ -308,11 +308,14 @@ def run_chunk(
         watch = None
     if spec.batch_size is None:
         state = state._replace(step=state.step + n_steps)
-    params_finite = jnp.all(
-        jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(state.params)])
-    )
+    params_finite = all_finite(state.params)
     val = None if x_val is None else _forward.loss_fn(spec.net, state.params, x_val, y_val)
     return Chunk(state._replace(key=None), cursor, losses, params_finite, checked, val, watch)
+
+
+def all_finite(params) -> jax.Array:
+    """Traceable: whether every leaf of ``params`` is finite (a bool scalar)."""
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(a)) for a in jax.tree_util.tree_leaves(params)]))
 
 
 def first_bad(losses: np.ndarray, params_finite, n_steps: int) -> int:

@@ -20,14 +20,20 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp.checks.gradient_check import report_from_errors
 from jaxmlp.mlp import MLP
 from jaxmlp.training import batching
 from jaxmlp.training.arguments import fit_arguments
-from jaxmlp.training.loop import StepSpec, TrainState, first_bad, first_batch_check, update
+from jaxmlp.training.loop import (
+    StepSpec,
+    TrainState,
+    all_finite,
+    first_bad,
+    first_batch_check,
+    update,
+)
 from jaxmlp.training.result import FitResult
 from jaxmlp.validation import check_positive_int
 
@@ -65,14 +71,15 @@ def chunk_indices(key, cursor: batching.Epochs, *, steps: int, batch: int, n: in
 
 @functools.partial(jax.jit, static_argnames=("spec",))
 def stream_chunk(spec: StepSpec, state: TrainState, learning_rate, xs, ys):
-    """``(state, losses)`` after one step per batch of ``xs`` ``(k, batch, n_in)`` and ``ys``;
-    ``losses`` ``(k,)`` is the loss before each step."""
+    """``(state, losses, params_finite)`` after one step per batch of ``xs`` ``(k, batch, n_in)``
+    and ``ys``; ``losses`` ``(k,)`` is the loss before each step."""
 
     def step(state, batch):
         state, loss = update(spec, state, learning_rate, *batch)
         return state._replace(step=state.step + 1), loss
 
-    return jax.lax.scan(step, state, (xs, ys))
+    state, losses = jax.lax.scan(step, state, (xs, ys))
+    return state, losses, all_finite(state.params)
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
@@ -167,11 +174,11 @@ def fit_source(
         ahead = a.steps - done - length
         if ahead:  # the next chunk's indices first: they wait for nothing the chunk computes
             idx, cursor = indices(min(k, ahead), cursor)
-        after, chunk_losses = stream_chunk(a.spec, state, a.learning_rate, *batches)
+        after, chunk_losses, finite = stream_chunk(a.spec, state, a.learning_rate, *batches)
         if ahead:  # read the next chunk's rows while this one computes
             batches = gather(idx)
         chunk_losses = np.asarray(chunk_losses)
-        bad = first_bad(chunk_losses, jnp.asarray(True), length)
+        bad = first_bad(chunk_losses, bool(finite), length)
         if bad >= 0:
             diverged = a.start_step + done + bad
             losses.append(chunk_losses[:bad])
