@@ -6,6 +6,7 @@ from jaxmlp.backprop import sgd_step_updated_weights
 from jaxmlp.checks.gradient_check import GradCheckReport, GradientMismatchError, check_gradients
 from jaxmlp.checks.hvp_check import check_hvp
 from jaxmlp.forward import Layer
+from jaxmlp.io.parquet_source import ParquetSource
 from jaxmlp.io.source import NpySource
 from jaxmlp.losses import LOSSES
 from jaxmlp.mlp import MLP
@@ -34,6 +35,7 @@ __all__ = [
     "MLP",
     "Monitor",
     "NpySource",
+    "ParquetSource",
     "SweepResult",
     "TrainState",
     "check_gradients",

@@ -101,7 +101,7 @@ class ParquetColumns:
 
         groups = [
             RowGroup(self, g, 0).column(name) for g in range(self.file.metadata.num_row_groups)
-        ]
+        ]  # a row group's column needs no row count
         return pa.chunked_array(
             [c for g in groups for c in g.chunks], type=self.schema.field(name).type
         )
@@ -139,14 +139,93 @@ class ParquetColumns:
 
 
 class RowGroup:
-    """One row group of a Parquet file: ``num_rows`` and ``column(name)``, read when asked for."""
+    """One row group of a Parquet file: ``num_rows`` and ``column(name)``, read when asked for;
+    ``first`` is its first row's index in its file."""
 
-    def __init__(self, source: ParquetColumns, index: int, num_rows: int):
-        self.source, self.index, self.num_rows = source, index, num_rows
+    def __init__(self, source: ParquetColumns, index: int, num_rows: int, first: int = 0):
+        self.source, self.index, self.num_rows, self.first = source, index, num_rows, first
+
+    @property
+    def path(self) -> Path:
+        return self.source.path
 
     def column(self, name: str):
         read = lambda: self.source.file.read_row_group(self.index, columns=[name])  # noqa: E731
         return decoded(self.source._read(read, name, self.index)).column(0)
+
+    def table(self, names: list[str]):
+        """The columns ``names`` of this row group as one ``pyarrow.Table``."""
+        read = lambda: self.source.file.read_row_group(self.index, columns=names)  # noqa: E731
+        return decoded(self.source._read(read, ", ".join(names), self.index))
+
+
+class ParquetFiles(ParquetColumns):
+    """One Parquet file, or a directory of them (``*.parquet``, ``*.pq``, by name) read as their
+    concatenation: the columns protocol of :class:`ParquetColumns` over all of them, and
+    ``groups``, every row group of every file in order (:class:`RowGroup`, ``first`` counted in
+    its own file).
+
+    Refused with one line naming the file: a directory without Parquet files, a file whose columns
+    or types differ from the first file's, an empty file among several."""
+
+    def __init__(self, path: Path):
+        from jaxmlp.io.parquet_reader import SUFFIXES
+
+        self.path = Path(path)
+        if self.path.is_dir():
+            paths = sorted(p for p in self.path.iterdir() if p.suffix.lower() in SUFFIXES)
+            if not paths:
+                raise ValueError(
+                    f"{self.path}: a directory without Parquet files (*.parquet, *.pq)"
+                )
+        else:
+            paths = [self.path]
+        self.files = [ParquetColumns(p) for p in paths]
+        first = self.files[0]
+        self.schema = first.schema
+        for f in self.files[1:]:
+            if not f.schema.equals(first.schema):
+                raise ValueError(
+                    f"{f.path}: its columns ({_describe(f.schema)}) differ from those of "
+                    f"{first.path} ({_describe(first.schema)})"
+                )
+        if len(self.files) > 1:
+            for f in self.files:
+                if f.num_rows == 0:
+                    raise ValueError(f"{f.path}: holds no rows (an empty file among {len(paths)})")
+        self.groups: list[RowGroup] = []
+        for f in self.files:
+            start = 0
+            for g in range(f.file.metadata.num_row_groups):
+                rows = f.file.metadata.row_group(g).num_rows
+                self.groups.append(RowGroup(f, g, rows, start))
+                start += rows
+
+    @property
+    def num_rows(self) -> int:
+        return sum(f.num_rows for f in self.files)
+
+    def column(self, name: str):
+        import pyarrow as pa
+
+        parts = [f.column(name) for f in self.files]
+        return pa.chunked_array(
+            [c for p in parts for c in p.chunks], type=self.schema.field(name).type
+        )
+
+    def null_count(self, name: str) -> int:
+        return sum(f.null_count(name) for f in self.files)
+
+    def batches(self, names: list[str]) -> Iterator[tuple[int, RowGroup]]:
+        """One batch per row group, over every file in order (see :class:`ParquetColumns`)."""
+        first = 0
+        for group in self.groups:
+            yield first, group
+            first += group.num_rows
+
+
+def _describe(schema) -> str:
+    return ", ".join(f"{f.name}: {f.type}" for f in schema)
 
 
 def as_columns(table) -> TableColumns | ParquetColumns:

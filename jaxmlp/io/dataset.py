@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import numpy as np
 
@@ -33,11 +34,17 @@ class Dataset:
     class_names: tuple = ()
     preprocessing: dict | None = None
     test_note: str | None = None
+    source: Any = None  # streamed: a ParquetSource in place of the arrays (then all None)
 
     @property
     def n_features(self) -> int:
         """Input width of the data: ``x_train.shape[1]``."""
-        return self.x_train.shape[1]
+        return self.x_train.shape[1] if self.source is None else self.source.n_features
+
+    @property
+    def n_train(self) -> int:
+        """Training examples: ``x_train.shape[0]``, or the stream's training rows."""
+        return self.x_train.shape[0] if self.source is None else self.source.num_rows
 
 
 def standardise(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -161,21 +161,44 @@ def _complete(tables, path, delimiter, target: str, drop_missing: bool):
 
 def column_statistics(x: np.ndarray, block_bytes: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
     r"""The mean and (population) standard deviation of each column of ``x`` ``(n, d)``, in
-    ``x``'s dtype: :math:`\mu = \frac1n \sum_i x_i`, :math:`\sigma^2 = \frac1n \sum_i (x_i - \mu)^2`,
-    two passes over blocks of rows (about ``block_bytes`` of float64 each) with float64 sums."""
+    ``x``'s dtype: :math:`\mu = \frac1n \sum_i x_i`, :math:`\sigma^2 = \frac1n \sum_i (x_i - \mu)^2`
+    (:func:`moments`)."""
+    n, mean, m2 = moments(x, block_bytes)
+    return mean.astype(x.dtype), np.sqrt(m2 / n).astype(x.dtype)
+
+
+def moments(x: np.ndarray, block_bytes: int = 1 << 20) -> tuple[int, np.ndarray, np.ndarray]:
+    r"""``(n, mean, M2)`` of the columns of ``x`` ``(n, d)`` in float64: the mean and
+    :math:`M_2 = \sum_i (x_i - \mu)^2`, two passes over blocks of rows (about ``block_bytes`` of
+    float64 each) with float64 sums (the variance is :math:`M_2 / n`)."""
     n, block = x.shape[0], max(1, block_bytes // (8 * x.shape[1]))
     total = np.zeros(x.shape[1])
     for i in range(0, n, block):
         total += x[i : i + block].sum(0, dtype=np.float64)
-    mean = total / n
+    mean = total / max(n, 1)
     squares = np.zeros(x.shape[1])
     for i in range(0, n, block):
         squares += np.square(x[i : i + block] - mean).sum(0)
-    return mean.astype(x.dtype), np.sqrt(squares / n).astype(x.dtype)
+    return n, mean, squares
 
 
-def targets_from_column(tables, column, path, target: str, task: str | None, classes=None):
-    """``(labels, task, classes)``: int32 class indices ``(n,)`` or float regression targets ``(n, 1)``."""
+def combine_moments(a: tuple, b: tuple) -> tuple[int, np.ndarray, np.ndarray]:
+    r"""The :func:`moments` of two parts' rows together (Chan, Golub and LeVeque's update):
+    :math:`\mu = \mu_a + \delta n_b / n`, :math:`M_2 = M_{2a} + M_{2b} + \delta^2 n_a n_b / n`,
+    :math:`\delta = \mu_b - \mu_a`."""
+    (na, ma, m2a), (nb, mb, m2b) = a, b
+    n = na + nb
+    if n == 0:
+        return a
+    delta = mb - ma
+    return n, ma + delta * (nb / n), m2a + m2b + delta**2 * (na * nb / n)
+
+
+def targets_from_column(
+    tables, column, path, target: str, task: str | None, classes=None, first: int = 0
+):
+    """``(labels, task, classes)``: int32 class indices ``(n,)`` or float regression targets
+    ``(n, 1)`` (the column's cells are the file's data rows from ``first`` on)."""
     text = tables.is_text(column)
     values = None
     if text and task == "regression":
@@ -183,7 +206,7 @@ def targets_from_column(tables, column, path, target: str, task: str | None, cla
         raise ValueError(f"{path}, column {target!r}: --task regression needs numbers, got text")
     if not text:
         values = column.to_numpy().astype(np.float64)
-        tables.check_finite(values, path, target)
+        tables.check_finite(values, path, target, first)
     if task is None:
         integral = values is not None and np.all(values == np.round(values))
         small = values is not None and len(np.unique(values)) <= CLASSIFICATION_MAX_CLASSES
@@ -215,7 +238,7 @@ def targets_from_column(tables, column, path, target: str, task: str | None, cla
     if (labels < 0).any():
         row = int(np.argmax(labels < 0))
         raise ValueError(
-            f"{tables.cell(path, row, target)}: class {names[int(codes[row])]!r} "
+            f"{tables.cell(path, first + row, target)}: class {names[int(codes[row])]!r} "
             f"does not occur in the training data ({', '.join(classes)})"
         )
     return labels, task, classes

@@ -68,8 +68,8 @@ def open_columns(path: str | Path, *, delimiter: str | None = None):
     read; a CSV or ``.npz`` file is read whole. The same checks as :func:`read`."""
     path = Path(path)
     source: columns.ParquetColumns | columns.TableColumns
-    if path.is_file() and path.suffix.lower() in parquet_reader.SUFFIXES:
-        source = columns.ParquetColumns(path)
+    if path.is_dir() or (path.is_file() and path.suffix.lower() in parquet_reader.SUFFIXES):
+        source = columns.ParquetFiles(path)
     else:
         source = columns.TableColumns(_read(path, delimiter))
     _check_shape(path, source.num_rows, source.column_names)
@@ -89,6 +89,11 @@ def _check_shape(path, rows: int, names: list[str]) -> None:
 
 
 def _read(path: Path, delimiter: str | None):
+    if path.is_dir():  # a directory of Parquet files, checked to agree, concatenated
+        import pyarrow as pa
+
+        files = columns.ParquetFiles(path).files
+        return pa.concat_tables([parquet_reader.read_parquet_table(f.path) for f in files])
     if not path.is_file():
         raise ValueError(f"{path}: no such file")
     suffix = path.suffix.lower()
@@ -102,7 +107,10 @@ def _read(path: Path, delimiter: str | None):
 def cell(path, row: int, column: str) -> str:
     """Where a value is, for a message: ``file, data row r (line l), column 'c'`` (lines in a CSV
     file only, counting one line per row after the header)."""
-    csv_file = Path(path).suffix.lower() not in (*parquet_reader.SUFFIXES, npz_reader.SUFFIX)
+    csv_file = not Path(path).is_dir() and Path(path).suffix.lower() not in (
+        *parquet_reader.SUFFIXES,
+        npz_reader.SUFFIX,
+    )
     return (
         f"{path}, data row {row + 1}{f' (line {row + 2})' if csv_file else ''}, column {column!r}"
     )
@@ -127,12 +135,15 @@ def check_complete(table, path) -> None:
     import pyarrow.compute as pc
 
     source = columns.as_columns(table)
+    files = source.files if isinstance(source, columns.ParquetFiles) else [source]
     for name in source.column_names:
-        if source.null_count(name):
-            row = int(pc.index(pc.is_null(source.column(name)), True).as_py())
-            raise ValueError(
-                f"{cell(path, row, name)}: the value is missing; fill it in or pass --drop-missing"
-            )
+        for part in files:  # a directory's files one by one: the message names the file
+            if part.null_count(name):
+                where = getattr(part, "path", path)
+                row = int(pc.index(pc.is_null(part.column(name)), True).as_py())
+                raise ValueError(
+                    f"{cell(where, row, name)}: the value is missing; fill it in or pass --drop-missing"
+                )
 
 
 def is_text(column) -> bool:
@@ -214,11 +225,15 @@ def encode(table, path, enc: Encoding, dtype, order: np.ndarray | None = None) -
     out = aligned_empty((source.num_rows, sum(c.width for c in enc.columns)), dtype)
     for first, batch in source.batches([c.name for c in enc.columns]):
         rows = slice(first, first + batch.num_rows)
-        _encode_rows(batch, path, enc, out, rows if order is None else order[rows], first)
+        # a row group's errors name its own file and row
+        where, at = (
+            (batch.path, batch.first) if isinstance(batch, columns.RowGroup) else (path, first)
+        )
+        encode_rows(batch, where, enc, out, rows if order is None else order[rows], at)
     return out
 
 
-def _encode_rows(table, path, enc: Encoding, out: np.ndarray, rows, first: int) -> None:
+def encode_rows(table, path, enc: Encoding, out: np.ndarray, rows, first: int) -> None:
     """Write the encoded rows of ``table`` (the file's data rows from ``first`` on, 0-based) to the
     rows ``rows`` (a slice or indices) of ``out``, a column at a time."""
     import pyarrow as pa

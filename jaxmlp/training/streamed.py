@@ -1,12 +1,14 @@
 r"""``fit`` over rows that stay on disk (a :class:`RowSource`, such as
-:class:`~jaxmlp.io.source.NpySource`): the batches of a chunk are gathered on the host and
-streamed into one compiled ``lax.scan`` over them.
+:class:`~jaxmlp.io.source.NpySource` or :class:`~jaxmlp.io.parquet_source.ParquetSource`): the
+batches of a chunk are gathered on the host and streamed into one compiled ``lax.scan`` over them.
 
 The batches are exactly those of an in-memory run: step ``k``'s rows are positions
 ``[k b, (k+1) b)`` of the epoch stream of :mod:`jaxmlp.training.batching` (one keyed permutation
 per epoch), computed by the same compiled draw, so a streamed run equals ``fit`` on the same arrays
 held in memory, and a run resumed at ``start_step`` (with its ``opt_state``) equals an
-uninterrupted one. Each step is :func:`jaxmlp.training.loop.update`, the in-memory loop's own.
+uninterrupted one. A source that orders its own epochs (an :class:`OrderedSource`, where random
+access is not cheap) gives step ``k`` the rows at those positions of its order instead. Each step
+is :func:`jaxmlp.training.loop.update`, the in-memory loop's own.
 
 JAX dispatches a chunk asynchronously, so the next chunk's rows are read from disk while the
 current chunk computes: the host's reading and the steps overlap without a thread. Memory holds
@@ -52,6 +54,16 @@ class RowSource(Protocol):
     def rows(self, idx: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]: ...
 
 
+@runtime_checkable
+class OrderedSource(RowSource, Protocol):
+    """A :class:`RowSource` that orders its own epochs (where random access is not cheap, such as
+    :class:`~jaxmlp.io.parquet_source.ParquetSource`'s two-level shuffle): ``order(entropy, epoch,
+    positions)`` is the rows at those positions of the epoch, keyed by ``entropy`` (the run's
+    key's data); step ``k`` reads stream positions ``[k b, (k+1) b)`` as in memory."""
+
+    def order(self, entropy: tuple[int, ...], epoch: int, positions: np.ndarray) -> np.ndarray: ...
+
+
 BUFFER_BYTES = 64 << 20  # the rows of one chunk of steps, by default
 REFUSED = ("validation_fraction", "validation_data", "patience", "monitor", "devices")
 
@@ -67,6 +79,19 @@ def chunk_indices(key, cursor: batching.Epochs, *, steps: int, batch: int, n: in
 
     cursor, idx = jax.lax.scan(draw, cursor, None, length=steps)
     return idx, cursor
+
+
+def _ordered(source: OrderedSource, key, batch: int, length: int, step: int):
+    """The row indices ``(length, batch)`` of steps ``step..step+length-1`` in the source's own
+    order (stream positions ``[k b, (k+1) b)`` of its epochs), and the step after them."""
+    entropy = tuple(int(v) for v in np.asarray(jax.random.key_data(key)).ravel())
+    positions = step * batch + np.arange(length * batch, dtype=np.int64)
+    epochs, offsets = np.divmod(positions, source.num_rows)
+    idx = np.empty_like(positions)
+    for e in np.unique(epochs):
+        part = epochs == e
+        idx[part] = source.order(entropy, int(e), offsets[part])
+    return idx.reshape(length, batch), step + length
 
 
 @functools.partial(jax.jit, static_argnames=("spec",))
@@ -115,11 +140,11 @@ def fit_source(
     """
     for name in REFUSED:
         if options.get(name) is not None:
-            raise ValueError(f"{name} is not available when training from an NpySource")
+            raise ValueError(f"{name} is not available when training from a stream of rows")
     options = {k: v for k, v in options.items() if k not in REFUSED}
     if batch_size is None:
         raise ValueError(
-            "training from an NpySource needs a batch_size (its rows are read in batches)"
+            "training from a stream of rows needs a batch_size (its rows are read in batches)"
         )
     n = source.num_rows
     batch_size = check_positive_int(batch_size, "batch_size")
@@ -127,7 +152,7 @@ def fit_source(
         raise ValueError(f"batch_size must be at most {n} (the source's rows), got {batch_size}")
     if key is None:
         raise ValueError(
-            "training from an NpySource needs a PRNG key (key=...) to draw its batches"
+            "training from a stream of rows needs a PRNG key (key=...) to draw its batches"
         )
     sample_x, sample_y = source.rows(np.arange(batch_size))
     a = fit_arguments(
@@ -138,11 +163,17 @@ def fit_source(
     k = chunk_size if chunk_size is not None else max(1, BUFFER_BYTES // row_bytes)
     k = min(check_positive_int(k, "chunk_size"), a.steps)
     state = TrainState(a.params, a.opt_state, np.int32(a.start_step), a.key)
-    cursor = batching.start(a.key, a.start_step, n, batch_size)
+    cursor: Any
+    indices: Callable[[int, Any], tuple[np.ndarray, Any]]
+    if isinstance(source, OrderedSource):  # the source's own epochs (its order of reading)
+        cursor = a.start_step
+        indices = functools.partial(_ordered, source, a.key, batch_size)
+    else:
+        cursor = batching.start(a.key, a.start_step, n, batch_size)
 
-    def indices(length: int, cursor):
-        idx, after = chunk_indices(a.key, cursor, steps=length, batch=batch_size, n=n)
-        return np.asarray(idx), after
+        def indices(length: int, cursor):
+            idx, after = chunk_indices(a.key, cursor, steps=length, batch=batch_size, n=n)
+            return np.asarray(idx), after
 
     def gather(idx: np.ndarray):
         x, y = source.rows(idx.reshape(-1), a.x.dtype)

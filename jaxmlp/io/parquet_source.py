@@ -1,0 +1,307 @@
+r"""``ParquetSource``: the rows of a Parquet file, or of a directory of them, streamed by row groups
+for training (a :class:`~jaxmlp.training.streamed.RowSource`), never held whole.
+
+**Preparation, two streaming passes.** The first reads only the target and the text columns, a
+row group at a time: the task and classes (as :func:`~jaxmlp.io.file_dataset.read_table` decides
+them), the categories of each text column, the missing values (from the row groups' statistics).
+The second encodes every row group once for the training rows' column statistics, float64 moments
+per group combined exactly (:func:`~jaxmlp.io.file_dataset.combine_moments`). They become the
+model file's preprocessing, as for data read into memory, so ``predict`` encodes new rows the same way.
+
+**Held-out rows.** Row ``i`` of row group ``g`` is a test row when the ``i``-th draw of
+``default_rng((split_seed, g))`` falls below ``test_fraction``: a keyed split that needs no
+per-row state (not stratified, unlike the in-memory split).
+
+**Epochs, a two-level shuffle.** A row costs its row group's decoding, so an epoch is not one
+uniform permutation: the row groups are put in an order keyed by ``(key, epoch)``, cut into
+windows of consecutive groups holding at least ``window_bytes`` of encoded training rows, and the
+rows of each window are permuted (keyed by ``(key, epoch, window)``). Every training row comes
+once per epoch; a row group is decoded once per epoch; at most two windows are held; and the
+order is a function of ``(key, epoch)`` alone, so a run resumed at a step reads what an
+uninterrupted run reads from that step on.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from jaxmlp.io import columns, tables
+from jaxmlp.io.file_dataset import CLASSIFICATION_MAX_CLASSES, combine_moments, moments
+
+WINDOW_BYTES = 128 << 20  # encoded training rows shuffled together, at least
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """One epoch's order of row groups, ``order`` ``(G,)``, cut into windows: window ``w`` holds
+    ``order[bounds[w]:bounds[w+1]]`` and epoch positions ``[starts[w], starts[w+1])``."""
+
+    order: np.ndarray
+    bounds: np.ndarray
+    starts: np.ndarray
+
+
+class ParquetSource:
+    """Training rows of ``path`` (a Parquet file or a directory of them) with ``target`` the
+    column to predict, prepared in two streaming passes (see the module).
+
+    ``num_rows`` counts the training rows; :meth:`rows` gives them encoded, standardised and in
+    ``dtype``, with int32 class indices ``(m,)`` or float targets ``(m, 1)``; :meth:`order` is an
+    epoch's two-level shuffle; :meth:`batches` reads the training or test rows in file order (for
+    evaluation). ``preprocessing``, ``task``, ``classes`` and ``n_outputs`` describe the data as
+    :func:`~jaxmlp.io.file_dataset.read_table` does.
+    """
+
+    def __init__(
+        self,
+        path,
+        target: str,
+        *,
+        task: str | None = None,
+        dtype="float32",
+        test_fraction: float = 0.0,
+        split_seed: int = 0,
+        window_bytes: int = WINDOW_BYTES,
+    ):
+        from jaxmlp.io.dataset import TASKS
+
+        self.path = Path(path)
+        if task is not None and task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+        if not 0 <= test_fraction < 1:
+            raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+        self.files = columns.ParquetFiles(self.path)
+        tables.check_target(self.files, self.path, target)
+        features = [c for c in self.files.column_names if c != target]
+        if not features:
+            raise ValueError(
+                f"{self.path}: needs at least one feature column besides the target {target!r}"
+            )
+        tables.check_complete(self.files, self.path)
+        self.target, self.dtype = target, np.dtype(dtype)
+        self.test_fraction, self.split_seed, self.window_bytes = (
+            test_fraction,
+            split_seed,
+            window_bytes,
+        )
+        self.groups = [g for g in self.files.groups if g.num_rows]
+        self.encoding, self.task, self.classes = self._learn(features, task)
+        self.n_outputs = 1 if self.task == "regression" else len(self.classes)
+        counts, self.mean, self.std = self._statistics()
+        self.train_counts = counts
+        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.test_rows = sum(g.num_rows for g in self.groups) - int(self.offsets[-1])
+        if self.num_rows < 2:
+            raise ValueError(f"{self.path}: needs at least 2 training rows, got {self.num_rows}")
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+        self._plan: tuple | None = None
+        self._window: tuple | None = None
+
+    # --- what the data are --------------------------------------------------------------
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.offsets[-1])
+
+    @property
+    def n_features(self) -> int:
+        return len(self.encoding.input_names)
+
+    @property
+    def preprocessing(self) -> dict:
+        """The encoding and standardisation, as the model file stores them."""
+        return {
+            "features": self.encoding.as_dict()["columns"],
+            "inputs": list(self.encoding.input_names),
+            "mean": self.mean.tolist(),
+            "std": self.std.tolist(),
+            "target": self.target,
+        }
+
+    def _learn(self, features: list[str], task: str | None):
+        """Categories, task and classes from the text and target columns, a row group at a time."""
+        import pyarrow.compute as pc
+
+        text = [f for f in features if tables.is_text(self.files.schema.field(f))]
+        categories: dict[str, set] = {f: set() for f in text}
+        target_text = tables.is_text(self.files.schema.field(self.target))
+        if target_text and task == "regression":
+            raise ValueError(
+                f"{self.path}, column {self.target!r}: --task regression needs numbers, got text"
+            )
+        found: set = set()
+        integral, few = True, True
+        for group in self.groups:
+            for f in text:
+                col = group.column(f)
+                tables.check_numbers(col, group.path, f, group.first)
+                categories[f].update(str(v) for v in pc.unique(col).to_pylist())
+            col = group.column(self.target)
+            if target_text:
+                found.update(str(v) for v in pc.unique(col).to_pylist())
+                continue
+            values = col.to_numpy().astype(np.float64)
+            tables.check_finite(values, group.path, self.target, group.first)
+            integral = integral and bool(np.all(values == np.round(values)))
+            if few:
+                found.update(np.unique(values).tolist())
+                few = len(found) <= CLASSIFICATION_MAX_CLASSES
+        encoding = tables.Encoding(
+            tuple(
+                tables.Column(f, tuple(sorted(categories[f])) if f in text else None)
+                for f in features
+            )
+        )
+        if task is None:
+            task = "classification" if target_text or (integral and few) else "regression"
+        if task == "regression":
+            return encoding, task, ()
+        if not target_text and not few:
+            raise ValueError(
+                f"{self.path}: --task classification of a streamed file needs at most "
+                f"{CLASSIFICATION_MAX_CLASSES} distinct numbers in {self.target!r}"
+            )
+        classes = tuple(sorted(found) if target_text else (f"{v:g}" for v in sorted(found)))
+        if len(classes) < 2:
+            raise ValueError(
+                f"{self.path}: classification needs at least 2 classes in {self.target!r}, got {len(classes)}"
+            )
+        return encoding, task, classes
+
+    def _statistics(self):
+        """Training rows per row group, and the mean and standard deviation (1 for a constant
+        column) of the training rows' encoded inputs."""
+        counts, total = [], (0, np.zeros(self.n_features), np.zeros(self.n_features))
+        for g in range(len(self.groups)):
+            x, _ = self._encoded(g, standardise=False)
+            train = x[~self._test_mask(g)]
+            counts.append(len(train))
+            total = combine_moments(total, moments(train))
+        n, mean, m2 = total
+        std = np.sqrt(m2 / max(n, 1))
+        std = np.where(std > 0, std, 1)
+        return np.asarray(counts, np.int64), mean.astype(self.dtype), std.astype(self.dtype)
+
+    # --- reading ------------------------------------------------------------------------
+
+    def _test_mask(self, g: int) -> np.ndarray:
+        rows = self.groups[g].num_rows
+        if not self.test_fraction:
+            return np.zeros(rows, bool)
+        return np.random.default_rng((self.split_seed, g)).random(rows) < self.test_fraction
+
+    def _encoded(self, g: int, standardise: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Row group ``g``'s rows: inputs ``(r, n_in)`` in ``dtype`` and targets."""
+        group = self.groups[g]
+        x = np.empty((group.num_rows, self.n_features), self.dtype)
+        tables.encode_rows(group, group.path, self.encoding, x, slice(None), group.first)
+        if standardise:
+            x -= self.mean
+            x /= self.std
+        return x, self._targets(group)
+
+    def _targets(self, group) -> np.ndarray:
+        from jaxmlp.io.file_dataset import targets_from_column
+
+        column = group.column(self.target)
+        classes = self.classes or None
+        y = targets_from_column(
+            tables, column, group.path, self.target, self.task, classes, group.first
+        )[0]
+        return y.astype(self.dtype) if self.task == "regression" else y
+
+    def _training(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row group ``g``'s training rows, encoded (kept while two windows' worth are held)."""
+        if g in self._cache:
+            self._cache.move_to_end(g)
+            return self._cache[g]
+        x, y = self._encoded(g)
+        keep = ~self._test_mask(g)
+        part = (x[keep], y[keep]) if not keep.all() else (x, y)
+        self._cache[g] = part
+        limit = (
+            2 * self.window_bytes + self.groups[g].num_rows * self.n_features * self.dtype.itemsize
+        )
+        while len(self._cache) > 1 and sum(a.nbytes for a, _ in self._cache.values()) > limit:
+            self._cache.popitem(last=False)
+        return part
+
+    def rows(self, idx: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of training rows ``idx`` ``(m,)`` (numbered over the row groups in order),
+        ``x`` in ``dtype`` (default the source's)."""
+        idx = np.asarray(idx, np.int64)
+        groups = np.searchsorted(self.offsets, idx, side="right") - 1
+        x = np.empty((len(idx), self.n_features), dtype or self.dtype)
+        y = np.empty((len(idx), 1) if self.task == "regression" else (len(idx),),
+                     self.dtype if self.task == "regression" else np.int32)  # fmt: skip
+        for g in np.unique(groups):
+            part = groups == g
+            xg, yg = self._training(int(g))
+            local = idx[part] - self.offsets[g]
+            x[part], y[part] = xg[local], yg[local]
+        return x, y
+
+    def locate(self, row: int, which: int = 0) -> str:
+        """Where training row ``row`` is, for a message: ``file, data row r``."""
+        g = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        local = int(np.flatnonzero(~self._test_mask(g))[row - self.offsets[g]])
+        group = self.groups[g]
+        return f"{group.path}, row group {group.index}, data row {group.first + local + 1}"
+
+    def batches(self, part: str = "train", rows: int = 65_536):
+        """``(x, y)`` of the training (``part="train"``) or test rows, in file order, at most
+        ``rows`` at a time (each row group decoded once)."""
+        for g in range(len(self.groups)):
+            x, y = self._encoded(g)
+            test = self._test_mask(g)
+            keep = ~test if part == "train" else test
+            x, y = x[keep], y[keep]
+            for i in range(0, len(x), rows):
+                yield x[i : i + rows], y[i : i + rows]
+
+    # --- the epochs' order --------------------------------------------------------------
+
+    def order(self, entropy: tuple[int, ...], epoch: int, positions: np.ndarray) -> np.ndarray:
+        """The training rows at ``positions`` ``(m,)`` of epoch ``epoch``'s two-level shuffle
+        keyed by ``entropy`` (integers, such as a PRNG key's data)."""
+        positions = np.asarray(positions, np.int64)
+        plan = self._epoch(entropy, epoch)
+        windows = np.searchsorted(plan.starts, positions, side="right") - 1
+        out = np.empty_like(positions)
+        for w in np.unique(windows):
+            part = windows == w
+            groups = plan.order[plan.bounds[w] : plan.bounds[w + 1]]
+            j = self._permutation(entropy, epoch, int(w), plan)[positions[part] - plan.starts[w]]
+            ends = np.cumsum(self.train_counts[groups])
+            k = np.searchsorted(ends, j, side="right")
+            out[part] = self.offsets[groups[k]] + j - (ends[k] - self.train_counts[groups[k]])
+        return out
+
+    def _epoch(self, entropy, epoch: int) -> Plan:
+        if self._plan is not None and self._plan[0] == (entropy, epoch):
+            return self._plan[1]
+        order = np.random.default_rng([*entropy, epoch]).permutation(len(self.groups))
+        row_bytes = self.n_features * self.dtype.itemsize
+        bounds, held = [0], 0
+        for i, g in enumerate(order):
+            held += int(self.train_counts[g]) * row_bytes
+            if held >= self.window_bytes and i + 1 < len(order):
+                bounds.append(i + 1)
+                held = 0
+        bounds.append(len(order))
+        sizes = [int(self.train_counts[order[a:b]].sum()) for a, b in zip(bounds, bounds[1:])]
+        plan = Plan(order, np.asarray(bounds), np.concatenate([[0], np.cumsum(sizes)]))
+        self._plan = ((entropy, epoch), plan)
+        return plan
+
+    def _permutation(self, entropy, epoch: int, w: int, plan: Plan) -> np.ndarray:
+        if self._window is not None and self._window[0] == (entropy, epoch, w):
+            return self._window[1]
+        size = int(plan.starts[w + 1] - plan.starts[w])
+        perm = np.random.default_rng([*entropy, epoch, w]).permutation(size)
+        self._window = ((entropy, epoch, w), perm)
+        return perm
