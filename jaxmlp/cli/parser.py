@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import jaxmlp
-from jaxmlp.cli import commands
+from jaxmlp.cli import budget, commands
 from jaxmlp.cli.options import (
     Parser,
     add_data_arguments,
@@ -208,6 +208,20 @@ def build_parser() -> Parser:
         metavar="HTML",
         help="write a self-contained page: configuration, loss curves, test metrics, confusion "
         "matrix, and for two inputs the decision surface and each hidden neuron's output",
+    )
+    g = p.add_argument_group("data larger than memory (Parquet)")
+    g.add_argument(
+        "--stream",
+        action="store_true",
+        help="read a Parquet file or directory a row group at a time instead of into memory "
+        "(epochs in a two-level shuffle: row groups, then rows within windows of them)",
+    )
+    g.add_argument(
+        "--memory-budget",
+        type=budget.size_arg,
+        metavar="SIZE",
+        help="memory the data may take, e.g. 8G or 512M (default: half the available memory); "
+        "Parquet data that would need more are streamed",
     )
     add_parallel_options(p)
     p.set_defaults(func=commands.cmd_train)

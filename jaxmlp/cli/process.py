@@ -18,9 +18,14 @@ def enable_x64() -> None:
 
 def emit(text: str) -> None:
     """Print ``text`` to stdout with one trailing newline, flushed."""
-    out = _RESULTS or sys.stdout
+    out = results_stream()
     out.write(text if text.endswith("\n") else text + "\n")
     out.flush()
+
+
+def results_stream():
+    """Where :func:`emit` writes (stdout, or the stdout kept for results)."""
+    return _RESULTS or sys.stdout
 
 
 def keep_stdout_for_results() -> None:

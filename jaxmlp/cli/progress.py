@@ -25,25 +25,42 @@ class NoProgress:
 
 
 class Progress(NoProgress):
-    """``with Progress(total, start) as bar: bar.update(step, loss)``: step, loss and steps/s."""
+    """``with Progress(total, start) as bar: bar.update(step, loss)``: step, loss, steps/s, and
+    with ``batch`` and ``rows`` (the training rows) the rows per second and the epoch."""
 
-    def __init__(self, total: int, start: int = 0, description: str = "training"):
+    def __init__(
+        self,
+        total: int,
+        start: int = 0,
+        description: str = "training",
+        batch: int | None = None,
+        rows: int | None = None,
+    ):
         from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
         from rich.progress import Progress as RichProgress
 
         self.start_step, self.t0 = start, time.perf_counter()
-        self._bar = RichProgress(
+        self.batch, self.rows = batch, rows
+        columns = [
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]}"),
             TextColumn("{task.fields[rate]} steps/s"),
-            TimeElapsedColumn(),
-            transient=False,
-        )
+        ]
+        if batch and rows:
+            columns += [
+                TextColumn("{task.fields[row_rate]} rows/s"),
+                TextColumn("epoch {task.fields[epoch]}"),
+            ]
+        self._bar = RichProgress(*columns, TimeElapsedColumn(), transient=False)
         self._task = self._bar.add_task(
-            description, total=total, completed=start, loss="-", rate="-"
-        )
+            description, total=total, completed=start, loss="-", rate="-", row_rate="-",
+            epoch=self._epoch(start),
+        )  # fmt: skip
+
+    def _epoch(self, step: int) -> str:
+        return f"{step * self.batch / self.rows:.2f}" if self.batch and self.rows else "-"
 
     def __enter__(self):
         self._bar.__enter__()
@@ -53,13 +70,24 @@ class Progress(NoProgress):
         return self._bar.__exit__(*exc)
 
     def update(self, step: int, loss: float) -> None:
-        """Show ``step`` and ``loss`` (and the rate since the start)."""
+        """Show ``step`` and ``loss`` (and the rates since the start, and the epoch)."""
         rate = (step - self.start_step) / max(time.perf_counter() - self.t0, 1e-9)
-        self._bar.update(self._task, completed=step, loss=f"{loss:.4g}", rate=f"{rate:,.0f}")
+        self._bar.update(
+            self._task, completed=step, loss=f"{loss:.4g}", rate=f"{rate:,.0f}",
+            row_rate=f"{rate * (self.batch or 0):,.0f}", epoch=self._epoch(step),
+        )  # fmt: skip
 
 
-def progress(total: int, start: int = 0, *, enabled: bool = True, description: str = "training"):
+def progress(
+    total: int,
+    start: int = 0,
+    *,
+    enabled: bool = True,
+    description: str = "training",
+    batch: int | None = None,
+    rows: int | None = None,
+):
     """A :class:`Progress` when ``enabled`` and stdout is a terminal, else a :class:`NoProgress`."""
     if enabled and sys.stdout.isatty():
-        return Progress(total, start, description)
+        return Progress(total, start, description, batch, rows)
     return NoProgress()

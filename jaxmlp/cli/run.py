@@ -30,6 +30,7 @@ from jaxmlp.cli.summary import (
     targets,
     validation_summary,
 )
+from jaxmlp.evaluation import ROWS, evaluate_batches
 from jaxmlp.io import checkpoint as ckpt
 from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
@@ -125,6 +126,18 @@ def monitor_summary(records, name: str | None, lr: float, cfg: RunConfig) -> dic
     return out
 
 
+def part_metrics(ds: Dataset, net: MLP, params, part: str) -> tuple[float, float | None]:
+    """``(loss, accuracy)`` of ``params`` on the training or test part (accuracy None for
+    regression): in one call on the arrays, or a batch at a time from a stream."""
+    if ds.source is None:
+        x, y = (ds.x_train, ds.y_train) if part == "train" else (ds.x_test, ds.y_test)
+        assert x is not None and y is not None  # the test part is asked for only if present
+        return dataset_loss(net, params, x, y), accuracy(net, ds.task, params, x, y)
+    rows = ds.source.num_rows if part == "train" else ds.source.test_rows
+    totals = evaluate_batches(net, params, ds.source.batches(part, ROWS), ds.task, total=rows)
+    return totals.mean_loss, totals.accuracy
+
+
 def train(
     ds: Dataset,
     cfg: RunConfig,
@@ -147,7 +160,7 @@ def train(
     optimizer_name = cfg.optimizer or ds.defaults["optimizer"]
     lr = cfg.learning_rate if cfg.learning_rate is not None else ds.defaults["learning_rate"]
     batch_size = cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
-    n = ds.x_train.shape[0]
+    n, streamed = ds.n_train, ds.source is not None
     if batch_size is not None and batch_size > n:
         raise ValueError(
             f"--batch-size {batch_size} is larger than the {ds.name} training set ({n} examples)"
@@ -192,8 +205,9 @@ def train(
             f"jaxmlp: no checkpoint in {checkpoint_dir} yet: starting afresh (it will be written there)",
             file=sys.stderr,
         )
-    x = on_device(ds.x_train, dtype)
-    y = targets(net, ds.y_train, dtype)
+    # a streamed run reads its rows from the source, a chunk of batches at a time
+    x = ds.source if streamed else on_device(ds.x_train, dtype)
+    y = None if streamed else targets(net, ds.y_train, dtype)
     extra = {
         "dataset": ds.name,
         "optimizer": optimizer_name,
@@ -225,7 +239,7 @@ def train(
         step = int(parallel.to_host(state.step))
         bar.update(step, float(losses[-1]))
         params = parallel.to_host_tree(state.params)
-        if ds.x_test is not None:
+        if ds.x_test is not None:  # (a streamed test part is read once, at the end)
             test_curve[step] = dataset_loss(net, params, ds.x_test, ds.y_test)
         save(params, state.opt_state, step, state.key)
         return interrupt is not None and interrupt.signal is not None
@@ -242,7 +256,7 @@ def train(
             steps=steps - start,
             learning_rate=lr,
             optimizer=optimizer,
-            batch_size=None if batch_size in (None, n) else batch_size,
+            batch_size=batch_size if streamed else None if batch_size in (None, n) else batch_size,
             key=batch_key,
             grad=cfg.grad,
             clip_norm=cfg.clip_norm if optimizer is None else None,
@@ -264,6 +278,11 @@ def train(
     seconds = time.perf_counter() - t0
     if result.diverged_at is not None:
         save(result.params, result.opt_state, result.step, result.key)
+    if streamed or not np.asarray(result.losses).size:  # one pass over a stream's training rows
+        final_loss, train_accuracy = part_metrics(ds, net, result.params, "train")
+    else:
+        final_loss = result.final_loss
+        train_accuracy = accuracy(net, ds.task, result.params, ds.x_train, ds.y_train)
     summary: dict[str, Any] = {
         "dataset": ds.name,
         "network": dataclasses.asdict(net),
@@ -279,11 +298,7 @@ def train(
         if result.best_step is None
         else start + len(np.asarray(result.losses)),
         "seconds": seconds,
-        "final_loss": (
-            result.final_loss
-            if np.asarray(result.losses).size
-            else dataset_loss(net, result.params, ds.x_train, ds.y_train)
-        ),
+        "final_loss": final_loss,
         "diverged_at": result.diverged_at,
         "last_finite_loss": result.last_finite_loss if result.diverged_at is not None else None,
     }
@@ -295,18 +310,23 @@ def train(
             extra["monitor"] = records.to_json()
             save(*saved[0])
     if ds.task == "classification":
-        summary["train_accuracy"] = accuracy(net, ds.task, result.params, ds.x_train, ds.y_train)
-    if ds.x_test is not None:
-        summary["test_loss"] = dataset_loss(net, result.params, ds.x_test, ds.y_test)
+        summary["train_accuracy"] = train_accuracy
+    if ds.x_test is not None or (streamed and ds.source.test_rows):
+        summary["test_loss"], test_accuracy = part_metrics(ds, net, result.params, "test")
         if ds.task == "classification":
-            summary["test_accuracy"] = accuracy(
-                net, ds.task, result.params, ds.x_test, np.asarray(ds.y_test)
-            )
+            summary["test_accuracy"] = test_accuracy
     elif ds.test_note is not None:  # a test set was asked for and came out empty: null, and why
         summary["test_loss"] = None
         if ds.task == "classification":
             summary["test_accuracy"] = None
         summary["test_note"] = ds.test_note
+    if streamed:
+        summary["streamed"] = {
+            "rows": n,
+            "test_rows": ds.source.test_rows,
+            "row_groups": len(ds.source.groups),
+            "window_bytes": ds.source.window_bytes,
+        }
     if checkpoint_dir:
         summary["checkpoint"] = str(checkpoint_dir)
     interrupted = interrupt.signal if interrupt is not None and result.stopped else None

@@ -61,7 +61,7 @@ def resolve_steps(ds: Dataset, cfg: RunConfig, batch_size: int | None) -> int:
     """``--steps``, or ``--epochs`` times the steps per epoch (``ceil(n / batch)``), or the default."""
     if cfg.steps is not None and cfg.epochs is not None:
         raise ValueError("give --steps or --epochs, not both")
-    n = ds.x_train.shape[0]
+    n = ds.n_train
     per_epoch = math.ceil(n / (batch_size or n))
     if cfg.steps is not None:
         return int(cfg.steps)

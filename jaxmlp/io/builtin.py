@@ -144,9 +144,12 @@ def load(
     path: str | None = None,
     target: str | None = None,
     task: str | None = None,
+    *,
+    stream: bool = False,
     **file_options,
 ) -> Dataset:
-    """A data set by name (``csv`` needs ``path`` and ``target``; ``file_options`` go to :func:`read_table`)."""
+    """A data set by name (``csv`` needs ``path`` and ``target``; ``file_options`` go to
+    :func:`read_table`, or with ``stream`` to :func:`~jaxmlp.io.parquet_source.stream_dataset`)."""
     if name not in DATASETS:
         raise ValueError(f"unknown data set {name!r}; expected one of {', '.join(DATASETS)}")
     if name == "csv":
@@ -156,6 +159,10 @@ def load(
             target = "y"  # an .npz data set is its arrays x and y
         if not target:
             raise ValueError("the csv data set needs --target COLUMN (the column to predict)")
+        if stream:
+            from jaxmlp.io.parquet_source import stream_dataset
+
+            return stream_dataset(path, target, task, **file_options)
         return read_table(path, target, task, **file_options)
     if path:
         raise ValueError(f"the {name} data set takes no file argument (got {path!r})")

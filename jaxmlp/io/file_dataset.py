@@ -110,10 +110,7 @@ def read_table(
             part -= mean
             part /= std
             part.flags.writeable = False  # the device array may share its memory
-    if task == "regression":
-        n_out, defaults = 1, {"output_activation": "identity", "loss": "mse"}
-    else:
-        n_out, defaults = len(classes), {"output_activation": "softmax", "loss": "cross_entropy"}
+    n_out = 1 if task == "regression" else len(classes)
     preprocessing = {
         "features": enc.as_dict()["columns"],
         "inputs": list(enc.input_names),
@@ -129,21 +126,34 @@ def read_table(
         test_labels,
         task,
         n_out,
-        {
-            "sizes": (x_tr.shape[1], 32, n_out),
-            "activation": "tanh",
-            "bias": "per_neuron",
-            "train_bias": True,
-            "optimizer": "adam",
-            "learning_rate": 1e-2,
-            "epochs": 200,
-            "batch_size": None,
-            **defaults,
-        },
+        file_defaults(x_tr.shape[1], task, n_out),
         classes,
         preprocessing,
         note,
     )
+
+
+def file_defaults(n_in: int, task: str, n_out: int, **training) -> dict:
+    """The network and training defaults of a data file: one hidden layer of 32 tanh units,
+    softmax and cross entropy for classes or identity and mse for regression, adam at 0.01 for
+    200 full-batch epochs (``training`` overrides)."""
+    output = (
+        {"output_activation": "identity", "loss": "mse"}
+        if task == "regression"
+        else {"output_activation": "softmax", "loss": "cross_entropy"}
+    )
+    return {
+        "sizes": (n_in, 32, n_out),
+        "activation": "tanh",
+        "bias": "per_neuron",
+        "train_bias": True,
+        "optimizer": "adam",
+        "learning_rate": 1e-2,
+        "epochs": 200,
+        "batch_size": None,
+        **output,
+        **training,
+    }
 
 
 def _complete(tables, path, delimiter, target: str, drop_missing: bool):

@@ -26,13 +26,20 @@ from __future__ import annotations
 import collections
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from jaxmlp.io import columns, tables
-from jaxmlp.io.file_dataset import CLASSIFICATION_MAX_CLASSES, combine_moments, moments
+from jaxmlp.io.file_dataset import (
+    CLASSIFICATION_MAX_CLASSES,
+    combine_moments,
+    file_defaults,
+    moments,
+)
 
 WINDOW_BYTES = 128 << 20  # encoded training rows shuffled together, at least
+STREAM_BATCH = 256  # a streamed data set's default batch (it cannot train full batch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -305,3 +312,35 @@ class ParquetSource:
         perm = np.random.default_rng([*entropy, epoch, w]).permutation(size)
         self._window = ((entropy, epoch, w), perm)
         return perm
+
+
+def stream_dataset(
+    path,
+    target: str,
+    task: str | None = None,
+    *,
+    test_fraction: float = 0.2,
+    split_seed: int = 0,
+    dtype="float32",
+    window_bytes: int = WINDOW_BYTES,
+):
+    """A :class:`~jaxmlp.io.dataset.Dataset` whose rows stay in the Parquet file or directory
+    ``path`` (``source`` a :class:`ParquetSource`; the arrays None): the defaults of a data file
+    but minibatches of :data:`STREAM_BATCH` for one epoch."""
+    from jaxmlp.io.dataset import Dataset
+
+    source = ParquetSource(
+        path, target, task=task, dtype=dtype, test_fraction=test_fraction,
+        split_seed=split_seed, window_bytes=window_bytes,
+    )  # fmt: skip
+    note = None
+    if test_fraction and not source.test_rows:
+        note = f"no test set: --test-fraction {test_fraction} held out none of the rows"
+    defaults = file_defaults(
+        source.n_features, source.task, source.n_outputs, epochs=1, batch_size=STREAM_BATCH
+    )
+    nothing: Any = None  # the arrays: the rows stay in the files
+    return Dataset(
+        Path(path).name, nothing, nothing, None, None, source.task, source.n_outputs, defaults,
+        source.classes, source.preprocessing, note, source,
+    )  # fmt: skip

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from jaxmlp import metrics
+from jaxmlp import evaluation, metrics
 from jaxmlp.io.modelfile import Model
 
 
@@ -39,72 +39,99 @@ def model_from_run(ds, net, params, summary: dict) -> Model:
 
 def inputs(model: Model, table, path) -> np.ndarray:
     """The network inputs ``(n, n_in)`` of a table's raw feature columns."""
-    from jaxmlp.io import tables
+    return np.concatenate([x for _, x, _ in input_batches(model, table, path)])
 
-    present = [f["name"] for f in model.features if f["name"] in table.column_names]
-    tables.check_complete(table.select(present), path)
-    dtype = model.mean.dtype
-    x = tables.encode(table, path, model.encoding(), dtype)
-    x -= model.mean
-    x /= model.std
-    return x
+
+def input_batches(model: Model, table, path, extra: tuple[str, ...] = ()):
+    """``(where, x, batch)`` for each batch of a file's rows (a Parquet row group, or
+    65,536 rows of a table read whole): where its rows are (``(file, first data row)``), its
+    network inputs ``(m, n_in)`` and its ``pyarrow.Table`` of the feature columns and ``extra``.
+    A missing value or column is refused naming it."""
+    from jaxmlp.io import columns, tables
+
+    source = columns.as_columns(table)
+    enc = model.encoding()
+    tables.check_columns(source, path, enc)
+    names = [c.name for c in enc.columns]
+    names += [e for e in extra if e not in names]
+    for first, batch in source.batches(names):
+        if isinstance(batch, columns.RowGroup):  # its errors name its own file and row
+            where, at, batch = batch.path, batch.first, batch.table(names)
+        else:
+            where, at = path, first
+        tables.check_complete(batch, where, first=at)
+        x = np.empty((batch.num_rows, len(enc.input_names)), model.mean.dtype)
+        tables.encode_rows(batch, where, enc, x, slice(None), at)
+        x -= model.mean
+        x /= model.std
+        yield (where, at), x, batch
 
 
 def outputs(model: Model, x: np.ndarray) -> np.ndarray:
-    """``out_L`` for inputs ``x`` ``(n, n_in)``, as NumPy (one compiled call)."""
-    return np.asarray(model.net.apply(model.params, x))
+    """``out_L`` for inputs ``x`` ``(n, n_in)``, as NumPy (one compiled call per padded batch)."""
+    return evaluation.outputs(model.net, model.params, x, evaluation.batch_rows(len(x)))
+
+
+def prediction_columns(model: Model, proba: bool) -> list[str]:
+    """The header of :func:`predictions`' rows."""
+    if model.task == "classification" and proba:
+        return ["prediction"] + [f"p({c})" for c in model.class_names]
+    return ["prediction"]
+
+
+def predictions(model: Model, path, *, proba: bool = False, delimiter: str | None = None):
+    """The predictions for a data file's rows, a batch of rows at a time (lists of rows; see
+    :func:`predict`): the file is read a row group (Parquet) or a table (CSV, ``.npz``) at a time."""
+    from jaxmlp.io import tables
+
+    source = tables.open_columns(path, delimiter=delimiter)
+    rows = evaluation.batch_rows(source.num_rows)
+    names = np.asarray(model.class_names, dtype=object)
+    for _, x, _ in input_batches(model, source, path):
+        out = evaluation.outputs(model.net, model.params, x, rows)
+        if model.task == "regression":
+            yield out[:, :1].tolist()
+            continue
+        pred = names[metrics.predicted_class(out)]
+        if not proba:
+            yield [[p] for p in pred]
+            continue
+        probs = np.column_stack([1 - out[:, 0], out[:, 0]]) if out.shape[1] == 1 else out
+        yield [[p, *map(float, row)] for p, row in zip(pred, probs)]
 
 
 def predict(model: Model, path, *, proba: bool = False, delimiter: str | None = None) -> dict:
     """Predictions for the rows of a data file: ``{"columns": [...], "rows": [[...], ...]}``.
 
     Classification: the class name, and with ``proba`` one probability column per class;
-    regression: the predicted value.
+    regression: the predicted value. (:func:`predictions` gives them a batch at a time.)
     """
-    from jaxmlp.io import tables
-
-    out = outputs(model, inputs(model, tables.read(path, delimiter=delimiter), path))
-    if model.task == "regression":
-        return {"columns": ["prediction"], "rows": out[:, :1].tolist()}
-    names = np.asarray(model.class_names, dtype=object)
-    pred = names[metrics.predicted_class(out)]
-    if not proba:
-        return {"columns": ["prediction"], "rows": [[p] for p in pred]}
-    probs = np.column_stack([1 - out[:, 0], out[:, 0]]) if out.shape[1] == 1 else out
-    return {
-        "columns": ["prediction"] + [f"p({c})" for c in model.class_names],
-        "rows": [[p, *map(float, row)] for p, row in zip(pred, probs)],
-    }
+    rows = [r for part in predictions(model, path, proba=proba, delimiter=delimiter) for r in part]
+    return {"columns": prediction_columns(model, proba), "rows": rows}
 
 
 def evaluate(model: Model, path, target: str, *, delimiter: str | None = None) -> dict:
-    """Loss and metrics of the model on a labelled data file (JSON-ready)."""
+    """Loss and metrics of the model on a labelled data file (JSON-ready; :mod:`jaxmlp.evaluation`),
+    read a batch of rows at a time."""
     from jaxmlp.io import tables
     from jaxmlp.io.file_dataset import targets_from_column
 
-    table = tables.read(path, delimiter=delimiter)
-    tables.check_target(table, path, target)
-    tables.check_complete(table.select([target]), path)
-    x = inputs(model, table, path)
+    source = tables.open_columns(path, delimiter=delimiter)
+    tables.check_target(source, path, target)
     classes = model.class_names if model.task == "classification" else None
-    y = targets_from_column(tables, table.column(target), path, target, model.task, classes)[0]
-    out = outputs(model, x)
-    dtype = model.mean.dtype
-    loss = float(model.net.loss_fn(model.params, x, metrics.loss_targets(model.net, y, dtype)))
-    result = {"rows": int(len(x)), "loss": loss, "task": model.task}
+
+    def batches():
+        for (where, at), x, batch in input_batches(model, source, path, (target,)):
+            y = targets_from_column(
+                tables, batch.column(target), where, target, model.task, classes, at
+            )[0]
+            yield x, y
+
+    totals = evaluation.evaluate_batches(
+        model.net, model.params, batches(), model.task, total=source.num_rows
+    )
+    result = totals.result()
     if model.task == "classification":
-        pred = metrics.predicted_class(out)
-        matrix = metrics.confusion_matrix(y, pred, len(model.class_names))
-        result.update(
-            accuracy=float(metrics.accuracy(out, y)),
-            class_names=list(model.class_names),
-            confusion_matrix=matrix.tolist(),
-        )
-    else:
-        t, o = np.asarray(y, np.float64)[:, 0], out[:, 0].astype(np.float64)
-        ss = float(((t - t.mean()) ** 2).sum())
-        result.update(
-            r2=None if ss == 0 else 1 - float(((t - o) ** 2).sum()) / ss,
-            mae=float(np.abs(t - o).mean()),
-        )
+        result["class_names"] = list(model.class_names)
+        result["confusion_matrix"] = result.pop("confusion_matrix")
     return result

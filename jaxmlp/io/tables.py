@@ -129,9 +129,10 @@ def drop_missing(table):
     return table.drop_null()
 
 
-def check_complete(table, path) -> None:
+def check_complete(table, path, first: int = 0) -> None:
     """Raise naming the first missing value (row and column) when there is one (a Parquet file's
-    counts come from its statistics; a column is read only to find the row)."""
+    counts come from its statistics; a column is read only to find the row; the table's rows are
+    the file's data rows from ``first`` on)."""
     import pyarrow.compute as pc
 
     source = columns.as_columns(table)
@@ -142,7 +143,7 @@ def check_complete(table, path) -> None:
                 where = getattr(part, "path", path)
                 row = int(pc.index(pc.is_null(part.column(name)), True).as_py())
                 raise ValueError(
-                    f"{cell(where, row, name)}: the value is missing; fill it in or pass --drop-missing"
+                    f"{cell(where, first + row, name)}: the value is missing; fill it in or pass --drop-missing"
                 )
 
 
@@ -217,11 +218,7 @@ def encode(table, path, enc: Encoding, dtype, order: np.ndarray | None = None) -
     ``order[i]`` when ``order`` (a permutation of the rows) is given, else at ``i``.
     """
     source = columns.as_columns(table)
-    missing = [c.name for c in enc.columns if c.name not in source.column_names]
-    if missing:
-        raise ValueError(
-            f"{path}: no column {missing[0]!r}; the model needs {', '.join(x.name for x in enc.columns)}"
-        )
+    check_columns(source, path, enc)
     out = aligned_empty((source.num_rows, sum(c.width for c in enc.columns)), dtype)
     for first, batch in source.batches([c.name for c in enc.columns]):
         rows = slice(first, first + batch.num_rows)
@@ -231,6 +228,15 @@ def encode(table, path, enc: Encoding, dtype, order: np.ndarray | None = None) -
         )
         encode_rows(batch, where, enc, out, rows if order is None else order[rows], at)
     return out
+
+
+def check_columns(source, path, enc: Encoding) -> None:
+    """Raise when a column that ``enc`` needs is not among ``source``'s."""
+    missing = [c.name for c in enc.columns if c.name not in source.column_names]
+    if missing:
+        raise ValueError(
+            f"{path}: no column {missing[0]!r}; the model needs {', '.join(x.name for x in enc.columns)}"
+        )
 
 
 def encode_rows(table, path, enc: Encoding, out: np.ndarray, rows, first: int) -> None:

@@ -217,8 +217,10 @@ def fit_source(
         state, done = after, done + length
         losses.append(chunk_losses)
         ends.append(chunk_losses[-1])
-        if callback is not None and done < a.steps and callback(state, chunk_losses):
-            stopped = True
+        if callback is not None and callback(
+            state, chunk_losses
+        ):  # after every chunk, as in memory
+            stopped = done < a.steps
             break
     return FitResult(
         state.params,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from jaxmlp.cli.options import UsageError
-from jaxmlp.cli.process import emit, enable_x64
+from jaxmlp.cli.process import emit, enable_x64, results_stream
 
 # --- predict and evaluate -----------------------------------------------------------
 
@@ -18,31 +18,42 @@ def cmd_predict(args) -> int:
     if args.proba and model.task != "classification":
         raise UsageError("--proba applies to classification models; this one is regression")
     enable_dtype(model)
-    result = prediction.predict(model, args.path, proba=args.proba, delimiter=args.delimiter)
     if args.json:
+        result = prediction.predict(model, args.path, proba=args.proba, delimiter=args.delimiter)
         emit(json.dumps(result, indent=2))
         return 0
-    text = csv_text(result["columns"], result["rows"])
+    # CSV, written a batch of rows at a time (bounded memory whatever the file's size)
+    header = prediction.prediction_columns(model, args.proba)
+    batches = prediction.predictions(model, args.path, proba=args.proba, delimiter=args.delimiter)
     if args.output:
-        from jaxmlp.io.atomic import write_text
+        from jaxmlp.io.atomic import atomic_open
 
-        write_text(args.output, text)
-        emit(f"wrote {len(result['rows'])} predictions to {args.output}")
+        with atomic_open(args.output, "w") as f:
+            count = write_csv(f, header, batches)
+        emit(f"wrote {count} predictions to {args.output}")
     else:
-        emit(text)
+        try:
+            write_csv(results_stream(), header, batches)
+        except BrokenPipeError:  # the reader stopped early (| head): not an error
+            import os
+            import sys
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
-def csv_text(columns: list[str], rows: list[list]) -> str:
-    """A header and rows as CSV text (quoted where needed)."""
+def write_csv(f, columns: list[str], batches) -> int:
+    """Write a header and batches of rows to ``f`` as CSV (quoted where needed); the row count."""
     import csv
-    import io
 
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = csv.writer(f, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(rows)
-    return buf.getvalue()
+    count = 0
+    for rows in batches:
+        writer.writerows(rows)
+        count += len(rows)
+    f.flush()
+    return count
 
 
 def enable_dtype(model) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
+from jaxmlp.cli import budget
 from jaxmlp.cli.options import UsageError, file_options, network_overrides
 from jaxmlp.cli.process import emit, enable_x64, keep_stdout_for_results
 from jaxmlp.cli.run_config import RunConfig, build_network, resolve_steps
@@ -29,6 +30,8 @@ def start_processes(args) -> bool:
 
 def cmd_train(args) -> int:
     """``jaxmlp train``: one training run; exit 130 when interrupted, 1 when it diverged."""
+    options = file_options(args)  # first: a file in the data set's place becomes csv
+    stream, note = budget.choose(args)  # before JAX starts: a refusal leaves the devices alone
     leader = start_processes(args)
     if args.x64:
         enable_x64()
@@ -36,8 +39,11 @@ def cmd_train(args) -> int:
     from jaxmlp.cli.progress import progress
     from jaxmlp.io import builtin
 
-    options = file_options(args)  # first: a file in the data set's place becomes csv
-    ds = builtin.load(args.dataset, args.path, args.target, args.task, **options)
+    if note and leader:
+        print(note, file=sys.stderr)
+    if stream:
+        options = {k: options[k] for k in ("test_fraction", "split_seed", "dtype")}
+    ds = builtin.load(args.dataset, args.path, args.target, args.task, stream=stream, **options)
     cfg = RunConfig(
         **network_overrides(args),
         optimizer=args.optimizer,
@@ -65,9 +71,16 @@ def cmd_train(args) -> int:
     total = resolve_steps(
         ds, cfg, cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
     )
+    batch = cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
     with (
         interrupt.installed(),
-        progress(total, enabled=not args.json, description=f"train {ds.name}") as bar,
+        progress(
+            total,
+            enabled=not args.json,
+            description=f"train {ds.name}",
+            batch=batch or ds.n_train,
+            rows=ds.n_train,
+        ) as bar,
     ):
         out = run.train(
             ds,
