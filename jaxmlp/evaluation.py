@@ -95,6 +95,41 @@ class Totals:
         self.shifted += float(d.sum())
         self.shifted_squares += float((d**2).sum())
 
+    def as_vector(self) -> np.ndarray:
+        """The sums as one float64 vector (for adding those of several processes): rows, loss,
+        and the confusion matrix or the regression sums with the targets' mean and :math:`M_2`."""
+        if self.task == "classification":
+            counts = (
+                self.confusion if self.confusion is not None else np.zeros((self.n_classes,) * 2)
+            )
+            return np.concatenate([[self.rows, self.loss], np.ravel(counts)]).astype(np.float64)
+        n = max(self.rows, 1)
+        mean = (self.shift or 0.0) + self.shifted / n
+        m2 = self.shifted_squares - self.shifted**2 / n
+        return np.asarray([self.rows, self.loss, self.absolute, self.residual, mean, m2])
+
+    @classmethod
+    def summed(cls, task: str, n_classes: int, vectors: np.ndarray) -> Totals:
+        """The :class:`Totals` of all the rows that several :meth:`as_vector` ``(p, k)`` counted
+        (means and :math:`M_2` combined as Chan, Golub and LeVeque do)."""
+        vectors = np.asarray(vectors, np.float64)
+        out = cls(task, n_classes, rows=int(vectors[:, 0].sum()), loss=float(vectors[:, 1].sum()))
+        if task == "classification":
+            out.confusion = (
+                vectors[:, 2:].sum(0).reshape(n_classes, n_classes).round().astype(np.int64)
+            )
+            return out
+        n, mean, m2 = 0, 0.0, 0.0
+        for rows, _, absolute, residual, m, v in vectors:
+            out.absolute += absolute
+            out.residual += residual
+            if rows:
+                delta, total = m - mean, n + rows
+                mean, m2 = mean + delta * rows / total, m2 + v + delta**2 * n * rows / total
+                n = total
+        out.shift, out.shifted, out.shifted_squares = mean, 0.0, m2
+        return out
+
     @property
     def mean_loss(self) -> float:
         """:math:`\\frac1n \\sum_n E_n` (NaN for no rows)."""

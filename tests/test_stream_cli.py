@@ -105,7 +105,10 @@ def test_data_over_the_memory_budget_stream_and_say_so(tmp_path, capsys):
 @pytest.mark.parametrize(
     "extra, needles",
     [
-        (("--stream", "--devices", "2"), ("--devices cannot be used when the data are streamed",)),
+        (
+            ("--stream", "--validation-fraction", "0.1"),
+            ("--validation-fraction cannot be used when the data are streamed (--stream)",),
+        ),
         (("--memory-budget", "1K", "--monitor"), ("--monitor cannot", "exceed the memory budget")),
         (("--memory-budget", "lots"), ("expected a size such as 8G or 512M, got 'lots'",)),
     ],

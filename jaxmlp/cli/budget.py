@@ -18,8 +18,6 @@ UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 NOT_STREAMED = {
     "test": "--test",
     "drop_missing": "--drop-missing",
-    "devices": "--devices",
-    "coordinator": "--coordinator",
     "validation_fraction": "--validation-fraction",
     "patience": "--patience",
     "monitor": "--monitor",

@@ -30,7 +30,7 @@ from jaxmlp.cli.summary import (
     targets,
     validation_summary,
 )
-from jaxmlp.evaluation import ROWS, evaluate_batches
+from jaxmlp.evaluation import ROWS, Totals, evaluate_batches
 from jaxmlp.io import checkpoint as ckpt
 from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
@@ -133,8 +133,14 @@ def part_metrics(ds: Dataset, net: MLP, params, part: str) -> tuple[float, float
         x, y = (ds.x_train, ds.y_train) if part == "train" else (ds.x_test, ds.y_test)
         assert x is not None and y is not None  # the test part is asked for only if present
         return dataset_loss(net, params, x, y), accuracy(net, ds.task, params, x, y)
-    rows = ds.source.num_rows if part == "train" else ds.source.test_rows
-    totals = evaluate_batches(net, params, ds.source.batches(part, ROWS), ds.task, total=rows)
+    source, processes = ds.source, jax.process_count()
+    if processes > 1:  # each process its own shard, the sums added
+        source = source.shard(jax.process_index(), processes)
+    rows = source.num_rows if part == "train" else source.test_rows
+    totals = evaluate_batches(net, params, source.batches(part, ROWS), ds.task, total=rows)
+    if processes > 1:
+        everyone = parallel.all_processes(totals.as_vector())
+        totals = Totals.summed(totals.task, totals.n_classes, everyone)
     return totals.mean_loss, totals.accuracy
 
 

@@ -19,11 +19,16 @@ rows of each window are permuted (keyed by ``(key, epoch, window)``). Every trai
 once per epoch; a row group is decoded once per epoch; at most two windows are held; and the
 order is a function of ``(key, epoch)`` alone, so a run resumed at a step reads what an
 uninterrupted run reads from that step on.
+
+**Shards.** :meth:`ParquetSource.shard` keeps every ``count``-th row group: in a run over
+``count`` processes, process ``p`` reads shard ``p`` alone, with epochs of its own, and gives each
+step ``batch / count`` rows (:mod:`jaxmlp.training.streamed`).
 """
 
 from __future__ import annotations
 
 import collections
+import copy
 import dataclasses
 from pathlib import Path
 from typing import Any
@@ -98,15 +103,35 @@ class ParquetSource:
         self.groups = [g for g in self.files.groups if g.num_rows]
         self.encoding, self.task, self.classes = self._learn(features, task)
         self.n_outputs = 1 if self.task == "regression" else len(self.classes)
-        counts, self.mean, self.std = self._statistics()
-        self.train_counts = counts
-        self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-        self.test_rows = sum(g.num_rows for g in self.groups) - int(self.offsets[-1])
+        self.train_counts, self.mean, self.std = self._statistics()
+        self._cache: collections.OrderedDict = collections.OrderedDict()
+        self._own(np.arange(len(self.groups)), ())
         if self.num_rows < 2:
             raise ValueError(f"{self.path}: needs at least 2 training rows, got {self.num_rows}")
-        self._cache: collections.OrderedDict = collections.OrderedDict()
+
+    def _own(self, groups: np.ndarray, shard: tuple[int, ...]) -> None:
+        """Read the row groups ``groups`` alone (all, or a shard's): training rows are numbered
+        over them in order."""
+        self.owned, self.shard_id = groups, shard
+        self.offsets = np.concatenate([[0], np.cumsum(self.train_counts[groups])]).astype(np.int64)
+        self.local = np.full(len(self.groups), -1, np.int64)  # a group's first row number
+        self.local[groups] = self.offsets[:-1]
+        rows = sum(self.groups[g].num_rows for g in groups)
+        self.test_rows = rows - int(self.offsets[-1])
         self._plan: tuple | None = None
         self._window: tuple | None = None
+
+    def shard(self, index: int, count: int) -> ParquetSource:
+        """Shard ``index`` of ``count``: the row groups ``index, index + count, ...`` of this
+        source's, with their own epochs (for process ``index`` of a ``count``-process run; it
+        shares the encoding, statistics and the held row groups)."""
+        if not 0 <= index < count or count > len(self.owned):
+            raise ValueError(
+                f"shard {index} of {count}: {self.path} has {len(self.owned)} row groups to share"
+            )
+        view = copy.copy(self)
+        view._own(self.owned[index::count], (*self.shard_id, index, count))
+        return view
 
     # --- what the data are --------------------------------------------------------------
 
@@ -241,28 +266,29 @@ class ParquetSource:
         """``(x, y)`` of training rows ``idx`` ``(m,)`` (numbered over the row groups in order),
         ``x`` in ``dtype`` (default the source's)."""
         idx = np.asarray(idx, np.int64)
-        groups = np.searchsorted(self.offsets, idx, side="right") - 1
+        which = np.searchsorted(self.offsets, idx, side="right") - 1
         x = np.empty((len(idx), self.n_features), dtype or self.dtype)
         y = np.empty((len(idx), 1) if self.task == "regression" else (len(idx),),
                      self.dtype if self.task == "regression" else np.int32)  # fmt: skip
-        for g in np.unique(groups):
-            part = groups == g
-            xg, yg = self._training(int(g))
-            local = idx[part] - self.offsets[g]
+        for k in np.unique(which):
+            part = which == k
+            xg, yg = self._training(int(self.owned[k]))
+            local = idx[part] - self.offsets[k]
             x[part], y[part] = xg[local], yg[local]
         return x, y
 
     def locate(self, row: int, which: int = 0) -> str:
         """Where training row ``row`` is, for a message: ``file, data row r``."""
-        g = int(np.searchsorted(self.offsets, row, side="right") - 1)
-        local = int(np.flatnonzero(~self._test_mask(g))[row - self.offsets[g]])
+        k = int(np.searchsorted(self.offsets, row, side="right") - 1)
+        g = int(self.owned[k])
+        local = int(np.flatnonzero(~self._test_mask(g))[row - self.offsets[k]])
         group = self.groups[g]
         return f"{group.path}, row group {group.index}, data row {group.first + local + 1}"
 
     def batches(self, part: str = "train", rows: int = 65_536):
         """``(x, y)`` of the training (``part="train"``) or test rows, in file order, at most
         ``rows`` at a time (each row group decoded once)."""
-        for g in range(len(self.groups)):
+        for g in self.owned:
             x, y = self._encoded(g)
             test = self._test_mask(g)
             keep = ~test if part == "train" else test
@@ -271,6 +297,19 @@ class ParquetSource:
                 yield x[i : i + rows], y[i : i + rows]
 
     # --- the epochs' order --------------------------------------------------------------
+
+    def batch_rows(
+        self, entropy: tuple[int, ...], step: int, length: int, batch: int
+    ) -> np.ndarray:
+        """The training rows ``(length, batch)`` of steps ``step..step+length-1``: step ``k``
+        takes positions ``[k b, (k+1) b)`` of the stream of epochs (:meth:`order` each)."""
+        positions = step * batch + np.arange(length * batch, dtype=np.int64)
+        epochs, offsets = np.divmod(positions, self.num_rows)
+        rows = np.empty_like(positions)
+        for e in np.unique(epochs):
+            part = epochs == e
+            rows[part] = self.order(entropy, int(e), offsets[part])
+        return rows.reshape(length, batch)
 
     def order(self, entropy: tuple[int, ...], epoch: int, positions: np.ndarray) -> np.ndarray:
         """The training rows at ``positions`` ``(m,)`` of epoch ``epoch``'s two-level shuffle
@@ -285,13 +324,14 @@ class ParquetSource:
             j = self._permutation(entropy, epoch, int(w), plan)[positions[part] - plan.starts[w]]
             ends = np.cumsum(self.train_counts[groups])
             k = np.searchsorted(ends, j, side="right")
-            out[part] = self.offsets[groups[k]] + j - (ends[k] - self.train_counts[groups[k]])
+            out[part] = self.local[groups[k]] + j - (ends[k] - self.train_counts[groups[k]])
         return out
 
     def _epoch(self, entropy, epoch: int) -> Plan:
         if self._plan is not None and self._plan[0] == (entropy, epoch):
             return self._plan[1]
-        order = np.random.default_rng([*entropy, epoch]).permutation(len(self.groups))
+        seed = [*entropy, *self.shard_id, epoch]
+        order = self.owned[np.random.default_rng(seed).permutation(len(self.owned))]
         row_bytes = self.n_features * self.dtype.itemsize
         bounds, held = [0], 0
         for i, g in enumerate(order):
@@ -309,7 +349,7 @@ class ParquetSource:
         if self._window is not None and self._window[0] == (entropy, epoch, w):
             return self._window[1]
         size = int(plan.starts[w + 1] - plan.starts[w])
-        perm = np.random.default_rng([*entropy, epoch, w]).permutation(size)
+        perm = np.random.default_rng([*entropy, *self.shard_id, epoch, w]).permutation(size)
         self._window = ((entropy, epoch, w), perm)
         return perm
 

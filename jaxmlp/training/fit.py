@@ -76,9 +76,10 @@ def fit(
       net, params: the configuration and the initial parameter pytree.
       x, y: the data, ``(n, n_in)`` and ``(n, n_out)`` or labels ``(n,)``; a single example
         ``(n_in,)`` (as ``net.apply`` takes it) trains as a batch of one. Or ``x`` a
-        :class:`~jaxmlp.io.source.NpySource` (rows in memory-mapped ``.npy`` files) and ``y``
-        None: the batches are read from disk a chunk ahead (:mod:`jaxmlp.training.streamed`;
-        the same batches as the rows in memory).
+        :class:`~jaxmlp.io.source.NpySource` (rows in memory-mapped ``.npy`` files: the same
+        batches as the rows in memory) or :class:`~jaxmlp.io.parquet_source.ParquetSource`
+        (Parquet row groups: a two-level shuffle) and ``y`` None: the batches are read from
+        disk a chunk ahead (:mod:`jaxmlp.training.streamed`).
       steps: number of steps (positive).
       learning_rate: :math:`\eta` > 0, passed as data (no recompilation when it
         changes); required unless ``optimizer`` is a ``GradientTransformation``, and refused
@@ -131,7 +132,7 @@ def fit(
     """
     if isinstance(x, RowSource):
         if y is not None:
-            raise ValueError("with an NpySource as x, pass y=None: the source holds the targets")
+            raise ValueError("with a row source as x, pass y=None: the source holds the targets")
         return fit_source(
             net, params, x, steps=steps, learning_rate=learning_rate, optimizer=optimizer,
             batch_size=batch_size, key=key, grad=grad, order=order, clip_norm=clip_norm,

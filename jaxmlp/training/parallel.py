@@ -196,3 +196,10 @@ def _env_int(name: str) -> int | None:
         return int(value)
     except ValueError:
         raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+def all_processes(vector: np.ndarray) -> np.ndarray:
+    """Every process's ``vector``, stacked ``(processes, ...)`` on every process."""
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.process_allgather(np.asarray(vector)))

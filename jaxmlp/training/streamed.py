@@ -10,6 +10,14 @@ uninterrupted one. A source that orders its own epochs (an :class:`OrderedSource
 access is not cheap) gives step ``k`` the rows at those positions of its order instead. Each step
 is :func:`jaxmlp.training.loop.update`, the in-memory loop's own.
 
+With ``devices`` (a count or a 1-D mesh), each chunk's batches are split over the mesh along the
+batch, as in memory. In a run over several processes (``jax.distributed``), each process reads only
+its part: a :class:`ShardableSource` (a Parquet source) its own shard of the row groups, ``batch /
+processes`` rows a step; any other source its columns of every global batch (the same indices
+drawn in every process). The global batch is assembled from the processes' parts
+(``jax.make_array_from_process_local_data``); :class:`ShardedSource` reproduces a sharded run's
+batches in one process.
+
 JAX dispatches a chunk asynchronously, so the next chunk's rows are read from disk while the
 current chunk computes: the host's reading and the steps overlap without a thread. Memory holds
 two chunks of batches (at most :data:`BUFFER_BYTES` each by default) and the parameters.
@@ -17,16 +25,18 @@ two chunks of batches (at most :data:`BUFFER_BYTES` each by default) and the par
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import jax
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxmlp.checks.gradient_check import report_from_errors
 from jaxmlp.mlp import MLP
-from jaxmlp.training import batching
+from jaxmlp.training import batching, parallel
 from jaxmlp.training.arguments import fit_arguments
 from jaxmlp.training.loop import (
     StepSpec,
@@ -34,6 +44,7 @@ from jaxmlp.training.loop import (
     all_finite,
     first_bad,
     first_batch_check,
+    shard_batch,
     update,
 )
 from jaxmlp.training.result import FitResult
@@ -57,15 +68,71 @@ class RowSource(Protocol):
 @runtime_checkable
 class OrderedSource(RowSource, Protocol):
     """A :class:`RowSource` that orders its own epochs (where random access is not cheap, such as
-    :class:`~jaxmlp.io.parquet_source.ParquetSource`'s two-level shuffle): ``order(entropy, epoch,
-    positions)`` is the rows at those positions of the epoch, keyed by ``entropy`` (the run's
-    key's data); step ``k`` reads stream positions ``[k b, (k+1) b)`` as in memory."""
+    :class:`~jaxmlp.io.parquet_source.ParquetSource`'s two-level shuffle):
+    ``batch_rows(entropy, step, length, batch)`` is the rows ``(length, batch)`` of steps
+    ``step..step+length-1``, keyed by ``entropy`` (the run's key's data) and a function of them
+    alone (so a resumed run reads what an uninterrupted one reads)."""
 
-    def order(self, entropy: tuple[int, ...], epoch: int, positions: np.ndarray) -> np.ndarray: ...
+    def batch_rows(
+        self, entropy: tuple[int, ...], step: int, length: int, batch: int
+    ) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ShardableSource(OrderedSource, Protocol):
+    """An :class:`OrderedSource` that splits into ``count`` disjoint shards (``shard(index,
+    count)``, each an :class:`OrderedSource` of its own rows): in a run over several processes,
+    process ``p`` reads shard ``p`` alone and contributes ``batch / count`` rows to each step."""
+
+    def shard(self, index: int, count: int) -> OrderedSource: ...
+
+
+class ShardedSource:
+    """``count`` shards of a :class:`ShardableSource` read in one process as a run over ``count``
+    processes reads them: step ``k``'s batch is shard 0's ``batch / count`` rows of step ``k``,
+    then shard 1's, and so on (rows numbered shard after shard). Training on it reproduces a
+    multi-process run's global batches on one machine."""
+
+    def __init__(self, source: ShardableSource, count: int):
+        self.shards = [source.shard(i, count) for i in range(count)]
+        self.bases = np.cumsum([0] + [s.num_rows for s in self.shards])
+
+    @property
+    def num_rows(self) -> int:
+        return int(self.bases[-1])
+
+    @property
+    def n_features(self) -> int:
+        return self.shards[0].n_features
+
+    def rows(self, idx: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` of rows ``idx`` ``(m,)``, each read from its shard."""
+        idx = np.asarray(idx, np.int64)
+        which = np.searchsorted(self.bases, idx, side="right") - 1
+        parts = [
+            self.shards[i].rows(idx[which == i] - self.bases[i], dtype)
+            for i in range(len(self.shards))
+        ]
+        x = np.empty((len(idx), *parts[0][0].shape[1:]), parts[0][0].dtype)
+        y = np.empty((len(idx), *parts[0][1].shape[1:]), parts[0][1].dtype)
+        for i, (xi, yi) in enumerate(parts):
+            x[which == i], y[which == i] = xi, yi
+        return x, y
+
+    def batch_rows(self, entropy, step: int, length: int, batch: int) -> np.ndarray:
+        """Each shard's ``batch / count`` rows of each step, side by side ``(length, batch)``."""
+        part = batch // len(self.shards)
+        return np.concatenate(
+            [
+                s.batch_rows(entropy, step, length, part) + b
+                for s, b in zip(self.shards, self.bases)
+            ],
+            axis=1,
+        )
 
 
 BUFFER_BYTES = 64 << 20  # the rows of one chunk of steps, by default
-REFUSED = ("validation_fraction", "validation_data", "patience", "monitor", "devices")
+REFUSED = ("validation_fraction", "validation_data", "patience", "monitor")
 
 
 @functools.partial(jax.jit, static_argnames=("steps", "batch", "n"))
@@ -81,26 +148,13 @@ def chunk_indices(key, cursor: batching.Epochs, *, steps: int, batch: int, n: in
     return idx, cursor
 
 
-def _ordered(source: OrderedSource, key, batch: int, length: int, step: int):
-    """The row indices ``(length, batch)`` of steps ``step..step+length-1`` in the source's own
-    order (stream positions ``[k b, (k+1) b)`` of its epochs), and the step after them."""
-    entropy = tuple(int(v) for v in np.asarray(jax.random.key_data(key)).ravel())
-    positions = step * batch + np.arange(length * batch, dtype=np.int64)
-    epochs, offsets = np.divmod(positions, source.num_rows)
-    idx = np.empty_like(positions)
-    for e in np.unique(epochs):
-        part = epochs == e
-        idx[part] = source.order(entropy, int(e), offsets[part])
-    return idx.reshape(length, batch), step + length
-
-
 @functools.partial(jax.jit, static_argnames=("spec",))
 def stream_chunk(spec: StepSpec, state: TrainState, learning_rate, xs, ys):
     """``(state, losses, params_finite)`` after one step per batch of ``xs`` ``(k, batch, n_in)``
     and ``ys``; ``losses`` ``(k,)`` is the loss before each step."""
 
     def step(state, batch):
-        state, loss = update(spec, state, learning_rate, *batch)
+        state, loss = update(spec, state, learning_rate, *shard_batch(spec, *batch))
         return state._replace(step=state.step + 1), loss
 
     state, losses = jax.lax.scan(step, state, (xs, ys))
@@ -110,8 +164,6 @@ def stream_chunk(spec: StepSpec, state: TrainState, learning_rate, xs, ys):
 @functools.partial(jax.jit, static_argnames=("spec",))
 def _check(spec: StepSpec, state: TrainState, x, y):
     """The in-memory loop's check of the delta rule against ``jax.grad``, on the batch ``(x, y)``."""
-    import dataclasses
-
     return first_batch_check(dataclasses.replace(spec, batch_size=None), state, None, x, y)[1]
 
 
@@ -132,8 +184,9 @@ def fit_source(
     """:func:`jaxmlp.fit` with ``x`` a :class:`RowSource` such as :class:`~jaxmlp.io.source.NpySource`
     (see the module).
 
-    Takes ``fit``'s arguments but validation, early stopping, a monitor and devices (refused, with
-    a message); ``batch_size`` and ``key`` are required; with ``grad="backprop"`` the delta rule is
+    Takes ``fit``'s arguments but validation, early stopping and a monitor (refused, with a
+    message); ``batch_size`` and ``key`` are required; ``devices`` split each batch (and, over
+    several processes, its reading: see the module); with ``grad="backprop"`` the delta rule is
     checked on the first batch, as in memory. ``chunk_size`` defaults to the steps whose
     batches fill :data:`BUFFER_BYTES`. A chunk whose losses are not all finite ends the run with
     the parameters from before it (``diverged_at`` the step of its first non-finite loss).
@@ -154,20 +207,43 @@ def fit_source(
         raise ValueError(
             "training from a stream of rows needs a PRNG key (key=...) to draw its batches"
         )
-    sample_x, sample_y = source.rows(np.arange(batch_size))
+    mesh = parallel.make_mesh(options.get("devices"))
+    processes, me = jax.process_count(), jax.process_index()
+    if mesh is not None:
+        parallel.check_divisible(batch_size, mesh, "a batch")
+        owners = np.bincount([d.process_index for d in mesh.devices.flat], minlength=processes)
+        if (owners != owners[0]).any():
+            raise ValueError(
+                f"a stream read by {processes} processes needs a mesh with as many devices on each, "
+                f"got {', '.join(map(str, owners))} (devices={mesh.devices.size} of {len(jax.devices())})"
+            )
+    elif processes > 1:
+        raise ValueError(
+            f"a stream read by {processes} processes needs devices= (a mesh over their devices)"
+        )
+    local = batch_size // processes  # this process's rows of each step
+    reader: RowSource = source
+    if processes > 1 and isinstance(source, ShardableSource):  # its own shard, nothing else
+        reader = source.shard(me, processes)
+    sample_x, sample_y = reader.rows(np.arange(1))  # (for the checks of shapes and dtypes)
     a = fit_arguments(
-        net, params, sample_x, sample_y, steps=steps, batch_size=batch_size, key=key,
+        net, params, sample_x, sample_y, steps=steps, batch_size=1, key=key,
         chunk_size=1, start_step=start_step, opt_state=opt_state, **options,
     )  # fmt: skip
-    row_bytes = batch_size * source.n_features * a.x.dtype.itemsize
+    spec = dataclasses.replace(a.spec, batch_size=batch_size)
+    row_bytes = local * source.n_features * a.x.dtype.itemsize
     k = chunk_size if chunk_size is not None else max(1, BUFFER_BYTES // row_bytes)
     k = min(check_positive_int(k, "chunk_size"), a.steps)
     state = TrainState(a.params, a.opt_state, np.int32(a.start_step), a.key)
     cursor: Any
     indices: Callable[[int, Any], tuple[np.ndarray, Any]]
-    if isinstance(source, OrderedSource):  # the source's own epochs (its order of reading)
+    if isinstance(reader, OrderedSource):  # the source's own epochs (its order of reading)
+        entropy = tuple(int(v) for v in np.asarray(jax.random.key_data(a.key)).ravel())
         cursor = a.start_step
-        indices = functools.partial(_ordered, source, a.key, batch_size)
+        size = local if reader is not source else batch_size
+
+        def indices(length: int, step: int):
+            return reader.batch_rows(entropy, step, length, size), step + length
     else:
         cursor = batching.start(a.key, a.start_step, n, batch_size)
 
@@ -175,14 +251,21 @@ def fit_source(
             idx, after = chunk_indices(a.key, cursor, steps=length, batch=batch_size, n=n)
             return np.asarray(idx), after
 
+    def mine(idx: np.ndarray) -> np.ndarray:
+        """This process's columns of a chunk's global batch indices (all of them in one process)."""
+        if reader is not source or processes == 1:
+            return idx
+        return idx[:, me * local : (me + 1) * local]
+
     def gather(idx: np.ndarray):
-        x, y = source.rows(idx.reshape(-1), a.x.dtype)
+        idx = mine(idx)
+        x, y = reader.rows(idx.reshape(-1), a.x.dtype)
         if a.y.dtype.kind in "iu":  # class labels: in range, as fit checks arrays in memory
             wrong = (y < 0) | (y >= net.sizes[-1])
             if wrong.any():
                 i = int(np.argmax(wrong))
                 row = int(idx.reshape(-1)[i])
-                where = source.locate(row, 1) if hasattr(source, "locate") else f"row {row}"
+                where = reader.locate(row, 1) if hasattr(reader, "locate") else f"row {row}"
                 raise ValueError(
                     f"{where}: class label {int(y[i])} is outside [0, {net.sizes[-1]}) "
                     f"for sizes {net.sizes}"
@@ -191,24 +274,39 @@ def fit_source(
             y = y.astype(a.y.dtype, copy=False)
         return x.reshape(*idx.shape, -1), y.reshape(*idx.shape, *y.shape[1:])
 
+    def place(batches):
+        """A chunk's batches as global arrays, split over the mesh along the batch."""
+        if mesh is None:
+            return batches
+        sharding = NamedSharding(mesh, PartitionSpec(None, mesh.axis_names[0]))
+        return tuple(
+            jax.make_array_from_process_local_data(
+                sharding, b, (b.shape[0], batch_size, *b.shape[2:])
+            )
+            for b in batches
+        )
+
     done, losses, ends, diverged, stopped = 0, [], [], None, False
     idx, cursor = indices(min(k, a.steps), cursor)
     batches = gather(idx)
     check = None
     if a.check:  # raises GradientMismatchError naming the leaf, before any step
-        xb, yb = batches[0][0], batches[1][0]
-        errors = _check(a.spec, state, xb, yb)
+        xb, yb = batches[0][0], batches[1][0]  # (this process's part of the first batch)
+        errors = _check(dataclasses.replace(a.spec, mesh=None), state, xb, yb)
         report = report_from_errors(net, errors, a.params, xb, yb)
         check = lambda: report  # noqa: E731
+    if mesh is not None:
+        state = parallel.replicate(mesh, state)
+    batches = place(batches)
     while done < a.steps:
         length = min(k, a.steps - done)
         ahead = a.steps - done - length
         if ahead:  # the next chunk's indices first: they wait for nothing the chunk computes
             idx, cursor = indices(min(k, ahead), cursor)
-        after, chunk_losses, finite = stream_chunk(a.spec, state, a.learning_rate, *batches)
+        after, chunk_losses, finite = stream_chunk(spec, state, a.learning_rate, *batches)
         if ahead:  # read the next chunk's rows while this one computes
-            batches = gather(idx)
-        chunk_losses = np.asarray(chunk_losses)
+            batches = place(gather(idx))
+        chunk_losses, finite = parallel.fetch(chunk_losses, finite)
         bad = first_bad(chunk_losses, bool(finite), length)
         if bad >= 0:
             diverged = a.start_step + done + bad

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
+
 from jaxmlp.cli import budget
 from jaxmlp.cli.options import UsageError, file_options, network_overrides
 from jaxmlp.cli.process import emit, enable_x64, keep_stdout_for_results
@@ -33,6 +35,12 @@ def cmd_train(args) -> int:
     options = file_options(args)  # first: a file in the data set's place becomes csv
     stream, note = budget.choose(args)  # before JAX starts: a refusal leaves the devices alone
     leader = start_processes(args)
+    import jax
+
+    if jax.process_count() > 1:  # one process streams: all stream (budgets are per host)
+        from jaxmlp.training import parallel
+
+        stream = bool(parallel.all_processes(np.asarray(stream)).any())
     if args.x64:
         enable_x64()
     from jaxmlp.cli import run
