@@ -10,6 +10,7 @@ once and the rest never.
 
 from __future__ import annotations
 
+import mmap
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,14 @@ def _open(path, what: str) -> np.memmap:
     if not isinstance(array, np.memmap) or array.dtype.kind not in "biuf":
         raise ValueError(f"{path}: {what} must hold numbers, got dtype {array.dtype}")
     return array
+
+
+def _release(array: np.memmap) -> None:
+    """Unmap the pages of ``array`` that a read mapped into the process (``MADV_DONTNEED``; the
+    kernel keeps them cached): the process's resident memory does not grow with the file."""
+    mapping = getattr(array, "_mmap", None)
+    if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 class NpySource:
@@ -94,6 +103,8 @@ class NpySource:
             local = wanted[part] - self.offsets[f]
             x[order[part]] = self.x[f][local]
             y[order[part]] = self.y[f][local]
+        for mapped in (*self.x, *self.y):  # the pages stay in the page cache, not in this process
+            _release(mapped)
         bad = ~np.isfinite(x)
         if bad.any():
             i = int(np.argmax(bad.any(1)))
