@@ -11,6 +11,7 @@ import pytest
 import jaxmlp
 from jaxmlp import NpySource  # also jaxmlp.io.source.NpySource
 from tests.cli_helpers import child_json
+from tests.settings import thorough_only
 
 
 def leaves_equal(a, b) -> bool:
@@ -146,6 +147,7 @@ def child():
                       "file": os.path.getsize(sys.argv[1])}))  # fmt: skip
 
 
+@thorough_only
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_a_stream_holds_its_chunks_not_the_file(tmp_path):
     """200 MB of rows, 300 steps read in chunks of 10 batches: the process's own memory grows by
