@@ -161,16 +161,22 @@ def test_bad_rows_are_named_by_file_and_row(directory, tmp_path):
 
 def test_a_row_group_that_fails_to_decode_mid_run_is_named(directory):
     d, _ = directory
-    source = ParquetSource(d, "label", window_bytes=1)
-    path = d / "part-1.parquet"
-    column = pq.ParquetFile(path).metadata.row_group(1).column(3)
+    source = ParquetSource(d, "label", window_bytes=1)  # a window a row group
+    key = jax.random.key(1)
+    entropy = tuple(int(v) for v in np.asarray(jax.random.key_data(key)).ravel())
+    last = source.groups[source._epoch(entropy, 0).order[-1]]  # the first epoch's last read
+    path, index = last.path, last.index
+    column = pq.ParquetFile(path).metadata.row_group(index).column(3)
     raw = bytearray(path.read_bytes())
     start = column.dictionary_page_offset if column.has_dictionary_page else column.data_page_offset
     raw[start : start + column.total_compressed_size] = bytes(column.total_compressed_size)
     path.write_bytes(bytes(raw))
-    source.files.files[1].file = pq.ParquetFile(path)  # the file went bad during the run
+    last.source.file = pq.ParquetFile(path)  # the file went bad during the run
     params = NET.init(jax.random.key(0))
+    saved = []  # what a checkpoint written after every chunk would hold
     with pytest.raises(
-        ValueError, match=r"part-1.parquet, column 'f2', row group 1: cannot be read"
+        ValueError, match=rf"{path.name}, column 'f2', row group {index}: cannot be read"
     ):
-        jaxmlp.fit(NET, params, source, None, steps=200, key=jax.random.key(1), chunk_size=8, **RUN)
+        jaxmlp.fit(NET, params, source, None, steps=200, key=key, chunk_size=8,
+                   callback=lambda state, losses: saved.append(int(state.step)), **RUN)  # fmt: skip
+    assert saved and saved == list(range(8, saved[-1] + 1, 8))  # the chunks before it, complete

@@ -92,7 +92,9 @@ def test_data_over_the_memory_budget_stream_and_say_so(tmp_path, capsys):
     write(path, row_group_size=3000)
     code, out, err = run(capsys, "train", str(path), "--target", "label", "--steps", "20",
                          "--memory-budget", "100K", "--json")  # fmt: skip
-    assert code == 0 and json.loads(out)["streamed"]["row_groups"] == 4
+    streamed = json.loads(out)["streamed"]
+    assert code == 0 and streamed["row_groups"] == 4
+    assert streamed["window_bytes"] == 1 << 20  # a quarter of the budget, at least 1 MB
     lines = err.strip().splitlines()
     assert (
         len(lines) == 1 and "over --memory-budget (0.1 MB): streaming it by row groups" in lines[0]

@@ -1,7 +1,8 @@
 """Whether ``jaxmlp train`` reads a data file into memory or streams it: the inputs it would hold
 against a memory budget (``--memory-budget``, by default half the memory available), or
 ``--stream``. Only Parquet files and directories stream (read by row groups); a CSV or ``.npz``
-file is read whole."""
+file is read whole. A stream's holdings follow the budget: windows of a quarter of it, chunks of
+batches of an eighth (at most 128 MB and 64 MB)."""
 
 from __future__ import annotations
 
@@ -107,3 +108,23 @@ def choose(args) -> tuple[bool, str | None]:
                 f"{', '.join(given)} cannot be used when the data are streamed ({why})"
             )
     return stream, note
+
+
+def window_bytes(budget: int | None) -> int:
+    """The rows a stream shuffles together: a quarter of ``--memory-budget`` (two windows are
+    held), at most :data:`~jaxmlp.io.parquet_source.WINDOW_BYTES`, at least 1 MB."""
+    from jaxmlp.io.parquet_source import WINDOW_BYTES
+
+    return WINDOW_BYTES if budget is None else int(min(WINDOW_BYTES, max(1 << 20, budget // 4)))
+
+
+def chunk_steps(budget: int | None, batch: int, n_in: int, x64: bool) -> int | None:
+    """Steps per chunk of a stream: the batches of an eighth of ``--memory-budget`` (two chunks
+    are held, each once on the host and once on the device), at most the default's 64 MB; None:
+    the default."""
+    from jaxmlp.training.streamed import BUFFER_BYTES
+
+    if budget is None:
+        return None
+    held = min(BUFFER_BYTES, budget // 8)
+    return max(1, held // (batch * n_in * (8 if x64 else 4)))

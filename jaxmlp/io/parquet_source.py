@@ -262,6 +262,10 @@ class ParquetSource:
             self._cache.popitem(last=False)
         return part
 
+    def release(self) -> None:
+        """Drop the row groups held for reading (the next read decodes afresh)."""
+        self._cache.clear()
+
     def rows(self, idx: np.ndarray, dtype=None) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` of training rows ``idx`` ``(m,)`` (numbered over the row groups in order),
         ``x`` in ``dtype`` (default the source's)."""

@@ -49,9 +49,14 @@ def cmd_train(args) -> int:
 
     if note and leader:
         print(note, file=sys.stderr)
+    chunk_size = args.chunk_size
     if stream:
         options = {k: options[k] for k in ("test_fraction", "split_seed", "dtype")}
+        options["window_bytes"] = budget.window_bytes(args.memory_budget)
     ds = builtin.load(args.dataset, args.path, args.target, args.task, stream=stream, **options)
+    if stream and chunk_size is None:
+        batch = args.batch_size or ds.defaults["batch_size"]
+        chunk_size = budget.chunk_steps(args.memory_budget, batch, ds.n_features, args.x64)
     cfg = RunConfig(
         **network_overrides(args),
         optimizer=args.optimizer,
@@ -63,7 +68,7 @@ def cmd_train(args) -> int:
         dtype="float64" if args.x64 else "float32",
         grad=args.grad,
         clip_norm=args.clip_norm,
-        chunk_size=args.chunk_size,
+        chunk_size=chunk_size,
         devices=args.devices,
         weight_decay=args.weight_decay,
         schedule=args.schedule,
