@@ -26,7 +26,7 @@ def test_bench_quick_runs_and_reports_every_workload():
     report = json.loads(r.stdout)
     workloads = {row["workload"].split()[0] for row in report["rows"]}
     assert workloads == {
-        "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W11", "W12", "W13",
+        "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13",
     }  # fmt: skip
     peers = {row["peer"] for row in report["rows"]}
     assert {
@@ -121,7 +121,7 @@ def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(mo
     import jax
 
     import jaxmlp.bench as bench
-    from jaxmlp.bench import monitoring, real_data, search, second_order
+    from jaxmlp.bench import estimators, monitoring, real_data, search, second_order, streaming
 
     seen = {}
 
@@ -139,9 +139,25 @@ def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(mo
     monkeypatch.setattr(second_order, "w9", record("w9", []))
     monkeypatch.setattr(monitoring, "w12", record("w12", []))
     monkeypatch.setattr(search, "w13", lambda quick: [])  # its searches run in their own processes
+    monkeypatch.setattr(streaming, "w10", lambda quick: [])  # (so do its runs,
+    monkeypatch.setattr(estimators, "w11", lambda quick: [])  # and W11's first fits)
     before = bool(jax.config.jax_enable_x64)
     bench.run(quick=True)
     assert seen == {
         "w1": True, "w2": True, "w3": True, "w4": True, "w5-w8": False, "w9": True, "w12": False,
     }  # fmt: skip
     assert bool(jax.config.jax_enable_x64) == before
+
+
+@thorough_only
+def test_w10_streams_and_reads_in_whole_processes():
+    """W10 at its quick size (1,000,000 rows): every run finishes in its own process and reports a
+    peak and a rate; the sentence under the table compares each stream with the in-memory run."""
+    from jaxmlp.bench.streaming import ratios, w10
+
+    rows = w10(quick=True)
+    assert len(rows) == 5
+    for r in rows:
+        assert 0.1 < r["peak_gb"] < 8 and r["rows_per_second"] > 10_000 and r["wall_seconds"] > 0
+    text = ratios(rows)
+    assert "jaxmlp train DIR --stream: peak" in text and "fit(NpySource): peak" in text

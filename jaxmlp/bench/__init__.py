@@ -16,6 +16,9 @@ Workloads (every peer ends on the same loss, checked: a mismatch raises Benchmar
   (:mod:`jaxmlp.bench.real_data`).
 * **W9 Hessian-vector products**: the R-operator by hand against ``jax.jvp(jax.grad)`` and one
   gradient (:mod:`jaxmlp.bench.second_order`).
+* **W10 data larger than memory**: 30,000,000 x 50 rows streamed from Parquet and ``.npy``
+  files against 5,000,000 in memory and against bare reading loops, whole processes (peak memory,
+  rows per second; :mod:`jaxmlp.bench.streaming`).
 * **W11 scikit-learn drop-in**: ``jaxmlp.sklearn.MLPClassifier`` against scikit-learn's with its
   defaults, a first fit in a fresh process and later fits (:mod:`jaxmlp.bench.estimators`).
 * **W13 search**: a 180-fit ``GridSearchCV`` on digits and on 50,000 x 40 rows, scikit-learn's,
@@ -79,6 +82,7 @@ def _workloads(quick: bool, device: str) -> dict:
     from jaxmlp.bench.real_data import all_rows
     from jaxmlp.bench.search import w13
     from jaxmlp.bench.second_order import w9
+    from jaxmlp.bench.streaming import w10
 
     torch = torch_or_none()
     repeats = 3 if quick else 7
@@ -107,6 +111,7 @@ def _workloads(quick: bool, device: str) -> dict:
     rows += w9(repeats, quick, interleaved)
     rows += w11(quick)
     rows += w13(quick)
+    rows += w10(quick)
     return {"machine": machine(device), "quick": quick, "matmul_peak_gflops": peak, "rows": rows}
 
 

@@ -61,6 +61,11 @@ def markdown(report: dict) -> str:
             ("ratio", "ratio", "{:.2f}x"),
         ],
         "W8": [("seconds", "s to train", "{:.2f}"), ("test_accuracy", "test accuracy", "{:.2%}")],
+        "W10": [
+            ("peak_gb", "peak GB", "{:.2f}"),
+            ("rows_per_second", "rows / s", "{:,.0f}"),
+            ("wall_seconds", "s, whole process", "{:.1f}"),
+        ],
         "W11": [
             ("first_fit_seconds", "s, first fit in a new process", "{:.2f}"),
             ("later_fit_seconds", "s, later fits", "{:.2f}"),
@@ -108,6 +113,10 @@ def ratios(name: str, rows: list[dict], peak: float | None = None) -> str:
         from jaxmlp.bench.search import ratios as search_ratios
 
         return search_ratios(rows, peak)
+    if name.startswith("W10"):
+        from jaxmlp.bench.streaming import ratios as streaming_ratios
+
+        return streaming_ratios(rows)
     if name.startswith("W11"):
         from jaxmlp.bench.estimators import ratios as estimator_ratios
 
