@@ -16,6 +16,7 @@ import pytest
 
 import jaxmlp
 from jaxmlp.io import checkpoint as ckpt
+from tests.settings import thorough_only
 
 pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
 
@@ -149,6 +150,7 @@ while True:
 """
 
 
+@thorough_only
 def test_sigkill_while_writing_leaves_the_previous_checkpoint_loadable(tmp_path):
     net = jaxmlp.MLP((1000, 1000, 10))
     for delay in (0.05, 0.2, 0.45):

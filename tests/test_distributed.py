@@ -101,6 +101,7 @@ def test_fit_and_sweep_on_four_devices_equal_one_device():
     assert out["errors"][3].startswith("a population of 3 does not divide over 4 devices")
 
 
+@thorough_only
 def test_gradients_are_all_reduced_in_both_gradient_paths():
     """Each device sees a quarter of the batch; the update must use the whole batch's gradient
     (XLA's all-reduce), so every replica ends equal to one device's run, for both gradients."""
@@ -258,6 +259,7 @@ def test_two_processes_on_loopback_train_like_one(tmp_path):
     assert (tmp_path / "ck" / "checkpoint.npz").is_file()
 
 
+@thorough_only
 def test_bad_coordinator_settings_are_usage_errors():
 
     base = ["train", "xor", "--coordinator", "127.0.0.1:1", "--num-processes", "2"]

@@ -17,7 +17,7 @@ from jaxmlp.explain.names import fmt, step_lines
 from jaxmlp.explain.steps import Step
 
 from .cli_helpers import run
-from .settings import THOROUGH
+from .settings import THOROUGH, thorough_only
 
 pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
 
@@ -75,7 +75,9 @@ def step_html(page: str, k: int) -> str:
     return re.search(rf'<li id="step-{k}".*?</li>', page, re.S).group(0)
 
 
-@pytest.mark.parametrize("name", list(NETWORKS))
+@pytest.mark.parametrize(
+    "name", [n if n == "seed" else pytest.param(n, marks=thorough_only) for n in NETWORKS]
+)
 def test_every_step_of_the_text_trace_is_in_its_place(name):
     d, page = case(name)
     parsed = Steps(page)
@@ -94,7 +96,10 @@ def test_every_step_of_the_text_trace_is_in_its_place(name):
             assert number in shown, (s.name, number, shown)
 
 
-@pytest.mark.parametrize("name", list(NETWORKS))
+@pytest.mark.parametrize(
+    "name",
+    [n if n == "two hidden layers" else pytest.param(n, marks=thorough_only) for n in NETWORKS],
+)
 def test_mathml_is_well_formed_and_nothing_comes_from_another_host(name):
     _, page = case(name)
     maths = re.findall(r"<math\b.*?</math>", page, re.S)
@@ -128,6 +133,7 @@ def test_the_drawing_names_every_neuron_and_weight():
     assert fmt(d.value("dE_total/dw1")) in label and fmt(d.value("w1+")) in label
 
 
+@thorough_only
 def test_wide_layers_are_thinned_and_every_value_stays_reachable():
     net = jaxmlp.MLP((3, 30, 2), "tanh")
     params = net.init(jax.random.key(0), jnp.float64)

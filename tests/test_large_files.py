@@ -10,6 +10,7 @@ import pytest
 
 from jaxmlp.io import file_dataset, tables
 from tests.cli_helpers import child_json
+from tests.settings import thorough_only
 
 ROWS, FEATURES, GROUP = 1_000_000, 50, 65_536
 
@@ -79,6 +80,7 @@ def child():
     print(json.dumps({"peak": peak() - before, "values": ds.x_train.nbytes + ds.x_test.nbytes}))
 
 
+@thorough_only
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_a_large_parquet_file_is_held_once(tmp_path):
     """200 MB of float32 values peak at less than 1.3 times their size while read, split and

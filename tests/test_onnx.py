@@ -74,9 +74,10 @@ def check_architecture(activation, head, bias, dtype):
 @pytest.mark.parametrize("activation", jaxmlp.HIDDEN_ACTIVATIONS)
 @pytest.mark.parametrize("bias", jaxmlp.BIAS_MODES)
 def test_every_activation_bias_and_head_in_float32(activation, head, bias):
-    turn = jaxmlp.BIAS_MODES[jaxmlp.HIDDEN_ACTIVATIONS.index(activation) % len(jaxmlp.BIAS_MODES)]
-    if not THOROUGH and bias != turn:
-        pytest.skip("thorough run only (one bias mode per activation in the quick run)")
+    k = jaxmlp.HIDDEN_ACTIVATIONS.index(activation)
+    turn = jaxmlp.BIAS_MODES[k % len(jaxmlp.BIAS_MODES)], HEADS[k % len(HEADS)]
+    if not THOROUGH and (bias, head) != turn:
+        pytest.skip("thorough run only (one bias mode and head per activation in the quick run)")
     check_architecture(activation, head, bias, np.float32)
 
 
@@ -84,6 +85,10 @@ def test_every_activation_bias_and_head_in_float32(activation, head, bias):
 @pytest.mark.parametrize("head", HEADS, ids=lambda h: h[0])
 @pytest.mark.parametrize("activation", jaxmlp.HIDDEN_ACTIVATIONS)
 def test_every_activation_and_head_in_float64(activation, head):
+    if not THOROUGH and HEADS.index(head) != jaxmlp.HIDDEN_ACTIVATIONS.index(activation) % len(
+        HEADS
+    ):
+        pytest.skip("thorough run only (one head per activation in the quick run)")
     check_architecture(activation, head, "per_neuron", np.float64)
 
 

@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.settings import thorough_only
+
 ROOT = Path(__file__).parent.parent
 
 CASES = """
@@ -22,6 +24,7 @@ def test_fails():
 """
 
 
+@thorough_only
 def test_a_dead_worker_reruns_its_test_once_and_a_failure_is_not_rerun(tmp_path):
     (tmp_path / "test_cases.py").write_text(CASES)
     run = subprocess.run(

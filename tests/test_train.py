@@ -11,6 +11,7 @@ import pytest
 import jaxmlp
 from jaxmlp import finiteness
 from jaxmlp.training.loop import run_chunk
+from tests.settings import thorough_only
 
 pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
 
@@ -268,6 +269,7 @@ def test_integer_labels_pass_the_finiteness_check_unchanged():
     assert jaxmlp.validation.check_batch(NET, PARAMS, X, Y)[2].dtype == Y.dtype
 
 
+@thorough_only
 def test_without_history_the_result_is_the_same_and_divergence_is_still_located():
     kw = dict(steps=90, learning_rate=0.2, optimizer="adam", batch_size=5, key=KEY, chunk_size=40)
     full = jaxmlp.fit(NET, PARAMS, X, Y, **kw)

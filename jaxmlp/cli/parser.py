@@ -304,7 +304,7 @@ def build_parser() -> Parser:
         "bench",
         parents=[shared(json="print the report as JSON")],
         help="jaxmlp against pure Python, NumPy, PyTorch and bare JAX on identical work",
-        description="Nine workloads (W1-W4: seed network, 784-512-512-10 MLP, population, start-up; W5-W8: minibatches, CSV ingestion, eager calls, scikit-learn; W9: Hessian-vector products), timed in one process.",
+        description="Thirteen workloads (W1-W4: seed network, 784-512-512-10 MLP, population, start-up; W5-W8: minibatches, CSV ingestion, eager calls, scikit-learn; W9: Hessian-vector products; W10: data larger than memory; W11: the scikit-learn estimators; W12: the training monitor; W13: hyperparameter search), timed in one process or, where a whole process is the measure, in fresh ones.",
         epilog="example: jaxmlp bench --quick",
     )
     p.add_argument("--quick", action="store_true", help="small workloads, under a minute")
