@@ -49,6 +49,7 @@ def test_bench_quick_runs_and_reports_every_workload():
                 "us_per_step",
                 "us_eager",
                 "first_fit_seconds",
+                "rows_per_second",
             )
         )
         for row in timed

@@ -157,8 +157,10 @@ def peak_rss_kb(*argv) -> int:
 
 @thorough_only  # 13 s: four whole processes over 2,600,000 rows
 def test_predict_and_evaluate_hold_a_row_group_not_the_file(tmp_path, capsys):
-    """2,000,000 rows of 19 inputs (152 MB; 36 MB of CSV predictions) peak within a tenth of the
-    inputs' size of 600,000 rows (the same batches, fewer of them)."""
+    """2,000,000 rows of 19 inputs (152 MB; 36 MB of CSV predictions) peak within a quarter of
+    the inputs' size of 600,000 rows (the same batches, fewer of them; the allocators' pools settle
+    within 10-20 MB of each other, and reading the 1,400,000 more rows whole would add 106 MB of
+    inputs alone)."""
     small, big = tmp_path / "small.parquet", tmp_path / "big.parquet"
     write(small, rows=600_000, features=17, row_group_size=65_536)
     write(big, rows=2_000_000, features=17, row_group_size=65_536)
@@ -169,5 +171,5 @@ def test_predict_and_evaluate_hold_a_row_group_not_the_file(tmp_path, capsys):
     for command in (("predict", "--output", str(tmp_path / "p.csv")), ("evaluate",)):
         base = peak_rss_kb(command[0], str(model), str(small), *command[1:]) * 1024
         peak = peak_rss_kb(command[0], str(model), str(big), *command[1:]) * 1024
-        assert peak - base < 0.1 * inputs, (command[0], base, peak)
+        assert peak - base < 0.25 * inputs, (command[0], base, peak)
     assert sum(1 for _ in open(tmp_path / "p.csv")) == 2_000_001
