@@ -94,9 +94,7 @@ def current(browser):
     return state
 
 
-@pytest.mark.parametrize(
-    "name", [n if n == "seed" else pytest.param(n, marks=thorough_only) for n in NETWORKS]
-)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=thorough_only) for n in NETWORKS])
 def test_walk_every_step_with_the_keyboard_and_the_buttons(browser, tmp_path, name):
     d, page = case(name)
     open_page(browser, tmp_path, name.replace(" ", "_"), page)

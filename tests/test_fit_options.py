@@ -11,6 +11,7 @@ from jaxmlp.checks import gradient_check
 from jaxmlp.checks.gradient_check import GradientMismatchError
 from jaxmlp.training import batching
 from jaxmlp.training.loop import run_chunk
+from tests.settings import thorough_only
 
 from .cli_helpers import assert_one_line_error, run, run_json
 
@@ -222,6 +223,7 @@ def test_bad_validation_arguments_are_refused(kw, error, match):
         jaxmlp.fit(NET, PARAMS, X[:30], Y[:30], steps=2, learning_rate=0.1, **kw)
 
 
+@thorough_only
 def test_cli_validation_and_gradient_check(capsys, tmp_path):
     s = run_json(
         capsys,

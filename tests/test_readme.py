@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.settings import thorough_only
+
 README = Path(__file__).parent.parent / "README.md"
 
 
@@ -54,6 +56,7 @@ print(json.dumps({{
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@thorough_only
 def test_python_examples_run():
     got = run_blocks()
     assert abs(got["net_h1"] - 0.3775) < 1e-15

@@ -17,7 +17,7 @@ from jaxmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 from jaxmlp.sklearn import search as population_search  # noqa: E402
 from jaxmlp.training import stochastic  # noqa: E402
 
-from .settings import THOROUGH  # noqa: E402
+from .settings import THOROUGH, thorough_only  # noqa: E402
 
 
 def iris():
@@ -53,6 +53,7 @@ def counting(monkeypatch):
     return calls
 
 
+@thorough_only
 def test_a_grid_over_a_pipeline_gives_scikit_learns_results(monkeypatch):
     """Candidates x seeds x folds (folds of unequal size: 4 folds of 150 rows), shuffled
     minibatches, sgd and adam (two populations), early stopping for some: the scores of

@@ -221,7 +221,9 @@ def test_resume_refuses_another_architecture_and_a_truncated_file(tmp_path, caps
     )
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, pytest.param(signal.SIGTERM, marks=thorough_only)])
+@pytest.mark.parametrize(
+    "sig", [pytest.param(s, marks=thorough_only) for s in (signal.SIGINT, signal.SIGTERM)]
+)
 def test_a_signal_saves_a_checkpoint_and_resuming_matches_an_uninterrupted_run(
     tmp_path, capsys, sig
 ):
@@ -438,6 +440,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     assert not isinstance(progress.progress(10, enabled=False), progress.Progress)
 
 
+@thorough_only
 def test_class_labels_become_one_hot_targets_for_a_squared_error_loss(capsys):
     d = run_json(
         capsys,
