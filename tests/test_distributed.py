@@ -177,6 +177,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def two_processes(code: str, *args: str) -> list:
+    """``python -c code PORT PROCESS *args`` as the two processes of a ``jax.distributed`` run over
+    loopback, one CPU device each (again with a new port if the first was taken); the last line
+    each prints, as JSON."""
+    for _ in range(2):
+        port = free_port()
+        env = {**os.environ, "PYTHONPATH": ROOT, "JAXMLP_CACHE_DIR": "",
+               "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}  # fmt: skip
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, str(port), str(p), *args],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+            for p in range(2)
+        ]  # fmt: skip
+        outs = [proc.communicate(timeout=240) for proc in procs]
+        if all(proc.returncode == 0 for proc in procs):
+            return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
+    raise AssertionError(outs[0][1][-3000:] + outs[1][1][-3000:])
+
+
 def launch_two_processes(args, checkpoint_dir):
     """Run ``jaxmlp args`` as two processes x two CPU devices; return their exit codes, stdouts, stderrs."""
     port = free_port()

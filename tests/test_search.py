@@ -1,6 +1,11 @@
 """jaxmlp.sklearn.search: scikit-learn's searches, their jaxmlp candidates and folds trained as one
 population, giving the results of scikit-learn's own searches over jaxmlp's estimators."""
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -176,3 +181,23 @@ def test_a_population_split_over_two_devices_gives_one_devices_results():
         devices=2,
     )
     assert out["one"] == out["two"] and out["coefs"] == 0.0
+
+
+@thorough_only
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_two_processes_split_the_population_and_find_one_process_results(dtype):
+    """Hosts: two processes over loopback, one device each, train half of the cohorts each; every
+    process ends with the whole search, that of one process alone (the members never talk)."""
+    from tests.test_distributed import ROOT, two_processes
+
+    code = "from tests.search_hosts import child; child()"
+    two = two_processes(code, dtype)
+    one = subprocess.run(
+        [sys.executable, "-c", code, "0", "single", dtype], capture_output=True, text=True,
+        check=True, env={**os.environ, "PYTHONPATH": ROOT},
+    )  # fmt: skip
+    one = json.loads(one.stdout.strip().splitlines()[-1])
+    assert [p.pop("devices") for p in two] == [[2, 1], [2, 1]]  # a mesh over both processes
+    one.pop("devices")
+    assert two[0] == two[1] == one  # scores, best parameters, refit weights, rows trained
+    assert one["trained"] > 0  # the population trained the fits (not scikit-learn one by one)

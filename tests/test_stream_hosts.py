@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.settings import thorough_only
-from tests.test_distributed import ROOT, free_port, python
+from tests.test_distributed import ROOT, python, two_processes
 
 ROWS = 4_000
 
@@ -35,21 +35,8 @@ def data(tmp_path):
 
 
 def run_children(data, kind):
-    """The two processes of a run over loopback (again with a new port if the first was taken)."""
-    for _ in range(2):
-        port = free_port()
-        env = {**os.environ, "PYTHONPATH": ROOT, "JAXMLP_CACHE_DIR": "",
-               "XLA_FLAGS": "--xla_force_host_platform_device_count=1"}  # fmt: skip
-        code = "from tests.stream_hosts import child; child()"
-        procs = [
-            subprocess.Popen([sys.executable, "-c", code, str(port), str(p), str(data), kind],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-            for p in range(2)
-        ]  # fmt: skip
-        outs = [proc.communicate(timeout=240) for proc in procs]
-        if all(proc.returncode == 0 for proc in procs):
-            return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
-    raise AssertionError(outs[0][1][-3000:] + outs[1][1][-3000:])
+    """The two processes of a run over loopback."""
+    return two_processes("from tests.stream_hosts import child; child()", str(data), kind)
 
 
 def single(data, kind):

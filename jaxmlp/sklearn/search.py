@@ -28,7 +28,6 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 from sklearn import model_selection
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
@@ -44,7 +43,7 @@ from jaxmlp.sklearn.estimators import (
     fit_key,
     running,
 )
-from jaxmlp.training import stochastic
+from jaxmlp.training import parallel, stochastic
 from jaxmlp.training.parallel import axis_size, make_mesh
 
 MEMORY_BUDGET = 2 * 2**30  # bytes of member state and epoch orders per population call
@@ -76,7 +75,9 @@ def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET, devices=None)
     :func:`fit` would one by one, members with the same network and static solver settings as
     one population (cut into groups that fit ``budget`` bytes per device, saying so in one line).
     ``devices`` (a count or a 1-D ``jax.sharding.Mesh``, as ``jaxmlp.fit`` takes it) splits each
-    population's cohorts over the devices (the data replicated; the members never communicate).
+    population's cohorts over the devices (the data replicated; the members never communicate),
+    also when they belong to several processes (``jax.distributed``): every process passes the
+    same fits, trains its devices' cohorts and ends with every member trained.
     Returns the training rows the members went through (rows x epochs, summed)."""
     mesh = make_mesh(devices)
     seen = 0
@@ -168,13 +169,17 @@ def _train(members, epochs: int, mesh=None) -> int:
     rules = _stack([_stack([m.start.rules for m in row]) for row in fill])
     state = _stack([_stack([m.start.state for m in row]) for row in fill])
     rows = _stack(rows)
+    n_train = np.asarray(rows.n_train)
     split = (lambda tree: tree) if mesh is None else functools.partial(_split, mesh)
+    fetch = jax.device_get if mesh is None else _fetch
     left = np.array([[m.start.left if m is not None else 0 for m in row] for row in grid])
     stopped = np.zeros(left.shape, bool)
     problem = members[0].problem
     seen = 0
     with running(problem.X.dtype, problem.device):
         rules, state, rows = split(rules), split(state), split(rows)  # in the data's precision
+        if mesh is not None:
+            data = parallel.replicate(mesh, data)
         while ((left > 0) & ~stopped).any():
             wanted = np.where(stopped, 0, np.minimum(epochs, left)).astype(np.int32)
             perms = None
@@ -189,16 +194,16 @@ def _train(members, epochs: int, mesh=None) -> int:
             *state, records, ran, now_stopped = stochastic.run_population(
                 solver, rules, *state, data, rows, split(perms), split(wanted)
             )
-            records, ran = jax.device_get(records), np.asarray(jax.device_get(ran))
+            records, ran, now_stopped = fetch((records, ran, now_stopped))
             for g, row in enumerate(grid):
                 for c, member in enumerate(row):
                     if member is not None and wanted[g, c]:
                         one = jax.tree_util.tree_map(lambda a, g=g, c=c: a[g, :, c], records)
-                        member.estimator._record(one, int(ran[g, c]), int(rows.n_train[g]))
+                        member.estimator._record(one, int(ran[g, c]), int(n_train[g]))
             left -= ran
-            seen += int(np.sum(ran * np.asarray(jax.device_get(rows.n_train))[:, None]))
-            stopped |= np.asarray(jax.device_get(now_stopped))
-        state = jax.device_get(tuple(state))
+            seen += int(np.sum(ran * n_train[:, None]))
+            stopped |= now_stopped
+        state = fetch(tuple(state))
     for g, row in enumerate(grid):
         for c, member in enumerate(row):
             if member is not None:
@@ -225,9 +230,14 @@ def _even(cohorts: list[list]) -> list[list]:
 
 
 def _split(mesh, tree):
-    """Every leaf of ``tree`` (None stays None) split over ``mesh`` along its leading axis."""
-    sharding = NamedSharding(mesh, PartitionSpec(mesh.axis_names[0]))
-    return jax.tree_util.tree_map(lambda a: jax.device_put(np.asarray(a), sharding), tree)
+    """Every leaf of ``tree`` (None stays None) split over ``mesh`` along its leading axis; every
+    process passes the whole tree and places its own devices' share."""
+    return jax.tree_util.tree_map(lambda a: parallel.shard_leading(mesh, a), tree)
+
+
+def _fetch(tree):
+    """Every leaf of a tree split over a mesh, whole as NumPy in every process (an all-gather)."""
+    return jax.tree_util.tree_map(lambda a: parallel.to_host(parallel.gather(a)), tree)
 
 
 def _final(estimator):
@@ -300,7 +310,8 @@ class GridSearchCV(_Population, model_selection.GridSearchCV):
     """scikit-learn's ``GridSearchCV`` (same signature, attributes and results), its jaxmlp MLP
     candidates and folds trained as one population (module docstring). jaxmlp's one extra
     keyword, ``devices`` (a count or a 1-D ``jax.sharding.Mesh``, as ``jaxmlp.fit`` takes it),
-    splits the population over several devices."""
+    splits the population over several devices, of one process or of several (every process
+    running the same search after ``jax.distributed`` starts)."""
 
     _parameter_constraints = {**model_selection.GridSearchCV._parameter_constraints, **DEVICES}
 
