@@ -14,6 +14,7 @@ from jaxmlp.training.curvature import hessian, top_eigenvalue
 from jaxmlp.training.fit import fit
 from jaxmlp.training.hypergradient import hypergradient
 from jaxmlp.training.loop import TrainState
+from jaxmlp.training.members import PopulationFit, train_population
 from jaxmlp.training.monitor import Monitor
 from jaxmlp.training.optimizers import named_optimizer, sgd_step
 from jaxmlp.training.parallel import make_mesh
@@ -36,6 +37,7 @@ __all__ = [
     "Monitor",
     "NpySource",
     "ParquetSource",
+    "PopulationFit",
     "SweepResult",
     "TrainState",
     "check_gradients",
@@ -49,5 +51,6 @@ __all__ = [
     "sgd_step_updated_weights",
     "sweep",
     "top_eigenvalue",
+    "train_population",
     "tutorial",
 ]

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -190,7 +191,8 @@ def two_processes(code: str, *args: str) -> list:
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
             for p in range(2)
         ]  # fmt: skip
-        outs = [proc.communicate(timeout=240) for proc in procs]
+        with ThreadPoolExecutor(2) as pool:  # both read at once: a full pipe would block its writer
+            outs = list(pool.map(lambda proc: proc.communicate(timeout=240), procs))
         if all(proc.returncode == 0 for proc in procs):
             return [json.loads(out.strip().splitlines()[-1]) for out, _ in outs]
     raise AssertionError(outs[0][1][-3000:] + outs[1][1][-3000:])

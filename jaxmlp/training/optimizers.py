@@ -144,9 +144,9 @@ def named_optimizer(
     return NamedOptimizer(opt.init, opt.update)
 
 
-def schedule_multiplier(schedule: str, warmup_steps: int, total_steps, t):
+def schedule_multiplier(schedule: str, warmup_steps, total_steps, t):
     r"""The factor :math:`s(t)` of update ``t`` in a run of ``total_steps`` :math:`T` steps (traceable:
-    :math:`T` and ``t`` may be arrays), as optax's schedules define it.
+    :math:`T`, ``t`` and ``warmup_steps`` may be arrays), as optax's schedules define it.
 
     After ``warmup_steps`` :math:`w` of linear warm-up :math:`t / w`, with
     :math:`D = \max(1, T - w)` and :math:`u = t - w`: ``cosine``
@@ -154,17 +154,19 @@ def schedule_multiplier(schedule: str, warmup_steps: int, total_steps, t):
     w + D)``), ``exponential`` :math:`0.01^{u / D}` (``optax.exponential_decay``), ``constant`` 1.
     """
     t = jnp.asarray(t, jnp.float32)
-    decay = jnp.maximum(1.0, jnp.asarray(total_steps, jnp.float32) - warmup_steps)
-    u = t - warmup_steps
+    constant = isinstance(warmup_steps, (int, np.integer))  # else an array: a member's own
+    warmup = warmup_steps if constant else jnp.asarray(warmup_steps, jnp.float32)
+    decay = jnp.maximum(1.0, jnp.asarray(total_steps, jnp.float32) - warmup)
+    u = t - warmup
     if schedule == "cosine":
         after = 0.5 * (1.0 + jnp.cos(jnp.pi * jnp.minimum(jnp.maximum(u, 0.0), decay) / decay))
     elif schedule == "exponential":
         after = jnp.power(jnp.float32(0.01), u / decay)
     else:
         after = jnp.ones_like(t)
-    if not warmup_steps:
+    if constant and not warmup:
         return after
-    return jnp.where(t < warmup_steps, t / warmup_steps, after)
+    return jnp.where(t < warmup, t / jnp.maximum(warmup, 1.0), after)
 
 
 @functools.lru_cache(maxsize=256)
@@ -178,10 +180,11 @@ def takes_learning_rate(optimizer) -> bool:
     return optimizer is None or isinstance(optimizer, (str, NamedOptimizer))
 
 
-def set_hyperparams(opt_state, learning_rate=None, total_steps=None):
+def set_hyperparams(opt_state, learning_rate=None, total_steps=None, **others):
     """``opt_state`` with every injected ``learning_rate`` (and, for a schedule, ``total_steps``: the
-    run's length :math:`T`) set; ``None`` leaves a hyperparameter as it is."""
-    values = {"learning_rate": learning_rate, "total_steps": total_steps}
+    run's length :math:`T`; and any ``others`` by name) set; ``None`` leaves a hyperparameter as
+    it is. A value may be an array: a population's, one per member."""
+    values = {"learning_rate": learning_rate, "total_steps": total_steps, **others}
 
     def is_injected(s):
         return isinstance(getattr(s, "hyperparams", None), dict)

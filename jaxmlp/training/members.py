@@ -1,0 +1,406 @@
+r"""A population trained as ``fit`` trains one network: minibatch epochs, any optax optimizer, and
+early stopping, every member with its own hyperparameters, rows, batch order and stopping.
+
+Member :math:`m` has parameters :math:`\theta_m`, a PRNG key :math:`k_m`, its rows
+:math:`R_m \subset \{0..n-1\}` of the shared data (a fold or a split: an index set, so the data are
+stored once) and hyperparameters :math:`h_m` (learning rate, weight decay, betas, momentum,
+warm-up, ...). Step :math:`t` of member :math:`m` draws the batch
+:math:`B_{m,t} = R_m[\pi_{k_m}(\cdot)]` of its epoch stream (:mod:`jaxmlp.training.batching`: the
+batches ``fit(x[R_m], y[R_m], key=k_m)`` draws) and applies
+
+.. math:: (u, s_m) \leftarrow \mathrm{opt}_{h_m}.\mathrm{update}(\nabla E_{B_{m,t}}(\theta_m), s_m,
+   \theta_m), \qquad \theta_m \leftarrow \theta_m + u,
+
+the optax optimizer named ``optimizer`` built with ``optax.inject_hyperparams``: its numeric
+hyperparameters live in the optimizer state :math:`s_m`, so they are data (a new grid never
+recompiles) and ``jax.vmap`` gives every member its own. A ``schedule`` multiplies every update by
+:func:`~jaxmlp.training.optimizers.schedule_multiplier` :math:`s(t)` over the run's steps, its
+``warmup_steps`` and ``total_steps`` per-member hyperparameters too.
+
+With validation rows :math:`V_m`, after every ``check_every`` steps each member's validation loss
+:math:`E_{V_m}(\theta_m)` is taken; a member whose loss has not improved on its best for more than
+``patience`` checks stops: it is frozen (its later steps are discarded) and keeps the parameters
+of its best check. A member whose training loss is no longer finite stops too. The run ends when
+every member has stopped or after ``steps`` steps; all of it is one compiled call (a
+``lax.while_loop`` over checks around a ``lax.scan`` over steps, the members ``vmap``-ed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+import time
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxmlp.checks.gradient_check import GradCheckReport, report_from_errors
+from jaxmlp.forward import loss_fn
+from jaxmlp.mlp import MLP
+from jaxmlp.training import batching, parallel
+from jaxmlp.training.arguments import MAX_STEP, check_gradient_path
+from jaxmlp.training.loop import StepSpec, TrainState, update
+from jaxmlp.training.optimizers import SCHEDULES, schedule_multiplier, set_hyperparams
+from jaxmlp.training.population import kernel_errors
+from jaxmlp.validation import check_batch, check_positive_int
+
+
+@dataclasses.dataclass(frozen=True)
+class PopulationFit:
+    """What :func:`train_population` returns, every array with the members' axis ``N`` where it says.
+
+    ``params``: stacked ``(N, ...)``: each member's best parameters when validating (those of its
+    best check), else its last. ``last_params``: the parameters each member ended with.
+    ``steps_run`` ``(N,)``: the steps each member took before it stopped. ``stopped`` ``(N,)``:
+    stopped by its patience or a non-finite loss (False: it ran all ``steps``).
+    ``train_loss`` ``(checks, N)``: the mean batch loss of each period of ``check_every`` steps
+    (NaN after a member stopped). ``validation_loss`` ``(checks, N)`` after each period (None
+    without validation rows); ``best_validation_loss``, ``best_step`` ``(N,)`` (None without).
+    ``gradient_check``: the handwritten gradient against ``jax.grad`` on the first member's first
+    batch (``grad="backprop"``), else None. ``seconds``: the compiled run's wall time.
+    """
+
+    params: Any
+    last_params: Any
+    steps_run: np.ndarray
+    stopped: np.ndarray
+    train_loss: np.ndarray
+    validation_loss: np.ndarray | None
+    best_validation_loss: np.ndarray | None
+    best_step: np.ndarray | None
+    gradient_check: GradCheckReport | None
+    seconds: float
+
+
+class _Static(NamedTuple):
+    """The compiled run's static part: one program per distinct value."""
+
+    spec: StepSpec
+    batch: int | None  # None: every step takes all of a member's rows
+    n_rows: int
+    check_every: int
+    checks: int
+    patience: int | None
+
+
+def optax_optimizer(name: str, hyperparams, schedule: str = "constant", options=None):
+    """``optax.inject_hyperparams`` of ``optax.<name>`` (``options``: its non-numeric arguments, such
+    as ``nesterov``), with ``hyperparams``' names as injected (per-member) state; with a
+    ``schedule``, chained with :func:`~jaxmlp.training.optimizers.schedule_multiplier` whose
+    ``warmup_steps`` and ``total_steps`` are injected too. Refuses, naming what it takes, a name
+    that is not an optax optimizer or a hyperparameter it does not have."""
+    import optax
+
+    factory = getattr(optax, name, None) if isinstance(name, str) else None
+    taken = _parameters(factory)
+    if "learning_rate" not in taken:
+        raise ValueError(
+            f"optimizer must name an optax optimizer that takes a learning_rate, such as 'adam', "
+            f"'adamw', 'sgd', 'rmsprop' or 'lion', got {name!r}"
+        )
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+    options = dict(options or {})
+    for what in list(hyperparams) + list(options):
+        if what not in taken and what not in SCHEDULE_HYPERPARAMS:
+            raise ValueError(
+                f"optax.{name} has no hyperparameter {what!r}; it takes {', '.join(taken)}"
+            )
+    for what in SCHEDULE_HYPERPARAMS:
+        if schedule == "constant" and what in hyperparams:
+            raise ValueError(f"{what} needs a schedule ('cosine' or 'exponential')")
+    try:
+        frozen = tuple(sorted(options.items()))
+        hash(frozen)
+    except TypeError:
+        raise ValueError(
+            f"options must be hashable values (True, 0.9, ...), got {options!r}"
+        ) from None
+    numeric = tuple(sorted(h for h in hyperparams if h not in SCHEDULE_HYPERPARAMS))
+    return _injected(name, numeric, schedule, frozen)
+
+
+@functools.lru_cache(maxsize=64)
+def _injected(name: str, numeric: tuple, schedule: str, options: tuple):
+    """The transformation of :func:`optax_optimizer`, made once per arguments (one compiled run)."""
+    import optax
+
+    factory = functools.partial(getattr(optax, name), **dict(options))
+    if schedule == "constant":
+        return optax.inject_hyperparams(factory)(**dict.fromkeys(numeric, 0.0))
+
+    def scheduled(**values):
+        warmup, total = values.pop("warmup_steps"), values.pop("total_steps")
+
+        def multiplier(t):
+            return schedule_multiplier(schedule, warmup, total, t)
+
+        return optax.chain(factory(**values), optax.scale_by_schedule(multiplier))
+
+    names = ("warmup_steps", "total_steps", *numeric)  # inject_hyperparams reads the signature
+    scheduled.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY) for k in names]
+    )
+
+    return optax.inject_hyperparams(scheduled)(
+        warmup_steps=0.0, total_steps=1.0, **dict.fromkeys(numeric, 0.0)
+    )
+
+
+SCHEDULE_HYPERPARAMS = ("warmup_steps", "total_steps")
+
+
+def _parameters(factory) -> tuple[str, ...]:
+    if not callable(factory):
+        return ()
+    try:
+        return tuple(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return ()
+
+
+def _per_member(values, n: int, name: str) -> np.ndarray:
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim == 0:
+        a = np.full(n, float(a))
+    if a.shape != (n,) or not np.all(np.isfinite(a)):
+        raise ValueError(
+            f"hyperparameter {name!r} must be one finite number or one per member ({n}), got "
+            f"{np.shape(values)} values" + ("" if a.shape != (n,) else " with a non-finite one")
+        )
+    return a
+
+
+def _rows(rows, n_members: int, n: int, name: str) -> np.ndarray:
+    """``rows`` as ``(N, L)`` int32 positions in ``[0, n)``: one index set per member, or one shared."""
+    r = np.asarray(rows)
+    if r.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be integer row indices, got dtype {r.dtype}")
+    if r.ndim == 1:
+        r = np.broadcast_to(r, (n_members, r.shape[0]))
+    if r.ndim != 2 or r.shape[0] != n_members or r.shape[1] == 0:
+        raise ValueError(
+            f"{name} must be one index set per member, (N={n_members}, rows) with rows of one "
+            f"length (pad nothing: equal folds), or one (rows,) for all; got shape {np.shape(rows)}"
+        )
+    if r.min() < 0 or r.max() >= n:
+        raise ValueError(f"{name} must lie in [0, {n}), got values from {r.min()} to {r.max()}")
+    return np.ascontiguousarray(r, np.int32)
+
+
+def train_population(
+    net: MLP,
+    params,
+    x,
+    y,
+    *,
+    steps: int,
+    optimizer: str = "adam",
+    hyperparams: dict[str, Any],
+    options: dict[str, Any] | None = None,
+    schedule: str = "constant",
+    batch_size: int | None = None,
+    keys=None,
+    train_rows=None,
+    validation_rows=None,
+    patience: int | None = None,
+    check_every: int | None = None,
+    grad: str = "autodiff",
+    check_gradient: bool = True,
+    devices=None,
+) -> PopulationFit:
+    """Train ``N`` networks at once as ``fit`` trains each (module docstring).
+
+    Args:
+      net: the shared configuration. params: stacked ``(N, ...)`` (e.g.
+        :func:`~jaxmlp.training.population.init_population`).
+      x, y: the shared data, ``(n, n_in)`` and targets (``fit``'s forms).
+      steps: the most steps any member takes.
+      optimizer: the name of an optax optimizer (``"adam"``, ``"adamw"``, ``"sgd"``,
+        ``"rmsprop"``, ``"lion"``, ...); ``options`` its non-numeric arguments (``nesterov``).
+      hyperparams: its numeric hyperparameters by name, each one number or ``(N,)`` (one per
+        member): ``learning_rate`` at least; with a ``schedule`` (``"cosine"``,
+        ``"exponential"``) also ``warmup_steps`` (default 0) and ``total_steps`` (the length it
+        decays over; default ``steps``).
+      batch_size: rows per step (each member's own keyed epochs over its rows); None: all of them.
+      keys: ``(N,)`` PRNG keys, required with ``batch_size``.
+      train_rows: each member's rows, ``(N, L)`` (or ``(L,)`` for all); default every row.
+      validation_rows: ``(N, V)`` (or ``(V,)``): early stopping on their loss with ``patience``
+        checks without improvement (default: never stop), a check every ``check_every`` steps
+        (default: one epoch of the member's rows).
+      grad: ``"autodiff"`` or ``"backprop"`` (the delta rule, first checked against ``jax.grad``
+        on the first member's first batch unless ``check_gradient=False``).
+      devices: a count or a 1-D ``jax.sharding.Mesh`` (as ``fit`` takes it), also across processes:
+        the members split over it (``N`` must divide), the data replicated.
+    """
+    leaves = jax.tree_util.tree_leaves(params)
+    leading = {np.shape(a)[0] if np.ndim(a) else -1 for a in leaves}
+    if len(leading) != 1 or -1 in leading:
+        raise ValueError(
+            "params must be stacked with one network per member: one leading axis N on every "
+            f"leaf, got leading axes {sorted(leading)} (-1: a scalar leaf)"
+        )
+    (n,) = leading
+    steps = check_positive_int(steps, "steps", upper=MAX_STEP)
+    check_gradient_path(grad, "simultaneous", optimizer, None)
+    if not isinstance(hyperparams, dict) or "learning_rate" not in hyperparams:
+        raise ValueError(
+            "hyperparams must be a dict with a 'learning_rate' (one or one per member)"
+        )
+    first = jax.tree_util.tree_map(lambda a: a[0], params)
+    _, x, y = check_batch(net, first, x, y)
+    if x.ndim != 2:
+        raise ValueError(f"train_population needs x of shape (n, {net.sizes[0]}), got {x.shape}")
+    rows = _rows(
+        np.arange(x.shape[0]) if train_rows is None else train_rows, n, x.shape[0], "train_rows"
+    )
+    valid = None
+    if validation_rows is not None:
+        valid = _rows(validation_rows, n, x.shape[0], "validation_rows")
+    elif patience is not None:
+        raise ValueError("patience needs validation_rows to watch")
+    if patience is not None:
+        patience = check_positive_int(patience, "patience")
+    batch = None
+    if batch_size is not None:
+        batch = check_positive_int(batch_size, "batch_size", upper=rows.shape[1])
+        keys = _keys(keys, n)
+    every = check_every or (-(-rows.shape[1] // batch) if batch else 1)
+    every = min(check_positive_int(every, "check_every"), steps)
+    values = {k: _per_member(v, n, k) for k, v in hyperparams.items()}
+    opt = optax_optimizer(optimizer, values, schedule, options)
+    if schedule != "constant":
+        values.setdefault("total_steps", np.full(n, float(steps)))
+        values.setdefault("warmup_steps", np.zeros(n))
+    spec = StepSpec(net, opt, grad)
+    static = _Static(spec, batch, rows.shape[1], every, -(-steps // every), patience)
+    report = None
+    if grad == "backprop" and check_gradient:
+        pick = rows[0]
+        if batch:
+            cursor = batching.start(keys[0], 0, rows.shape[1], batch)
+            pick = pick[np.asarray(batching.draw(keys[0], cursor, batch, rows.shape[1])[0])]
+        errors = kernel_errors(net, first, x[pick], y[pick], use_lanes=False)
+        report = report_from_errors(net, errors, first, x[pick], y[pick])
+    dtype = leaves[0].dtype
+    state = jax.vmap(opt.init)(params)
+    state = set_hyperparams(state, **{k: jnp.asarray(v, dtype) for k, v in values.items()})
+    members = (params, state, keys, rows, valid)
+    data = (x, y)
+    mesh = parallel.make_mesh(devices)
+    if mesh is not None:
+        parallel.check_divisible(n, mesh, "a population")
+        members = jax.tree_util.tree_map(lambda a: parallel.shard_leading(mesh, a), members)
+        data = parallel.replicate(mesh, data)
+    start = time.perf_counter()
+    out = _run(static, np.int32(steps), *members, *data)
+    out = jax.tree_util.tree_map(lambda a: parallel.to_host(parallel.gather(a)), out)
+    seconds = time.perf_counter() - start
+    best, last, ran, stopped, train_loss, val_loss, best_loss, best_step = out
+    return PopulationFit(
+        best if valid is not None else last,
+        last,
+        ran,
+        stopped,
+        train_loss,
+        val_loss if valid is not None else None,
+        best_loss if valid is not None else None,
+        best_step if valid is not None else None,
+        report,
+        seconds,
+    )
+
+
+def _keys(keys, n: int):
+    if keys is None:
+        raise ValueError("batch_size needs keys: one PRNG key per member, (N,) jax.random.key(...)")
+    if not jnp.issubdtype(getattr(keys, "dtype", None) or np.float64, jax.dtypes.prng_key) or (
+        keys.shape != (n,)
+    ):
+        raise ValueError(
+            f"keys must be {n} typed PRNG keys (jax.random.split(jax.random.key(0), {n})), got "
+            f"{getattr(keys, 'shape', None)} of dtype {getattr(keys, 'dtype', type(keys).__name__)}"
+        )
+    return keys
+
+
+def _select(keep, new, old):
+    """Per member (leading axis of every leaf): ``new`` where ``keep`` ``(N,)``, else ``old``."""
+    return jax.tree_util.tree_map(
+        lambda a, b: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b), new, old
+    )
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
+    """The whole run (module docstring): a ``lax.while_loop`` over periods of ``check_every``
+    steps, each a ``lax.scan`` of every member's step (``jax.vmap``)."""
+    spec, n = static.spec, rows.shape[0]
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
+
+    def member_step(carry, member):
+        state, cursor = carry
+        key, own = member
+        if static.batch is None:
+            picked = own
+        else:
+            idx, cursor = batching.draw(key, cursor, static.batch, static.n_rows)
+            picked = own[idx]
+        state, loss = update(spec, state, None, x[picked], y[picked])
+        return (state._replace(step=state.step + 1), cursor), loss
+
+    def period(carry):
+        c, states, cursors, best, best_loss, best_step, stale, ran, stopped, records = carry
+        active = ~stopped & (ran < steps)
+        left = jnp.where(active, jnp.clip(steps - ran, 0, static.check_every), 0)
+
+        def body(inner, i):
+            new, loss = jax.vmap(member_step)(inner, (keys, rows))
+            taking = i < left  # a member past its last step (or stopped) stays as it was
+            return _select(taking, new, inner), jnp.where(taking, loss, 0)
+
+        (states, cursors), losses = jax.lax.scan(
+            body, (states, cursors), jnp.arange(static.check_every, dtype=jnp.int32)
+        )
+        train = jnp.sum(losses, 0) / jnp.maximum(left, 1).astype(dtype)
+        ran = ran + left
+        diverged = active & ~jnp.isfinite(train)
+        records = records._replace(train=records.train.at[c].set(jnp.where(active, train, jnp.nan)))
+        if valid is not None:
+            v = jax.vmap(lambda p, r: loss_fn(spec.net, p, x[r], y[r]))(states.params, valid)
+            better = active & (v < best_loss)
+            best = _select(better, states.params, best)
+            best_step = jnp.where(better, ran, best_step)
+            best_loss = jnp.where(better, v, best_loss)
+            stale = jnp.where(active, jnp.where(better, 0, stale + 1), stale)
+            records = records._replace(valid=records.valid.at[c].set(jnp.where(active, v, jnp.nan)))
+            if static.patience is not None:
+                stopped = stopped | (active & (stale > static.patience))
+        stopped = stopped | diverged
+        return c + 1, states, cursors, best, best_loss, best_step, stale, ran, stopped, records
+
+    def more(carry):
+        c, *_, ran, stopped, _ = carry
+        return (c < static.checks) & jnp.any(~stopped & (ran < steps))
+
+    zeros = jnp.zeros(n, jnp.int32)
+    states = TrainState(params, opt_state, zeros, None)
+    cursors = zeros if static.batch is None else batching.Epochs(zeros, zeros)  # (unused: zeros)
+    nan = jnp.full((static.checks, n), jnp.nan, dtype)
+    records = _Records(nan, nan)
+    start = (
+        jnp.int32(0), states, cursors, params, jnp.full(n, jnp.inf, dtype), zeros, zeros, zeros,
+        jnp.zeros(n, bool), records,
+    )  # fmt: skip
+    _, states, _, best, best_loss, best_step, _, ran, stopped, records = jax.lax.while_loop(
+        more, period, start
+    )
+    return best, states.params, ran, stopped, records.train, records.valid, best_loss, best_step
+
+
+class _Records(NamedTuple):
+    train: jax.Array
+    valid: jax.Array

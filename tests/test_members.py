@@ -1,0 +1,292 @@
+"""jaxmlp.train_population: a population trained as fit trains each member, with any optax
+optimizer, per-member hyperparameters, rows, batch orders and early stopping."""
+
+import re
+
+import jax
+import numpy as np
+import optax
+import pytest
+
+import jaxmlp
+from jaxmlp.training import members
+from jaxmlp.training.population import init_population
+from tests.settings import thorough_only
+
+N, STEPS, BATCH = 4, 23, 32
+
+
+@pytest.fixture(scope="module")
+def problem():
+    from sklearn.datasets import load_digits
+
+    x, y = load_digits(return_X_y=True)
+    net = jaxmlp.MLP(
+        sizes=(64, 12, 10), activation="relu", output_activation="softmax", loss="cross_entropy"
+    )
+    rng = np.random.default_rng(0)
+    rows = np.stack([rng.permutation(len(x))[:900] for _ in range(N)])  # four "folds" of 900
+    return net, x / 16, y, rows
+
+
+def leaf_gaps(one, population, m):
+    return [
+        float(np.max(np.abs(np.asarray(a) - np.asarray(b)[m])))
+        for a, b in zip(jax.tree_util.tree_leaves(one), jax.tree_util.tree_leaves(population))
+    ]
+
+
+OPTIMIZERS = [
+    pytest.param(
+        "adamw", {"learning_rate": [1e-3, 3e-3, 1e-2, 3e-2], "weight_decay": [0, 1e-4, 1e-3, 1e-2]},
+        {}, id="adamw"),
+    pytest.param(
+        "sgd", {"learning_rate": [0.3, 0.1, 0.03, 0.01], "momentum": [0.0, 0.5, 0.9, 0.95]},
+        {"nesterov": True}, marks=thorough_only, id="sgd"),
+    pytest.param(
+        "lion", {"learning_rate": [1e-4, 3e-4, 1e-3, 3e-3], "b1": [0.8, 0.9, 0.95, 0.99]}, {},
+        marks=thorough_only, id="lion"),
+]  # fmt: skip
+
+
+@pytest.mark.float64
+@pytest.mark.parametrize("name, hyperparams, options", OPTIMIZERS)
+def test_every_member_is_the_fit_of_its_rows_with_its_hyperparameters(
+    problem, name, hyperparams, options
+):
+    """Member m equals fit(x[rows_m], key_m, optax.<name>(its hyperparameters)): float64 to 1e-12
+    (the same operations; vmap may only reorder a sum)."""
+    net, x, y, rows = problem
+    params = init_population(net, np.arange(N), np.float64)
+    keys = jax.random.split(jax.random.key(7), N)
+    out = jaxmlp.train_population(
+        net, params, x, y, steps=STEPS, optimizer=name, hyperparams=hyperparams,
+        options=options, batch_size=BATCH, keys=keys, train_rows=rows, check_every=10,
+    )  # fmt: skip
+    assert out.steps_run.tolist() == [STEPS] * N and not out.stopped.any()
+    assert out.train_loss.shape == (3, N) and out.validation_loss is None
+    for m in range(N):
+        mine = {k: v[m] for k, v in hyperparams.items()}
+        one = jaxmlp.fit(
+            net, jax.tree_util.tree_map(lambda a, m=m: a[m], params), x[rows[m]], y[rows[m]],
+            steps=STEPS, optimizer=getattr(optax, name)(**mine, **options), batch_size=BATCH,
+            key=keys[m],
+        )  # fmt: skip
+        assert max(leaf_gaps(one.params, out.params, m)) < 1e-12
+
+
+def test_float32_members_match_their_fits_within_rounding(problem):
+    """JAX's default precision: vmapped products may add in another order than one network's,
+    a few float32 ulps (6e-8 relative) per step; after 23 adam steps of size <= 1e-2, within 1e-5."""
+    net, x, y, rows = problem
+    params = init_population(net, np.arange(N))
+    keys = jax.random.split(jax.random.key(3), N)
+    lrs = [1e-3, 3e-3, 1e-2, 3e-3]
+    out = jaxmlp.train_population(
+        net, params, x, y, steps=STEPS, hyperparams={"learning_rate": lrs}, batch_size=BATCH,
+        keys=keys, train_rows=rows,
+    )  # fmt: skip
+    assert jax.tree_util.tree_leaves(out.params)[0].dtype == np.float32
+    for m in range(N):
+        one = jaxmlp.fit(
+            net, jax.tree_util.tree_map(lambda a, m=m: a[m], params), x[rows[m]], y[rows[m]],
+            steps=STEPS, optimizer="adam", learning_rate=lrs[m], batch_size=BATCH, key=keys[m],
+        )  # fmt: skip
+        assert max(leaf_gaps(one.params, out.params, m)) < 1e-5
+
+
+@thorough_only
+@pytest.mark.float64
+def test_schedules_take_a_warmup_per_member_as_fits_named_optimizer(problem):
+    """The schedule's factor is float32 in both (as optax's schedules); XLA may turn fit's division
+    by its constant warm-up into a product with the reciprocal, a float32 ulp (6e-8 relative) of a
+    factor: at most 23 steps x 1e-2 x 6e-8 = 1.4e-8 apart."""
+    net, x, y, rows = problem
+    params = init_population(net, np.arange(N), np.float64)
+    keys = jax.random.split(jax.random.key(5), N)
+    warmup = [0, 3, 7, 15]
+    out = jaxmlp.train_population(
+        net, params, x, y, steps=STEPS, optimizer="adam", schedule="cosine",
+        hyperparams={"learning_rate": 1e-2, "warmup_steps": warmup}, batch_size=BATCH, keys=keys,
+        train_rows=rows,
+    )  # fmt: skip
+    for m in range(N):
+        one = jaxmlp.fit(
+            net, jax.tree_util.tree_map(lambda a, m=m: a[m], params), x[rows[m]], y[rows[m]],
+            steps=STEPS, optimizer="adam", learning_rate=1e-2, schedule="cosine",
+            warmup_steps=warmup[m], batch_size=BATCH, key=keys[m],
+        )  # fmt: skip
+        assert max(leaf_gaps(one.params, out.params, m)) < 2e-8
+
+
+@pytest.mark.float64
+def test_members_stop_on_their_own_keeping_their_best_parameters(problem):
+    """Patience 2, a check every 10 steps: the large learning rates stop early and are frozen;
+    each member's kept parameters are those fit reaches after its best step, its last those after
+    the steps it ran."""
+    net, x, y, _ = problem
+    params = init_population(net, np.arange(N), np.float64)
+    keys = jax.random.split(jax.random.key(1), N)
+    perm = np.random.default_rng(0).permutation(len(x))
+    train, valid = perm[:1400], perm[1400:]
+    out = jaxmlp.train_population(
+        net, params, x, y, steps=200, hyperparams={"learning_rate": [1e-3, 1e-2, 0.1, 1.0]},
+        batch_size=64, keys=keys, train_rows=train, validation_rows=valid, patience=2,
+        check_every=10,
+    )  # fmt: skip
+    assert out.stopped.tolist() == [False, False, True, True]
+    assert out.steps_run[0] == out.steps_run[1] == 200 and max(out.steps_run[2:]) < 200
+    assert np.isnan(out.validation_loss[-1, 2:]).all()  # frozen: no checks after the stop
+    for m in range(N):
+        p = jax.tree_util.tree_map(lambda a, m=m: a[m], params)
+
+        def fitted(steps, m=m, p=p):
+            return jaxmlp.fit(
+                net, p, x[train], y[train], steps=int(steps), optimizer="adam",
+                learning_rate=[1e-3, 1e-2, 0.1, 1.0][m], batch_size=64, key=keys[m],
+            ).params  # fmt: skip
+
+        assert max(leaf_gaps(fitted(out.best_step[m]), out.params, m)) < 1e-12
+        assert max(leaf_gaps(fitted(out.steps_run[m]), out.last_params, m)) < 1e-12
+        best = jaxmlp.forward.loss_fn(net, fitted(out.best_step[m]), x[valid], y[valid])
+        assert float(best) == pytest.approx(out.best_validation_loss[m], rel=1e-12)
+        assert out.best_validation_loss[m] == np.nanmin(out.validation_loss[:, m])
+
+
+def test_new_hyperparameters_never_recompile(problem):
+    net, x, y, rows = problem
+    params = init_population(net, np.arange(N))
+    keys = jax.random.split(jax.random.key(0), N)
+    run = dict(steps=5, optimizer="adamw", batch_size=BATCH, keys=keys, train_rows=rows)
+    first = {"learning_rate": 1e-3, "weight_decay": 1e-4}
+    jaxmlp.train_population(net, params, x, y, hyperparams=first, **run)
+    compiled = members._run._cache_size()
+    again = {"learning_rate": [1e-3, 2e-3, 3e-3, 4e-3], "weight_decay": 0.1}
+    jaxmlp.train_population(net, params, x, y, hyperparams=again, **run)
+    assert members._run._cache_size() == compiled
+    jaxmlp.train_population(net, params, x, y, hyperparams={"learning_rate": 1e-3}, **run)
+    assert members._run._cache_size() == compiled + 1  # other names: another optimizer state
+
+
+@thorough_only
+def test_the_handwritten_gradient_is_checked_first(problem):
+    net, x, y, rows = problem
+    out = jaxmlp.train_population(
+        net, init_population(net, np.arange(N)), x, y, steps=3, hyperparams={"learning_rate": 1e-3},
+        batch_size=BATCH, keys=jax.random.split(jax.random.key(0), N), train_rows=rows,
+        grad="backprop",
+    )  # fmt: skip
+    assert out.gradient_check is not None and out.gradient_check.passed
+    auto = jaxmlp.train_population(
+        net, init_population(net, np.arange(N)), x, y, steps=3, hyperparams={"learning_rate": 1e-3},
+        batch_size=BATCH, keys=jax.random.split(jax.random.key(0), N), train_rows=rows,
+    )  # fmt: skip
+    assert auto.gradient_check is None
+    assert max(max(leaf_gaps(jax.tree_util.tree_map(lambda a: a[m], auto.params), out.params, m))
+               for m in range(N)) < 1e-5  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"optimizer": "adamx"}, "must name an optax optimizer"),
+        ({"optimizer": "clip"}, "must name an optax optimizer"),
+        ({"hyperparams": {"learning_rate": 1e-3, "beta": 0.9}}, "has no hyperparameter 'beta'"),
+        ({"hyperparams": {"learning_rate": [1e-3, 1e-2]}}, "one per member (4)"),
+        ({"hyperparams": {"momentum": 0.9}}, "with a 'learning_rate'"),
+        ({"hyperparams": {"learning_rate": 1e-3, "warmup_steps": 3}}, "needs a schedule"),
+        ({"keys": None}, "batch_size needs keys"),
+        ({"keys": jax.random.split(jax.random.key(0), 3)}, "keys must be 4 typed PRNG keys"),
+        ({"train_rows": np.arange(5000)}, "must lie in [0, 1797)"),
+        ({"train_rows": np.zeros((3, 10), int)}, "one index set per member"),
+        ({"patience": 2}, "patience needs validation_rows"),
+        ({"schedule": "linear"}, "unknown schedule"),
+        ({"steps": 0}, "steps"),
+    ],
+)
+def test_bad_arguments_are_refused_before_training(problem, change, message):
+    net, x, y, rows = problem
+    run = dict(
+        steps=3, optimizer="adam", hyperparams={"learning_rate": 1e-3}, batch_size=BATCH,
+        keys=jax.random.split(jax.random.key(0), N), train_rows=rows,
+    )  # fmt: skip
+    with pytest.raises((ValueError, TypeError), match=re.escape(message)):
+        jaxmlp.train_population(net, init_population(net, np.arange(N)), x, y, **(run | change))
+
+
+@thorough_only
+def test_two_devices_split_the_members_and_give_one_devices_results():
+    from tests.test_distributed import python
+
+    out = python(
+        """
+        import json, jax, numpy as np, jaxmlp
+        jax.config.update("jax_enable_x64", True)
+        from jaxmlp.training.population import init_population
+        from sklearn.datasets import load_digits
+        x, y = load_digits(return_X_y=True)
+        net = jaxmlp.MLP(sizes=(64, 12, 10), activation="relu", output_activation="softmax",
+                         loss="cross_entropy")
+        perm = np.random.default_rng(0).permutation(len(x))
+        run = dict(steps=60, hyperparams={"learning_rate": [1e-3, 1e-2, 0.1, 1.0]},
+                   batch_size=64, keys=jax.random.split(jax.random.key(1), 4),
+                   train_rows=perm[:1400], validation_rows=perm[1400:], patience=1, check_every=10)
+        p = init_population(net, np.arange(4), np.float64)
+        one = jaxmlp.train_population(net, p, x / 16, y, **run)
+        two = jaxmlp.train_population(net, p, x / 16, y, devices=2, **run)
+        gap = max(float(np.abs(a - b).max()) for a, b in zip(jax.tree_util.tree_leaves(one.params),
+                                                             jax.tree_util.tree_leaves(two.params)))
+        print(json.dumps([gap, one.steps_run.tolist(), two.steps_run.tolist()]))
+        """,
+        devices=2,
+    )
+    assert out[0] < 1e-12 and out[1] == out[2]  # float64: sums perhaps in another order
+
+
+MEMBERS_CHILD = """
+import json, sys
+import jax
+jax.config.update("jax_enable_x64", True)
+from jaxmlp.training import parallel
+if sys.argv[2] != "single":
+    parallel.initialize(f"127.0.0.1:{sys.argv[1]}", 2, int(sys.argv[2]))
+import jax, numpy as np, jaxmlp
+from jaxmlp.training.population import init_population
+from sklearn.datasets import load_digits
+x, y = load_digits(return_X_y=True)
+net = jaxmlp.MLP(sizes=(64, 12, 10), activation="relu", output_activation="softmax",
+                 loss="cross_entropy")
+perm = np.random.default_rng(0).permutation(len(x))
+out = jaxmlp.train_population(
+    net, init_population(net, np.arange(4), np.float64), x / 16, y, steps=60,
+    hyperparams={"learning_rate": [1e-3, 1e-2, 0.1, 1.0]}, batch_size=64,
+    keys=jax.random.split(jax.random.key(1), 4), train_rows=perm[:1400],
+    validation_rows=perm[1400:], patience=1, check_every=10,
+    devices=None if sys.argv[2] == "single" else 2)
+print(json.dumps({"params": [np.asarray(a).tolist() for a in jax.tree_util.tree_leaves(out.params)],
+                  "ran": out.steps_run.tolist(), "devices": jax.device_count()}))
+"""
+
+
+@thorough_only
+def test_two_processes_split_the_members_and_both_end_with_all_of_them():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from tests.test_distributed import ROOT, two_processes
+
+    two = two_processes(MEMBERS_CHILD)
+    one = subprocess.run(
+        [sys.executable, "-c", MEMBERS_CHILD, "0", "single"], capture_output=True, text=True,
+        check=True, env={**os.environ, "PYTHONPATH": ROOT},
+    )  # fmt: skip
+    one = json.loads(one.stdout.strip().splitlines()[-1])
+    assert [p.pop("devices") for p in two] == [2, 2] and one.pop("devices") == 1
+    assert two[0] == two[1]  # every process ends with every member
+    assert two[0]["ran"] == one["ran"]  # the same stops
+    # a device's share is a smaller vmap than one device's whole: the same sums, perhaps in
+    # another order (float64)
+    for a, b in zip(two[0]["params"], one["params"], strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
