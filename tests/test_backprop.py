@@ -9,7 +9,7 @@ from hypothesis import given, settings
 import jaxmlp
 from jaxmlp.backprop import sgd_step_updated_weights
 from jaxmlp.checks import gradient_check
-from tests.settings import examples
+from tests.settings import examples, thorough_only
 from tests.strategies import networks
 
 
@@ -124,6 +124,7 @@ def test_finite_differences_catch_a_wrong_autodiff_side(monkeypatch, request):
 
 
 @pytest.mark.float64
+@thorough_only
 def test_updated_weights_order_differs_only_in_hidden_layers_and_works_for_any_depth():
     net = jaxmlp.MLP((3, 5, 4, 2), activation="tanh", bias="per_neuron")
     params = net.init(jax.random.key(0), jnp.float64)

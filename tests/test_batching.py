@@ -10,6 +10,7 @@ import pytest
 
 import jaxmlp
 from jaxmlp.training import batching
+from tests.settings import thorough_only
 
 pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
 
@@ -76,6 +77,7 @@ def test_a_draw_does_no_work_of_the_data_sets_size():
     assert max(sizes(jaxpr.jaxpr)) <= batch * batching.ROUNDS
 
 
+@thorough_only
 def test_resuming_across_an_epoch_boundary_is_bit_identical():
     net = jaxmlp.MLP((3, 5, 2), "tanh", "softmax", "cross_entropy")
     params = net.init(jax.random.key(0), jnp.float64)

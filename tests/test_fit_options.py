@@ -40,7 +40,9 @@ def test_backprop_fit_reports_the_check_of_its_first_full_batch():
     assert r.gradient_check.max_rel_error < 1e-12
 
 
-@pytest.mark.parametrize("chunk_size", [None, 2])  # inside the one call; before the first of two
+@pytest.mark.parametrize(  # inside the one call; before the first of two
+    "chunk_size", [pytest.param(None, marks=thorough_only), 2]
+)
 def test_the_check_uses_the_batch_the_first_step_draws(chunk_size):
     r = jaxmlp.fit(
         NET,
@@ -192,6 +194,7 @@ def test_patience_stops_when_the_validation_loss_stops_falling():
     assert np.all(np.diff(r.validation_losses) > 0)
 
 
+@thorough_only
 def test_validation_fraction_holds_out_a_keyed_subset():
     kw = dict(steps=4, learning_rate=0.1, validation_fraction=0.25, batch_size=10, key=KEY)
     a = jaxmlp.fit(NET, PARAMS, X, Y, **kw)

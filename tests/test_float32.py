@@ -14,7 +14,7 @@ import numpy as np
 from hypothesis import given, settings
 
 import jaxmlp
-from tests.settings import examples
+from tests.settings import examples, thorough_only
 from tests.strategies import networks
 
 
@@ -87,6 +87,7 @@ def test_float32_fit_equals_the_manual_loop():
     )
 
 
+@thorough_only
 def test_float32_sweep_members_equal_their_own_fit_runs():
     """A population trained by sweep (float32, lanes and vmap) equals each member trained alone
     to a relative 1e-5 of the final loss (different summation orders, 60 steps)."""

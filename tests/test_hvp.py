@@ -19,7 +19,7 @@ from jaxmlp import forward, hvp
 from jaxmlp.activations import HIDDEN_ACTIVATIONS, get_activation
 from jaxmlp.explain.names import param_names
 from tests.cli_helpers import run, run_json
-from tests.settings import examples
+from tests.settings import examples, thorough_only
 from tests.strategies import networks
 
 pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
@@ -164,6 +164,7 @@ def test_seed_hessian_against_finite_differences_of_an_independent_loss():
     assert np.all(np.asarray(jaxmlp.hessian(net, params, x[None], y[None]))[:, [0, 5]] == 0)
 
 
+@thorough_only
 def test_dense_hessian_equals_jax_hessian():
     net = jaxmlp.MLP((3, 4, 2), "tanh", "softmax", "cross_entropy", "per_neuron")
     params = net.init(jax.random.key(0), jnp.float64)
@@ -216,7 +217,10 @@ def test_curvature_takes_one_example_as_the_methods_do():
     assert np.array_equal(np.asarray(one), np.asarray(batch))
 
 
-@pytest.mark.parametrize("sizes,activation", [((2, 3, 2), "tanh"), ((3, 5, 4, 2), "softplus")])
+@pytest.mark.parametrize(
+    "sizes,activation",
+    [((2, 3, 2), "tanh"), pytest.param((3, 5, 4, 2), "softplus", marks=thorough_only)],
+)
 def test_top_eigenvalue_against_eigvalsh(sizes, activation):
     net = jaxmlp.MLP(sizes, activation, "logistic", "half_sse", "per_neuron")
     params = net.init(jax.random.key(3), jnp.float64)
@@ -292,9 +296,9 @@ def test_direction_is_validated():
     [
         (None, "final_loss", None),
         (None, "mean_loss", None),
-        ("momentum", "final_loss", None),
+        pytest.param("momentum", "final_loss", None, marks=thorough_only),
         ("adam", "mean_loss", None),
-        (None, "final_loss", 3),
+        pytest.param(None, "final_loss", 3, marks=thorough_only),
     ],
 )
 def test_hypergradient_equals_finite_differences_of_fit(optimizer, objective, batch_size):

@@ -82,7 +82,7 @@ def test_layout_round_trip_and_shapes():
     jax.tree_util.tree_map(np.testing.assert_array_equal, lanes.from_lanes(lane), stacked)
 
 
-@pytest.mark.parametrize("grad", ["backprop", "autodiff"])
+@pytest.mark.parametrize("grad", ["backprop", pytest.param("autodiff", marks=thorough_only)])
 def test_sweep_layouts_agree(grad):
     net = jaxmlp.MLP((2, 5, 1))
     ds = builtin.load("xor")
@@ -97,6 +97,7 @@ def test_sweep_layouts_agree(grad):
     assert b.params[0]["w"].shape == (6, 5, 2)  # handed back stacked on the leading axis
 
 
+@thorough_only
 def test_auto_takes_lanes_only_for_the_handwritten_gradient_where_it_fits():
     chunk = lanes.compiled_chunk()
     chunk.clear_cache()  # what this test compiles, whatever ran before it in this process

@@ -207,6 +207,7 @@ def test_early_stopping_keeps_the_records_of_every_step_run():
     np.testing.assert_array_equal(r.monitor.step, np.arange(0, run, 10))
 
 
+@thorough_only
 def test_dead_and_saturated_units_are_counted_per_hidden_layer():
     net = jaxmlp.MLP((2, 4, 3, 1), activation="relu", output_activation="identity", loss="mse")
     x, y = data(net)
@@ -284,6 +285,7 @@ def test_a_probe_of_the_wrong_width_is_refused_before_tracing():
         jaxmlp.fit(net, net.init(jax.random.key(0)), x, y, steps=2, learning_rate=0.1, monitor=5)
 
 
+@thorough_only
 def test_train_monitor_prints_the_last_record_and_json_carries_all(tmp_path, capsys):
     code, out, err = run(capsys, "train", "xor", "--steps", "200", "--monitor", "50")
     assert code == 0, err

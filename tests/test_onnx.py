@@ -14,7 +14,7 @@ ort = pytest.importorskip("onnxruntime")
 import jaxmlp  # noqa: E402
 from jaxmlp.io import modelfile, onnx_export, prediction  # noqa: E402
 from tests.cli_helpers import assert_one_line_error, run, run_json  # noqa: E402
-from tests.settings import THOROUGH  # noqa: E402
+from tests.settings import THOROUGH, thorough_only  # noqa: E402
 from tests.test_modelfile import data_files, train_and_save  # noqa: E402
 
 HEADS = [  # (output activation, loss, task, classes)
@@ -92,6 +92,7 @@ def test_every_activation_and_head_in_float64(activation, head):
     check_architecture(activation, head, "per_neuron", np.float64)
 
 
+@thorough_only
 def test_a_model_trained_from_a_csv_with_a_categorical_column(tmp_path, capsys):
     """jaxmlp export, then onnxruntime on the raw columns (numbers and text): the probabilities and
     class names jaxmlp predict gives; the metadata names the features and classes."""

@@ -24,7 +24,7 @@ import jaxmlp  # noqa: E402
 from jaxmlp.sklearn import MLPClassifier, MLPRegressor, from_sklearn, to_sklearn  # noqa: E402
 from jaxmlp.training import stochastic  # noqa: E402
 
-from .settings import THOROUGH  # noqa: E402
+from .settings import THOROUGH, thorough_only  # noqa: E402
 
 ESTIMATORS = [MLPClassifier(random_state=0), MLPRegressor(random_state=0)]
 # The quick run keeps the checks of the interface; the thorough run (CI) runs every check.
@@ -261,6 +261,7 @@ def test_sample_and_class_weights():
     np.testing.assert_allclose(balanced.coefs_[0], by_hand.coefs_[0])
 
 
+@thorough_only
 def test_jaxmlps_own_keywords():
     x, y = iris()
     kw = dict(hidden_layer_sizes=(6,), max_iter=30, random_state=0)
@@ -411,7 +412,7 @@ def test_package_exports_nothing_that_needs_scikit_learn():
     assert not hasattr(jaxmlp, "MLPClassifier")  # `import jaxmlp` stays free of scikit-learn
 
 
-@pytest.mark.parametrize("cache", ["dir", ""])
+@pytest.mark.parametrize("cache", ["dir", pytest.param("", marks=thorough_only)])
 def test_a_fit_keeps_its_program_in_the_persistent_compilation_cache(tmp_path, cache):
     """$JAXMLP_CACHE_DIR (set empty: off), as the CLI; a new process then loads the program."""
     if not THOROUGH and not cache:

@@ -11,6 +11,7 @@ import pytest
 import jaxmlp
 from jaxmlp import worked_example
 from tests.cli_helpers import assert_one_line_error, run, run_json
+from tests.settings import thorough_only
 
 pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
 
@@ -28,63 +29,69 @@ def test_seed_trace_contains_every_seed_figure(capsys):
     assert d["inputs"] == [0.05, 0.1] and d["targets"] == [0.01, 0.99] and d["learning_rate"] == 0.5
 
 
+TRACE_OPTIONS = [
+    [
+        "--sizes",
+        "3,4,2",
+        "--activation",
+        "tanh",
+        "--output-activation",
+        "logistic",
+        "--loss",
+        "half_sse",
+        "--seed",
+        "0",
+    ],
+    [
+        "--sizes",
+        "2,3,3,2",
+        "--activation",
+        "relu",
+        "--output-activation",
+        "softmax",
+        "--loss",
+        "cross_entropy",
+        "--bias",
+        "per_neuron",
+        "--train-bias",
+        "--seed",
+        "1",
+    ],
+    [
+        "--sizes",
+        "4,2,3",
+        "--activation",
+        "softplus",
+        "--output-activation",
+        "logistic",
+        "--loss",
+        "binary_cross_entropy",
+        "--bias",
+        "none",
+        "--seed",
+        "2",
+    ],
+    [
+        "--sizes",
+        "2,3,1",
+        "--activation",
+        "leaky_relu",
+        "--output-activation",
+        "identity",
+        "--loss",
+        "mse",
+        "--train-bias",
+        "--seed",
+        "3",
+    ],
+]
+
+
 @pytest.mark.parametrize(
     "options",
     [
-        [
-            "--sizes",
-            "3,4,2",
-            "--activation",
-            "tanh",
-            "--output-activation",
-            "logistic",
-            "--loss",
-            "half_sse",
-            "--seed",
-            "0",
-        ],
-        [
-            "--sizes",
-            "2,3,3,2",
-            "--activation",
-            "relu",
-            "--output-activation",
-            "softmax",
-            "--loss",
-            "cross_entropy",
-            "--bias",
-            "per_neuron",
-            "--train-bias",
-            "--seed",
-            "1",
-        ],
-        [
-            "--sizes",
-            "4,2,3",
-            "--activation",
-            "softplus",
-            "--output-activation",
-            "logistic",
-            "--loss",
-            "binary_cross_entropy",
-            "--bias",
-            "none",
-            "--seed",
-            "2",
-        ],
-        [
-            "--sizes",
-            "2,3,1",
-            "--activation",
-            "leaky_relu",
-            "--output-activation",
-            "identity",
-            "--loss",
-            "mse",
-            "--train-bias",
-            "--seed",
-            "3",
-        ],
+        o if i in (0, 3) else pytest.param(o, marks=thorough_only)
+        for i, o in enumerate(TRACE_OPTIONS)
     ],
 )
 def test_random_network_trace_equals_the_library_for_the_printed_weights(capsys, options):

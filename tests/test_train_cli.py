@@ -365,6 +365,7 @@ def test_sweep_xor_reports_the_success_rate(capsys):
     assert d["nets"] == 20 and d["all_correct_rate"] == 1.0
 
 
+@thorough_only
 def test_sweep_layout_option(capsys):
     argv = ("sweep", "--learning-rates", "3", "--seeds", "4", "--steps", "300")
     auto = run_json(capsys, *argv)
