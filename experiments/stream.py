@@ -20,6 +20,7 @@ import jax
 import numpy as np
 
 import jaxmlp
+from jaxmlp.bench.streaming import write_parquet
 
 RESULTS = Path(__file__).parent / "results"
 FEATURES, STEPS, BATCH = 50, 10_000, 256
@@ -82,20 +83,6 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "stream.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
-
-def write_parquet(path: Path, x: np.ndarray, y: np.ndarray, group: int = 131_072) -> None:
-    """``x``'s columns ``f0..`` and ``label`` as a Parquet file, a row group at a time."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    schema = pa.schema(
-        [(f"f{j}", pa.float32()) for j in range(x.shape[1])] + [("label", pa.int32())]
-    )
-    with pq.ParquetWriter(path, schema) as writer:
-        for i in range(0, len(x), group):
-            part = {f"f{j}": x[i : i + group, j] for j in range(x.shape[1])}
-            writer.write_table(pa.table(part | {"label": y[i : i + group]}, schema=schema))
 
 
 if __name__ == "__main__":

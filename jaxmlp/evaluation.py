@@ -61,6 +61,19 @@ def _losses(net: MLP, params, x, t):
     return per_example_loss(net, params, x, t), apply(net, params, x)
 
 
+def combine_moments(a: tuple, b: tuple) -> tuple:
+    r"""``(n, mean, M2)`` of two parts' rows together, from each part's (arrays or numbers; Chan,
+    Golub and LeVeque's update):
+    :math:`\mu = \mu_a + \delta n_b / n`, :math:`M_2 = M_{2a} + M_{2b} + \delta^2 n_a n_b / n`,
+    :math:`\delta = \mu_b - \mu_a`."""
+    (na, ma, m2a), (nb, mb, m2b) = a, b
+    n = na + nb
+    if n == 0:
+        return a
+    delta = mb - ma
+    return n, ma + delta * (nb / n), m2a + m2b + delta**2 * (na * nb / n)
+
+
 @dataclasses.dataclass
 class Totals:
     """Running sums over batches for a ``task`` (``classification`` with ``n_classes``, or
@@ -111,7 +124,7 @@ class Totals:
     @classmethod
     def summed(cls, task: str, n_classes: int, vectors: np.ndarray) -> Totals:
         """The :class:`Totals` of all the rows that several :meth:`as_vector` ``(p, k)`` counted
-        (means and :math:`M_2` combined as Chan, Golub and LeVeque do)."""
+        (means and :math:`M_2` combined by :func:`combine_moments`)."""
         vectors = np.asarray(vectors, np.float64)
         out = cls(task, n_classes, rows=int(vectors[:, 0].sum()), loss=float(vectors[:, 1].sum()))
         if task == "classification":
@@ -123,10 +136,7 @@ class Totals:
         for rows, _, absolute, residual, m, v in vectors:
             out.absolute += absolute
             out.residual += residual
-            if rows:
-                delta, total = m - mean, n + rows
-                mean, m2 = mean + delta * rows / total, m2 + v + delta**2 * n * rows / total
-                n = total
+            n, mean, m2 = combine_moments((n, mean, m2), (rows, m, v))
         out.shift, out.shifted, out.shifted_squares = mean, 0.0, m2
         return out
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import jaxmlp
+from tests.settings import thorough_only
 
 pytestmark = pytest.mark.float64  # float64 figures and pins (see conftest.py)
 
@@ -307,6 +308,7 @@ def test_sgd_step_names_what_does_not_match(grads, rate, error, message):
         jaxmlp.sgd_step(params, grads(params), rate)
 
 
+@thorough_only
 def test_sgd_step_under_jit_and_grad_is_the_pure_update():
     net = jaxmlp.MLP((3, 4, 2), "tanh", "softmax", "cross_entropy")
     params = net.init(jax.random.key(0), jnp.float64)

@@ -124,6 +124,7 @@ def test_walk_every_step_with_the_keyboard_and_the_buttons(browser, tmp_path, na
     no_console_errors(browser)
 
 
+@thorough_only
 def test_hover_focus_colours_errata_and_the_training_slider(browser, tmp_path):
     d, page = case("seed")
     open_page(browser, tmp_path, "seed", page)

@@ -96,9 +96,10 @@ def test_every_step_of_the_text_trace_is_in_its_place(name):
             assert number in shown, (s.name, number, shown)
 
 
+@thorough_only
 @pytest.mark.parametrize(
     "name",
-    [n if n == "two hidden layers" else pytest.param(n, marks=thorough_only) for n in NETWORKS],
+    list(NETWORKS),
 )
 def test_mathml_is_well_formed_and_nothing_comes_from_another_host(name):
     _, page = case(name)

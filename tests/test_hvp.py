@@ -390,6 +390,7 @@ def test_gradcheck_second_order_cli(capsys):
     assert out["max_rel_error"] < 1e-9 and out["fd_max_abs_error"] is not None
 
 
+@thorough_only
 def test_trace_second_order_prints_the_seed_hessian(capsys):
     out = run_json(capsys, "trace", "--second-order")
     assert out["parameters"] == [f"w{k}" for k in range(1, 9)]

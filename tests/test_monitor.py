@@ -64,10 +64,9 @@ def layer_norms(tree):
     ]
 
 
+@thorough_only
 @pytest.mark.float64
-@pytest.mark.parametrize(
-    "name", [n if n == "tanh-mse" else pytest.param(n, marks=thorough_only) for n in NETS]
-)
+@pytest.mark.parametrize("name", list(NETS))
 def test_records_equal_independent_computations_at_the_same_steps(name):
     net = NETS[name]
     x, y = data(net, dtype=np.float64)
@@ -149,6 +148,7 @@ def test_float32_sharpness_within_its_tolerance_of_the_float64_eigenvalue():
     np.testing.assert_allclose(r.monitor.sharpness[0], top, rtol=2e-3)
 
 
+@thorough_only
 @pytest.mark.parametrize(
     "kw",
     [

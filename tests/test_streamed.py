@@ -57,6 +57,7 @@ def test_a_streamed_run_equals_the_run_in_memory_bit_for_bit(files, chunk_size):
         assert streamed.step == RUN["steps"]
 
 
+@thorough_only
 def test_regression_targets_manual_sgd_and_the_delta_rule(tmp_path):
     rng = np.random.default_rng(1)
     x = rng.standard_normal((300, 3)).astype(np.float32)

@@ -395,7 +395,7 @@ def test_sweep_learning_rates_are_data_not_constants(layout):
 
 
 @pytest.mark.float64
-@pytest.mark.parametrize("layout", ["vmap", "lanes"])
+@pytest.mark.parametrize("layout", ["vmap", pytest.param("lanes", marks=thorough_only)])
 def test_sweep_members_equal_fit_runs(layout):
     import jax
 
@@ -483,7 +483,8 @@ def test_sweep_refuses_params_not_stacked_per_seed():
         population.sweep(net, x, y, learning_rates=[0.1], seeds=[0, 1], params=stacked, steps=1)
 
 
-@pytest.mark.parametrize("data_set", [pytest.param("csv", marks=thorough_only), "digits"])
+@thorough_only
+@pytest.mark.parametrize("data_set", ["csv", "digits"])
 def test_a_run_imports_only_what_it_uses(tmp_path, data_set):
     """No scikit-learn for a CSV run, nor for digits (its file is read directly), no matplotlib
     without --plot, never torch. And start-up is mostly compiling: a digits run compiles the run's

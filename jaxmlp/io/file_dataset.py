@@ -192,18 +192,6 @@ def moments(x: np.ndarray, block_bytes: int = 1 << 20) -> tuple[int, np.ndarray,
     return n, mean, squares
 
 
-def combine_moments(a: tuple, b: tuple) -> tuple[int, np.ndarray, np.ndarray]:
-    r"""The :func:`moments` of two parts' rows together (Chan, Golub and LeVeque's update):
-    :math:`\mu = \mu_a + \delta n_b / n`, :math:`M_2 = M_{2a} + M_{2b} + \delta^2 n_a n_b / n`,
-    :math:`\delta = \mu_b - \mu_a`."""
-    (na, ma, m2a), (nb, mb, m2b) = a, b
-    n = na + nb
-    if n == 0:
-        return a
-    delta = mb - ma
-    return n, ma + delta * (nb / n), m2a + m2b + delta**2 * (na * nb / n)
-
-
 def targets_from_column(
     tables, column, path, target: str, task: str | None, classes=None, first: int = 0
 ):

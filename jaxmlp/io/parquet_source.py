@@ -5,7 +5,7 @@ for training (a :class:`~jaxmlp.training.streamed.RowSource`), never held whole.
 row group at a time: the task and classes (as :func:`~jaxmlp.io.file_dataset.read_table` decides
 them), the categories of each text column, the missing values (from the row groups' statistics).
 The second encodes every row group once for the training rows' column statistics, float64 moments
-per group combined exactly (:func:`~jaxmlp.io.file_dataset.combine_moments`). They become the
+per group combined exactly (:func:`~jaxmlp.evaluation.combine_moments`). They become the
 model file's preprocessing, as for data read into memory, so ``predict`` encodes new rows the same way.
 
 **Held-out rows.** Row ``i`` of row group ``g`` is a test row when the ``i``-th draw of
@@ -35,13 +35,9 @@ from typing import Any
 
 import numpy as np
 
+from jaxmlp.evaluation import combine_moments
 from jaxmlp.io import columns, tables
-from jaxmlp.io.file_dataset import (
-    CLASSIFICATION_MAX_CLASSES,
-    combine_moments,
-    file_defaults,
-    moments,
-)
+from jaxmlp.io.file_dataset import CLASSIFICATION_MAX_CLASSES, file_defaults, moments
 
 WINDOW_BYTES = 128 << 20  # encoded training rows shuffled together, at least
 STREAM_BATCH = 256  # a streamed data set's default batch (it cannot train full batch)
