@@ -196,6 +196,8 @@ def test_the_handwritten_gradient_is_checked_first(problem):
         ({"hyperparams": {"learning_rate": 1e-3, "beta": 0.9}}, "has no hyperparameter 'beta'"),
         ({"hyperparams": {"learning_rate": [1e-3, 1e-2]}}, "one per member (4)"),
         ({"hyperparams": {"momentum": 0.9}}, "with a 'learning_rate'"),
+        ({"hyperparams": {"learning_rate": [1e-3, 0, 1e-3, 1e-3]}}, "learning_rate must be > 0"),
+        ({"hyperparams": {"learning_rate": [1e-3, np.nan, 1e-3, 1e-3]}}, "with a non-finite one"),
         ({"hyperparams": {"learning_rate": 1e-3, "warmup_steps": 3}}, "needs a schedule"),
         ({"keys": None}, "batch_size needs keys"),
         ({"keys": jax.random.split(jax.random.key(0), 3)}, "keys must be 4 typed PRNG keys"),

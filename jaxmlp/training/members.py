@@ -235,6 +235,9 @@ def train_population(
         on the first member's first batch unless ``check_gradient=False``).
       devices: a count or a 1-D ``jax.sharding.Mesh`` (as ``fit`` takes it), also across processes:
         the members split over it (``N`` must divide), the data replicated.
+
+    Returns:
+      A :class:`PopulationFit` (every process gets all members').
     """
     leaves = jax.tree_util.tree_leaves(params)
     leading = {np.shape(a)[0] if np.ndim(a) else -1 for a in leaves}
@@ -271,6 +274,10 @@ def train_population(
     every = check_every or (-(-rows.shape[1] // batch) if batch else 1)
     every = min(check_positive_int(every, "check_every"), steps)
     values = {k: _per_member(v, n, k) for k, v in hyperparams.items()}
+    if np.any(values["learning_rate"] <= 0):
+        raise ValueError(
+            f"learning_rate must be > 0 for every member, got {hyperparams['learning_rate']!r}"
+        )
     opt = optax_optimizer(optimizer, values, schedule, options)
     if schedule != "constant":
         values.setdefault("total_steps", np.full(n, float(steps)))
