@@ -60,7 +60,7 @@ class PopulationFit:
     (NaN after a member stopped). ``validation_loss`` ``(checks, N)`` after each period (None
     without validation rows); ``best_validation_loss``, ``best_step`` ``(N,)`` (None without).
     ``gradient_check``: the handwritten gradient against ``jax.grad`` on the first member's first
-    batch (``grad="backprop"``), else None. ``seconds``: the compiled run's wall time.
+    batch (``grad="backprop"``), else None. ``seconds``: the run's wall time, compilation included.
     """
 
     params: Any
