@@ -97,26 +97,35 @@ def test_float32_members_match_their_fits_within_rounding(problem):
 
 @thorough_only
 @pytest.mark.float64
-def test_schedules_take_a_warmup_per_member_as_fits_named_optimizer(problem):
-    """The schedule's factor is float32 in both (as optax's schedules); XLA may turn fit's division
-    by its constant warm-up into a product with the reciprocal, a float32 ulp (6e-8 relative) of a
-    factor: at most 23 steps x 1e-2 x 6e-8 = 1.4e-8 apart."""
+def test_schedules_take_a_warmup_and_a_length_per_member_as_fits_named_optimizer(problem):
+    """Member m, its schedule of ``total_steps`` T_m warmed up over its own steps, after 23 steps
+    equals fit's run of T_m steps (the same schedule) after its first 23. The schedule's factor is
+    float32 in both (as optax's schedules); XLA may turn fit's division by its constant warm-up
+    into a product with the reciprocal, a float32 ulp (6e-8 relative) of a factor: at most 23
+    steps x 1e-2 x 6e-8 = 1.4e-8 apart."""
     net, x, y, rows = problem
     params = init_population(net, np.arange(N), np.float64)
     keys = jax.random.split(jax.random.key(5), N)
-    warmup = [0, 3, 7, 15]
+    warmup, total = [0, 3, 7, 15], [STEPS, 2 * STEPS, 3 * STEPS, 4 * STEPS]
     out = jaxmlp.train_population(
         net, params, x, y, steps=STEPS, optimizer="adam", schedule="cosine",
-        hyperparams={"learning_rate": 1e-2, "warmup_steps": warmup}, batch_size=BATCH, keys=keys,
-        train_rows=rows,
+        hyperparams={"learning_rate": 1e-2, "warmup_steps": warmup, "total_steps": total},
+        batch_size=BATCH, keys=keys, train_rows=rows,
     )  # fmt: skip
     for m in range(N):
-        one = jaxmlp.fit(
+        first = []  # the parameters after fit's first chunk of 23 steps
+
+        def stop(state, _, first=first):
+            first.append(state.params)
+            return True
+
+        jaxmlp.fit(
             net, jax.tree_util.tree_map(lambda a, m=m: a[m], params), x[rows[m]], y[rows[m]],
-            steps=STEPS, optimizer="adam", learning_rate=1e-2, schedule="cosine",
-            warmup_steps=warmup[m], batch_size=BATCH, key=keys[m],
+            steps=total[m], optimizer="adam", learning_rate=1e-2, schedule="cosine",
+            warmup_steps=warmup[m], batch_size=BATCH, key=keys[m], chunk_size=STEPS,
+            callback=stop,
         )  # fmt: skip
-        assert max(leaf_gaps(one.params, out.params, m)) < 2e-8
+        assert len(first) == 1 and max(leaf_gaps(first[0], out.params, m)) < 2e-8
 
 
 @pytest.mark.float64

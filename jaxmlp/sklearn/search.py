@@ -170,8 +170,7 @@ def _train(members, epochs: int, mesh=None) -> int:
     state = _stack([_stack([m.start.state for m in row]) for row in fill])
     rows = _stack(rows)
     n_train = np.asarray(rows.n_train)
-    split = (lambda tree: tree) if mesh is None else functools.partial(_split, mesh)
-    fetch = jax.device_get if mesh is None else _fetch
+    split = (lambda tree: tree) if mesh is None else functools.partial(parallel.shard_leaves, mesh)
     left = np.array([[m.start.left if m is not None else 0 for m in row] for row in grid])
     stopped = np.zeros(left.shape, bool)
     problem = members[0].problem
@@ -194,7 +193,7 @@ def _train(members, epochs: int, mesh=None) -> int:
             *state, records, ran, now_stopped = stochastic.run_population(
                 solver, rules, *state, data, rows, split(perms), split(wanted)
             )
-            records, ran, now_stopped = fetch((records, ran, now_stopped))
+            records, ran, now_stopped = parallel.gathered((records, ran, now_stopped))
             for g, row in enumerate(grid):
                 for c, member in enumerate(row):
                     if member is not None and wanted[g, c]:
@@ -203,7 +202,7 @@ def _train(members, epochs: int, mesh=None) -> int:
             left -= ran
             seen += int(np.sum(ran * n_train[:, None]))
             stopped |= now_stopped
-        state = fetch(tuple(state))
+        state = parallel.gathered(tuple(state))
     for g, row in enumerate(grid):
         for c, member in enumerate(row):
             if member is not None:
@@ -227,17 +226,6 @@ def _even(cohorts: list[list]) -> list[list]:
         if sum(-(-len(c) // width) * width for c in cohorts) <= (1 + PADDING) * members:
             return [c[i : i + width] for c in cohorts for i in range(0, len(c), width)]
     raise AssertionError("width 1 never pads")
-
-
-def _split(mesh, tree):
-    """Every leaf of ``tree`` (None stays None) split over ``mesh`` along its leading axis; every
-    process passes the whole tree and places its own devices' share."""
-    return jax.tree_util.tree_map(lambda a: parallel.shard_leading(mesh, a), tree)
-
-
-def _fetch(tree):
-    """Every leaf of a tree split over a mesh, whole as NumPy in every process (an all-gather)."""
-    return jax.tree_util.tree_map(lambda a: parallel.to_host(parallel.gather(a)), tree)
 
 
 def _final(estimator):

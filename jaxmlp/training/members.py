@@ -45,6 +45,7 @@ from jaxmlp.training.arguments import MAX_STEP, check_gradient_path
 from jaxmlp.training.loop import StepSpec, TrainState, update
 from jaxmlp.training.optimizers import SCHEDULES, schedule_multiplier, set_hyperparams
 from jaxmlp.training.population import kernel_errors
+from jaxmlp.training.stochastic import select
 from jaxmlp.validation import check_batch, check_positive_int
 
 
@@ -271,6 +272,8 @@ def train_population(
     if batch_size is not None:
         batch = check_positive_int(batch_size, "batch_size", upper=rows.shape[1])
         keys = _keys(keys, n)
+    else:
+        keys = None  # every step takes all of a member's rows: nothing is drawn
     every = check_every or (-(-rows.shape[1] // batch) if batch else 1)
     every = min(check_positive_int(every, "check_every"), steps)
     values = {k: _per_member(v, n, k) for k, v in hyperparams.items()}
@@ -300,11 +303,11 @@ def train_population(
     mesh = parallel.make_mesh(devices)
     if mesh is not None:
         parallel.check_divisible(n, mesh, "a population")
-        members = jax.tree_util.tree_map(lambda a: parallel.shard_leading(mesh, a), members)
+        members = parallel.shard_leaves(mesh, members)
         data = parallel.replicate(mesh, data)
     start = time.perf_counter()
     out = _run(static, np.int32(steps), *members, *data)
-    out = jax.tree_util.tree_map(lambda a: parallel.to_host(parallel.gather(a)), out)
+    out = parallel.gathered(out)
     seconds = time.perf_counter() - start
     best, last, ran, stopped, train_loss, val_loss, best_loss, best_step = out
     return PopulationFit(
@@ -334,13 +337,6 @@ def _keys(keys, n: int):
     return keys
 
 
-def _select(keep, new, old):
-    """Per member (leading axis of every leaf): ``new`` where ``keep`` ``(N,)``, else ``old``."""
-    return jax.tree_util.tree_map(
-        lambda a, b: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b), new, old
-    )
-
-
 @functools.partial(jax.jit, static_argnums=0)
 def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
     """The whole run (module docstring): a ``lax.while_loop`` over periods of ``check_every``
@@ -367,7 +363,7 @@ def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
         def body(inner, i):
             new, loss = jax.vmap(member_step)(inner, (keys, rows))
             taking = i < left  # a member past its last step (or stopped) stays as it was
-            return _select(taking, new, inner), jnp.where(taking, loss, 0)
+            return select(taking, new, inner), jnp.where(taking, loss, 0)
 
         (states, cursors), losses = jax.lax.scan(
             body, (states, cursors), jnp.arange(static.check_every, dtype=jnp.int32)
@@ -379,7 +375,7 @@ def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
         if valid is not None:
             v = jax.vmap(lambda p, r: loss_fn(spec.net, p, x[r], y[r]))(states.params, valid)
             better = active & (v < best_loss)
-            best = _select(better, states.params, best)
+            best = select(better, states.params, best)
             best_step = jnp.where(better, ran, best_step)
             best_loss = jnp.where(better, v, best_loss)
             stale = jnp.where(active, jnp.where(better, 0, stale + 1), stale)

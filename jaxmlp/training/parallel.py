@@ -83,6 +83,17 @@ def shard_leading(mesh: Mesh, a: Any) -> jax.Array:
     return place(mesh, a, PartitionSpec(mesh.axis_names[0]))
 
 
+def shard_leaves(mesh: Mesh, tree: Any) -> Any:
+    """Every leaf of ``tree`` (None stays None) split over the mesh along its leading axis: a
+    population's members (every process passes the whole tree and fills its own devices)."""
+    return jax.tree_util.tree_map(lambda a: shard_leading(mesh, a), tree)
+
+
+def gathered(tree: Any) -> Any:
+    """Every leaf of ``tree`` (split over a mesh, or not) whole as NumPy in every process."""
+    return jax.tree_util.tree_map(lambda a: to_host(gather(a)), tree)
+
+
 def shard_trailing(mesh: Mesh, a: Any) -> jax.Array:
     """Place ``a`` with its last axis split over the mesh (every process passes the whole array)."""
     return place(mesh, a, PartitionSpec(*([None] * (np.ndim(a) - 1)), mesh.axis_names[0]))

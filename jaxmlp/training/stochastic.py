@@ -207,7 +207,7 @@ def _per_member(fn, *members):
     return jax.tree_util.tree_map(lambda a: jnp.asarray(a)[None], fn(*alone))
 
 
-def _select(keep, new, old):
+def select(keep, new, old):
     """Per member (leading axis of every leaf), ``new`` where ``keep`` ``(C,)``, else ``old``."""
     return jax.tree_util.tree_map(
         lambda a, b: jnp.where(keep.reshape(keep.shape + (1,) * (a.ndim - 1)), a, b), new, old
@@ -325,9 +325,9 @@ def _run(solver: Solver, rules, params, moments, progress, data, rows, perms, ep
         if members == 1:  # the loop runs while its one member is active
             params, moments, progress = new_params, new_moments, new_progress
         else:
-            params = _select(active, new_params, params)
-            moments = _select(active, new_moments, moments)
-            progress = _select(active, new_progress, progress)
+            params = select(active, new_params, params)
+            moments = select(active, new_moments, moments)
+            progress = select(active, new_progress, progress)
         records = Records(
             records.loss.at[e].set(loss),
             records.score.at[e].set(value),
