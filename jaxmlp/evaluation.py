@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jaxmlp import metrics
+from jaxmlp import metrics, programs
 from jaxmlp.forward import apply, per_example_loss
 from jaxmlp.mlp import MLP
 
@@ -51,12 +51,12 @@ def outputs(net: MLP, params, x: np.ndarray, rows: int = ROWS) -> np.ndarray:
     return np.concatenate(out) if out else np.zeros((0, net.sizes[-1]), x.dtype)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(programs.jit, static_argnums=0)
 def _apply(net: MLP, params, x):
     return apply(net, params, x)
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(programs.jit, static_argnums=0)
 def _losses(net: MLP, params, x, t):
     return per_example_loss(net, params, x, t), apply(net, params, x)
 

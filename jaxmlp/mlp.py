@@ -19,6 +19,7 @@ from jaxmlp import backprop as _backprop
 from jaxmlp import forward as _forward
 from jaxmlp import hvp as _hvp
 from jaxmlp import params as _params
+from jaxmlp import programs
 from jaxmlp.architecture import BIAS_MODES, Architecture
 from jaxmlp.finiteness import all_finite, is_concrete
 from jaxmlp.validation import as_batch, check_batch, check_inputs, check_like, raise_not_finite
@@ -113,7 +114,7 @@ def _compiled(fn):
     def with_flag(net, params, *arrays):
         return fn(net, params, *arrays), all_finite(params, arrays)
 
-    return functools.wraps(fn)(jax.jit(with_flag, static_argnums=0))
+    return functools.wraps(fn)(programs.jit(with_flag, static_argnums=0))
 
 
 @_compiled

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
+from jaxmlp import programs
 from jaxmlp.validation import check_key
 
 if TYPE_CHECKING:
@@ -62,12 +63,12 @@ def init(net: Architecture, key: jax.Array, dtype=jnp.float32) -> tuple[dict, ..
 
 # A program that runs once per network is compiled for a short compilation: LLVM's level 1 and
 # XLA's older loop emitters compile a large network's draw (each random draw is a large program)
-# several times faster and draw the same bits (tested). In a training loop the same options make
+# several times faster and draw the same numbers (tested to a few ulps: two programs). In a training loop the same options make
 # each step slower, so they are used here only (W8 times a first fit, compilation included).
 ONCE = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 
 
-@functools.partial(jax.jit, static_argnums=(0, 2), compiler_options=ONCE)
+@functools.partial(programs.jit, static_argnums=(0, 2), compiler_options=ONCE)
 def _init(net: Architecture, key: jax.Array, dtype) -> tuple[dict, ...]:
     """:func:`init` as one compiled program per configuration and dtype (drawn op by op, the
     draws of a three-layer network compiled a dozen small programs, about a second)."""

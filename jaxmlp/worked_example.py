@@ -19,6 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import programs
 from jaxmlp.backprop import output_delta
 from jaxmlp.forward import Layer
 from jaxmlp.mlp import MLP
@@ -108,7 +109,7 @@ def one_step_figures() -> dict[str, float]:
     return {k: float(values[k]) for k in SEED_PRINTED if "@" not in k}
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(programs.jit, static_argnums=0)
 def _one_step_figures(net: MLP, params, x, y) -> dict:
     hidden, output = net.forward_trace(params, x)
     loss = net.loss_spec

@@ -39,6 +39,7 @@ from jax.flatten_util import ravel_pytree
 
 from jaxmlp import backprop as _backprop
 from jaxmlp import forward as _forward
+from jaxmlp import programs
 from jaxmlp.mlp import MLP
 from jaxmlp.validation import as_batch
 
@@ -138,7 +139,7 @@ def finite_difference_gradient(net: MLP, params, x, y, *, step: float | None = N
     return unravel(jax.lax.map(one, jnp.arange(flat.size), batch_size=256))
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
+@functools.partial(programs.jit, static_argnums=(0, 4))
 def _gradients(net: MLP, params, x, y, finite_differences: bool):
     """``(E, backprop, jax.grad, finite differences or None)`` in one compiled call."""
     loss, auto = jax.value_and_grad(_forward.loss_fn, argnums=1)(net, params, x, y)

@@ -12,12 +12,13 @@ from jax.flatten_util import ravel_pytree
 
 from jaxmlp import forward as _forward
 from jaxmlp import hvp as _hvp
+from jaxmlp import programs
 from jaxmlp.checks.gradient_check import GradCheckReport, build_report, check_tolerances
 from jaxmlp.mlp import MLP
 from jaxmlp.validation import as_batch, check_like
 
 
-@functools.partial(jax.jit, static_argnums=(0, 5))
+@functools.partial(programs.jit, static_argnums=(0, 5))
 def _hvps(net: MLP, params, x, y, v, finite_differences: bool):
     """``(R-operator, jax.jvp(jax.grad), central differences of jax.grad or None, E)`` in one call."""
     loss_of = functools.partial(_forward.loss_fn, net)

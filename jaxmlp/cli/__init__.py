@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 
+from jaxmlp import programs
 from jaxmlp.cli.options import UsageError
 from jaxmlp.cli.parser import build_parser
 from jaxmlp.compilation_cache import enable_compilation_cache
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        programs.program_limit()  # a bad $JAXMLP_MAX_PROGRAMS is refused before any work
         enable_compilation_cache()
         return args.func(args)
     except USER_ERRORS as e:

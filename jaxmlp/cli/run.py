@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import programs
 from jaxmlp.cli.progress import NoProgress
 from jaxmlp.cli.run_config import (
     RunConfig,
@@ -89,7 +90,7 @@ def run_keys(seed: int) -> tuple[jax.Array, jax.Array]:
     return init_key, batch_key
 
 
-@jax.jit
+@programs.jit
 def _run_keys(seed):
     init_key, batch_key = jax.random.split(jax.random.key(seed))
     return init_key, batch_key

@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from jaxmlp import metrics
+from jaxmlp import metrics, programs
 from jaxmlp.cli.run_config import RunConfig
 from jaxmlp.forward import apply, loss_fn
 from jaxmlp.mlp import MLP
@@ -28,7 +28,7 @@ def predictions(net: MLP, params, x: np.ndarray) -> np.ndarray:
     return np.asarray(_apply_jit(net, params, on_device(x, _dtype(params))))
 
 
-_apply_jit = jax.jit(apply, static_argnums=0)
+_apply_jit = programs.jit(apply, static_argnums=0)
 
 
 def _dtype(params):
@@ -51,7 +51,7 @@ def _evaluated(net: MLP, params, x, y):
     return _evaluate(net, params, on_device(x, dtype), targets(net, y, dtype))
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(programs.jit, static_argnums=0)
 def _evaluate(net: MLP, params, x, t):
     return loss_fn(net, params, x, t), apply(net, params, x)
 

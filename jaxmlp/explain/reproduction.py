@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import programs
 from jaxmlp.forward import apply, loss_fn
 from jaxmlp.mlp import MLP
 from jaxmlp.training.fit import fit
@@ -84,7 +85,7 @@ def training_run(variant: str, steps: int = 10_000) -> tuple[np.ndarray, np.ndar
     return np.append(np.asarray(result.losses), final), out
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(programs.jit, static_argnums=0)
 def _loss_and_output(net: MLP, params, x, y):
     """``(E_total, out_L)`` for one example, in one compiled call."""
     return loss_fn(net, params, x[None], y[None]), apply(net, params, x[None])[0]

@@ -44,6 +44,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import programs
 from jaxmlp.backprop import output_delta
 from jaxmlp.forward import Layer, one_hot_targets, per_example_loss_from_output
 from jaxmlp.kernels.small import SMALL
@@ -123,7 +124,7 @@ def losses(net: Architecture, params, x: Array, y: Array) -> Array:
     return jnp.mean(per_example_loss_from_output(net, view, _targets(net, y, last)), axis=0)
 
 
-@functools.partial(jax.jit, static_argnames=("net",))
+@functools.partial(programs.jit, static_argnames=("net",))
 def compiled_losses(net: Architecture, params, x: Array, y: Array) -> Array:
     """:func:`losses` in one compiled call (what :func:`jaxmlp.training.population.sweep` reports at the end)."""
     return losses(net, params, x, y)
@@ -192,7 +193,7 @@ def compiler_options() -> dict[str, str]:
 @functools.cache
 def compiled_chunk():
     """The jitted training chunk (built once, with :func:`compiler_options`)."""
-    return jax.jit(
+    return programs.jit(
         _population_chunk,
         static_argnames=("net", "grad", "n_steps"),
         donate_argnums=(0,),

@@ -59,6 +59,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
+from jaxmlp import programs
 from jaxmlp.activations import HIDDEN_ACTIVATIONS
 from jaxmlp.checks.gradient_check import check_gradients
 from jaxmlp.compilation_cache import enable_compilation_cache
@@ -74,7 +75,7 @@ HEADS = {  # scikit-learn's output activation -> jaxmlp's loss
 }
 PERMUTATIONS_PER_CALL = 2**22  # shuffled row indices sent to the device per compiled call
 
-_outputs = jax.jit(apply, static_argnums=0)
+_outputs = programs.jit(apply, static_argnums=0)
 
 
 class Problem(NamedTuple):
@@ -451,7 +452,10 @@ class _MLP(BaseEstimator):
             records = jax.tree_util.tree_map(lambda a: a[:, 0], jax.device_get(records))
             self._record(records, ran, int(start.rows.n_train))
             left -= ran
-        params, moments, progress = jax.tree_util.tree_map(lambda a: a[0], tuple(state))
+        # the cohort of one, taken apart on the host: an index on the device compiles a program
+        params, moments, progress = jax.tree_util.tree_map(
+            lambda a: np.asarray(a)[0], jax.device_get(tuple(state))
+        )
         return self._stochastic_finish(start, params, moments, progress, stopped, incremental)
 
     def _stochastic_start(self, net, params, X, t, w, incremental: bool) -> Start:

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from jaxmlp import programs
 from jaxmlp.hvp import hvp
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.validation import as_batch, check_batch, check_key, check_positive_int
@@ -42,7 +43,7 @@ def hessian(net: Architecture, params, x: Array, y: Array) -> Array:
     return _hessian(net, params, as_batch(x), as_batch(y, x))
 
 
-@functools.partial(jax.jit, static_argnames=("net",))
+@functools.partial(programs.jit, static_argnames=("net",))
 def _hessian(net: Architecture, params, x: Array, y: Array) -> Array:
     flat, unravel = ravel_pytree(params)
 
@@ -78,7 +79,7 @@ def top_eigenvalue(
     return _top_eigenvalue(net, params, as_batch(x), as_batch(y, x), iterations, key)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 4))
+@functools.partial(programs.jit, static_argnums=(0, 4))
 def _top_eigenvalue(net: Architecture, params, x: Array, y: Array, iterations: int, key) -> Array:
     flat, unravel = ravel_pytree(params)
     n = flat.size

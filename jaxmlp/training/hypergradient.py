@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmlp import forward as _forward
+from jaxmlp import programs
 from jaxmlp.mlp import MLP
 from jaxmlp.training.arguments import fit_arguments
 from jaxmlp.training.loop import StepSpec, start_carry, train_step
@@ -35,7 +36,7 @@ from jaxmlp.training.optimizers import OPTIMIZERS, set_hyperparams
 OBJECTIVES = ("final_loss", "mean_loss")
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "steps", "objective"))
+@functools.partial(programs.jit, static_argnames=("spec", "steps", "objective"))
 def _value_and_hypergradient(
     learning_rate, state, cursor, x, y, *, spec: StepSpec, steps, objective
 ):

@@ -20,6 +20,7 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
+from jaxmlp import programs
 from jaxmlp.mlp import MLP
 from jaxmlp.training import objective
 
@@ -50,7 +51,7 @@ class Result(NamedTuple):
 # XLA's older CPU loop emitters compile this program (the zoom line search evaluates J in several
 # places, each compiled) about a tenth faster, steps as fast.
 @functools.partial(
-    jax.jit, static_argnums=(0, 1), compiler_options={"xla_cpu_use_fusion_emitters": False}
+    programs.jit, static_argnums=(0, 1), compiler_options={"xla_cpu_use_fusion_emitters": False}
 )
 def minimize(
     net: MLP, grad: str, params, x: Array, t: Array, w: Array, alpha, max_iter, max_fun, tol

@@ -25,6 +25,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxmlp import backprop as _backprop
 from jaxmlp import forward as _forward
+from jaxmlp import programs
 from jaxmlp.checks.gradient_check import leaf_errors
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.mlp import MLP
@@ -233,7 +234,7 @@ def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
     return idx, leaf_errors(spec.net, hand, auto)
 
 
-@functools.partial(jax.jit, static_argnames=("spec", "n_steps", "history", "check", "lead"))
+@functools.partial(programs.jit, static_argnames=("spec", "n_steps", "history", "check", "lead"))
 def run_chunk(
     state: TrainState,
     cursor,

@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import programs
 from jaxmlp.checks.gradient_check import GradCheckReport, report_from_errors
 from jaxmlp.forward import loss_fn
 from jaxmlp.mlp import MLP
@@ -337,7 +338,7 @@ def _keys(keys, n: int):
     return keys
 
 
-@functools.partial(jax.jit, static_argnums=0)
+@functools.partial(programs.jit, static_argnums=0)
 def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
     """The whole run (module docstring): a ``lax.while_loop`` over periods of ``check_every``
     steps, each a ``lax.scan`` of every member's step (``jax.vmap``)."""

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import programs
 from jaxmlp.finiteness import all_finite, check_finite, is_concrete
 from jaxmlp.update import sgd_update
 from jaxmlp.validation import check_learning_rate, on_device
@@ -44,7 +45,7 @@ def sgd_step(params, grads, learning_rate):
     return new
 
 
-@jax.jit
+@programs.jit
 def _sgd_compiled(params, grads, learning_rate):
     return sgd_update(params, grads, learning_rate), all_finite(params, grads)
 
@@ -171,7 +172,7 @@ def schedule_multiplier(schedule: str, warmup_steps, total_steps, t):
 
 @functools.lru_cache(maxsize=256)
 def _compiled_init(optimizer: NamedOptimizer):
-    return jax.jit(optimizer.init)
+    return programs.jit(optimizer.init)
 
 
 def takes_learning_rate(optimizer) -> bool:

@@ -20,6 +20,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxmlp import programs
+
 AXIS = "data"
 
 
@@ -168,7 +170,7 @@ def _identity(v):
 @functools.lru_cache(maxsize=16)
 def _replicator(mesh: Mesh):
     """The compiled identity whose output is replicated over ``mesh`` (made once per mesh)."""
-    return jax.jit(_identity, out_shardings=NamedSharding(mesh, PartitionSpec()))
+    return programs.jit(_identity, out_shardings=NamedSharding(mesh, PartitionSpec()))
 
 
 def initialize(

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp import backprop as _backprop
-from jaxmlp import metrics
+from jaxmlp import metrics, programs
 from jaxmlp.checks.gradient_check import GradCheckReport, leaf_errors, report_from_errors
 from jaxmlp.forward import apply as _apply
 from jaxmlp.forward import loss_fn as _loss_fn
@@ -92,7 +92,7 @@ def init_population(net: MLP, seeds, dtype=jnp.float32):
     return jax.vmap(lambda k: net.init(k, dtype))(keys)
 
 
-@functools.partial(jax.jit, static_argnames=("net", "grad", "n_steps"), donate_argnums=(0,))
+@functools.partial(programs.jit, static_argnames=("net", "grad", "n_steps"), donate_argnums=(0,))
 def run_population_chunk(params, learning_rates, x, y, *, net: MLP, grad: str, n_steps: int):
     """``n_steps`` SGD steps of every member; returns ``(params, loss of every member after them)``.
 
@@ -120,7 +120,7 @@ def _member_step(net: MLP, grad: str, x, y, gradient: bool = False):
 
 
 @functools.partial(
-    jax.jit, static_argnames=("net", "grad", "n_steps", "monitor", "lead"), donate_argnums=(0,)
+    programs.jit, static_argnames=("net", "grad", "n_steps", "monitor", "lead"), donate_argnums=(0,)
 )
 def run_monitored_chunk(
     params, learning_rates, x, y, vectors, first_step, probe, *, net, grad, n_steps, monitor, lead
@@ -154,7 +154,7 @@ def run_monitored_chunk(
     return params, population_loss(net, params, x, y), watch._replace(records=records)
 
 
-@functools.partial(jax.jit, static_argnames=("net",))
+@functools.partial(programs.jit, static_argnames=("net",))
 def population_loss(net: MLP, params, x, y):
     """The loss of every member: ``(N,)``."""
     from jaxmlp.forward import loss_fn
@@ -162,7 +162,7 @@ def population_loss(net: MLP, params, x, y):
     return jax.vmap(lambda p: loss_fn(net, p, x, y))(params)
 
 
-@functools.partial(jax.jit, static_argnames=("net", "use_lanes"))
+@functools.partial(programs.jit, static_argnames=("net", "use_lanes"))
 def kernel_errors(net: MLP, member, x, y, *, use_lanes: bool):
     """:func:`~jaxmlp.checks.gradient_check.leaf_errors` of the gradient the sweep's kernel computes for one
     member (the lanes delta rule on a population of one, or the delta rule with the loop's kernel
@@ -352,7 +352,7 @@ def accuracy(net: MLP, stacked, x, y) -> np.ndarray:
     return np.asarray(metrics.accuracy(out, y))
 
 
-@functools.partial(jax.jit, static_argnames=("net",))
+@functools.partial(programs.jit, static_argnames=("net",))
 def population_outputs(net: MLP, stacked, x):
     """Every member's outputs on ``x``: ``(N, n, n_out)``."""
     return jax.vmap(lambda p: _apply(net, p, x))(stacked)

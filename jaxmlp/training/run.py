@@ -7,10 +7,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import jax
 import numpy as np
 
 from jaxmlp import forward as _forward
+from jaxmlp import programs
 from jaxmlp.checks.gradient_check import report_from_errors
 from jaxmlp.training import monitor as _monitor
 from jaxmlp.training import parallel
@@ -202,4 +202,4 @@ class FitRun:
         )
 
 
-compiled_loss = jax.jit(_forward.loss_fn, static_argnums=0)
+compiled_loss = programs.jit(_forward.loss_fn, static_argnums=0)

@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import programs
 from jaxmlp.forward import apply, batch_mean, per_example_loss
 from jaxmlp.mlp import MLP
 from jaxmlp.training import objective
@@ -353,7 +354,7 @@ def _run(solver: Solver, rules, params, moments, progress, data, rows, perms, ep
 _FAST_COMPILE = {"xla_cpu_use_fusion_emitters": False}  # a third less compile time, steps as fast
 
 
-@functools.partial(jax.jit, static_argnums=0, compiler_options=_FAST_COMPILE)
+@functools.partial(programs.jit, static_argnums=0, compiler_options=_FAST_COMPILE)
 def run_epochs(
     solver: Solver,
     rules: Rules,
@@ -384,7 +385,7 @@ def run_epochs(
     return _run(solver, rules, params, moments, progress, data, rows, perms, epochs_wanted)
 
 
-@functools.partial(jax.jit, static_argnums=0, compiler_options=_FAST_COMPILE)
+@functools.partial(programs.jit, static_argnums=0, compiler_options=_FAST_COMPILE)
 def run_population(
     solver: Solver,
     rules: Rules,

@@ -34,6 +34,7 @@ import jax
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
 
+from jaxmlp import programs
 from jaxmlp.checks.gradient_check import report_from_errors
 from jaxmlp.mlp import MLP
 from jaxmlp.training import batching, parallel
@@ -135,7 +136,7 @@ BUFFER_BYTES = 64 << 20  # the rows of one chunk of steps, by default
 REFUSED = ("validation_fraction", "validation_data", "patience", "monitor")
 
 
-@functools.partial(jax.jit, static_argnames=("steps", "batch", "n"))
+@functools.partial(programs.jit, static_argnames=("steps", "batch", "n"))
 def chunk_indices(key, cursor: batching.Epochs, *, steps: int, batch: int, n: int):
     """The row indices of the next ``steps`` batches, ``(steps, batch)``, and the cursor after them
     (the epoch stream's own draw, as the in-memory loop makes it)."""
@@ -148,7 +149,7 @@ def chunk_indices(key, cursor: batching.Epochs, *, steps: int, batch: int, n: in
     return idx, cursor
 
 
-@functools.partial(jax.jit, static_argnames=("spec",))
+@functools.partial(programs.jit, static_argnames=("spec",))
 def stream_chunk(spec: StepSpec, state: TrainState, learning_rate, xs, ys):
     """``(state, losses, params_finite)`` after one step per batch of ``xs`` ``(k, batch, n_in)``
     and ``ys``; ``losses`` ``(k,)`` is the loss before each step."""
@@ -161,7 +162,7 @@ def stream_chunk(spec: StepSpec, state: TrainState, learning_rate, xs, ys):
     return state, losses, all_finite(state.params)
 
 
-@functools.partial(jax.jit, static_argnames=("spec",))
+@functools.partial(programs.jit, static_argnames=("spec",))
 def _check(spec: StepSpec, state: TrainState, x, y):
     """The in-memory loop's check of the delta rule against ``jax.grad``, on the batch ``(x, y)``."""
     return first_batch_check(dataclasses.replace(spec, batch_size=None), state, None, x, y)[1]
