@@ -14,6 +14,7 @@ import random
 import jax
 import pytest
 
+from jaxmlp import programs
 from tests.settings import THOROUGH
 
 # The CLI's persistent compilation cache stays off in tests (in-process and in subprocesses).
@@ -53,18 +54,41 @@ def precision(request):
         yield x64
 
 
-@pytest.fixture
-def compilations():
-    """A list that receives one entry per XLA compilation while the test runs (a jax.monitoring
-    listener, removed when the test ends)."""
-    seen: list[str] = []
+@pytest.fixture(autouse=True, scope="module")
+def release_compiled_programs():
+    """Each test module starts with no compiled program loaded: a worker runs hundreds of tests,
+    and JAX keeps what they compile (its per-operation programs, the tests' own jits) for the
+    life of the process. ``$JAXMLP_MAPS_LOG``, when set, names a file that receives the worker's
+    memory maps after each module, before the release (how far from ``vm.max_map_count``)."""
+    yield
+    log = os.environ.get("JAXMLP_MAPS_LOG")
+    if log:
+        with open("/proc/self/maps", "rb") as f:
+            maps = f.read().count(b"\n")
+        with open(log, "a") as f:
+            f.write(f"{os.getpid()} {maps} {programs.live_programs()}\n")
+    programs.release_programs()
 
-    def listen(event, duration, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
+
+_COMPILATIONS: list[list[str]] = []  # the lists of the tests now counting
+
+
+def _count(event, duration, **kwargs):
+    if event == "/jax/core/compile/backend_compile_duration":
+        for seen in _COMPILATIONS:
             seen.append(event)
 
-    jax.monitoring.register_event_duration_secs_listener(listen)
+
+# one listener for the session (JAX before 0.9 cannot unregister one)
+jax.monitoring.register_event_duration_secs_listener(_count)
+
+
+@pytest.fixture
+def compilations():
+    """A list that receives one entry per XLA compilation while the test runs."""
+    seen: list[str] = []
+    _COMPILATIONS.append(seen)
     try:
         yield seen
     finally:
-        jax.monitoring.unregister_event_duration_listener(listen)
+        _COMPILATIONS.remove(seen)
