@@ -20,6 +20,16 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+__all__ = [
+    "LEAKY_RELU_SLOPE",
+    "Activation",
+    "ACTIVATIONS",
+    "OUTPUT_ONLY",
+    "HIDDEN_ACTIVATIONS",
+    "OUTPUT_ACTIVATIONS",
+    "get_activation",
+]
+
 LEAKY_RELU_SLOPE = 0.01
 
 

@@ -17,6 +17,8 @@ import numpy as np
 from jaxmlp.activations import ACTIVATIONS, HIDDEN_ACTIVATIONS, Activation, get_activation
 from jaxmlp.losses import LOSSES, Loss, get_loss
 
+__all__ = ["BIAS_MODES", "Architecture"]
+
 BIAS_MODES = ("per_neuron", "shared", "none")
 
 

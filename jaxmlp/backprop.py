@@ -57,6 +57,17 @@ from jaxmlp.update import sgd_update
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
+__all__ = [
+    "Array",
+    "output_delta",
+    "hidden_delta",
+    "layer_gradient",
+    "value_and_backprop",
+    "backward_sweep",
+    "backprop",
+    "sgd_step_updated_weights",
+]
+
 Array = jax.Array
 
 

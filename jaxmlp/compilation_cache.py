@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+__all__ = ["enable_compilation_cache"]
+
 
 def enable_compilation_cache() -> None:
     """JAX's persistent compilation cache, so that a new process loads the programs an earlier

@@ -22,6 +22,16 @@ from jaxmlp import metrics, programs
 from jaxmlp.forward import apply, per_example_loss
 from jaxmlp.mlp import MLP
 
+__all__ = [
+    "ROWS",
+    "padded",
+    "batch_rows",
+    "outputs",
+    "combine_moments",
+    "Totals",
+    "evaluate_batches",
+]
+
 ROWS = 65_536  # rows per compiled call, at most
 
 

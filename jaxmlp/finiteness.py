@@ -10,6 +10,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+__all__ = ["is_concrete", "check_finite", "FINITE_KEPT", "check_all_finite", "all_finite"]
+
 
 def is_concrete(a: Any) -> bool:
     """True when ``a`` holds values now (not a tracer inside jit, vmap or grad)."""

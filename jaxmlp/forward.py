@@ -25,6 +25,20 @@ import jax.numpy as jnp
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
+__all__ = [
+    "Array",
+    "Matmul",
+    "Layer",
+    "bias_term",
+    "forward_trace",
+    "apply",
+    "one_hot_targets",
+    "per_example_loss_from_output",
+    "per_example_loss",
+    "batch_mean",
+    "loss_fn",
+]
+
 Array = jax.Array
 Matmul = Callable[[Array, Array], Array]
 

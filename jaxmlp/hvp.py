@@ -75,6 +75,16 @@ from jaxmlp.forward import Matmul, forward_trace, one_hot_targets, per_example_l
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
+__all__ = [
+    "Array",
+    "direction_bias",
+    "r_forward",
+    "output_delta_r",
+    "value_grad_and_hvp",
+    "hvp",
+    "gnvp",
+]
+
 Array = jax.Array
 
 

@@ -44,6 +44,8 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+__all__ = ["Array", "Loss", "LOSSES", "get_loss"]
+
 Array = jax.Array
 
 

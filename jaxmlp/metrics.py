@@ -12,6 +12,8 @@ import numpy as np
 from jaxmlp.mlp import MLP
 from jaxmlp.validation import on_device
 
+__all__ = ["predicted_class", "accuracy", "confusion_matrix", "loss_targets"]
+
 
 def predicted_class(out: np.ndarray) -> np.ndarray:
     """Class indices from outputs ``(..., n_out)``: argmax, or threshold 0.5 for one output."""

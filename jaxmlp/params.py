@@ -19,6 +19,8 @@ from jaxmlp.validation import check_key
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
+__all__ = ["check_dtype", "init", "ONCE"]
+
 
 def check_dtype(dtype) -> jnp.dtype:
     """Return ``dtype`` as a floating dtype JAX will really use, or raise.

@@ -12,6 +12,8 @@ import jax.numpy as jnp
 
 from jaxmlp.architecture import Architecture
 
+__all__ = ["sgd_update", "keep_frozen"]
+
 
 def sgd_update(params, grads, learning_rate):
     r"""Plain gradient descent, leaf by leaf: :math:`\theta^+ = \theta - \eta\, \partial E / \partial \theta`.

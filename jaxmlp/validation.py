@@ -20,6 +20,20 @@ from jaxmlp.finiteness import check_all_finite, check_finite, is_concrete
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
+__all__ = [
+    "check_positive_int",
+    "check_learning_rate",
+    "check_key",
+    "as_array",
+    "on_device",
+    "check_params",
+    "check_inputs",
+    "check_batch",
+    "check_like",
+    "raise_not_finite",
+    "as_batch",
+]
+
 
 def _describe(a: Any) -> str:
     return f"shape {tuple(np.shape(a))} and dtype {jnp.result_type(a) if _has_dtype(a) else type(a).__name__}"

@@ -27,6 +27,19 @@ from jaxmlp.params import check_dtype
 from jaxmlp.update import sgd_update
 from jaxmlp.validation import check_batch
 
+__all__ = [
+    "SEED_NET",
+    "SEED_WEIGHTS",
+    "SEED_BIASES",
+    "SEED_X",
+    "SEED_Y",
+    "SEED_LEARNING_RATE",
+    "tutorial",
+    "SEED_PRINTED",
+    "printed_unit",
+    "one_step_figures",
+]
+
 SEED_NET = MLP((2, 2, 2), "logistic", "logistic", "half_sse", bias="shared", train_bias=False)
 SEED_WEIGHTS = (((0.15, 0.20), (0.25, 0.30)), ((0.40, 0.45), (0.50, 0.55)))
 SEED_BIASES = (0.35, 0.60)

@@ -1,4 +1,4 @@
-"""The layout the README's architecture section draws, enforced on every import statement (inside
+"""The layout the architecture page (docs/architecture.md) draws, enforced on every import statement (inside
 functions and under ``TYPE_CHECKING`` too): no import cycles, and each layer imports only the
 layers below it.
 
@@ -266,3 +266,30 @@ def test_no_library_function_jits_afresh_per_call():
             if jits and not cached and f"{name}.{fn.name}" not in JIT_MAKERS:
                 found.append(f"{name}.{fn.name}")
     assert found == []
+
+
+def test_the_library_compiles_through_the_bounded_table():
+    """Every ``jax.jit`` of the library goes through :func:`jaxmlp.programs.jit` (whose programs
+    are bounded), but for the one-off probe of a compiler option in the lanes kernel."""
+    found = []
+    for name, path in modules().items():
+        if layer(name) not in LIBRARY or name == "jaxmlp.programs":
+            continue
+        for n in ast.walk(ast.parse(path.read_text())):
+            if isinstance(n, ast.Attribute) and ast.unparse(n) == "jax.jit":
+                found.append(name)
+    assert found == ["jaxmlp.kernels.lanes"]
+
+
+def test_every_module_declares_its_public_names():
+    """``__all__`` in every module: the API reference shows those names and no others."""
+    missing = []
+    for name, path in modules().items():
+        tree = ast.parse(path.read_text())
+        if not any(
+            isinstance(n, ast.Assign)
+            and any(getattr(t, "id", None) == "__all__" for t in n.targets)
+            for n in tree.body
+        ):
+            missing.append(name)
+    assert missing == []

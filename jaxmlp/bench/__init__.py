@@ -53,6 +53,8 @@ from jaxmlp.bench.population import w3, w4
 from jaxmlp.bench.report import markdown
 from jaxmlp.bench.tutorial import w1
 
+__all__ = ["run", "main"]
+
 
 def run(quick: bool = False, device: str = "cpu") -> dict:
     """Every workload; returns ``{"machine", "matmul_peak_gflops", "rows"}``.

@@ -9,6 +9,8 @@ import numpy as np
 
 from jaxmlp.bench.common import interleaved, median_time, peers_agree
 
+__all__ = ["matmul_peak", "w2"]
+
 
 def matmul_peak(sizes: tuple[int, ...], repeats: int, torch, device: str) -> dict:
     """Best GFLOP/s of n x n float32 matrix products, over ``sizes`` and repeats, in JAX, NumPy and PyTorch."""

@@ -10,6 +10,18 @@ from typing import Any
 
 import numpy as np
 
+__all__ = [
+    "median_time",
+    "interleaved",
+    "torch_or_none",
+    "machine",
+    "BenchmarkMismatch",
+    "agree",
+    "peers_agree",
+    "x64_scope",
+    "fresh_process",
+]
+
 
 def median_time(f: Callable[[], object], repeats: int) -> tuple[float, object]:
     """Median wall time of ``repeats`` calls of ``f`` (after none: warm up yourself), and the last result."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+__all__ = ["w7"]
+
 
 def w7(repeats: int, interleaved) -> list[dict]:
     """W7 rows: microseconds per call of each public method outside jit, and of the jitted pure function."""

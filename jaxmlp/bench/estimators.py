@@ -19,6 +19,8 @@ import numpy as np
 
 from jaxmlp.bench.common import fresh_process
 
+__all__ = ["CASES", "PEERS", "BARE", "bare_fit", "child", "w11", "ratios"]
+
 CASES = {
     "digits": "digits (1,347 train / 450 test), StandardScaler, adam (the defaults)",
     "digits-lbfgs": "digits, StandardScaler, solver='lbfgs'",

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["W6_CHILD", "PEERS", "w6"]
+
 W6_CHILD = """
 import json, sys, time
 kind, path = sys.argv[1], sys.argv[2]

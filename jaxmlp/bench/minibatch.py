@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["W5_SIZES", "w5", "TORCH"]
+
 W5_SIZES = (4_000, 40_000, 400_000)
 
 

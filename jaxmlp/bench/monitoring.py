@@ -20,6 +20,8 @@ import numpy as np
 
 from jaxmlp.bench.common import agree
 
+__all__ = ["EVERY", "w12", "ratios"]
+
 EVERY = 100
 
 

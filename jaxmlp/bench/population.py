@@ -12,6 +12,8 @@ import numpy as np
 
 from jaxmlp.bench.common import median_time, peers_agree
 
+__all__ = ["W3_CHILD", "population_params", "w3", "w4"]
+
 W3_CHILD = """
 import json, sys, numpy as np, jax, jax.numpy as jnp, jaxmlp
 from jaxmlp.training import population

@@ -26,6 +26,8 @@ from jaxmlp.bench.ingestion import PEERS, w6
 from jaxmlp.bench.minibatch import w5
 from jaxmlp.bench.versus_sklearn import BARE, w8
 
+__all__ = ["all_rows", "ratios"]
+
 
 def all_rows(repeats: int, quick: bool, torch, interleaved) -> list[dict]:
     """W5-W8, in order; ``interleaved`` is :func:`jaxmlp.bench.interleaved` (round-robin timing)."""

@@ -1,6 +1,8 @@
-"""The benchmark's report: every row as a Markdown table per workload, with the ratios the README quotes."""
+"""The benchmark's report: every row as a Markdown table per workload, with the ratios the benchmarks page quotes."""
 
 from __future__ import annotations
+
+__all__ = ["markdown", "ratios"]
 
 
 def markdown(report: dict) -> str:

@@ -19,6 +19,8 @@ import sys
 
 from jaxmlp.bench.common import agree, fresh_process
 
+__all__ = ["GRID", "QUICK_GRID", "WAYS", "CASES", "data", "child", "run", "w13", "ratios"]
+
 GRID = {
     "mlpclassifier__learning_rate_init": [1e-4, 3e-4, 1e-3, 3e-3],
     "mlpclassifier__alpha": [1e-4, 1e-3, 1e-2],

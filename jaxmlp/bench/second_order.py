@@ -21,6 +21,8 @@ import numpy as np
 
 from jaxmlp.bench.common import agree
 
+__all__ = ["w9"]
+
 
 def _loops(net, x, y, n: int):
     import jax

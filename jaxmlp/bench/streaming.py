@@ -31,6 +31,19 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = [
+    "TARGETS",
+    "write",
+    "write_parquet",
+    "cached",
+    "measured",
+    "child",
+    "read_npy",
+    "read_parquet",
+    "w10",
+    "ratios",
+]
+
 FEATURES, BATCH, GROUP, BLOCK = 50, 256, 131_072, 1_048_576
 TARGETS = {"peak_gb": 1.5, "vs_memory": 0.8, "vs_reading": 0.8}
 

@@ -10,6 +10,8 @@ import numpy as np
 
 from jaxmlp.bench.common import agree, interleaved, median_time, peers_agree
 
+__all__ = ["SEED_FINAL_LOSS", "seed_pure_python", "seed_numpy", "seed_torch", "bare_jax_seed", "w1"]
+
 SEED_FINAL_LOSS = 3.5101877829788e-05
 
 

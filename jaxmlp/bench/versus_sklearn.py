@@ -10,6 +10,8 @@ import time
 
 import numpy as np
 
+__all__ = ["w8", "BARE"]
+
 
 def w8(quick: bool) -> list[dict]:
     """W8 rows: train seconds and test accuracy, jaxmlp against scikit-learn, mean of 3 seeds."""

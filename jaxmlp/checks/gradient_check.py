@@ -43,6 +43,20 @@ from jaxmlp import programs
 from jaxmlp.mlp import MLP
 from jaxmlp.validation import as_batch
 
+__all__ = [
+    "DEFAULT_RTOL",
+    "FD_RTOL",
+    "GradientMismatchError",
+    "LeafReport",
+    "GradCheckReport",
+    "finite_difference_gradient",
+    "check_gradients",
+    "check_tolerances",
+    "build_report",
+    "leaf_errors",
+    "report_from_errors",
+]
+
 DEFAULT_RTOL = {8: 1e-9, 4: 1e-4, 2: 1e-2}
 FD_RTOL = {8: 1e-5, 4: 2e-2, 2: 1e-1}
 

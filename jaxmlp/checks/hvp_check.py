@@ -17,6 +17,8 @@ from jaxmlp.checks.gradient_check import GradCheckReport, build_report, check_to
 from jaxmlp.mlp import MLP
 from jaxmlp.validation import as_batch, check_like
 
+__all__ = ["check_hvp"]
+
 
 @functools.partial(programs.jit, static_argnums=(0, 5))
 def _hvps(net: MLP, params, x, y, v, finite_differences: bool):

@@ -12,6 +12,21 @@ from pathlib import Path
 
 from jaxmlp.cli.options import UsageError
 
+__all__ = [
+    "FRACTION",
+    "HELD",
+    "UNITS",
+    "NOT_STREAMED",
+    "size_arg",
+    "available_memory",
+    "gigabytes",
+    "is_parquet",
+    "inputs_bytes",
+    "choose",
+    "window_bytes",
+    "chunk_steps",
+]
+
 FRACTION = 0.5  # of the available memory, the default budget
 HELD = 1.3  # bytes held in memory per byte of inputs, at most (jaxmlp's one-copy reading)
 UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

@@ -10,6 +10,21 @@ from pathlib import Path
 
 import jaxmlp
 
+__all__ = [
+    "UsageError",
+    "Parser",
+    "sizes_arg",
+    "fraction",
+    "positive",
+    "add_network_options",
+    "add_parallel_options",
+    "DATASETS",
+    "add_data_arguments",
+    "file_options",
+    "network_overrides",
+    "shared",
+]
+
 
 class UsageError(ValueError):
     """A user error: reported as one line, exit status 2."""

@@ -17,6 +17,8 @@ from jaxmlp.cli.options import (
 )
 from jaxmlp.training.optimizers import OPTIMIZERS, SCHEDULES
 
+__all__ = ["build_parser"]
+
 
 def build_parser() -> Parser:
     """The argument parser of every command."""
@@ -57,7 +59,9 @@ def build_parser() -> Parser:
     add_network_options(p, bias="shared", train_bias=False)  # frozen, as the seed keeps them
     p.add_argument("--learning-rate", type=positive(float), default=None, help="eta (default 0.5)")
     p.add_argument(
-        "--weights", metavar="FILE", help="JSON file with weights, biases, x, y (see the README)"
+        "--weights",
+        metavar="FILE",
+        help="JSON file with weights, biases, x, y (see the guide's trace page)",
     )
     p.add_argument(
         "--example",

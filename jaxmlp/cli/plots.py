@@ -9,6 +9,15 @@ import numpy as np
 
 from jaxmlp.io.atomic import atomic_open
 
+__all__ = [
+    "save_figure",
+    "seed_loss_curves",
+    "loss_curves",
+    "decision_boundary",
+    "confusion_matrix",
+    "sweep_heatmap",
+]
+
 
 def _pyplot():
     try:

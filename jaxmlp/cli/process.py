@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import sys
 
+__all__ = ["enable_x64", "emit", "results_stream", "keep_stdout_for_results"]
+
 _RESULTS = None  # where results go when the process's stdout was handed to native libraries
 
 

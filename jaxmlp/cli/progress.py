@@ -9,6 +9,8 @@ from __future__ import annotations
 import sys
 import time
 
+__all__ = ["NoProgress", "Progress", "progress"]
+
 
 class NoProgress:
     """The stand-in when no bar is shown."""

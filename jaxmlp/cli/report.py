@@ -18,6 +18,8 @@ from jaxmlp import metrics
 from jaxmlp.explain.explainer import page
 from jaxmlp.explain.svgchart import heatmap, line_chart
 
+__all__ = ["to_html"]
+
 GRID, SMALL_GRID, MAX_MAPS = 40, 24, 32
 
 

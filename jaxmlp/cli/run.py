@@ -43,6 +43,16 @@ from jaxmlp.training.optimizers import MOMENTUM
 from jaxmlp.training.result import FitResult
 from jaxmlp.validation import on_device
 
+__all__ = [
+    "Interrupt",
+    "TrainOutcome",
+    "run_keys",
+    "continued",
+    "monitor_summary",
+    "part_metrics",
+    "train",
+]
+
 
 class Interrupt:
     """SIGINT and SIGTERM set a flag (checked between chunks) instead of killing the run; a second

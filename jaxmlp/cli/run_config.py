@@ -11,6 +11,8 @@ from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
 from jaxmlp.worked_example import SEED_NET, tutorial
 
+__all__ = ["NET_FIELDS", "RunConfig", "build_network", "resolve_steps", "initial_params"]
+
 NET_FIELDS = ("sizes", "activation", "output_activation", "loss", "bias", "train_bias")
 
 

@@ -15,6 +15,17 @@ from jaxmlp.mlp import MLP
 from jaxmlp.training.result import FitResult
 from jaxmlp.validation import on_device
 
+__all__ = [
+    "accuracy",
+    "predictions",
+    "targets",
+    "evaluation",
+    "dataset_loss",
+    "check_summary",
+    "validation_summary",
+    "confusion",
+]
+
 
 def accuracy(net: MLP, ds_task: str, params, x: np.ndarray, y: np.ndarray) -> float | None:
     """Fraction classified right (:func:`jaxmlp.metrics.accuracy`); None for regression."""

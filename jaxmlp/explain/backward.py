@@ -16,6 +16,8 @@ from jaxmlp.forward import Layer
 if TYPE_CHECKING:
     from jaxmlp.explain.steps import Values
 
+__all__ = ["backward_steps"]
+
 
 def backward_steps(v: Values) -> None:
     """Backward pass, layer by layer from the output: deltas from the library's delta functions,

@@ -30,6 +30,8 @@ from jaxmlp.explain.names import (
 from jaxmlp.explain.svgchart import line_chart
 from jaxmlp.mlp import MLP
 
+__all__ = ["MAX_VALUES", "asset", "page", "involved", "training", "is_seed", "render"]
+
 MAX_VALUES = 20_000  # sampled weights embedded for the training panel: samples x parameters
 
 

@@ -12,6 +12,8 @@ from html import escape
 
 from jaxmlp.activations import ACTIVATIONS
 
+__all__ = ["TOKEN", "FUNCTIONS", "OPERATORS", "name", "derivative", "expression", "equation"]
+
 TOKEN = re.compile(
     r"\s*(?:"
     r"(?P<number>\d+(?:\.\d+)?(?:e[+-]\d+)?)"

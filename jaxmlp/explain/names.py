@@ -16,6 +16,8 @@ import numpy as np
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
+__all__ = ["neuron_names", "weight_names", "bias_names", "param_names", "fmt", "step_lines"]
+
 
 def neuron_names(net: Architecture) -> list[list[str]]:
     """Names per layer, inputs first: ``[["i1", "i2"], ["h1", "h2"], ["o1", "o2"]]``."""

@@ -16,6 +16,8 @@ from html import escape
 
 from jaxmlp.explain.names import fmt
 
+__all__ = ["MAX_DRAWN", "MAX_LABELLED", "STAGGER", "Edge", "colour", "shown", "svg"]
+
 MAX_DRAWN = 12  # neurons drawn per layer; wider layers show the first 6 and the last 5
 MAX_LABELLED = 16  # edges between two layers that carry a text label on the drawing
 POSITIVE, NEGATIVE = "#0072B2", "#D55E00"  # Okabe-Ito blue and vermillion

@@ -22,6 +22,18 @@ from jaxmlp.worked_example import (
     tutorial,
 )
 
+__all__ = [
+    "REPRODUCE_NOTE",
+    "TRAINED",
+    "VARIANTS",
+    "Figure",
+    "training_run",
+    "reproduce",
+    "errata",
+    "status",
+    "reproduction_table",
+]
+
 REPRODUCE_NOTE = (
     "match: within one unit of the seed's last printed digit. The seed multiplies already-rounded "
     "intermediates, so a few of its last digits differ from the exact values "

@@ -20,6 +20,17 @@ from jaxmlp.explain.names import bias_names, fmt, neuron_names, weight_names
 from jaxmlp.mlp import MLP
 from jaxmlp.training.optimizers import sgd_step
 
+__all__ = [
+    "Step",
+    "Derivation",
+    "PRODUCT_TOLERANCE",
+    "check_product",
+    "Values",
+    "forward_steps",
+    "error_steps",
+    "update_steps",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class Step:

@@ -11,6 +11,8 @@ from html import escape
 
 import numpy as np
 
+__all__ = ["PALETTE", "line_chart", "heatmap"]
+
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")  # Okabe-Ito
 
 

@@ -32,6 +32,20 @@ from jaxmlp.explain.steps import (
 )
 from jaxmlp.mlp import MLP
 
+__all__ = [
+    "derive",
+    "render_text",
+    "MAX_PAGE_PARAMETERS",
+    "to_html",
+    "tex_name",
+    "tex_expression",
+    "render_markdown",
+    "render_json",
+    "MAX_HESSIAN_PARAMS",
+    "curvature",
+    "render_curvature",
+]
+
 
 def derive(net: MLP, params, x, y, learning_rate: float = 0.5) -> Derivation:
     """The derivation of one SGD step on one example ``x`` ``(n_in,)``, target ``y``.

@@ -19,6 +19,8 @@ import numpy as np
 from jaxmlp.io.dataset import Dataset, standardise, stratified_split
 from jaxmlp.io.file_dataset import read_table
 
+__all__ = ["DATASETS", "tutorial", "xor", "digits_arrays", "digits", "load"]
+
 DATASETS = ("tutorial", "xor", "digits", "csv")
 
 

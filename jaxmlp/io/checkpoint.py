@@ -29,6 +29,17 @@ from jaxmlp.io.atomic import atomic_open
 from jaxmlp.mlp import MLP
 from jaxmlp.validation import check_params
 
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "FILENAME",
+    "CheckpointError",
+    "Checkpoint",
+    "save",
+    "exists",
+    "load",
+]
+
 FORMAT = "jaxmlp-checkpoint"
 FORMAT_VERSION = 1
 FILENAME = "checkpoint.npz"

@@ -15,6 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+__all__ = [
+    "BATCH_ROWS",
+    "decoded",
+    "TableColumns",
+    "ParquetColumns",
+    "RowGroup",
+    "ParquetFiles",
+    "as_columns",
+]
+
 BATCH_ROWS = 65_536  # rows of an in-memory table converted at a time
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+__all__ = ["DELIMITERS", "BLOCK", "sniff_delimiter", "read_csv_table", "release_unused"]
+
 DELIMITERS = ",;\t|"
 BLOCK = 2 << 20  # bytes a thread parses at a time: fewer, larger tasks than pyarrow's 1 MB (W6)
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+__all__ = ["TASKS", "Dataset", "standardise", "stratified_split"]
+
 TASKS = ("classification", "regression")
 
 

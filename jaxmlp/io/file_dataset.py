@@ -8,6 +8,16 @@ import numpy as np
 
 from jaxmlp.io.dataset import TASKS, Dataset, stratified_split
 
+__all__ = [
+    "CLASSIFICATION_MAX_CLASSES",
+    "read_csv",
+    "read_table",
+    "file_defaults",
+    "column_statistics",
+    "moments",
+    "targets_from_column",
+]
+
 CLASSIFICATION_MAX_CLASSES = (
     20  # a numeric target with at most this many integer values is a class label
 )

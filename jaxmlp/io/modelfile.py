@@ -31,6 +31,17 @@ import numpy as np
 from jaxmlp.io.atomic import atomic_open
 from jaxmlp.mlp import MLP
 
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "REQUIRED_TENSORS",
+    "REQUIRED_METADATA",
+    "ModelFileError",
+    "Model",
+    "save",
+    "load",
+]
+
 FORMAT = "jaxmlp-model"
 FORMAT_VERSION = 1
 

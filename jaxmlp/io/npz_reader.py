@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["SUFFIX", "read_npz_table"]
+
 SUFFIX = ".npz"
 
 

@@ -29,6 +29,8 @@ import numpy as np
 from jaxmlp.activations import LEAKY_RELU_SLOPE
 from jaxmlp.version import __version__
 
+__all__ = ["OPSET", "to_onnx", "export"]
+
 OPSET = 19  # ONNX's default domain; Equal compares strings from opset 19 on
 
 

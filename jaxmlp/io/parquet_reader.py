@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+__all__ = ["SUFFIXES", "read_parquet_table"]
+
 SUFFIXES = (".parquet", ".pq")
 
 

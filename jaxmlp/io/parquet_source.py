@@ -39,6 +39,8 @@ from jaxmlp.evaluation import combine_moments
 from jaxmlp.io import columns, tables
 from jaxmlp.io.file_dataset import CLASSIFICATION_MAX_CLASSES, file_defaults, moments
 
+__all__ = ["WINDOW_BYTES", "STREAM_BATCH", "Plan", "ParquetSource", "stream_dataset"]
+
 WINDOW_BYTES = 128 << 20  # encoded training rows shuffled together, at least
 STREAM_BATCH = 256  # a streamed data set's default batch (it cannot train full batch)
 

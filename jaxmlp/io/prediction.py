@@ -14,6 +14,17 @@ import numpy as np
 from jaxmlp import evaluation, metrics
 from jaxmlp.io.modelfile import Model
 
+__all__ = [
+    "model_from_run",
+    "inputs",
+    "input_batches",
+    "outputs",
+    "prediction_columns",
+    "predictions",
+    "predict",
+    "evaluate",
+]
+
 
 def model_from_run(ds, net, params, summary: dict) -> Model:
     """The :class:`Model` of a training run on data set ``ds``."""

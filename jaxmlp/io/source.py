@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+__all__ = ["BLOCK_ROWS", "READERS", "NpySource"]
+
 
 def _open(path, what: str) -> np.memmap:
     """The ``.npy`` file ``path`` memory-mapped read-only, refused with one line naming it."""

@@ -20,6 +20,26 @@ import numpy as np
 
 from jaxmlp.io import columns, csv_reader, npz_reader, parquet_reader
 
+__all__ = [
+    "NUMBER",
+    "Column",
+    "Encoding",
+    "read",
+    "open_columns",
+    "cell",
+    "check_target",
+    "drop_missing",
+    "check_complete",
+    "is_text",
+    "check_numbers",
+    "check_finite",
+    "encoding",
+    "aligned_empty",
+    "encode",
+    "check_columns",
+    "encode_rows",
+]
+
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 

@@ -24,6 +24,8 @@ import numpy as np
 
 from jaxmlp.mlp import MLP
 
+__all__ = ["KEYS", "load_trace_file"]
+
 KEYS = (
     "weights",
     "biases",

@@ -53,6 +53,23 @@ from jaxmlp.update import keep_frozen, sgd_update
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
+__all__ = [
+    "Array",
+    "MAX_SIZE",
+    "MAX_EXAMPLES",
+    "fits",
+    "to_lanes",
+    "from_lanes",
+    "forward_trace",
+    "losses",
+    "compiled_losses",
+    "backprop",
+    "gradient",
+    "compiler_options",
+    "compiled_chunk",
+    "run_population_chunk",
+]
+
 Array = jax.Array
 
 MAX_SIZE = SMALL  # widest layer the unrolled sums accept

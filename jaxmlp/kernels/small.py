@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import jax
 
+__all__ = ["Array", "SMALL", "matmul"]
+
 Array = jax.Array
 
 SMALL = 16  # widths up to this are multiplied by unrolled sums of products

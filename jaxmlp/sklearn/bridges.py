@@ -18,6 +18,8 @@ from sklearn.utils.validation import check_is_fitted
 from jaxmlp.mlp import MLP
 from jaxmlp.sklearn.estimators import MLPClassifier, MLPRegressor, network, to_params
 
+__all__ = ["SHARED_ACTIVATIONS", "JAXMLP_ONLY", "FITTED", "from_sklearn", "to_sklearn"]
+
 SHARED_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 JAXMLP_ONLY = ("grad", "weight_decay", "device", "class_weight")
 FITTED = (

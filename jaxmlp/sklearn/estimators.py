@@ -67,6 +67,24 @@ from jaxmlp.forward import apply
 from jaxmlp.mlp import MLP
 from jaxmlp.training import lbfgs, stochastic
 
+__all__ = [
+    "HEADS",
+    "PERMUTATIONS_PER_CALL",
+    "Problem",
+    "PREFITTED",
+    "fit_key",
+    "Start",
+    "SolverState",
+    "network",
+    "to_params",
+    "from_params",
+    "resolve_device",
+    "running",
+    "epochs_per_call",
+    "MLPClassifier",
+    "MLPRegressor",
+]
+
 HEADS = {  # scikit-learn's output activation -> jaxmlp's loss
     "softmax": "cross_entropy",
     "logistic": "binary_cross_entropy",

@@ -46,6 +46,18 @@ from jaxmlp.sklearn.estimators import (
 from jaxmlp.training import parallel, stochastic
 from jaxmlp.training.parallel import axis_size, make_mesh
 
+__all__ = [
+    "MEMORY_BUDGET",
+    "member_bytes",
+    "fit_population",
+    "Member",
+    "PADDING",
+    "prefit",
+    "DEVICES",
+    "GridSearchCV",
+    "RandomizedSearchCV",
+]
+
 MEMORY_BUDGET = 2 * 2**30  # bytes of member state and epoch orders per population call
 
 

@@ -32,6 +32,22 @@ from jaxmlp.validation import (
     check_positive_int,
 )
 
+__all__ = [
+    "FitArguments",
+    "DEFAULT_CHUNK",
+    "MAX_STEP",
+    "check_gradient_path",
+    "check_batch_size",
+    "training_update",
+    "optimizer_state",
+    "check_opt_state",
+    "check_monitor",
+    "validation_split",
+    "chunk_size_for",
+    "even_chunks",
+    "fit_arguments",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class FitArguments:

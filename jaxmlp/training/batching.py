@@ -28,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+__all__ = ["Array", "ROUNDS", "Epochs", "start", "round_keys", "permuted", "permutation", "draw"]
+
 Array = jax.Array
 ROUNDS = 4
 

@@ -28,6 +28,8 @@ from jaxmlp.validation import as_batch, check_batch, check_key, check_positive_i
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
+__all__ = ["Array", "hessian", "top_eigenvalue"]
+
 Array = jax.Array
 
 

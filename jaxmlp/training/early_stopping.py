@@ -16,6 +16,8 @@ from typing import Any
 import jax
 import numpy as np
 
+__all__ = ["split", "check_patience", "Watch"]
+
 
 def split(x, y, fraction: float, key: jax.Array) -> tuple[Any, Any, Any, Any]:
     """``(x_train, y_train, x_val, y_val)``: ``round(n * fraction)`` examples (at least one)

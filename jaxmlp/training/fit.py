@@ -32,6 +32,8 @@ from jaxmlp.training.streamed import RowSource, fit_source
 if TYPE_CHECKING:
     import optax  # imported where used, so `import jaxmlp` stays light (W4 times the start-up)
 
+__all__ = ["fit"]
+
 
 def fit(
     net: MLP,

@@ -33,6 +33,8 @@ from jaxmlp.training.arguments import fit_arguments
 from jaxmlp.training.loop import StepSpec, start_carry, train_step
 from jaxmlp.training.optimizers import OPTIMIZERS, set_hyperparams
 
+__all__ = ["OBJECTIVES", "hypergradient"]
+
 OBJECTIVES = ("final_loss", "mean_loss")
 
 

@@ -24,6 +24,8 @@ from jaxmlp import programs
 from jaxmlp.mlp import MLP
 from jaxmlp.training import objective
 
+__all__ = ["Array", "FTOL", "MESSAGES", "Result", "minimize"]
+
 Array = jax.Array
 FTOL = 2.220446049250313e-09
 

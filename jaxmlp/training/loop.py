@@ -36,6 +36,28 @@ from jaxmlp.update import keep_frozen, sgd_update
 if TYPE_CHECKING:
     import optax
 
+__all__ = [
+    "GRADS",
+    "ORDERS",
+    "no_batch_key",
+    "TrainState",
+    "Chunk",
+    "StepSpec",
+    "start_carry",
+    "value_and_grad",
+    "shard_batch",
+    "update",
+    "update_and_gradient",
+    "train_step",
+    "next_batch",
+    "monitor_record",
+    "plain_steps",
+    "first_batch_check",
+    "run_chunk",
+    "all_finite",
+    "first_bad",
+]
+
 GRADS = ("autodiff", "backprop")
 ORDERS = ("simultaneous", "updated_weights")
 

@@ -49,6 +49,8 @@ from jaxmlp.training.population import kernel_errors
 from jaxmlp.training.stochastic import select
 from jaxmlp.validation import check_batch, check_positive_int
 
+__all__ = ["PopulationFit", "optax_optimizer", "SCHEDULE_HYPERPARAMS", "train_population"]
+
 
 @dataclasses.dataclass(frozen=True)
 class PopulationFit:

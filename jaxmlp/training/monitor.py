@@ -49,6 +49,21 @@ from jaxmlp.forward import forward_trace, per_example_loss_from_output
 from jaxmlp.hvp import gnvp, hvp
 from jaxmlp.kernels.small import matmul as kernel_matmul
 
+__all__ = [
+    "Array",
+    "Monitor",
+    "Records",
+    "Watch",
+    "layout",
+    "start_vector",
+    "lanczos_top",
+    "measure",
+    "scan",
+    "measure_at",
+    "concatenate",
+    "until",
+]
+
 Array = jax.Array
 
 

@@ -28,6 +28,8 @@ from jaxmlp.forward import loss_fn
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
+__all__ = ["Array", "GRADIENT_PATHS", "penalty", "value", "value_and_grad", "function"]
+
 Array = jax.Array
 GRADIENT_PATHS = ("autodiff", "backprop")
 

@@ -18,6 +18,19 @@ from jaxmlp.finiteness import all_finite, check_finite, is_concrete
 from jaxmlp.update import sgd_update
 from jaxmlp.validation import check_learning_rate, on_device
 
+__all__ = [
+    "OPTIMIZERS",
+    "MOMENTUM",
+    "SCHEDULES",
+    "sgd_step",
+    "NamedOptimizer",
+    "named_optimizer",
+    "schedule_multiplier",
+    "takes_learning_rate",
+    "set_hyperparams",
+    "init_optimizer",
+]
+
 OPTIMIZERS = ("sgd", "momentum", "adam")
 MOMENTUM = 0.9  # the named "momentum" optimizer's heavy-ball coefficient
 SCHEDULES = ("constant", "cosine", "exponential")

@@ -22,6 +22,27 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxmlp import programs
 
+__all__ = [
+    "AXIS",
+    "make_mesh",
+    "request_cpu_devices",
+    "axis_size",
+    "check_divisible",
+    "shard_leading",
+    "shard_leaves",
+    "gathered",
+    "shard_trailing",
+    "replicate",
+    "place",
+    "jnp_key",
+    "to_host",
+    "fetch",
+    "to_host_tree",
+    "gather",
+    "initialize",
+    "all_processes",
+]
+
 AXIS = "data"
 
 

@@ -43,6 +43,20 @@ from jaxmlp.training.loop import StepSpec, value_and_grad
 from jaxmlp.update import keep_frozen, sgd_update
 from jaxmlp.validation import check_batch, check_positive_int
 
+__all__ = [
+    "SweepResult",
+    "PopulationState",
+    "LAYOUTS",
+    "init_population",
+    "run_population_chunk",
+    "run_monitored_chunk",
+    "population_loss",
+    "kernel_errors",
+    "sweep",
+    "accuracy",
+    "population_outputs",
+]
+
 
 @dataclasses.dataclass(frozen=True)
 class SweepResult:

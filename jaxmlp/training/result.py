@@ -13,6 +13,8 @@ import numpy as np
 
 from jaxmlp.checks.gradient_check import GradCheckReport
 
+__all__ = ["FitResult"]
+
 
 @dataclasses.dataclass(frozen=True)
 class FitResult:

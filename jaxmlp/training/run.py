@@ -17,6 +17,8 @@ from jaxmlp.training import parallel
 from jaxmlp.training.loop import StepSpec, first_bad, run_chunk, start_carry
 from jaxmlp.training.result import FitResult
 
+__all__ = ["FitRun", "compiled_loss"]
+
 
 @dataclasses.dataclass
 class FitRun:

@@ -46,6 +46,24 @@ from jaxmlp.forward import apply, batch_mean, per_example_loss
 from jaxmlp.mlp import MLP
 from jaxmlp.training import objective
 
+__all__ = [
+    "Array",
+    "ArrayLike",
+    "SOLVERS",
+    "SMALLEST_LEARNING_RATE",
+    "Rules",
+    "Solver",
+    "Moments",
+    "Progress",
+    "Records",
+    "score",
+    "Subset",
+    "subset",
+    "select",
+    "run_epochs",
+    "run_population",
+]
+
 Array = jax.Array
 ArrayLike = jax.Array | np.ndarray  # on the host (NumPy) or the device
 SOLVERS = ("sgd", "adam")

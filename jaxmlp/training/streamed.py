@@ -51,6 +51,18 @@ from jaxmlp.training.loop import (
 from jaxmlp.training.result import FitResult
 from jaxmlp.validation import check_positive_int
 
+__all__ = [
+    "RowSource",
+    "OrderedSource",
+    "ShardableSource",
+    "ShardedSource",
+    "BUFFER_BYTES",
+    "REFUSED",
+    "chunk_indices",
+    "stream_chunk",
+    "fit_source",
+]
+
 
 @runtime_checkable
 class RowSource(Protocol):

@@ -6,6 +6,8 @@ import json
 
 from jaxmlp.cli.process import emit
 
+__all__ = ["cmd_bench"]
+
 # --- bench ---------------------------------------------------------------------------
 
 

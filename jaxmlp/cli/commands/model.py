@@ -7,6 +7,8 @@ import json
 from jaxmlp.cli.options import UsageError
 from jaxmlp.cli.process import emit, enable_x64, results_stream
 
+__all__ = ["cmd_predict", "write_csv", "enable_dtype", "cmd_export", "cmd_evaluate"]
+
 # --- predict and evaluate -----------------------------------------------------------
 
 

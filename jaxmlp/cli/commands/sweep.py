@@ -12,6 +12,8 @@ from jaxmlp.cli.process import emit, enable_x64
 from jaxmlp.cli.run_config import RunConfig, build_network
 from jaxmlp.cli.summary import check_summary, targets
 
+__all__ = ["cmd_sweep"]
+
 # --- sweep ------------------------------------------------------------------------
 
 

@@ -13,6 +13,15 @@ from jaxmlp.cli.process import emit, enable_x64, keep_stdout_for_results
 from jaxmlp.cli.run_config import RunConfig, build_network, resolve_steps
 from jaxmlp.cli.summary import confusion, predictions
 
+__all__ = [
+    "start_processes",
+    "cmd_train",
+    "train_table",
+    "monitor_lines",
+    "check_line",
+    "write_train_plots",
+]
+
 # --- train ------------------------------------------------------------------------
 
 

@@ -8,6 +8,8 @@ import sys
 import jaxmlp
 from jaxmlp.cli.process import emit, enable_x64
 
+__all__ = ["cmd_reproduce", "cmd_trace", "trace_inputs", "cmd_gradcheck"]
+
 # --- reproduce ---------------------------------------------------------------
 
 
