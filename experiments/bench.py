@@ -2,8 +2,8 @@
 
     python experiments/bench.py [--quick] [--device cpu|gpu] [--json]
 
-See the jaxmlp/bench/ package for the workloads. One full run on the CPU writes the README's
-performance tables, each workload where the README shows it: W1-W4 to
+See the jaxmlp/bench/ package for the workloads. One full run on the CPU writes the documentation's
+performance tables, each workload where the documentation shows it: W1-W4 to
 experiments/results/bench.md, W5-W8 to bench_real_data.md (with minibatch_scaling.png), W9 to
 bench_second_order.md, W11 to bench_estimators.md, W12 to bench_monitor.md, W13 to search.md
 (experiments/bench_real_data.py, bench_second_order.py, bench_monitor.py and search.py rerun a part

@@ -3,7 +3,7 @@ processes (see jaxmlp/bench/estimators.py). ``jaxmlp bench`` runs it with the ot
 
     python experiments/bench_estimators.py [--quick]
 
-Writes ``bench_estimators.md`` (the README's W11 table).
+Writes ``bench_estimators.md`` (the documentation's W11 table).
 """
 
 import sys

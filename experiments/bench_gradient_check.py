@@ -5,7 +5,7 @@
 
 Each row times the two calls alternately (after a warm-up of each, so compilation is not counted)
 and reports the medians and the median of the per-pair ratios. Writes
-``results/gradient_check.md`` (the README's table).
+``results/gradient_check.md`` (the documentation's table).
 """
 
 import sys

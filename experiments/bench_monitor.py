@@ -3,7 +3,7 @@ jaxmlp/bench/monitoring.py). ``jaxmlp bench`` runs it with the others.
 
     python experiments/bench_monitor.py [--quick]
 
-Writes ``bench_monitor.md`` (the README's W12 table).
+Writes ``bench_monitor.md`` (the documentation's W12 table).
 """
 
 import sys

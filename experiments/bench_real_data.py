@@ -3,7 +3,7 @@
 
     python experiments/bench_real_data.py [--quick]
 
-Writes ``bench_real_data.md`` and ``minibatch_scaling.png`` (the README's W5-W8 tables and plot).
+Writes ``bench_real_data.md`` and ``minibatch_scaling.png`` (the documentation's W5-W8 tables and plot).
 """
 
 import sys

@@ -3,7 +3,7 @@ autodiff and one gradient (see jaxmlp/bench/second_order.py). ``jaxmlp bench`` r
 
     python experiments/bench_second_order.py [--quick]
 
-Writes ``bench_second_order.md`` (the README's W9 table).
+Writes ``bench_second_order.md`` (the documentation's W9 table).
 """
 
 import sys

@@ -1,4 +1,4 @@
-"""The README's screenshots of the explainer and the training report, taken by the browser tests.
+"""The screenshots in the README and the documentation of the explainer and the training report, taken by the browser tests.
 
     python experiments/explainer_screenshots.py
 

@@ -2,7 +2,7 @@
 
     python experiments/reproduce_seed.py [--out experiments/results]
 
-Writes ``reproduce_seed.md`` and ``seed_loss.png`` (the README shows both).
+Writes ``reproduce_seed.md`` and ``seed_loss.png`` (the documentation shows both).
 """
 
 import argparse

@@ -5,7 +5,7 @@ matrix-multiply peak measured in the same run. ``jaxmlp bench`` runs it with the
 
     python experiments/search.py [--quick]
 
-Writes ``search.md`` (the README's W13 table).
+Writes ``search.md`` (the documentation's W13 table).
 """
 
 import sys

@@ -2,7 +2,7 @@
 ``chromium`` and ``chromium-driver``; ``.ci/run`` installs them), driven by Selenium.
 
 Screenshots go to ``tmp_path``, and also to ``$JAXMLP_SCREENSHOTS`` when it is set
-(``experiments/explainer_screenshots.py`` makes the README's from the same pages).
+(``experiments/explainer_screenshots.py`` makes the documentation's from the same pages).
 """
 
 import os

@@ -1,6 +1,8 @@
 """The documentation site's examples run as written: each page's ```python and ```bash blocks, in
 order, in one fresh interpreter per page (python blocks share a namespace) and a fresh directory.
-```console blocks are shown, not run. The site itself is built by .ci/run (mkdocs build --strict)."""
+```console and ```py blocks (commands and fragments) are shown, not run. The site itself is built
+by .ci/run (mkdocs build --strict); its command-line reference, generated from the parser, names
+every option of every subcommand."""
 
 import re
 import subprocess
@@ -23,6 +25,25 @@ for kind, source in BLOCKS:
     else:
         subprocess.run(["bash", "-euo", "pipefail", "-c", source], check=True)
 """
+
+
+def test_the_command_line_reference_names_every_option_of_every_subcommand():
+    import argparse
+
+    from jaxmlp.cli import reference
+
+    assert "<!-- cli-reference -->" in (DOCS / "reference" / "cli.md").read_text()
+    text = reference.markdown()
+    sections = re.split(r"^## ", text, flags=re.M)[1:]
+    by_command = {s.split("`")[1]: s for s in sections}
+    commands = reference.commands()
+    assert set(by_command) == set(commands) and len(commands) >= 10
+    for name, parser in commands.items():
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            for flag in action.option_strings or [action.dest]:
+                assert f"`{flag}`" in by_command[name], (name, flag)
 
 
 def test_every_page_is_in_the_site():

@@ -34,7 +34,7 @@ QUICK = (
     "check_fit2d_1sample",
     "check_classifiers_one_label",
 )
-# scikit-learn's test_mlp.py tests that jaxmlp's estimators do not pass, and why (README).
+# scikit-learn's test_mlp.py tests that jaxmlp's estimators do not pass, and why (docs/guide/sklearn.md).
 NOT_PASSED = {
     "test_gradient": "calls scikit-learn's private _loss_grad_lbfgs",
     "test_lbfgs_classification_maxfun[X1-y1]": (
