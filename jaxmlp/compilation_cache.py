@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["enable_compilation_cache"]
+__all__ = ["NOISY_LOADERS", "enable_compilation_cache"]
+
+NOISY_LOADERS = ("0.10.1",)  # jaxlib versions that log errors for every cached program loaded
 
 
 def enable_compilation_cache() -> None:
@@ -12,9 +14,16 @@ def enable_compilation_cache() -> None:
     one compiled (a command's run, an estimator's training loop) instead of compiling them again.
 
     In ``$JAXMLP_CACHE_DIR`` (default ``~/.cache/jaxmlp/xla``); set it empty to turn the cache
-    off. A process that already chose a cache directory keeps its own.
+    off. A process that already chose a cache directory keeps its own. Not with jaxlib 0.10.1,
+    whose loader of cached programs logs two lines of errors on stderr for each program it loads
+    on some CPUs (AMD Zen: the compiler's tuning features are not among the host's); each
+    process compiles its programs afresh there.
     """
     import jax
+    import jaxlib
+
+    if jaxlib.__version__ in NOISY_LOADERS:
+        return
 
     path = os.environ.get(
         "JAXMLP_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "jaxmlp", "xla")

@@ -2,6 +2,7 @@
 and the JAX installed computes upstream's reproducers and jaxmlp's own vmapped products followed
 by reductions correctly, each in a fresh process (tests/jax_faults.py; a fault may crash it)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -58,3 +59,15 @@ def test_the_installed_jax_computes_the_reproducers_correctly(case):
     )  # fmt: skip
     assert run.returncode == 0, f"{case} crashed (exit {run.returncode}): {run.stderr[-2000:]}"
     assert run.stdout.strip() == "ok", run.stdout
+
+
+def test_a_command_run_again_from_the_compilation_cache_says_nothing_on_stderr(tmp_path):
+    """jaxlib 0.10.1's loader of cached programs logs errors for each one on some CPUs: jaxmlp
+    leaves the persistent cache off there (jaxmlp.compilation_cache.NOISY_LOADERS)."""
+    env = {**os.environ, "JAXMLP_CACHE_DIR": str(tmp_path / "cache")}
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-m", "jaxmlp", "reproduce", "--json"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+        )  # fmt: skip
+        assert run.returncode == 0 and run.stderr == "", run.stderr[-2000:]
