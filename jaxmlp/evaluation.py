@@ -29,6 +29,7 @@ __all__ = [
     "outputs",
     "combine_moments",
     "Totals",
+    "gives_probabilities",
     "evaluate_batches",
 ]
 
@@ -87,7 +88,13 @@ def combine_moments(a: tuple, b: tuple) -> tuple:
 @dataclasses.dataclass
 class Totals:
     """Running sums over batches for a ``task`` (``classification`` with ``n_classes``, or
-    ``regression``); :meth:`add` a batch's outputs, :meth:`result` the metrics."""
+    ``regression``); :meth:`add` a batch's outputs, :meth:`result` the metrics.
+
+    ``probabilities``: the outputs are class probabilities (softmax, or one logistic output), so
+    the log loss is counted. ``reference``: the trivial baseline's statistics of the training rows
+    (:meth:`reference_of`), ``{"mean": m}`` or ``{"class_counts": [...]}``, scored beside the
+    network's (the training mean, or the majority class and the class frequencies).
+    """
 
     task: str
     n_classes: int = 0
@@ -99,6 +106,11 @@ class Totals:
     shift: float | None = None
     shifted: float = 0.0
     shifted_squares: float = 0.0
+    probabilities: bool = False
+    reference: dict | None = None
+    log_loss: float = 0.0
+    base_absolute: float = 0.0
+    base_squares: float = 0.0
 
     def add(self, y: np.ndarray, out: np.ndarray, losses: np.ndarray) -> None:
         """Count a batch: targets ``y`` (labels ``(m,)`` or ``(m, 1)``), outputs ``(m, n_out)``,
@@ -106,8 +118,11 @@ class Totals:
         self.rows += len(out)
         self.loss += float(np.sum(losses, dtype=np.float64))
         if self.task == "classification":
-            m = metrics.confusion_matrix(y, metrics.predicted_class(out), self.n_classes)
+            labels = np.asarray(y).reshape(-1).astype(int)
+            m = metrics.confusion_matrix(labels, metrics.predicted_class(out), self.n_classes)
             self.confusion = m if self.confusion is None else self.confusion + m
+            if self.probabilities:
+                self.log_loss += float(-np.log(metrics.true_class_probability(out, labels)).sum())
             return
         t, o = np.asarray(y, np.float64).reshape(-1), out[:, 0].astype(np.float64)
         if self.shift is None and len(t):
@@ -117,35 +132,72 @@ class Totals:
         self.residual += float(((t - o) ** 2).sum())
         self.shifted += float(d.sum())
         self.shifted_squares += float((d**2).sum())
+        if self.reference is not None:
+            base = t - self.reference["mean"]
+            self.base_absolute += float(np.abs(base).sum())
+            self.base_squares += float((base**2).sum())
+
+    @staticmethod
+    def reference_of(task: str, y: np.ndarray, n_classes: int) -> dict:
+        """The trivial baseline of training targets ``y``: their mean, or their class counts."""
+        if task == "classification":
+            labels = np.asarray(y).reshape(-1).astype(int)
+            return {"class_counts": np.bincount(labels, minlength=n_classes).tolist()}
+        return {"mean": float(np.mean(np.asarray(y, np.float64)))}
+
+    def own_reference(self) -> dict:
+        """:meth:`reference_of` the rows counted so far (the training part's, for the test's)."""
+        if self.task == "classification":
+            counts = (
+                self.confusion.sum(1) if self.confusion is not None else np.zeros(self.n_classes)
+            )
+            return {"class_counts": [int(c) for c in counts]}
+        return {"mean": (self.shift or 0.0) + self.shifted / max(self.rows, 1)}
 
     def as_vector(self) -> np.ndarray:
         """The sums as one float64 vector (for adding those of several processes): rows, loss,
-        and the confusion matrix or the regression sums with the targets' mean and :math:`M_2`."""
+        and the log loss and the confusion matrix, or the regression sums with the targets' mean
+        and :math:`M_2` and the baseline's sums."""
         if self.task == "classification":
             counts = (
                 self.confusion if self.confusion is not None else np.zeros((self.n_classes,) * 2)
             )
-            return np.concatenate([[self.rows, self.loss], np.ravel(counts)]).astype(np.float64)
+            head = [self.rows, self.loss, self.log_loss]
+            return np.concatenate([head, np.ravel(counts)]).astype(np.float64)
         n = max(self.rows, 1)
         mean = (self.shift or 0.0) + self.shifted / n
         m2 = self.shifted_squares - self.shifted**2 / n
-        return np.asarray([self.rows, self.loss, self.absolute, self.residual, mean, m2])
+        return np.asarray(
+            [self.rows, self.loss, self.absolute, self.residual, mean, m2]
+            + [self.base_absolute, self.base_squares]
+        )
 
     @classmethod
-    def summed(cls, task: str, n_classes: int, vectors: np.ndarray) -> Totals:
+    def summed(
+        cls,
+        task: str,
+        n_classes: int,
+        vectors: np.ndarray,
+        probabilities: bool = False,
+        reference: dict | None = None,
+    ) -> Totals:
         """The :class:`Totals` of all the rows that several :meth:`as_vector` ``(p, k)`` counted
         (means and :math:`M_2` combined by :func:`combine_moments`)."""
         vectors = np.asarray(vectors, np.float64)
         out = cls(task, n_classes, rows=int(vectors[:, 0].sum()), loss=float(vectors[:, 1].sum()))
+        out.probabilities, out.reference = probabilities, reference
         if task == "classification":
+            out.log_loss = float(vectors[:, 2].sum())
             out.confusion = (
-                vectors[:, 2:].sum(0).reshape(n_classes, n_classes).round().astype(np.int64)
+                vectors[:, 3:].sum(0).reshape(n_classes, n_classes).round().astype(np.int64)
             )
             return out
         n, mean, m2 = 0, 0.0, 0.0
-        for rows, _, absolute, residual, m, v in vectors:
+        for rows, _, absolute, residual, m, v, base_absolute, base_squares in vectors:
             out.absolute += absolute
             out.residual += residual
+            out.base_absolute += base_absolute
+            out.base_squares += base_squares
             n, mean, m2 = combine_moments((n, mean, m2), (rows, m, v))
         out.shift, out.shifted, out.shifted_squares = mean, 0.0, m2
         return out
@@ -163,30 +215,82 @@ class Totals:
         return float(np.trace(self.confusion) / max(self.rows, 1))
 
     def result(self) -> dict:
-        """``rows``, ``loss``, ``task`` and accuracy and the confusion matrix, or :math:`R^2`
-        (None for constant targets) and the mean absolute error."""
+        r"""``rows``, ``loss``, ``task`` and the scores: accuracy, balanced accuracy (the mean
+        recall of the classes present), log loss :math:`-\frac1n \sum \log p_{t_n}` (None unless
+        the outputs are probabilities) and the confusion matrix; or :math:`R^2` (None for
+        constant targets), RMSE and MAE. With a ``reference``, ``baseline``: the same scores of
+        the trivial predictor (the training mean; the training majority class, with the
+        training class frequencies as its probabilities)."""
         out: dict = {"rows": self.rows, "loss": self.mean_loss, "task": self.task}
+        n = max(self.rows, 1)
         if self.task == "classification":
             confusion = (
                 self.confusion
                 if self.confusion is not None
                 else np.zeros((self.n_classes,) * 2, np.int64)
             )
-            out.update(accuracy=self.accuracy, confusion_matrix=confusion.tolist())
-        else:
-            total = self.shifted_squares - self.shifted**2 / max(self.rows, 1)
+            support = confusion.sum(1)
+            present = support > 0
+            recall = np.diag(confusion)[present] / support[present]
             out.update(
-                r2=None if total <= 0 else 1 - self.residual / total,
-                mae=self.absolute / max(self.rows, 1),
+                accuracy=self.accuracy,
+                balanced_accuracy=float(recall.mean()) if present.any() else None,
+                log_loss=self.log_loss / n if self.probabilities and self.rows else None,
+                confusion_matrix=confusion.tolist(),
             )
+            if self.reference is not None and self.rows:
+                counts = np.asarray(self.reference["class_counts"], np.float64)
+                majority = int(counts.argmax())
+                prior = np.clip(counts / max(counts.sum(), 1), metrics.PROBABILITY_FLOOR, 1)
+                out["baseline"] = {
+                    "rule": "the training rows' majority class and class frequencies",
+                    "accuracy": float(support[majority] / n),
+                    "balanced_accuracy": float(present[majority] / present.sum()),
+                    "log_loss": float(-(support * np.log(prior)).sum() / n),
+                }
+            return out
+        total = self.shifted_squares - self.shifted**2 / n
+        out.update(
+            r2=None if total <= 0 else 1 - self.residual / total,
+            rmse=float(np.sqrt(self.residual / n)),
+            mae=self.absolute / n,
+        )
+        if self.reference is not None and self.rows:
+            out["baseline"] = {
+                "rule": "the training rows' mean",
+                "r2": None if total <= 0 else 1 - self.base_squares / total,
+                "rmse": float(np.sqrt(self.base_squares / n)),
+                "mae": self.base_absolute / n,
+            }
         return out
 
 
-def evaluate_batches(net: MLP, params, batches, task: str, *, total: int | None = None) -> Totals:
+def gives_probabilities(net: MLP) -> bool:
+    """Whether ``net``'s outputs are class probabilities: softmax, or one logistic output."""
+    return net.output_activation == "softmax" or (
+        net.output_activation == "logistic" and net.sizes[-1] == 1
+    )
+
+
+def evaluate_batches(
+    net: MLP,
+    params,
+    batches,
+    task: str,
+    *,
+    total: int | None = None,
+    reference: dict | None = None,
+) -> Totals:
     """:class:`Totals` of ``params`` over ``(x, y)`` batches (each at most :data:`ROWS` rows;
-    ``total``, the rows to come if known, picks a smaller padded batch)."""
+    ``total``, the rows to come if known, picks a smaller padded batch; ``reference``, the
+    trivial baseline's training statistics, :meth:`Totals.reference_of`)."""
     rows = batch_rows(total)
-    totals = Totals(task, net.sizes[-1] if net.sizes[-1] > 1 else 2)
+    totals = Totals(
+        task,
+        net.sizes[-1] if net.sizes[-1] > 1 else 2,
+        probabilities=gives_probabilities(net),
+        reference=reference,
+    )
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
     for x, y in batches:
         for i in range(0, len(x), rows):

@@ -12,7 +12,16 @@ import numpy as np
 from jaxmlp.mlp import MLP
 from jaxmlp.validation import on_device
 
-__all__ = ["predicted_class", "accuracy", "confusion_matrix", "loss_targets"]
+__all__ = [
+    "PROBABILITY_FLOOR",
+    "predicted_class",
+    "accuracy",
+    "confusion_matrix",
+    "true_class_probability",
+    "loss_targets",
+]
+
+PROBABILITY_FLOOR = 1e-15  # the log loss of a probability 0 is counted as that of this one
 
 
 def predicted_class(out: np.ndarray) -> np.ndarray:
@@ -33,6 +42,19 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n_classes: int) 
     m = np.zeros((n_classes, n_classes), np.int64)
     np.add.at(m, (np.asarray(labels).reshape(-1).astype(int), np.asarray(predicted)), 1)
     return m
+
+
+def true_class_probability(out: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The probability ``(n,)`` that outputs ``(n, n_out)`` give each row's true class (softmax
+    rows, or one logistic output: ``p`` for class 1, ``1 - p`` for class 0), at least
+    :data:`PROBABILITY_FLOOR`."""
+    out = np.asarray(out, np.float64)
+    labels = np.asarray(labels).reshape(-1).astype(int)
+    if out.shape[-1] == 1:
+        p = np.where(labels == 1, out[:, 0], 1 - out[:, 0])
+    else:
+        p = out[np.arange(len(labels)), labels]
+    return np.clip(p, PROBABILITY_FLOOR, 1.0)
 
 
 def loss_targets(net: MLP, y: np.ndarray, dtype) -> jax.Array:

@@ -28,10 +28,11 @@ from jaxmlp.cli.run_config import (
 from jaxmlp.cli.summary import (
     accuracy,
     dataset_loss,
+    evaluation,
     targets,
     validation_summary,
 )
-from jaxmlp.evaluation import ROWS, Totals, evaluate_batches
+from jaxmlp.evaluation import ROWS, Totals, evaluate_batches, gives_probabilities
 from jaxmlp.io import checkpoint as ckpt
 from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
@@ -137,22 +138,51 @@ def monitor_summary(records, name: str | None, lr: float, cfg: RunConfig) -> dic
     return out
 
 
-def part_metrics(ds: Dataset, net: MLP, params, part: str) -> tuple[float, float | None]:
-    """``(loss, accuracy)`` of ``params`` on the training or test part (accuracy None for
-    regression): in one call on the arrays, or a batch at a time from a stream."""
+def part_metrics(
+    ds: Dataset, net: MLP, params, part: str, reference: dict | None = None
+) -> tuple[float, float | None, dict, dict]:
+    """``(loss, accuracy, scores, reference)`` of ``params`` on the training or test part
+    (accuracy None for regression; scores: :meth:`jaxmlp.evaluation.Totals.result` without the
+    confusion matrix, with the trivial baseline of ``reference``, or of the part's own rows when
+    None, the reference returned): in one call on the arrays, or a batch at a time from a stream."""
+    n_classes = net.sizes[-1] if net.sizes[-1] > 1 else 2
     if ds.source is None:
         x, y = (ds.x_train, ds.y_train) if part == "train" else (ds.x_test, ds.y_test)
         assert x is not None and y is not None  # the test part is asked for only if present
-        return dataset_loss(net, params, x, y), accuracy(net, ds.task, params, x, y)
+        if reference is None:
+            reference = Totals.reference_of(ds.task, y, n_classes)
+        totals = Totals(
+            ds.task, n_classes, probabilities=gives_probabilities(net), reference=reference
+        )
+        loss, out = evaluation(net, params, x, y)
+        totals.add(y, out, np.zeros(len(out)))
+        return loss, accuracy(net, ds.task, params, x, y), _scores(totals.result()), reference
     source, processes = ds.source, jax.process_count()
     if processes > 1:  # each process its own shard, the sums added
         source = source.shard(jax.process_index(), processes)
     rows = source.num_rows if part == "train" else source.test_rows
-    totals = evaluate_batches(net, params, source.batches(part, ROWS), ds.task, total=rows)
+    batches = source.batches(part, ROWS)
+    totals = evaluate_batches(net, params, batches, ds.task, total=rows, reference=reference)
     if processes > 1:
         everyone = parallel.all_processes(totals.as_vector())
-        totals = Totals.summed(totals.task, totals.n_classes, everyone)
-    return totals.mean_loss, totals.accuracy
+        totals = Totals.summed(
+            totals.task, totals.n_classes, everyone, totals.probabilities, reference
+        )
+    unknown_mae = False
+    if reference is None:  # the training part: its own rows are the baseline's, known after it
+        totals.reference = totals.own_reference()
+        if ds.task == "regression":  # sum (t - mean)^2 is M2; sum |t - mean| would need a pass
+            totals.base_squares = max(totals.as_vector()[5], 0.0)
+            unknown_mae = True
+    scores = _scores(totals.result())
+    if unknown_mae:
+        scores["baseline"]["mae"] = None
+    assert totals.reference is not None
+    return totals.mean_loss, totals.accuracy, scores, totals.reference
+
+
+def _scores(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("confusion_matrix", "task", "loss")}
 
 
 def train(
@@ -295,11 +325,12 @@ def train(
     seconds = time.perf_counter() - t0
     if result.diverged_at is not None:
         save(result.params, result.opt_state, result.step, result.key)
-    if streamed or not np.asarray(result.losses).size:  # one pass over a stream's training rows
-        final_loss, train_accuracy = part_metrics(ds, net, result.params, "train")
-    else:
+    # one pass over a stream's training rows
+    final_loss, train_accuracy, train_scores, reference = part_metrics(
+        ds, net, result.params, "train"
+    )
+    if not streamed and np.asarray(result.losses).size:
         final_loss = result.final_loss
-        train_accuracy = accuracy(net, ds.task, result.params, ds.x_train, ds.y_train)
     summary: dict[str, Any] = {
         "dataset": ds.name,
         "network": dataclasses.asdict(net),
@@ -328,8 +359,12 @@ def train(
             save(*saved[0])
     if ds.task == "classification":
         summary["train_accuracy"] = train_accuracy
+    summary["train_scores"] = train_scores
+    summary["baseline"] = reference  # the training rows' statistics: evaluate scores it again
     if ds.x_test is not None or (streamed and ds.source.test_rows):
-        summary["test_loss"], test_accuracy = part_metrics(ds, net, result.params, "test")
+        summary["test_loss"], test_accuracy, summary["test_scores"], _ = part_metrics(
+            ds, net, result.params, "test", reference
+        )
         if ds.task == "classification":
             summary["test_accuracy"] = test_accuracy
     elif ds.test_note is not None:  # a test set was asked for and came out empty: null, and why

@@ -24,6 +24,8 @@ __all__ = [
     "check_summary",
     "validation_summary",
     "confusion",
+    "SCORES",
+    "score_lines",
 ]
 
 
@@ -108,3 +110,33 @@ def confusion(net: MLP, params, x, y, n_classes: int) -> np.ndarray:
     """Counts of (true class, predicted class) of ``params`` on ``(x, y)``."""
     pred = metrics.predicted_class(evaluation(net, params, x, y)[1])
     return metrics.confusion_matrix(y, pred, n_classes)
+
+
+SCORES = {
+    "accuracy": "accuracy",
+    "balanced_accuracy": "balanced accuracy",
+    "log_loss": "log loss",
+    "r2": "R^2",
+    "rmse": "RMSE",
+    "mae": "MAE",
+}
+
+
+def score_lines(scores: dict | None, title: str, width: int) -> list[str]:
+    """The scores (accuracy, balanced accuracy and log loss, or R^2, RMSE and MAE) on one line
+    and the trivial baseline's beside them on the next (none without scores)."""
+    if not scores:
+        return []
+
+    def line(values: dict) -> str:
+        return ", ".join(
+            f"{name} {values[key]:.4g}"
+            for key, name in SCORES.items()
+            if values.get(key) is not None
+        )
+
+    lines = [f"{title:<{width}} {line(scores)}"]
+    if scores.get("baseline"):
+        base = scores["baseline"]
+        lines.append(f"{'trivial baseline':<{width}} {line(base)} ({base['rule']})")
+    return lines

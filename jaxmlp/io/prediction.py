@@ -3,8 +3,10 @@ r"""Using a saved model on raw rows: encode, standardise, apply; predictions and
 ``predict`` applies the network to a file's feature columns (found by name, in any
 order), encoded and standardised as in training: :math:`x = (\mathrm{encode}(raw) - \mu) / \sigma`,
 then ``out_L``. ``evaluate`` also reads the target column and reports the loss and, for
-classification, accuracy and the confusion matrix (true class by row), for regression
-:math:`R^2 = 1 - \sum (t - o)^2 / \sum (t - \bar t)^2` and the mean absolute error.
+classification, accuracy, balanced accuracy, log loss and the confusion matrix (true class by
+row), for regression :math:`R^2 = 1 - \sum (t - o)^2 / \sum (t - \bar t)^2`, the root mean
+squared and the mean absolute error; each beside the trivial baseline's (the training rows' mean,
+or their majority class and class frequencies, which the model file keeps).
 """
 
 from __future__ import annotations
@@ -138,8 +140,9 @@ def evaluate(model: Model, path, target: str, *, delimiter: str | None = None) -
             )[0]
             yield x, y
 
+    reference = (model.summary or {}).get("baseline")  # None in files saved before it existed
     totals = evaluation.evaluate_batches(
-        model.net, model.params, batches(), model.task, total=source.num_rows
+        model.net, model.params, batches(), model.task, total=source.num_rows, reference=reference
     )
     result = totals.result()
     if model.task == "classification":

@@ -86,6 +86,7 @@ def cmd_export(args) -> int:
 
 def cmd_evaluate(args) -> int:
     """``jaxmlp evaluate``: a saved model's loss and metrics on a labelled data file."""
+    from jaxmlp.cli.summary import score_lines
     from jaxmlp.io import modelfile, prediction
 
     model = modelfile.load(args.model)
@@ -100,8 +101,9 @@ def cmd_evaluate(args) -> int:
     lines = [
         f"{k:<10} {v:.6g}" if isinstance(v, float) else f"{k:<10} {v}"
         for k, v in result.items()
-        if k not in ("confusion_matrix", "class_names")
+        if k in ("rows", "loss", "task")
     ]
+    lines += score_lines(result, "scores", 10)
     if "confusion_matrix" in result:
         names = result["class_names"]
         width = max(6, *(len(n) for n in names))

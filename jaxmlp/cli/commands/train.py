@@ -11,7 +11,7 @@ from jaxmlp.cli import budget
 from jaxmlp.cli.options import UsageError, file_options, network_overrides
 from jaxmlp.cli.process import emit, enable_x64, keep_stdout_for_results
 from jaxmlp.cli.run_config import RunConfig, build_network, resolve_steps
-from jaxmlp.cli.summary import confusion, predictions
+from jaxmlp.cli.summary import confusion, predictions, score_lines
 
 __all__ = [
     "start_processes",
@@ -168,7 +168,9 @@ def train_table(summary: dict) -> str:
     rows = [(k, summary[k]) for k in keys if summary.get(k) is not None]
     lines = [f"{k:<16} {v:.6g}" if isinstance(v, float) else f"{k:<16} {v}" for k, v in rows]
     check = check_line(summary.get("gradient_check"), "backprop = jax.grad on the first batch", 16)
-    return "\n".join(lines + check + monitor_lines(summary.get("monitor"), 16))
+    part = "test" if summary.get("test_scores") else "train"
+    scores = score_lines(summary.get(f"{part}_scores"), f"{part} scores", 16)
+    return "\n".join(lines + scores + check + monitor_lines(summary.get("monitor"), 16))
 
 
 def monitor_lines(records: dict | None, width: int) -> list[str]:
