@@ -7,6 +7,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import jaxlib
 import numpy as np
 import pytest
 
@@ -21,6 +22,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import jaxmlp  # noqa: E402
+from jaxmlp.compilation_cache import NOISY_LOADERS  # noqa: E402
 from jaxmlp.sklearn import MLPClassifier, MLPRegressor, from_sklearn, to_sklearn  # noqa: E402
 from jaxmlp.training import stochastic  # noqa: E402
 
@@ -415,7 +417,8 @@ def test_package_exports_nothing_that_needs_scikit_learn():
 
 @pytest.mark.parametrize("cache", ["dir", pytest.param("", marks=thorough_only)])
 def test_a_fit_keeps_its_program_in_the_persistent_compilation_cache(tmp_path, cache):
-    """$JAXMLP_CACHE_DIR (set empty: off), as the CLI; a new process then loads the program."""
+    """$JAXMLP_CACHE_DIR (set empty: off), as the CLI; a new process then loads the program.
+    Off with the jaxlib versions whose loader logs errors for every cached program."""
     if not THOROUGH and not cache:
         pytest.skip("thorough run only")
     path = str(tmp_path / "xla") if cache else ""
@@ -433,11 +436,11 @@ def test_a_fit_keeps_its_program_in_the_persistent_compilation_cache(tmp_path, c
         env={**os.environ, "JAXMLP_CACHE_DIR": path},
         check=True,
     )
-    if cache:
+    if cache and jaxlib.__version__ not in NOISY_LOADERS:
         assert run.stdout.split()[-1] == path
         assert any(p.name.startswith("jit_run_epochs") for p in (tmp_path / "xla").iterdir())
     else:
-        assert run.stdout.split()[-1] == "None"
+        assert run.stdout.split()[-1] == "None" and not (tmp_path / "xla").exists()
 
 
 @pytest.mark.skipif(not THOROUGH, reason="thorough run only")
