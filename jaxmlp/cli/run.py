@@ -26,7 +26,6 @@ from jaxmlp.cli.run_config import (
     resolve_steps,
 )
 from jaxmlp.cli.summary import (
-    accuracy,
     dataset_loss,
     evaluation,
     targets,
@@ -156,7 +155,7 @@ def part_metrics(
         )
         loss, out = evaluation(net, params, x, y)
         totals.add(y, out, np.zeros(len(out)))
-        return loss, accuracy(net, ds.task, params, x, y), _scores(totals.result()), reference
+        return loss, totals.accuracy, _scores(totals.result()), reference  # one evaluation
     source, processes = ds.source, jax.process_count()
     if processes > 1:  # each process its own shard, the sums added
         source = source.shard(jax.process_index(), processes)
