@@ -61,6 +61,7 @@ def test_the_installed_jax_computes_the_reproducers_correctly(case):
     assert run.stdout.strip() == "ok", run.stdout
 
 
+@pytest.mark.skipif(not THOROUGH, reason="thorough run only")
 def test_a_command_run_again_from_the_compilation_cache_says_nothing_on_stderr(tmp_path):
     """jaxlib 0.10.1's loader of cached programs logs errors for each one on some CPUs: jaxmlp
     leaves the persistent cache off there (jaxmlp.compilation_cache.NOISY_LOADERS)."""

@@ -172,7 +172,9 @@ def run(code, **env):
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("bad", ["0", "-1", "many"])
+@pytest.mark.parametrize(
+    "bad", ["0", pytest.param("-1", marks=thorough_only), pytest.param("many", marks=thorough_only)]
+)
 def test_a_bad_limit_in_the_environment_is_one_line_from_the_command_line(bad):
     out = subprocess.run(
         [sys.executable, "-m", "jaxmlp", "reproduce"],
