@@ -54,20 +54,29 @@ def precision(request):
         yield x64
 
 
+RELEASE_AT_MAPS = 16_000  # a quarter of Linux's default vm.max_map_count (65,530)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def release_compiled_programs():
-    """Each test module starts with no compiled program loaded: a worker runs hundreds of tests,
-    and JAX keeps what they compile (its per-operation programs, the tests' own jits) for the
-    life of the process. ``$JAXMLP_MAPS_LOG``, when set, names a file that receives the worker's
-    memory maps after each module, before the release (how far from ``vm.max_map_count``)."""
+    """A worker runs hundreds of tests, and JAX keeps what they compile (its per-operation
+    programs, the tests' own jits) for the life of the process: after a module, when the worker
+    holds more than :data:`RELEASE_AT_MAPS` memory maps, every compiled program is released (the
+    next module recompiles what it needs; releasing after every module costs the quick run a
+    minute). ``$JAXMLP_MAPS_LOG``, when set, names a file that receives the worker's memory maps
+    after each module, before any release (how far from ``vm.max_map_count``)."""
     yield
-    log = os.environ.get("JAXMLP_MAPS_LOG")
-    if log:
+    try:
         with open("/proc/self/maps", "rb") as f:
             maps = f.read().count(b"\n")
+    except OSError:  # not Linux: no maps to count, release every time
+        maps = RELEASE_AT_MAPS + 1
+    log = os.environ.get("JAXMLP_MAPS_LOG")
+    if log:
         with open(log, "a") as f:
             f.write(f"{os.getpid()} {maps} {programs.live_programs()}\n")
-    programs.release_programs()
+    if maps > RELEASE_AT_MAPS:
+        programs.release_programs()
 
 
 _COMPILATIONS: list[list[str]] = []  # the lists of the tests now counting

@@ -55,12 +55,14 @@ def test_digits_are_read_from_scikit_learns_file_as_load_digits_returns_them(mon
 
 
 def test_csv_classification_and_regression_are_guessed_and_overridable(tmp_path):
-    rows = "\n".join(f"{i},{i % 3 * 0.5},{'cat' if i % 2 else 'dog'},{i * 0.1}" for i in range(40))
+    rows = "\n".join(
+        f"{2 * i},{i % 3 * 0.5},{'cat' if i % 2 else 'dog'},{i * 0.1}" for i in range(40)
+    )
     p = write(
         tmp_path, "a,b,label,value\n" + rows.replace(",cat", ",7").replace(",dog", ",8") + "\n"
     )
     # With two feature columns beside each target: label is classification (2 integer classes).
-    ds = file_dataset.read_csv(p, "label")
+    ds = file_dataset.read_csv(p, "label", test_fraction=0.2)
     assert ds.task == "classification" and ds.n_outputs == 2 and ds.class_names == ("7", "8")
     assert ds.n_features == 3 and ds.x_train.shape[0] + ds.x_test.shape[0] == 40
     reg = file_dataset.read_csv(p, "value")
@@ -103,7 +105,7 @@ def test_csv_classification_and_regression_are_guessed_and_overridable(tmp_path)
 )
 def test_csv_errors_name_the_row_and_column(tmp_path, text, target, message):
     with pytest.raises(ValueError, match=message):
-        file_dataset.read_csv(write(tmp_path, text), target)
+        file_dataset.read_csv(write(tmp_path, text), target, missing="error")
 
 
 def test_regression_target_must_be_numeric(tmp_path):
@@ -154,7 +156,7 @@ def test_csv_dialects_read_alike(tmp_path, sep, bom, quote_all):
     expected = [[r[0], r[1], r[2] == "blue, dark", r[2] == "green", r[2] == "red"] for r in ROWS]
     np.testing.assert_allclose(raw, np.asarray(expected, float), atol=1e-6)
     assert ds.class_names == ("no", "yes") and ds.y_train.tolist() == [1, 0, 0, 1, 1, 0]
-    assert ds.x_train.dtype == np.float32 and ds.test_note is not None and ds.x_test is None
+    assert ds.x_train.dtype == np.float32 and ds.test_note is None and ds.x_test is None
     assert (
         file_dataset.read_csv(p, "label", delimiter=sep, test_fraction=0).preprocessing
         == ds.preprocessing
@@ -177,16 +179,16 @@ def test_parquet_and_npz(tmp_path):
     pq.write_table(
         pa.table({"x0": x[:, 0], "x1": x[:, 1], "x2": x[:, 2], "y": y}), tmp_path / "d.parquet"
     )
-    a = file_dataset.read_csv(tmp_path / "d.npz", "y")
-    b = file_dataset.read_csv(tmp_path / "d.parquet", "y")
+    a = file_dataset.read_csv(tmp_path / "d.npz", "y", test_fraction=0.2)
+    b = file_dataset.read_csv(tmp_path / "d.parquet", "y", test_fraction=0.2)
     assert a.n_features == 3 and a.task == "classification" and a.n_outputs == 3
     np.testing.assert_array_equal(a.x_train, b.x_train)
     np.testing.assert_array_equal(a.y_test, b.y_test)
-    by_name = builtin.load("csv", str(tmp_path / "d.npz"))  # an .npz file's target is its y
+    by_name = builtin.load("csv", str(tmp_path / "d.npz"), test_fraction=0.2)  # target: its y
     np.testing.assert_array_equal(by_name.y_train, a.y_train)
     np.savez(tmp_path / "bad.npz", x=np.where(x > 2, np.nan, x), y=y)
     with pytest.raises(ValueError, match=r"bad.npz, data row \d+, column 'x\d': nan"):
-        file_dataset.read_csv(tmp_path / "bad.npz", "y")  # no CSV line numbers in an .npz file
+        file_dataset.read_csv(tmp_path / "bad.npz", "y", missing="error")  # no CSV line numbers
 
 
 def test_parquet_categories_read_as_text_whatever_their_encoding(tmp_path):
@@ -234,7 +236,7 @@ def test_a_test_file_may_order_columns_otherwise_but_must_know_its_categories(tm
 
 
 def test_the_split_follows_its_seed_and_fraction(tmp_path):
-    p = write(tmp_path, "a,t\n" + "\n".join(f"{i},{i * 0.5}" for i in range(50)) + "\n")
+    p = write(tmp_path, "a,t\n" + "\n".join(f"{i % 7},{i * 0.5}" for i in range(50)) + "\n")
     a = file_dataset.read_csv(p, "t", test_fraction=0.3, split_seed=1)
     b = file_dataset.read_csv(p, "t", test_fraction=0.3, split_seed=2)
     assert a.x_test.shape[0] == 15 and a.task == "regression"

@@ -55,7 +55,7 @@ def test_the_parts_share_one_aligned_read_only_array_that_the_device_array_alias
 
     x, y = data(rows=GROUP + 10, features=4)
     write_parquet(tmp_path / "d.parquet", x, y)
-    ds = file_dataset.read_csv(tmp_path / "d.parquet", "label")
+    ds = file_dataset.read_csv(tmp_path / "d.parquet", "label", test_fraction=0.2)
     assert np.shares_memory(ds.x_train.base, ds.x_test)
     assert ds.x_train.ctypes.data % 64 == 0
     assert not ds.x_train.flags.writeable and not ds.x_test.flags.writeable
@@ -74,9 +74,9 @@ def child():
 
     import jaxmlp.io.file_dataset as fd
 
-    fd.read_csv(sys.argv[1], "label")
+    fd.read_csv(sys.argv[1], "label", test_fraction=0.2)
     before = peak()
-    ds = fd.read_csv(sys.argv[2], "label")
+    ds = fd.read_csv(sys.argv[2], "label", test_fraction=0.2)
     print(json.dumps({"peak": peak() - before, "values": ds.x_train.nbytes + ds.x_test.nbytes}))
 
 
@@ -103,7 +103,7 @@ def test_errors_in_a_later_row_group_name_the_files_row(tmp_path):
     with pytest.raises(
         ValueError, match=rf"nan.parquet, data row {2 * GROUP + 8}, column 'f1': nan"
     ):
-        file_dataset.read_csv(tmp_path / "nan.parquet", "label")
+        file_dataset.read_csv(tmp_path / "nan.parquet", "label", missing="error")
     x, y = data(rows=3 * GROUP, features=3)
     colour = np.array(["red", "blue"] * (3 * GROUP // 2), dtype=object)
     write_parquet(tmp_path / "ok.parquet", x, y, colour=colour)
@@ -124,7 +124,7 @@ def test_errors_in_a_later_row_group_name_the_files_row(tmp_path):
     with pytest.raises(
         ValueError, match=rf"gap.parquet, data row {GROUP + 3}, column 'f2': the value is missing"
     ):
-        file_dataset.read_csv(tmp_path / "gap.parquet", "label")
+        file_dataset.read_csv(tmp_path / "gap.parquet", "label", missing="error")
 
 
 def test_a_row_group_that_fails_to_decode_is_named(tmp_path):

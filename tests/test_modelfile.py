@@ -53,7 +53,8 @@ def numpy_forward(path, rows):
     h = (x - t["input.mean"]) / t["input.std"]
     for i in range(len(net["sizes"]) - 1):
         h = h @ t[f"layers.{i}.w"].T + t[f"layers.{i}.b"]
-        h = np.tanh(h) if i < len(net["sizes"]) - 2 else h
+        hidden = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0)}[net["activation"]]
+        h = hidden(h) if i < len(net["sizes"]) - 2 else h
     e = np.exp(h - h.max(1, keepdims=True))
     return e / e.sum(1, keepdims=True)
 
@@ -139,7 +140,7 @@ def test_damaged_foreign_and_newer_files_are_refused(tmp_path, capsys):
     (tmp_path / "newer.safetensors").write_bytes(
         raw.replace(b'"format_version":"1"', b'"format_version":"9"')
     )
-    cases["newer.safetensors"] = "format version '9'; this jaxmlp reads up to 1"
+    cases["newer.safetensors"] = "format version '9'; this jaxmlp reads up to 2"
     from safetensors import safe_open
 
     with safe_open(good, framework="numpy") as f:

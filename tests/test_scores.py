@@ -124,8 +124,9 @@ def test_train_and_evaluate_report_the_scores_beside_the_baseline(tmp_path, caps
     data = regression_file(tmp_path / "reg.csv")
     model = tmp_path / "m.safetensors"
     summary = run_json(
-        capsys, "train", "csv", str(data), "--target", "y", "--save", str(model), "--steps", "300"
-    )
+        capsys, "train", "csv", str(data), "--target", "y", "--save", str(model), "--steps", "300",
+        "--test-fraction", "0.2",
+    )  # fmt: skip
     test = summary["test_scores"]
     assert set(test) >= {"rows", "r2", "rmse", "mae", "baseline"}
     assert test["baseline"]["rule"] == "the training rows' mean" and test["baseline"]["r2"] <= 0
@@ -140,6 +141,17 @@ def test_train_and_evaluate_report_the_scores_beside_the_baseline(tmp_path, caps
     base = next(line for line in lines if line.startswith("trivial baseline"))
     assert "R^2" in scores and "RMSE" in scores and "MAE" in scores
     assert base.endswith("(the training rows' mean)")
-    code, out, _ = run(capsys, "train", "csv", str(data), "--target", "y", "--steps", "50")
+    code, out, _ = run(
+        capsys,
+        "train",
+        "csv",
+        str(data),
+        "--target",
+        "y",
+        "--steps",
+        "50",
+        "--test-fraction",
+        "0.2",
+    )
     assert any(line.startswith("test scores") for line in out.splitlines())
     assert any(line.startswith("trivial baseline") for line in out.splitlines())

@@ -50,9 +50,10 @@ def test_train_csv(tmp_path, capsys):
     rows = "\n".join(f"{a:.3f},{b:.3f},{'pos' if a + b > 0 else 'neg'}" for a, b in x)
     path = tmp_path / "d.csv"
     path.write_text("a,b,sign\n" + rows + "\n")
-    d = run_json(capsys, "train", "csv", str(path), "--target", "sign", "--steps", "300")
+    argv = ("--target", "sign", "--steps", "300", "--test-fraction", "0.2")
+    d = run_json(capsys, "train", "csv", str(path), *argv)
     assert d["train_accuracy"] > 0.9 and "test_accuracy" in d
-    direct = run_json(capsys, "train", str(path), "--target", "sign", "--steps", "300")
+    direct = run_json(capsys, "train", str(path), *argv)
     assert direct.pop("seconds") >= 0 and d.pop("seconds") >= 0
     assert direct == d  # a file in the data set's place is the csv data set
     assert_one_line_error(
@@ -99,7 +100,7 @@ def test_train_csv_file_options(tmp_path, capsys):
         "--target",
         "sign",
         "--test-fraction",
-        "0",
+        "0.001",
         "--steps",
         "5",
     )

@@ -34,6 +34,9 @@ UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 NOT_STREAMED = {
     "test": "--test",
     "drop_missing": "--drop-missing",
+    "missing": "--missing",
+    "ignore": "--ignore",
+    "scaling": "--scaling",
     "validation_fraction": "--validation-fraction",
     "patience": "--patience",
     "monitor": "--monitor",

@@ -15,6 +15,8 @@ __all__ = [
     "Parser",
     "sizes_arg",
     "fraction",
+    "fraction_or_zero",
+    "non_negative_float",
     "positive",
     "add_network_options",
     "add_parallel_options",
@@ -53,15 +55,30 @@ def sizes_arg(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def fraction(text: str) -> float:
-    """An argparse type: a number strictly between 0 and 1."""
+def _number(text: str, ok, expected: str) -> float:
+    """``float(text)`` when ``ok`` of it, else an argparse error saying what was ``expected``."""
     try:
         v = float(text)
     except ValueError:
         v = float("nan")
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
     return v
+
+
+def fraction(text: str) -> float:
+    """An argparse type: a number strictly between 0 and 1."""
+    return _number(text, lambda v: 0 < v < 1, "a number between 0 and 1")
+
+
+def fraction_or_zero(text: str) -> float:
+    """An argparse type: a number in [0, 1) (0: none)."""
+    return _number(text, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number >= 0."""
+    return _number(text, lambda v: 0 <= v < float("inf"), "a number >= 0")
 
 
 def positive(kind):
@@ -177,9 +194,29 @@ def add_data_arguments(p, default: str | None = None) -> None:
         "--delimiter", help="the CSV field delimiter (default: detected among , ; tab |)"
     )
     g.add_argument(
+        "--missing",
+        choices=("impute", "drop", "error"),
+        help="a missing feature value: impute it (numbers: the training median; every column "
+        "with a missing value gets an indicator input), drop its row, or refuse it naming "
+        "row and column (default impute; rows whose target is missing are always left out)",
+    )
+    g.add_argument(
         "--drop-missing",
         action="store_true",
-        help="drop rows with a missing value (default: a missing value is an error naming it)",
+        help="the same as --missing drop",
+    )
+    g.add_argument(
+        "--ignore",
+        metavar="COL,...",
+        help="leave these columns out (besides those left out by themselves: one value in "
+        "every row, row ids)",
+    )
+    g.add_argument(
+        "--scaling",
+        choices=("robust", "standard"),
+        help="numeric inputs: mean and standard deviation (standard), or median and IQR then "
+        "smooth clipping to about +-3 (robust); statistics of the training rows "
+        "(default standard)",
     )
     g.add_argument(
         "--test", metavar="FILE", help="a separate test file with the same columns (any order)"
@@ -187,8 +224,10 @@ def add_data_arguments(p, default: str | None = None) -> None:
     g.add_argument(
         "--test-fraction",
         type=float,
-        default=0.2,
-        help="share of the rows held out for testing without --test (default %(default)s)",
+        default=0.0,
+        help="share of the rows held out as a test part, scored after training, when there is "
+        "no --test file (default 0: every row trains; the recipe holds out its own validation "
+        "rows)",
     )
     g.add_argument(
         "--split-seed", type=int, default=0, help="seed of the train/test split (default 0)"
@@ -218,6 +257,9 @@ def file_options(args) -> dict:
             for flag, value in (
                 ("--delimiter", args.delimiter),
                 ("--drop-missing", args.drop_missing),
+                ("--missing", args.missing),
+                ("--ignore", args.ignore),
+                ("--scaling", args.scaling),
                 ("--test", args.test),
             )
             if value
@@ -229,9 +271,16 @@ def file_options(args) -> dict:
         raise UsageError(f"--delimiter must be one character, got {args.delimiter!r}")
     if not 0 <= args.test_fraction < 1:
         raise UsageError(f"--test-fraction must lie in [0, 1), got {args.test_fraction}")
+    if args.drop_missing and args.missing not in (None, "drop"):
+        raise UsageError(f"--drop-missing contradicts --missing {args.missing}")
+    ignore = tuple(c.strip() for c in (args.ignore or "").split(",") if c.strip())
+    if args.ignore is not None and not ignore:
+        raise UsageError("--ignore needs column names, separated by commas")
     return {
         "delimiter": args.delimiter,
-        "drop_missing": args.drop_missing,
+        "missing": "drop" if args.drop_missing else args.missing or "impute",
+        "ignore": ignore,
+        "scaling": args.scaling or "standard",
         "test": args.test,
         "test_fraction": args.test_fraction,
         "split_seed": args.split_seed,

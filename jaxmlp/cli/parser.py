@@ -11,7 +11,8 @@ from jaxmlp.cli.options import (
     add_data_arguments,
     add_network_options,
     add_parallel_options,
-    fraction,
+    fraction_or_zero,
+    non_negative_float,
     positive,
     shared,
 )
@@ -162,21 +163,50 @@ def build_parser() -> Parser:
     p.add_argument(
         "--schedule",
         choices=SCHEDULES,
-        default="constant",
-        help="learning-rate schedule over the run (default %(default)s)",
+        help="learning-rate schedule over the run (default: the data set's; constant with "
+        "--optimizer or --learning-rate)",
     )
     p.add_argument(
         "--warmup-steps",
         type=int,
-        default=0,
-        help="linear warm-up of the learning rate from 0 (default 0)",
+        help="linear warm-up of the learning rate from 0 (default: the data set's; 0 with "
+        "--optimizer or --learning-rate)",
     )
     p.add_argument(
         "--validation-fraction",
-        type=fraction,
+        type=fraction_or_zero,
         metavar="F",
         help="hold out this fraction of the training set; its loss is evaluated after every chunk "
-        "and the best parameters are kept",
+        "and the best parameters are kept (0: none; default: the data set's)",
+    )
+    p.add_argument(
+        "--ensemble",
+        type=positive(int),
+        metavar="K",
+        help="train K members at once (own initial weights and batch order, one compiled call) "
+        "and save their average as one network (1: a single network; default: the data set's, "
+        "8 for data files, fewer if the time budget needs)",
+    )
+    p.add_argument(
+        "--time-budget",
+        type=non_negative_float,
+        metavar="SECONDS",
+        help="cut the run's steps (whole epochs) so that training ends within SECONDS, timed on "
+        "its own first chunks (0: none; default: the data set's, 50 for data files, none "
+        "with --steps or --epochs)",
+    )
+    p.add_argument(
+        "--label-smoothing",
+        type=fraction_or_zero,
+        metavar="EPS",
+        help="train classes against (1 - EPS) one-hot + EPS / classes (cross entropy; default: "
+        "the data set's)",
+    )
+    p.add_argument(
+        "--target-scaling",
+        choices=("standard", "none"),
+        help="regression: train on (target - mean) / std of the training rows, the model saved "
+        "on the target's scale (default: standard for data files)",
     )
     p.add_argument(
         "--patience",

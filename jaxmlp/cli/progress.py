@@ -25,10 +25,15 @@ class NoProgress:
         """Show ``step`` and ``loss`` (and the rate since the start)."""
         pass
 
+    def set_total(self, total: int) -> None:
+        """The run's steps changed (cut to a time budget)."""
+        pass
+
 
 class Progress(NoProgress):
     """``with Progress(total, start) as bar: bar.update(step, loss)``: step, loss, steps/s, and
-    with ``batch`` and ``rows`` (the training rows) the rows per second and the epoch."""
+    with ``batch`` and ``rows`` (the training rows) the rows per second and the epoch; the time
+    elapsed and the time left, counting down."""
 
     def __init__(
         self,
@@ -38,7 +43,13 @@ class Progress(NoProgress):
         batch: int | None = None,
         rows: int | None = None,
     ):
-        from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
         from rich.progress import Progress as RichProgress
 
         self.start_step, self.t0 = start, time.perf_counter()
@@ -55,7 +66,8 @@ class Progress(NoProgress):
                 TextColumn("{task.fields[row_rate]} rows/s"),
                 TextColumn("epoch {task.fields[epoch]}"),
             ]
-        self._bar = RichProgress(*columns, TimeElapsedColumn(), transient=False)
+        columns += [TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn()]
+        self._bar = RichProgress(*columns, transient=False)
         self._task = self._bar.add_task(
             description, total=total, completed=start, loss="-", rate="-", row_rate="-",
             epoch=self._epoch(start),
@@ -70,6 +82,10 @@ class Progress(NoProgress):
 
     def __exit__(self, *exc):
         return self._bar.__exit__(*exc)
+
+    def set_total(self, total: int) -> None:
+        """The run's steps changed (cut to a time budget)."""
+        self._bar.update(self._task, total=total)
 
     def update(self, step: int, loss: float) -> None:
         """Show ``step`` and ``loss`` (and the rates since the start, and the epoch)."""

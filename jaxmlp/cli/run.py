@@ -18,12 +18,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp import programs
+from jaxmlp.cli import time_budget
+from jaxmlp.cli.ensemble_run import ENSEMBLE_REFUSES, train_members
 from jaxmlp.cli.progress import NoProgress
 from jaxmlp.cli.run_config import (
     RunConfig,
     build_network,
     initial_params,
     resolve_steps,
+    resolved,
 )
 from jaxmlp.cli.summary import (
     dataset_loss,
@@ -36,11 +39,18 @@ from jaxmlp.io import checkpoint as ckpt
 from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
 from jaxmlp.training import parallel
-from jaxmlp.training.arguments import optimizer_state, training_update
+from jaxmlp.training.arguments import chunk_size_for, optimizer_state, training_update
 from jaxmlp.training.fit import fit
 from jaxmlp.training.monitor import Monitor, Records
 from jaxmlp.training.optimizers import MOMENTUM
 from jaxmlp.training.result import FitResult
+from jaxmlp.training.target_transforms import (
+    QUADRATIC_LOSSES,
+    can_scale_target,
+    fold_target_scale,
+    smoothed_labels,
+    target_scale,
+)
 from jaxmlp.validation import on_device
 
 __all__ = [
@@ -50,6 +60,9 @@ __all__ = [
     "continued",
     "monitor_summary",
     "part_metrics",
+    "training_targets",
+    "unscaled_result",
+    "within_budget",
     "train",
 ]
 
@@ -184,6 +197,61 @@ def _scores(result: dict) -> dict:
     return {k: v for k, v in result.items() if k not in ("confusion_matrix", "task", "loss")}
 
 
+def training_targets(ds: Dataset, net: MLP, cfg: RunConfig, dtype):
+    """The training targets on the device: as the loss takes them, or smoothed labels
+    (``cfg.label_smoothing`` > 0 with integer class labels and cross entropy)."""
+    if cfg.label_smoothing and net.loss == "cross_entropy" and ds.y_train.ndim == 1:
+        soft = smoothed_labels(ds.y_train, net.sizes[-1], cfg.label_smoothing, np.dtype(dtype))
+        return on_device(soft, dtype)
+    return targets(net, ds.y_train, dtype)
+
+
+def unscaled_result(result: FitResult, params, sigma: np.ndarray, net: MLP) -> FitResult:
+    r"""``result`` with ``params`` (folded onto the target's scale) and its recorded losses
+    scaled by :math:`\sigma^2` (a quadratic loss of one output; others are left as they are)."""
+    factor = float(sigma[0] ** 2) if net.loss in QUADRATIC_LOSSES and len(sigma) == 1 else 1.0
+    scaled = lambda a: None if a is None else np.asarray(a) * factor  # noqa: E731
+    return dataclasses.replace(
+        result,
+        params=params,
+        losses=scaled(result.losses),
+        chunk_end_losses=scaled(result.chunk_end_losses),
+        validation_losses=scaled(result.validation_losses),
+        final=None,
+    )
+
+
+def within_budget(net, params, x, y, cfg, steps, lr, optimizer, batch, key, t_begin, k=1):
+    """``(steps, chunk_size, members)``: what ends within ``cfg.time_budget`` seconds of
+    ``t_begin``, timed by a probe of one network's compiled chunk (:mod:`jaxmlp.cli.time_budget`):
+    as many of the ``k`` ensemble members as fit all ``steps`` (a member counted as one network's
+    time), else one network with its steps cut to whole chunks. Unchanged, with the run's own
+    chunk size, when the run cannot reach its budget."""
+    n = x.shape[0]
+    held = max(1, round(n * cfg.validation_fraction)) if cfg.validation_fraction else 0
+    n_params = sum(int(np.size(v)) for layer in params for v in layer.values())
+    if not time_budget.may_bind(k * steps, batch or n - held, n_params, cfg.time_budget):
+        return steps, cfg.chunk_size, k
+    chunk = chunk_size_for(
+        cfg.chunk_size, steps, n - held, batch, bool(cfg.validation_fraction), True
+    )
+
+    def probe(**run):
+        fit(
+            net, params, x, y, learning_rate=lr, optimizer=optimizer, batch_size=batch, key=key,
+            grad=cfg.grad, clip_norm=cfg.clip_norm if optimizer is None else None,
+            opt_state=optimizer_state(optimizer, params, lr, steps), devices=cfg.devices,
+            validation_fraction=cfg.validation_fraction, **run,
+        )  # fmt: skip
+
+    per_step = time_budget.seconds_per_step(probe, chunk)
+    left = cfg.time_budget - (time.perf_counter() - t_begin)
+    members = time_budget.members(k, steps, per_step, left)
+    if members > 1:
+        return steps, chunk, members
+    return time_budget.budgeted(steps, chunk, per_step, left), chunk, 1
+
+
 def train(
     ds: Dataset,
     cfg: RunConfig,
@@ -194,6 +262,7 @@ def train(
     interrupt: Interrupt | None = None,
 ) -> TrainOutcome:
     """Train on ``ds`` as ``cfg`` says; checkpoint after every chunk and on interrupt."""
+    t_begin = time.perf_counter()
     net = build_network(ds, cfg)
     dtype = jnp.dtype(cfg.dtype)
     if resume and not checkpoint_dir:
@@ -212,6 +281,20 @@ def train(
             f"--batch-size {batch_size} is larger than the {ds.name} training set ({n} examples)"
         )
     steps = resolve_steps(ds, cfg, batch_size)
+    asked = cfg.ensemble
+    cfg = resolved(ds, cfg, steps)
+    if (cfg.ensemble or 1) > 1:
+        refused = [flag for f, flag in ENSEMBLE_REFUSES.items() if getattr(cfg, f) is not None]
+        refused += ["--checkpoint"] if checkpoint_dir else []
+        if refused and asked is not None:
+            raise ValueError(
+                f"--ensemble {asked} trains its members in one compiled call: "
+                f"{', '.join(refused)} cannot be used with it (pass --ensemble 1)"
+            )
+        if refused or streamed:
+            cfg = dataclasses.replace(cfg, ensemble=1)
+    if cfg.validation_fraction and streamed:  # a file's recipe validates in memory only
+        cfg = dataclasses.replace(cfg, validation_fraction=None)
     shaped = bool(cfg.weight_decay) or cfg.schedule != "constant" or cfg.warmup_steps
     # Plain SGD runs as manual SGD: the same update, without an optimizer state to carry.
     name = (
@@ -219,10 +302,13 @@ def train(
         if optimizer_name == "none" or (optimizer_name == "sgd" and not shaped)
         else optimizer_name
     )
+
+    def update_rule(cfg: RunConfig):
+        schedule, warmup = cfg.schedule or "constant", cfg.warmup_steps or 0
+        return training_update(name, lr, cfg.clip_norm, cfg.weight_decay, schedule, warmup)[0]
+
     try:
-        optimizer, _ = training_update(
-            name, lr, cfg.clip_norm, cfg.weight_decay, cfg.schedule, cfg.warmup_steps
-        )
+        optimizer = update_rule(cfg)
     except ValueError as e:
         if name is None and shaped:
             raise ValueError(
@@ -233,6 +319,25 @@ def train(
     earlier = None  # the monitor's records of the run a --resume continues
     init_key, batch_key = run_keys(cfg.seed)
     params = initial_params(ds, net, init_key, dtype)
+    # a streamed run reads its rows from the source, a chunk of batches at a time
+    x = ds.source if streamed else on_device(ds.x_train, dtype)
+    y = None if streamed else training_targets(ds, net, cfg, dtype)
+    scale = None  # (mu, sigma) of standardised regression targets
+    if cfg.target_scaling and not streamed and ds.task == "regression" and can_scale_target(net):
+        scale = target_scale(ds.y_train, net)
+        y = on_device(((ds.y_train - scale[0]) / scale[1]).astype(dtype), dtype)
+    fit_batch = batch_size if streamed else None if batch_size in (None, n) else batch_size
+    chunk_size, planned, k = cfg.chunk_size, steps, cfg.ensemble or 1
+    if cfg.time_budget and not streamed and not resume:
+        steps, chunk_size, k = within_budget(
+            net, params, x, y, cfg, steps, lr, optimizer, fit_batch, batch_key, t_begin, k
+        )
+        if steps < planned:
+            warmup = ds.defaults.get("warmup_fraction", 0.0)
+            if warmup and cfg.warmup_steps == round(warmup * planned):  # the recipe's warm-up
+                cfg = dataclasses.replace(cfg, warmup_steps=round(warmup * steps))
+                optimizer = update_rule(cfg)
+            (bar or NoProgress()).set_total(steps)
     opt_state = optimizer_state(optimizer, params, lr, steps)
     start = 0
     if resume and checkpoint_dir is not None and ckpt.exists(checkpoint_dir):
@@ -251,9 +356,9 @@ def train(
             f"jaxmlp: no checkpoint in {checkpoint_dir} yet: starting afresh (it will be written there)",
             file=sys.stderr,
         )
-    # a streamed run reads its rows from the source, a chunk of batches at a time
-    x = ds.source if streamed else on_device(ds.x_train, dtype)
-    y = None if streamed else targets(net, ds.y_train, dtype)
+    smoothing = bool(cfg.label_smoothing) and net.loss == "cross_entropy" and not streamed
+    smoothing = smoothing and ds.y_train.ndim == 1
+    unscaled = (lambda p: p) if scale is None else (lambda p: fold_target_scale(p, *scale))
     extra = {
         "dataset": ds.name,
         "optimizer": optimizer_name,
@@ -286,12 +391,22 @@ def train(
         bar.update(step, float(losses[-1]))
         params = parallel.to_host_tree(state.params)
         if ds.x_test is not None:  # (a streamed test part is read once, at the end)
-            test_curve[step] = dataset_loss(net, params, ds.x_test, ds.y_test)
+            test_curve[step] = dataset_loss(net, unscaled(params), ds.x_test, ds.y_test)
         save(params, state.opt_state, step, state.key)
         return interrupt is not None and interrupt.signal is not None
 
     t0 = time.perf_counter()
-    if start >= steps:
+    ensemble = None
+    if k > 1:
+        member_net = net
+        net, result, ensemble = train_members(
+            net, x, y, k=k, steps=steps, optimizer=name, lr=lr, cfg=cfg, batch=fit_batch,
+            init_key=init_key, batch_key=batch_key, dtype=dtype,
+        )  # fmt: skip
+        ensemble["member_network"] = dataclasses.asdict(member_net)
+        losses = np.asarray(result.losses)
+        bar.update(result.step, float(losses[-1]) if losses.size else float("nan"))
+    elif start >= steps:
         result = FitResult(params, opt_state, np.zeros((0,), dtype), start, batch_key)
     else:
         result = fit(
@@ -302,11 +417,11 @@ def train(
             steps=steps - start,
             learning_rate=lr,
             optimizer=optimizer,
-            batch_size=batch_size if streamed else None if batch_size in (None, n) else batch_size,
+            batch_size=fit_batch,
             key=batch_key,
             grad=cfg.grad,
             clip_norm=cfg.clip_norm if optimizer is None else None,
-            chunk_size=cfg.chunk_size,
+            chunk_size=chunk_size,
             opt_state=opt_state,
             start_step=start,
             callback=on_chunk,
@@ -324,12 +439,15 @@ def train(
     seconds = time.perf_counter() - t0
     if result.diverged_at is not None:
         save(result.params, result.opt_state, result.step, result.key)
+    if scale is not None:  # the network on the target's own scale, its losses too
+        result = unscaled_result(result, fold_target_scale(result.params, *scale), scale[1], net)
     # one pass over a stream's training rows
     final_loss, train_accuracy, train_scores, reference = part_metrics(
         ds, net, result.params, "train"
     )
-    if not streamed and np.asarray(result.losses).size:
-        final_loss = result.final_loss
+    plain = scale is None and not smoothing and ensemble is None
+    if not streamed and np.asarray(result.losses).size and plain:
+        final_loss = result.final_loss  # (the loss the run computed: the same rows and targets)
     summary: dict[str, Any] = {
         "dataset": ds.name,
         "network": dataclasses.asdict(net),
@@ -340,6 +458,10 @@ def train(
         "weight_decay": cfg.weight_decay,
         "schedule": cfg.schedule,
         "warmup_steps": cfg.warmup_steps,
+        "label_smoothing": cfg.label_smoothing or None,
+        "target_scaling": None
+        if scale is None
+        else {"mean": scale[0].tolist(), "std": scale[1].tolist()},
         "dtype": str(dtype),
         "steps": result.step
         if result.best_step is None
@@ -349,6 +471,10 @@ def train(
         "diverged_at": result.diverged_at,
         "last_finite_loss": result.last_finite_loss if result.diverged_at is not None else None,
     }
+    if cfg.time_budget:
+        summary["time_budget"] = {"seconds": cfg.time_budget, "planned_steps": planned}
+    if ensemble is not None:
+        summary["ensemble"] = ensemble
     summary.update(validation_summary(result, cfg))
     if result.monitor is not None:
         records = continued(earlier, result.monitor, start)

@@ -11,7 +11,15 @@ from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
 from jaxmlp.worked_example import SEED_NET, tutorial
 
-__all__ = ["NET_FIELDS", "RunConfig", "build_network", "resolve_steps", "initial_params"]
+__all__ = [
+    "NET_FIELDS",
+    "OPTIMIZER_FIELDS",
+    "RunConfig",
+    "resolved",
+    "build_network",
+    "resolve_steps",
+    "initial_params",
+]
 
 NET_FIELDS = ("sizes", "activation", "output_activation", "loss", "bias", "train_bias")
 
@@ -38,11 +46,63 @@ class RunConfig:
     chunk_size: int | None = None
     devices: int | None = None
     weight_decay: float | None = None
-    schedule: str = "constant"
-    warmup_steps: int = 0
-    validation_fraction: float | None = None
+    schedule: str | None = None
+    warmup_steps: int | None = None
+    validation_fraction: float | None = None  # 0: none
     patience: int | None = None
     monitor: int | None = None  # record every this many steps (jaxmlp.Monitor)
+    label_smoothing: float | None = None
+    target_scaling: bool | None = None
+    time_budget: float | None = None  # seconds; 0: none
+    ensemble: int | None = None  # members; 1: one network
+
+
+OPTIMIZER_FIELDS = ("weight_decay", "schedule", "warmup_steps")
+
+
+def resolved(ds: Dataset, cfg: RunConfig, steps: int) -> RunConfig:
+    """``cfg`` with every training setting it leaves open taken from the data set's defaults
+    (``ds.defaults``: a data file's recipe, or a built-in set's plain defaults). What a run names
+    replaces the recipe's choices that go with it: ``--optimizer`` or ``--learning-rate`` its
+    weight decay, schedule and warm-up; ``--steps`` or ``--epochs`` its time budget and
+    validation split; ``--sizes`` its ensemble (one network of those sizes). A validation
+    fraction or time budget of 0 means none; the recipe's warm-up is a fraction of ``steps``."""
+    d = ds.defaults
+    own_update = cfg.optimizer is not None or cfg.learning_rate is not None
+    own_length = cfg.steps is not None or cfg.epochs is not None
+
+    def given(field: str, recipe):
+        """The run's own value, else the recipe's."""
+        value = getattr(cfg, field)
+        return recipe if value is None else value
+
+    warmup = 0 if own_update else round(d.get("warmup_fraction", 0.0) * steps)
+    return dataclasses.replace(
+        cfg,
+        weight_decay=given("weight_decay", None if own_update else d.get("weight_decay")),
+        schedule=given("schedule", "constant" if own_update else d.get("schedule", "constant")),
+        warmup_steps=given("warmup_steps", warmup),
+        validation_fraction=given(
+            "validation_fraction", None if own_length else d.get("validation_fraction")
+        )
+        or None,
+        label_smoothing=given("label_smoothing", d.get("label_smoothing", 0.0)),
+        target_scaling=given("target_scaling", d.get("target_scaling", False)),
+        time_budget=given("time_budget", None if own_length else d.get("time_budget")) or None,
+        ensemble=given("ensemble", recipe_members(d, cfg, ds)),
+    )
+
+
+def recipe_members(defaults: dict, cfg: RunConfig, ds: Dataset) -> int:
+    """The recipe's ensemble size, or 1 where the run asks for what an ensemble does not offer
+    (a stream, a per-chunk option) or names its own network sizes."""
+    from jaxmlp.cli.ensemble_run import ENSEMBLE_REFUSES
+
+    k = int(defaults.get("ensemble", 1))
+    refused = any(getattr(cfg, f) is not None for f in ENSEMBLE_REFUSES)
+    if ds.source is not None or refused or cfg.sizes is not None:
+        return 1
+    return k
 
 
 def build_network(ds: Dataset, cfg: RunConfig) -> MLP:

@@ -8,13 +8,15 @@ tensor                  meaning
 ``layers.L.w``          layer ``L``'s weights, ``(n_out, n_in)``, applied as ``x @ w.T``
 ``layers.L.b``          its bias: ``()`` shared, ``(n_out,)`` per neuron; absent without
 ``input.mean``          ``(n_in,)``: inputs are ``(raw - mean) / std`` ...
-``input.std``           ``(n_in,)``  ... before the first layer
+``input.std``           ``(n_in,)``  ... before the first layer (then smooth clipping)
 ======================  =========================================================
 
 The safetensors header's ``__metadata__`` (strings) holds ``format`` (``jaxmlp-model``),
 ``format_version``, ``jaxmlp_version`` and, as JSON, ``network`` (the :class:`jaxmlp.MLP`
 fields), ``features`` (the raw columns in order, each with its categories when it is one-hot
-encoded; ``inputs`` names each network input), ``task``, ``class_names``, ``target`` and
+encoded, and from format version 2 ``missing`` (an indicator input follows), ``fill`` (the value
+of a missing number) and ``clip`` (the scaled input is smoothly clipped,
+:func:`jaxmlp.io.tables.smooth_clip`); ``inputs`` names each network input), ``task``, ``class_names``, ``target`` and
 ``summary`` (the training run). The network's output is ``out_L`` of its
 ``output_activation``; for classification the predicted class is its argmax (or ``out > 0.5``
 with one logistic output). No code is executed on load; files are written atomically.
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 FORMAT = "jaxmlp-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: features may impute (missing, fill) and clip
 
 
 REQUIRED_TENSORS = {
@@ -86,12 +88,7 @@ class Model:
         """The :class:`jaxmlp.io.tables.Encoding` of the raw columns."""
         from jaxmlp.io.tables import Column, Encoding
 
-        return Encoding(tuple(Column(f["name"], _cats(f)) for f in self.features))
-
-
-def _cats(feature: dict):
-    c = feature.get("categories")
-    return None if c is None else tuple(c)
+        return Encoding(tuple(Column.from_dict(f) for f in self.features))
 
 
 def save(path: str | Path, model: Model) -> Path:
@@ -108,7 +105,7 @@ def save(path: str | Path, model: Model) -> Path:
     tensors["input.std"] = np.ascontiguousarray(np.asarray(model.std))
     metadata = {
         "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": str(_version(model.features)),
         "jaxmlp_version": __version__,
         "network": json.dumps(dataclasses.asdict(model.net)),
         "features": json.dumps(model.features),
@@ -123,6 +120,11 @@ def save(path: str | Path, model: Model) -> Path:
     with atomic_open(path, "wb") as f:
         f.write(blob)
     return path
+
+
+def _version(features: list) -> int:
+    """1 where no feature imputes or clips (files older jaxmlp releases read), else 2."""
+    return 2 if any(set(f) - {"name", "categories"} for f in features) else 1
 
 
 def load(path: str | Path) -> Model:

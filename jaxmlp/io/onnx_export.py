@@ -6,7 +6,10 @@ The graph, built with the ``onnx`` package's helpers and checked with its checke
   categorical column as strings, one-hot encoded against the model's categories (``Equal`` with
   the sorted category list, then ``Cast``; an unseen category encodes as all zeros, where
   ``jaxmlp predict`` refuses it);
-* the inputs concatenated in the model's order and standardised, :math:`x = (e - \mu) / \sigma`;
+* a missing value where the model imputes: NaN in a number column (replaced by its fill), the
+  empty string in a categorical one; each such column's indicator input (``IsNaN``, ``Equal``);
+* the inputs concatenated in the model's order and scaled, :math:`z = (e - \mu) / \sigma`, and
+  smoothly clipped where the model says so, :math:`z / \sqrt{1 + (z/3)^2}`;
 * each layer :math:`out_l = f_l(out_{l-1} W_l^T + b_l)` (``MatMul`` with :math:`W^T`, ``Add`` of
   the per-neuron or shared bias, none without bias), the hidden activation and the output's
   (``Sigmoid``, ``Tanh``, ``Relu``, leaky ReLU as :math:`\max(x, a x)`, softplus as
@@ -55,15 +58,23 @@ def to_onnx(model):
         return out
 
     encoded = []
-    for f in model.features:
-        name, categories = f["name"], f.get("categories")
-        if categories is None:
-            inputs.append(helper.make_tensor_value_info(name, elem, ["N", 1]))
-            encoded.append(name)
+    for c in model.encoding().columns:
+        if c.categories is None:
+            inputs.append(helper.make_tensor_value_info(c.name, elem, ["N", 1]))
+            value, absent = c.name, None
+            if c.imputes:  # NaN is missing: the fill in its place
+                absent = op("IsNaN", [c.name])
+                fill = const(np.asarray(c.fill if c.fill is not None else 0.0, dtype), "fill")
+                value = op("Where", [absent, fill, c.name])
+            encoded.append(value)
         else:
-            inputs.append(helper.make_tensor_value_info(name, TensorProto.STRING, ["N", 1]))
-            cats = const(np.asarray(categories, dtype=object), "categories")
-            encoded.append(op("Cast", [op("Equal", [name, cats])], to=elem))
+            inputs.append(helper.make_tensor_value_info(c.name, TensorProto.STRING, ["N", 1]))
+            cats = const(np.asarray(c.categories, dtype=object), "categories")
+            encoded.append(op("Cast", [op("Equal", [c.name, cats])], to=elem))
+            if c.missing:  # the empty string is missing
+                absent = op("Equal", [c.name, const(np.asarray([""], dtype=object), "empty")])
+        if c.missing:
+            encoded.append(op("Cast", [absent], to=elem))
     h = encoded[0] if len(encoded) == 1 else op("Concat", encoded, axis=1)
     h = op(
         "Div",
@@ -72,6 +83,13 @@ def to_onnx(model):
             const(model.std.astype(dtype), "std"),
         ],
     )
+    clipped = model.encoding().value_inputs(clipped_only=True)
+    if clipped.size:  # z / sqrt(1 + m (z/3)^2), m 1 on the clipped inputs and 0 elsewhere
+        mask = np.zeros(len(model.mean), dtype)
+        mask[clipped] = 1 / 9
+        square = op("Mul", [op("Mul", [h, h]), const(mask, "clip_mask")])
+        root = op("Sqrt", [op("Add", [square, const(np.asarray(1.0, dtype), "one")])])
+        h = op("Div", [h, root])
     net = model.net
     last = len(model.params) - 1
     for i, layer in enumerate(model.params):

@@ -59,7 +59,7 @@ def input_batches(model: Model, table, path, extra: tuple[str, ...] = ()):
     """``(where, x, batch)`` for each batch of a file's rows (a Parquet row group, or
     65,536 rows of a table read whole): where its rows are (``(file, first data row)``), its
     network inputs ``(m, n_in)`` and its ``pyarrow.Table`` of the feature columns and ``extra``.
-    A missing value or column is refused naming it."""
+    A missing column, or a missing value the model does not impute, is refused naming it."""
     from jaxmlp.io import columns, tables
 
     source = columns.as_columns(table)
@@ -67,16 +67,18 @@ def input_batches(model: Model, table, path, extra: tuple[str, ...] = ()):
     tables.check_columns(source, path, enc)
     names = [c.name for c in enc.columns]
     names += [e for e in extra if e not in names]
+    clipped = enc.value_inputs(clipped_only=True)
     for first, batch in source.batches(names):
         if isinstance(batch, columns.RowGroup):  # its errors name its own file and row
             where, at, batch = batch.path, batch.first, batch.table(names)
         else:
             where, at = path, first
-        tables.check_complete(batch, where, first=at)
         x = np.empty((batch.num_rows, len(enc.input_names)), model.mean.dtype)
         tables.encode_rows(batch, where, enc, x, slice(None), at)
         x -= model.mean
         x /= model.std
+        if clipped.size:
+            x[:, clipped] = tables.smooth_clip(x[:, clipped])
         yield (where, at), x, batch
 
 

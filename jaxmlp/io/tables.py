@@ -5,7 +5,9 @@
 * text feature columns are categorical: one-hot encoded with the categories of the
   training rows, sorted, and the encoding kept (:class:`Encoding`) so that a test file or
   new rows are encoded the same way (an unseen category is an error);
-* a missing value is an error naming its row and column, unless ``drop_missing``;
+* a missing value (empty, null, or NaN) is imputed where the encoding says so: numbers with the
+  training rows' median and an indicator input, categories as an indicator input (all their
+  one-hot inputs 0); else it is an error naming its row and column;
 * a text cell in a column that is otherwise numbers is an error naming the cell, not a
   categorical column of thousands of values.
 """
@@ -38,6 +40,10 @@ __all__ = [
     "encode",
     "check_columns",
     "encode_rows",
+    "smooth_clip",
+    "set_fills",
+    "fill_missing",
+    "missing_mask",
 ]
 
 NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
@@ -45,15 +51,52 @@ NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
 
 @dataclasses.dataclass(frozen=True)
 class Column:
-    """A feature column: its ``name``, and its ``categories`` if it is categorical (else None)."""
+    r"""A feature column: its ``name``; its ``categories`` if it is categorical (else None);
+    ``missing``: whether an indicator input (1 where the value is missing) follows its inputs;
+    ``fill``: the number a missing value of a numeric column becomes (None: a missing value is
+    an error); ``clip``: whether its standardised input is smoothly clipped,
+    :math:`z / \sqrt{1 + (z/3)^2}` (:func:`smooth_clip`)."""
 
     name: str
     categories: tuple[str, ...] | None = None
+    missing: bool = False
+    fill: float | None = None
+    clip: bool = False
 
     @property
     def width(self) -> int:
-        """How many inputs it becomes: 1, or one per category."""
-        return 1 if self.categories is None else len(self.categories)
+        """How many inputs it becomes: 1, or one per category, and the indicator."""
+        return (1 if self.categories is None else len(self.categories)) + int(self.missing)
+
+    @property
+    def imputes(self) -> bool:
+        """Whether a missing value is encoded (imputed) rather than refused."""
+        return self.missing or self.fill is not None
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Column:
+        """The column of a model file's ``features`` entry (the keys a file has; older files have
+        only ``name`` and ``categories``)."""
+        cats = d.get("categories")
+        return cls(
+            d["name"],
+            None if cats is None else tuple(cats),
+            bool(d.get("missing", False)),
+            None if d.get("fill") is None else float(d["fill"]),
+            bool(d.get("clip", False)),
+        )
+
+    def as_dict(self) -> dict:
+        """The JSON-ready entry (only ``name`` and ``categories`` for a plain column, as files
+        written before imputation and clipping existed)."""
+        d: dict = {"name": self.name, "categories": self.categories}
+        if self.missing:
+            d["missing"] = True
+        if self.fill is not None:
+            d["fill"] = self.fill
+        if self.clip:
+            d["clip"] = True
+        return d
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,11 +111,30 @@ class Encoding:
         names = []
         for c in self.columns:
             names += [c.name] if c.categories is None else [f"{c.name}={v}" for v in c.categories]
+            if c.missing:
+                names.append(f"{c.name} missing")
         return tuple(names)
 
+    def value_inputs(self, clipped_only: bool = False) -> np.ndarray:
+        """The indices of the inputs that hold a numeric column's value (not one-hot, not an
+        indicator), or only those that are clipped."""
+        out, j = [], 0
+        for c in self.columns:
+            if c.categories is None and (c.clip or not clipped_only):
+                out.append(j)
+            j += c.width
+        return np.asarray(out, np.int64)
+
     def as_dict(self) -> dict:
-        """``{"columns": [{"name", "categories"}, ...]}``."""
-        return {"columns": [dataclasses.asdict(c) for c in self.columns]}
+        """``{"columns": [{"name", "categories", ...}, ...]}`` (:meth:`Column.as_dict`)."""
+        return {"columns": [c.as_dict() for c in self.columns]}
+
+
+def smooth_clip(z: np.ndarray, bound: float = 3.0) -> np.ndarray:
+    r"""RealMLP's smooth clipping, in place: :math:`z / \sqrt{1 + (z/b)^2}` (about :math:`z` for
+    small :math:`|z|`, tending to :math:`\pm b`)."""
+    z /= np.sqrt(1 + np.square(z / bound))
+    return z
 
 
 def read(path: str | Path, *, delimiter: str | None = None):
@@ -200,22 +262,73 @@ def check_finite(values: np.ndarray, path, name: str, first: int = 0) -> None:
         )
 
 
-def encoding(table, path, features: list[str]) -> Encoding:
+def encoding(
+    table, path, features: list[str], *, impute: bool = False, clip: bool = False
+) -> Encoding:
     """The encoding of the feature columns, learned from ``table`` (the training file; a
-    ``pyarrow.Table`` or :mod:`~jaxmlp.io.columns`: only text columns are read)."""
+    ``pyarrow.Table`` or :mod:`~jaxmlp.io.columns`: only text columns, and with ``impute`` the
+    null counts, are read). With ``impute`` a column with a missing (null) value gets an indicator
+    input (a NaN in it is missing too; elsewhere it is refused as not finite)
+    (its fill, the training rows' median, is set after the split: :func:`set_fills`); ``clip``
+    marks the numeric columns for smooth clipping."""
     import pyarrow.compute as pc
 
     source = columns.as_columns(table)
     found = []
     for name in features:
+        missing = impute and source.null_count(name) > 0
         if is_text(source.schema.field(name)):
             col = source.column(name)
             check_numbers(col, path, name)
-            cats = tuple(sorted(str(v) for v in pc.unique(col).to_pylist()))
-            found.append(Column(name, cats))
+            values = pc.unique(col).drop_null() if impute else pc.unique(col)
+            cats = tuple(sorted(str(v) for v in values.to_pylist()))
+            found.append(Column(name, cats, missing))
         else:
-            found.append(Column(name))
+            found.append(Column(name, None, missing, clip=clip))
     return Encoding(tuple(found))
+
+
+def set_fills(enc: Encoding, x: np.ndarray) -> tuple[Encoding, np.ndarray]:
+    """With the training rows' inputs ``x`` (NaN where missing), each imputing numeric column's
+    fill, its median over the rows where it is present; ``(encoding, fills per input)``, the
+    fills NaN where nothing is filled. A column missing in every training row is refused."""
+    fills = np.full(x.shape[1], np.nan)
+    cols, j = [], 0
+    for c in enc.columns:
+        if c.categories is None and c.missing:
+            present = x[:, j][~np.isnan(x[:, j])]
+            if present.size == 0:
+                raise ValueError(
+                    f"column {c.name!r} is missing in every training row: leave it out with "
+                    f"--ignore {c.name}"
+                )
+            fills[j] = float(np.median(present))
+            c = dataclasses.replace(c, fill=float(fills[j]))
+        cols.append(c)
+        j += c.width
+    return Encoding(tuple(cols)), fills
+
+
+def fill_missing(x: np.ndarray, fills: np.ndarray) -> None:
+    """Replace, in place, the NaNs of ``x``'s columns by their fills (columns whose fill is NaN
+    are left alone)."""
+    for j in np.flatnonzero(~np.isnan(fills)):
+        col = x[:, j]
+        col[np.isnan(col)] = fills[j]
+
+
+def _floating(col) -> bool:
+    import pyarrow as pa
+
+    return pa.types.is_floating(col.type)
+
+
+def missing_mask(col) -> np.ndarray:
+    """Where a column's values are missing: null, or NaN in a float column."""
+    import pyarrow.compute as pc
+
+    mask = pc.is_null(col, nan_is_null=_floating(col))
+    return np.asarray(mask.to_numpy(zero_copy_only=False), bool)
 
 
 def aligned_empty(shape: tuple[int, int], dtype, alignment: int = 64) -> np.ndarray:
@@ -261,13 +374,25 @@ def check_columns(source, path, enc: Encoding) -> None:
 
 def encode_rows(table, path, enc: Encoding, out: np.ndarray, rows, first: int) -> None:
     """Write the encoded rows of ``table`` (the file's data rows from ``first`` on, 0-based) to the
-    rows ``rows`` (a slice or indices) of ``out``, a column at a time."""
+    rows ``rows`` (a slice or indices) of ``out``, a column at a time. A missing value of an
+    imputing column (:attr:`Column.imputes`) becomes its fill (NaN while the fill is not yet
+    known) and sets its indicator input; of any other column it is an error naming its cell."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
     j = 0
     for c in enc.columns:
         col = table.column(c.name)
+        absent = None
+        if c.imputes:
+            absent = missing_mask(col)
+            if not absent.any():
+                absent = None
+        elif col.null_count:
+            row = int(pc.index(pc.is_null(col), True).as_py())
+            raise ValueError(
+                f"{cell(path, first + row, c.name)}: the value is missing; fill it in or pass --drop-missing"
+            )
         if c.categories is None:
             if is_text(col):
                 check_numbers(col, path, c.name, first)
@@ -276,22 +401,36 @@ def encode_rows(table, path, enc: Encoding, out: np.ndarray, rows, first: int) -
                 pa.types.is_integer(col.type)
                 or pa.types.is_floating(col.type)
                 or pa.types.is_boolean(col.type)
+                or pa.types.is_null(col.type)
             ):
                 raise ValueError(f"{path}, column {c.name!r}: expected numbers, got {col.type}")
-            values = col.to_numpy().astype(out.dtype, copy=False)
-            check_finite(values, path, c.name, first)
+            if absent is not None:
+                values = col.to_numpy(zero_copy_only=False).astype(out.dtype)
+                values[absent] = np.nan if c.fill is None else c.fill
+                check_finite(np.where(absent, 0, values), path, c.name, first)
+            else:
+                values = col.to_numpy(zero_copy_only=False).astype(out.dtype, copy=False)
+                check_finite(values, path, c.name, first)
             out[rows, j] = values
+            width = 1
         else:
             text = col.cast(pa.string())
-            codes = pc.index_in(text, value_set=pa.array(c.categories)).to_numpy(
+            codes = pc.index_in(text, value_set=pa.array(c.categories, pa.string())).to_numpy(
                 zero_copy_only=False
             )
             unseen = np.isnan(codes) if codes.dtype.kind == "f" else codes < 0
+            if absent is not None:
+                unseen &= ~absent
             if unseen.any():
                 row = int(np.argmax(unseen))
                 raise ValueError(
                     f"{cell(path, first + row, c.name)}: category "
                     f"{text[row].as_py()!r} was not seen in training (known: {', '.join(c.categories)})"
                 )
-            out[rows, j : j + c.width] = np.eye(c.width, dtype=out.dtype)[codes.astype(np.int64)]
+            width = len(c.categories)
+            eye = np.eye(width + 1, width, dtype=out.dtype)  # the last row: all zeros
+            idx = np.where(absent, width, np.nan_to_num(codes)) if absent is not None else codes
+            out[rows, j : j + width] = eye[np.asarray(idx).astype(np.int64)]
+        if c.missing:
+            out[rows, j + width] = 0 if absent is None else absent
         j += c.width

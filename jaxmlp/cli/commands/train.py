@@ -15,6 +15,7 @@ from jaxmlp.cli.summary import confusion, predictions, score_lines
 
 __all__ = [
     "start_processes",
+    "data_notes",
     "cmd_train",
     "train_table",
     "monitor_lines",
@@ -37,6 +38,15 @@ def start_processes(args) -> bool:
     import jax
 
     return jax.process_index() == 0
+
+
+def data_notes(ds) -> list[str]:
+    """What reading a data file left out, a line each: rows (a missing target, or
+    ``--missing drop``) and columns (ignored, one value, row ids)."""
+    pre = ds.preprocessing or {}
+    lines = [pre["rows_left_out"]] if pre.get("rows_left_out") else []
+    lines += [f"left out column {c['name']!r}: {c['why']}" for c in pre.get("left_out", [])]
+    return lines
 
 
 def cmd_train(args) -> int:
@@ -85,9 +95,18 @@ def cmd_train(args) -> int:
         validation_fraction=args.validation_fraction,
         patience=args.patience,
         monitor=args.monitor,
+        label_smoothing=args.label_smoothing,
+        time_budget=args.time_budget,
+        ensemble=args.ensemble,
+        target_scaling=None if args.target_scaling is None else args.target_scaling == "standard",
     )
-    if args.patience is not None and args.validation_fraction is None:
+    if args.patience is not None and not (
+        args.validation_fraction or ds.defaults.get("validation_fraction")
+    ):
         raise UsageError("--patience needs --validation-fraction (the loss it watches)")
+    if leader:
+        for line in data_notes(ds):
+            print(f"jaxmlp: {line}", file=sys.stderr)
     interrupt = run.Interrupt()
     build_network(ds, cfg)  # refuse a bad network before a bar appears
     total = resolve_steps(

@@ -1,0 +1,137 @@
+"""A training run of an ensemble: ``k`` members of the run's network trained at once on the
+population engine (:func:`jaxmlp.training.members.train_population`: one compiled call, every
+member its own initial weights and batch order, all the same training and validation rows,
+each keeping its best validation check), then merged into one network
+(:mod:`jaxmlp.ensemble`)."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from jaxmlp.ensemble import merge_members
+from jaxmlp.mlp import MLP
+from jaxmlp.training.members import train_population
+from jaxmlp.training.result import FitResult
+
+__all__ = ["ENSEMBLE_REFUSES", "population_optimizer", "train_members"]
+
+# what an ensemble run does not offer: the RunConfig field and its flag
+ENSEMBLE_REFUSES = {
+    "clip_norm": "--clip-norm",
+    "devices": "--devices",
+    "monitor": "--monitor",
+    "chunk_size": "--chunk-size",
+}
+
+
+def population_optimizer(name: str | None, lr: float, weight_decay: float | None):
+    """``(optax name, hyperparams)`` of the run's optimizer for the population engine: adam
+    (adamw with a weight decay), sgd, momentum (sgd with momentum 0.9), or manual SGD (sgd)."""
+    from jaxmlp.training.optimizers import MOMENTUM
+
+    if name == "adam":
+        if weight_decay:
+            return "adamw", {"learning_rate": lr, "weight_decay": weight_decay}
+        return "adam", {"learning_rate": lr}
+    if weight_decay:
+        raise ValueError("--weight-decay with an ensemble needs --optimizer adam")
+    if name == "momentum":
+        return "sgd", {"learning_rate": lr, "momentum": MOMENTUM}
+    return "sgd", {"learning_rate": lr}
+
+
+def train_members(
+    net: MLP,
+    x,
+    y,
+    *,
+    k: int,
+    steps: int,
+    optimizer: str | None,
+    lr: float,
+    cfg,
+    batch: int | None,
+    init_key,
+    batch_key,
+    dtype,
+) -> tuple[MLP, FitResult, dict]:
+    """``(wide net, result, ensemble summary)``: ``k`` members trained for at most ``steps``
+    steps with ``cfg``'s schedule, warm-up, weight decay, validation fraction and patience; the
+    result's ``params`` the merged network's (NumPy), its ``losses`` the members' mean batch loss
+    of each epoch (repeated over its steps) and its validation losses their mean."""
+    n = x.shape[0]
+    validating = bool(cfg.validation_fraction)
+    rows = np.arange(n)
+    valid = None
+    if validating:
+        n_val = max(1, round(n * cfg.validation_fraction))
+        if n_val >= n:
+            raise ValueError(
+                f"--validation-fraction {cfg.validation_fraction} leaves no training rows"
+            )
+        perm = np.random.default_rng(cfg.seed).permutation(n)
+        valid, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    if batch is not None and batch >= len(rows):
+        batch = None
+    name, hyper = population_optimizer(optimizer, lr, cfg.weight_decay)
+    schedule = cfg.schedule or "constant"
+    if schedule != "constant" or cfg.warmup_steps:
+        hyper["warmup_steps"] = float(cfg.warmup_steps or 0)
+        hyper["total_steps"] = float(steps)
+    members = jax.vmap(lambda key: net.init(key, dtype))(jax.random.split(init_key, k))
+    fitted = train_population(
+        net,
+        members,
+        x,
+        y,
+        steps=steps,
+        optimizer=name,
+        hyperparams=hyper,
+        schedule=schedule,
+        batch_size=batch,
+        keys=jax.random.split(batch_key, k) if batch else None,
+        train_rows=rows,
+        validation_rows=valid,
+        patience=cfg.patience,
+        grad=cfg.grad,
+    )
+    wide, params = merge_members(net, fitted.params)
+    every = math.ceil(len(rows) / batch) if batch else 1
+    every = min(every, steps)
+    train_loss = np.nanmean(np.asarray(fitted.train_loss, np.float64), axis=1)
+    ran = int(np.max(fitted.steps_run))
+    losses = np.repeat(train_loss, every)[:ran]
+    summary = {
+        "members": k,
+        "member_sizes": list(net.sizes),
+        "steps_run": np.asarray(fitted.steps_run).tolist(),
+    }
+    val_losses: np.ndarray | None = None
+    val_steps: np.ndarray | None = None
+    best_step = None
+    if fitted.validation_loss is not None and fitted.best_step is not None:
+        v = np.asarray(fitted.validation_loss, np.float64)
+        keep = ~np.all(np.isnan(v), axis=1)
+        val_losses = np.nanmean(v[keep], axis=1)
+        val_steps = (np.flatnonzero(keep) + 1) * every
+        summary["best_steps"] = np.asarray(fitted.best_step).tolist()
+        summary["best_validation_losses"] = np.asarray(fitted.best_validation_loss).tolist()
+        best = int(np.max(fitted.best_step))
+        best_step = int(val_steps[np.argmin(np.abs(val_steps - best))])
+    report = fitted.gradient_check
+    result = FitResult(
+        params,
+        None,
+        losses.astype(dtype),
+        ran,
+        batch_key,
+        stopped=bool(np.all(fitted.stopped)),
+        validation_losses=val_losses,
+        validation_steps=None if val_steps is None else val_steps.astype(np.int64),
+        best_step=best_step,
+        check=None if report is None else (lambda: report),
+    )
+    return wide, result, summary
