@@ -97,14 +97,17 @@ def score(task: str, truth, predicted) -> float:
     return float(r2_score(np.asarray(truth, float), np.asarray(predicted, float)))
 
 
-def run_jaxmlp(train, test, target: str, task: str, work: Path) -> tuple[float | str, float]:
-    """jaxmlp's command line, no flag but the target: the score, or why it refused; seconds."""
+def run_jaxmlp(
+    train, test, target: str, task: str, work: Path, flags: tuple[str, ...] = ()
+) -> tuple[float | str, float]:
+    """jaxmlp's command line, no flag but the target (and ``flags``, for trying settings): the
+    score, or why it refused; seconds."""
     train.to_csv(work / "train.csv", index=False)
     test.to_csv(work / "test.csv", index=False)
     env = {**os.environ, "JAXMLP_CACHE_DIR": ""}
     start = time.perf_counter()
     steps = [
-        ["train", "csv", "train.csv", "--target", target, "--save", "m.safetensors"],
+        ["train", "csv", "train.csv", "--target", target, "--save", "m.safetensors", *flags],
         ["predict", "m.safetensors", "test.csv", "--output", "p.csv"],
     ]
     for args in steps:
@@ -230,7 +233,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated table names")
     parser.add_argument("--write", action="store_true", help="write experiments/results/tabular.md")
+    parser.add_argument("--flags", default="", help="extra jaxmlp train flags (to try settings)")
+    parser.add_argument("--tuning", action="store_true", help="the tuning tables only")
+    parser.add_argument(
+        "--jaxmlp-only", action="store_true", help="score jaxmlp alone (the peers' are fixed)"
+    )
     args = parser.parse_args()
+    if args.write and (args.flags or args.jaxmlp_only or args.only or args.tuning):
+        parser.error("--write writes the whole table with no extra flags")
     warnings.filterwarnings("ignore")
     only = set(filter(None, args.only.split(",")))
     lines = [
@@ -241,15 +251,20 @@ def main() -> None:
     print("\n".join(lines), flush=True)
     wins = []
     for name, package, item, target, task in TABLES:
-        if only and name not in only:
+        if (only and name not in only) or (args.tuning and name not in TUNE):
             continue
         frame = load(package, item, target, tuple(LEAKS.get(name, ())))
         train, test = split(frame, target, task)
         with tempfile.TemporaryDirectory() as work:
-            mine, seconds = run_jaxmlp(train, test, target, task, Path(work))
-        theirs = run_sklearn(train, test, target, task)[0]
-        xgb = run_boosting("XGBoost", train.copy(), test.copy(), target, task)[0]
-        lgbm = run_boosting("LightGBM", train.copy(), test.copy(), target, task)[0]
+            mine, seconds = run_jaxmlp(
+                train, test, target, task, Path(work), tuple(args.flags.split())
+            )
+        if args.jaxmlp_only:
+            theirs = xgb = lgbm = float("nan")
+        else:
+            theirs = run_sklearn(train, test, target, task)[0]
+            xgb = run_boosting("XGBoost", train.copy(), test.copy(), target, task)[0]
+            lgbm = run_boosting("LightGBM", train.copy(), test.copy(), target, task)[0]
         trivial = baseline(train, test, target, task)
         metric = "accuracy" if task == "classification" else "R^2"
         kept = "held out" if name in HELD_OUT else "tuning"
