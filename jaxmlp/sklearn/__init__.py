@@ -5,7 +5,8 @@
 (scikit-learn's or these) into jaxmlp's ``(net, params)``, :func:`to_sklearn` one of these into
 a fitted scikit-learn estimator (:mod:`jaxmlp.sklearn.bridges`); ``GridSearchCV`` and
 ``RandomizedSearchCV`` are scikit-learn's searches with their MLP fits trained as one population
-(:mod:`jaxmlp.sklearn.search`). scikit-learn is an optional
+(:mod:`jaxmlp.sklearn.search`). ``TabularClassifier``/``TabularRegressor`` take DataFrames and
+train by the data-file recipe of ``jaxmlp train`` (:mod:`jaxmlp.sklearn.tabular`). scikit-learn is an optional
 dependency (``pip install 'jaxmlp[sklearn]'``).
 """
 
@@ -17,12 +18,15 @@ if importlib.util.find_spec("sklearn") is None:  # pragma: no cover - depends on
 from jaxmlp.sklearn.bridges import from_sklearn, to_sklearn
 from jaxmlp.sklearn.estimators import MLPClassifier, MLPRegressor
 from jaxmlp.sklearn.search import GridSearchCV, RandomizedSearchCV
+from jaxmlp.sklearn.tabular import TabularClassifier, TabularRegressor
 
 __all__ = [
     "GridSearchCV",
     "MLPClassifier",
     "MLPRegressor",
     "RandomizedSearchCV",
+    "TabularClassifier",
+    "TabularRegressor",
     "from_sklearn",
     "to_sklearn",
 ]
