@@ -103,6 +103,12 @@ def test_missing_values_can_still_be_refused_or_dropped(tmp_path):
     assert "heavy missing" not in ds.preprocessing["inputs"]
 
 
+def test_consecutive_integers_that_are_not_row_numbers_stay(tmp_path):
+    rows = "".join(f"{1990 + i},{i % 3},{i * 0.5}\n" for i in range(30))
+    ds = file_dataset.read_table(write(tmp_path, "year,k,y\n" + rows), "y")
+    assert ds.preprocessing["inputs"] == ["year", "k"] and ds.preprocessing["left_out"] == []
+
+
 def test_ignore_leaves_columns_out_and_refuses_unknown_names_and_the_target(tmp_path):
     text, *_ = frame()
     p = write(tmp_path, text)

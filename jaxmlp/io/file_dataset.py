@@ -63,7 +63,7 @@ def read_table(
     integers, else regression (``task`` overrides).
 
     Columns: those named in ``ignore``, those with a single value and row ids (text, or
-    consecutive integers, every value distinct) are left out, each with its reason in
+    the row numbers 0..n-1 or 1..n) are left out, each with its reason in
     ``preprocessing["left_out"]``. Numeric features stay numbers, text features are one-hot
     encoded (categories of the whole training file, so a rare one the split puts only in the
     test rows is known). Rows whose target is missing are left out (how many:
@@ -236,7 +236,7 @@ def scaling_statistics(
 def left_out_columns(table, path, names: list[str]) -> list[dict]:
     """The columns among ``names`` that cannot help a model, each ``{"name", "why"}``: one value
     in every row (missing counts as a value), or a row id — text with every value distinct, or
-    integers with every value distinct and consecutive — in a table of at least
+    the row numbers 0..n-1 or 1..n in any order — in a table of at least
     :data:`ID_MIN_ROWS` rows. A column missing in every row is refused."""
     import pyarrow.compute as pc
 
@@ -270,11 +270,9 @@ def left_out_columns(table, path, names: list[str]) -> list[dict]:
             if text:
                 out.append({"name": name, "why": "a row id (text, every value distinct)"})
             elif pa.types.is_integer(field.type):
-                lo, hi = pc.min_max(col).values()
-                if hi.as_py() - lo.as_py() == rows - 1:
-                    out.append(
-                        {"name": name, "why": "a row number (consecutive integers, each once)"}
-                    )
+                lo, hi = (v.as_py() for v in pc.min_max(col).values())
+                if lo in (0, 1) and hi - lo == rows - 1:  # 0..n-1 or 1..n (not years)
+                    out.append({"name": name, "why": "a row number (0..n-1 or 1..n, each once)"})
     return out
 
 
