@@ -259,6 +259,19 @@ def test_a_regression_target_far_from_zero_is_learned_and_saved_on_its_scale(tmp
     assert json.loads(out)["r2"] > 0.95
 
 
+def test_with_no_flag_a_data_file_trains_the_recipe(tmp_path, capsys):
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(150, 2))
+    rows = "".join(f"{a:.4f},{b:.4f},{'ab'[int(a + b > 0)]}\n" for a, b in x)
+    p = write(tmp_path, "a,b,c\n" + rows)
+    s = run_json(capsys, "train", str(p), "--target", "c")
+    assert s["ensemble"]["members"] == 8 and s["ensemble"]["member_sizes"] == [2, 256, 2]
+    assert s["network"]["sizes"] == [2, 8 * 256, 2]
+    assert s["schedule"] == "cosine" and s["weight_decay"] == 1e-4 and s["label_smoothing"] == 0.1
+    assert s["validation_fraction"] == 0.1 and s["time_budget"]["seconds"] == 50
+    assert s["train_accuracy"] > 0.9 and "test_scores" not in s  # every row trains
+
+
 def test_explicit_flags_train_exactly_what_they_name(tmp_path, capsys):
     p = regression_file(tmp_path, n=120)
     s = run_json(

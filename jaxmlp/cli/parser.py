@@ -185,7 +185,7 @@ def build_parser() -> Parser:
         metavar="K",
         help="train K members at once (own initial weights and batch order, one compiled call) "
         "and save their average as one network (1: a single network; default: the data set's, "
-        "8 for data files, fewer if the time budget needs)",
+        "8 for data files, fewer if the time budget needs; 1 with --sizes, --steps or --epochs)",
     )
     p.add_argument(
         "--time-budget",

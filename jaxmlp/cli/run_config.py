@@ -64,8 +64,8 @@ def resolved(ds: Dataset, cfg: RunConfig, steps: int) -> RunConfig:
     """``cfg`` with every training setting it leaves open taken from the data set's defaults
     (``ds.defaults``: a data file's recipe, or a built-in set's plain defaults). What a run names
     replaces the recipe's choices that go with it: ``--optimizer`` or ``--learning-rate`` its
-    weight decay, schedule and warm-up; ``--steps`` or ``--epochs`` its time budget and
-    validation split; ``--sizes`` its ensemble (one network of those sizes). A validation
+    weight decay, schedule and warm-up; ``--steps`` or ``--epochs`` its time budget, validation
+    split and ensemble; ``--sizes`` its ensemble (one network of those sizes). A validation
     fraction or time budget of 0 means none; the recipe's warm-up is a fraction of ``steps``."""
     d = ds.defaults
     own_update = cfg.optimizer is not None or cfg.learning_rate is not None
@@ -95,12 +95,13 @@ def resolved(ds: Dataset, cfg: RunConfig, steps: int) -> RunConfig:
 
 def recipe_members(defaults: dict, cfg: RunConfig, ds: Dataset) -> int:
     """The recipe's ensemble size, or 1 where the run asks for what an ensemble does not offer
-    (a stream, a per-chunk option) or names its own network sizes."""
+    (a stream, a per-chunk option) or names its own network sizes or length."""
     from jaxmlp.cli.ensemble_run import ENSEMBLE_REFUSES
 
     k = int(defaults.get("ensemble", 1))
     refused = any(getattr(cfg, f) is not None for f in ENSEMBLE_REFUSES)
-    if ds.source is not None or refused or cfg.sizes is not None:
+    own = cfg.sizes is not None or cfg.steps is not None or cfg.epochs is not None
+    if ds.source is not None or refused or own:
         return 1
     return k
 
