@@ -268,7 +268,7 @@ def test_cli_validation_and_gradient_check(capsys, tmp_path):
     code, _, err = run(capsys, "train", "xor", "--patience", "3")
     assert_one_line_error(code, err, "--patience needs --validation-fraction")
     code, _, err = run(capsys, "train", "xor", "--validation-fraction", "1.5")
-    assert_one_line_error(code, err, "between 0 and 1")
+    assert_one_line_error(code, err, "expected a number in [0, 1)")
 
 
 @pytest.mark.parametrize("layout", ["lanes", "vmap"])

