@@ -16,9 +16,9 @@ multilabel, identity for squared error, exp for Poisson), batches cut and shuffl
 scikit-learn cuts and shuffles them (the permutations come from the same NumPy random state),
 scikit-learn's ``sgd`` (momentum, Nesterov, ``constant``/``invscaling``/``adaptive``) and
 ``adam`` updates, its convergence and early-stopping rules (:mod:`jaxmlp.training.stochastic`),
-and L-BFGS with its limits (:mod:`jaxmlp.training.lbfgs`: ``optax.lbfgs`` with a zoom line
-search where scikit-learn calls SciPy's L-BFGS-B, so the iterates differ while the minimum is
-the same). The fitted attributes are scikit-learn's: ``coefs_`` and ``intercepts_`` (NumPy,
+and SciPy's L-BFGS-B under scikit-learn's options driving one compiled value-and-gradient
+(:mod:`jaxmlp.sklearn.scipy_lbfgs`, so ``n_iter_`` and the iterates are scikit-learn's up to
+rounding). The fitted attributes are scikit-learn's: ``coefs_`` and ``intercepts_`` (NumPy,
 ``(n_in, n_out)``) are the model (set them and ``partial_fit`` trains from them), with
 ``loss_``, ``best_loss_``, ``loss_curve_``, ``validation_scores_``, ``best_validation_score_``,
 ``t_``, ``n_iter_``, ``n_layers_``, ``n_outputs_``, ``out_activation_``, ``classes_``,
@@ -65,7 +65,8 @@ from jaxmlp.checks.gradient_check import check_gradients
 from jaxmlp.compilation_cache import enable_compilation_cache
 from jaxmlp.forward import apply
 from jaxmlp.mlp import MLP
-from jaxmlp.training import lbfgs, stochastic
+from jaxmlp.sklearn import scipy_lbfgs
+from jaxmlp.training import stochastic
 
 __all__ = [
     "HEADS",
@@ -416,44 +417,43 @@ class _MLP(BaseEstimator):
                 self.best_validation_score_ = None
 
     def _fit_lbfgs(self, net, params, X, t, w):
-        dtype = X.dtype
-        result = lbfgs.minimize(
-            net,
-            self.grad,
-            params,
-            X,
-            t,
-            w,
-            np.asarray(self.alpha, dtype),
-            self.max_iter,
-            self.max_fun,
-            np.asarray(self.tol, dtype),
+        result = scipy_lbfgs.minimize(
+            net, self.grad, params, X, t, w, self.alpha, self.max_iter, self.max_fun, self.tol
         )
-        reason = int(result.reason)
-        self.n_iter_ = min(int(result.iterations), self.max_iter)
-        self.loss_ = float(result.loss)
-        self.n_function_calls_ = int(result.evaluations)
+        self.loss_ = result.loss
+        self.n_function_calls_ = result.evaluations
         if self.verbose:
             print(
-                f"L-BFGS: {self.n_iter_} iterations, {self.n_function_calls_} evaluations, "
-                f"loss = {self.loss_:.8f}: {lbfgs.MESSAGES[reason]}"
+                f"L-BFGS-B: {result.iterations} iterations, {result.evaluations} evaluations, "
+                f"loss = {self.loss_:.8f}: {result.message}"
             )
-        if reason in (lbfgs.ITERATIONS, lbfgs.EVALUATIONS):
-            message = (
-                f"lbfgs failed to converge after {self.n_iter_} iteration(s) (status=1):\n"
-                f"{lbfgs.MESSAGES[reason]}\n"
-            )
-            if self.n_iter_ == self.max_iter:
-                message += (
-                    "\nIncrease the number of iterations to improve the convergence "
-                    f"(max_iter={self.max_iter})."
-                )
-            message += (
-                "\nYou might also want to scale the data as shown in:\n"
-                "    https://scikit-learn.org/stable/modules/preprocessing.html"
-            )
-            warnings.warn(message, ConvergenceWarning, stacklevel=4)
+        self.n_iter_ = scipy_lbfgs.warn_if_stopped(result, self.max_iter)
         return result.params
+
+    def _loss_grad_lbfgs(
+        self, packed_coef_inter, X, y, sample_weight, activations, deltas, coef_grads,
+        intercept_grads,
+    ):  # fmt: skip
+        """scikit-learn's private evaluation of :math:`J` and its packed gradient at
+        ``packed_coef_inter`` (:func:`jaxmlp.sklearn.scipy_lbfgs.pack`'s layout) for the targets
+        ``y`` ``(n, n_outputs_)`` as the solver sees them (one-hot for classes), after a fit
+        that fixed the network; sets ``coefs_``/``intercepts_`` to the point, as scikit-learn
+        does. The four buffers are scikit-learn's workspace, unused here."""
+        check_is_fitted(self)
+        X = np.asarray(_dense(X))
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.float64
+        X = X.astype(dtype)
+        t = np.asarray(y, dtype).reshape(len(X), -1)
+        w = np.ones(len(X), dtype) if sample_weight is None else np.asarray(sample_weight, dtype)
+        sizes = (X.shape[1], *(c.shape[1] for c in self.coefs_))
+        net = network(sizes[0], sizes[1:-1], sizes[-1], self.activation, self.out_activation_)
+        theta = np.asarray(packed_coef_inter, dtype)
+        self.coefs_, self.intercepts_ = from_params(scipy_lbfgs.unpack(sizes, theta))
+        with running(dtype, resolve_device(self.device)):
+            value, grad = scipy_lbfgs.value_and_packed_grad(
+                net, self.grad, theta, X, t, w, np.asarray(self.alpha, dtype)
+            )
+        return float(value), np.asarray(grad, np.float64)
 
     def _fit_stochastic(self, net, params, X, t, w, incremental: bool):
         start = self._stochastic_start(net, params, X, t, w, incremental)
