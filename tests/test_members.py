@@ -164,6 +164,31 @@ def test_members_stop_on_their_own_keeping_their_best_parameters(problem):
         assert out.best_validation_loss[m] == np.nanmin(out.validation_loss[:, m])
 
 
+@pytest.mark.float64
+@pytest.mark.parametrize("patience", [1, 2, 3])
+def test_a_member_stops_at_the_check_fit_stops_at(problem, patience):
+    """One rule of patience (``patience`` checks in a row without a new best): fit with
+    validation data and checks every 20 steps stops after the same step as a population of one."""
+    net, x, y, _ = problem
+    params = init_population(net, np.arange(1), np.float64)
+    perm = np.random.default_rng(0).permutation(len(x))
+    train, valid = perm[:1400], perm[1400:]
+    key = jax.random.key(3)
+    out = jaxmlp.train_population(
+        net, params, x, y, steps=2000, hyperparams={"learning_rate": 0.05}, batch_size=64,
+        keys=key[None], train_rows=train, validation_rows=valid, patience=patience,
+        check_every=20,
+    )  # fmt: skip
+    one = jaxmlp.fit(
+        net, jax.tree_util.tree_map(lambda a: a[0], params), x[train], y[train], steps=2000,
+        optimizer="adam", learning_rate=0.05, batch_size=64, key=key, chunk_size=20,
+        validation_data=(x[valid], y[valid]), patience=patience,
+    )  # fmt: skip
+    assert bool(out.stopped[0]) and int(out.steps_run[0]) < 2000
+    assert one.stopped and int(out.steps_run[0]) == int(one.validation_steps[-1])
+    assert int(out.best_step[0]) == int(one.best_step)
+
+
 def test_new_hyperparameters_never_recompile(problem):
     net, x, y, rows = problem
     params = init_population(net, np.arange(N))

@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["split", "check_patience", "Watch"]
+__all__ = ["split", "check_patience", "exhausted", "Watch"]
 
 
 def split(x, y, fraction: float, key: jax.Array) -> tuple[Any, Any, Any, Any]:
@@ -47,6 +47,12 @@ def check_patience(patience) -> int | None:
     return int(patience)
 
 
+def exhausted(since_best, patience: int):
+    """The stopping rule every training path applies: ``patience`` checks in a row without a new
+    best validation loss (``since_best >= patience``; Python integers or arrays)."""
+    return since_best >= patience
+
+
 @dataclasses.dataclass
 class Watch:
     """The validation losses seen so far, the best state and whether to stop."""
@@ -67,4 +73,4 @@ class Watch:
             self.best, self.best_step, self.best_loss, self.since_best = state, step, loss, 0
         else:
             self.since_best += 1
-        return self.patience is not None and self.since_best >= self.patience
+        return self.patience is not None and bool(exhausted(self.since_best, self.patience))

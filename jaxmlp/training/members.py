@@ -18,9 +18,10 @@ recompiles) and ``jax.vmap`` gives every member its own. A ``schedule`` multipli
 ``warmup_steps`` and ``total_steps`` per-member hyperparameters too.
 
 With validation rows :math:`V_m`, after every ``check_every`` steps each member's validation loss
-:math:`E_{V_m}(\theta_m)` is taken; a member whose loss has not improved on its best for more than
-``patience`` checks stops: it is frozen (its later steps are discarded) and keeps the parameters
-of its best check. A member whose training loss is no longer finite stops too. The run ends when
+:math:`E_{V_m}(\theta_m)` is taken; a member whose loss has not improved on its best for
+``patience`` checks in a row stops (``fit``'s rule, :func:`~jaxmlp.training.early_stopping.
+exhausted`): it is frozen (its later steps are discarded) and keeps the parameters of its best
+check. A member whose training loss is no longer finite stops too. The run ends when
 every member has stopped or after ``steps`` steps; all of it is one compiled call (a
 ``lax.while_loop`` over checks around a ``lax.scan`` over steps, the members ``vmap``-ed).
 """
@@ -41,7 +42,7 @@ from jaxmlp import programs
 from jaxmlp.checks.gradient_check import GradCheckReport, report_from_errors
 from jaxmlp.forward import loss_fn
 from jaxmlp.mlp import MLP
-from jaxmlp.training import batching, parallel
+from jaxmlp.training import batching, early_stopping, parallel
 from jaxmlp.training.arguments import MAX_STEP, check_gradient_path
 from jaxmlp.training.loop import StepSpec, TrainState, update
 from jaxmlp.training.optimizers import SCHEDULES, schedule_multiplier, set_hyperparams
@@ -384,7 +385,7 @@ def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
             stale = jnp.where(active, jnp.where(better, 0, stale + 1), stale)
             records = records._replace(valid=records.valid.at[c].set(jnp.where(active, v, jnp.nan)))
             if static.patience is not None:
-                stopped = stopped | (active & (stale > static.patience))
+                stopped = stopped | (active & early_stopping.exhausted(stale, static.patience))
         stopped = stopped | diverged
         return c + 1, states, cursors, best, best_loss, best_step, stale, ran, stopped, records
 
