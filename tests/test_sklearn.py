@@ -181,7 +181,7 @@ def test_compiled_lbfgs_reaches_scipys_minimum():
     whose minimum is the least-squares fit; both predict it to 1e-5 in float64 (each stops at a
     relative decrease of J of ~2e-9, seen 1.1e-6 apart)."""
     from jaxmlp.forward import apply
-    from jaxmlp.sklearn.estimators import network, running, to_params
+    from jaxmlp.sklearn.problem import network, running, to_params
     from jaxmlp.training import lbfgs
 
     x, y = make_regression(100, 4, noise=5.0, random_state=0)

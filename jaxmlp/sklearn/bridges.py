@@ -16,7 +16,8 @@ from sklearn.neural_network import MLPRegressor as ScikitRegressor
 from sklearn.utils.validation import check_is_fitted
 
 from jaxmlp.mlp import MLP
-from jaxmlp.sklearn.estimators import MLPClassifier, MLPRegressor, network, to_params
+from jaxmlp.sklearn.estimators import MLPClassifier, MLPRegressor
+from jaxmlp.sklearn.problem import network, to_params
 
 __all__ = ["SHARED_ACTIVATIONS", "JAXMLP_ONLY", "FITTED", "from_sklearn", "to_sklearn"]
 

@@ -10,7 +10,7 @@ run_population` call per chunk of epochs, each member with its own hyperparamete
 index set over the folds' data, stored once per fold) and stopping; the preprocessing runs per fold
 on the host. scikit-learn's search then runs as it always does (its splits, scoring, refit,
 ``cv_results_``), and each of its fits finds its member already trained (matched by parameters
-and data, :data:`~jaxmlp.sklearn.estimators.PREFITTED`), so the results are those of fitting one by
+and data, :data:`~jaxmlp.sklearn.problem.PREFITTED`), so the results are those of fitting one by
 one. Anything else (``lbfgs``, a grid over the preprocessing, other estimators, a
 ``RandomizedSearchCV`` without an int ``random_state``) is fitted by scikit-learn's search as usual.
 ``population_seconds_`` is the population's training time (scikit-learn's ``mean_fit_time`` then
@@ -33,16 +33,9 @@ from sklearn.base import clone, is_classifier
 from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
 from sklearn.pipeline import Pipeline
 
-from jaxmlp.sklearn.estimators import (
-    PREFITTED,
-    MLPClassifier,
-    MLPRegressor,
-    Problem,
-    Start,
-    epochs_per_call,
-    fit_key,
-    running,
-)
+from jaxmlp.sklearn import stochastic_fit
+from jaxmlp.sklearn.estimators import MLPClassifier, MLPRegressor
+from jaxmlp.sklearn.problem import PREFITTED, Problem, Start, epochs_per_call, fit_key, running
 from jaxmlp.training import parallel, stochastic
 from jaxmlp.training.parallel import axis_size, make_mesh
 
@@ -98,7 +91,9 @@ def fit_population(fits: list[tuple], budget: int = MEMORY_BUDGET, devices=None)
     groups = defaultdict(list)
     for estimator, X, y in fits:
         problem = estimator._problem(X, y, None, incremental=False)
-        start = estimator._stochastic_start(*problem[:5], incremental=False)
+        start = stochastic_fit.prepare(
+            estimator, problem.net, problem.params, problem.X, problem.t, problem.w, False
+        )
         static = start.solver.__dict__ | {"epochs": None}
         key = (repr(static), problem.X.dtype.str, repr(problem.device))
         groups[key].append(Member(estimator, problem, start, id(X)))
@@ -198,9 +193,10 @@ def _train(members, epochs: int, mesh=None) -> int:
                 perms = np.zeros((len(cohorts), epochs, size), np.int32)
                 for g, head in enumerate(lead):
                     if wanted[g].max():
-                        own = head.estimator._orders(
-                            head.start._replace(solver=solver), int(wanted[g].max())
+                        own = stochastic_fit.orders(
+                            head.estimator, head.start._replace(solver=solver), int(wanted[g].max())
                         )
+                        assert own is not None  # orders are drawn when shuffling
                         perms[g, :, : own.shape[1]] = own
             *state, records, ran, now_stopped = stochastic.run_population(
                 solver, rules, *state, data, rows, split(perms), split(wanted)
@@ -210,7 +206,9 @@ def _train(members, epochs: int, mesh=None) -> int:
                 for c, member in enumerate(row):
                     if member is not None and wanted[g, c]:
                         one = jax.tree_util.tree_map(lambda a, g=g, c=c: a[g, :, c], records)
-                        member.estimator._record(one, int(ran[g, c]), int(n_train[g]))
+                        stochastic_fit.record(
+                            member.estimator, one, int(ran[g, c]), int(n_train[g])
+                        )
             left -= ran
             seen += int(np.sum(ran * n_train[:, None]))
             stopped |= now_stopped
@@ -218,10 +216,13 @@ def _train(members, epochs: int, mesh=None) -> int:
     for g, row in enumerate(grid):
         for c, member in enumerate(row):
             if member is not None:
-                final = jax.tree_util.tree_map(lambda a, g=g, c=c: a[g, c], state)
-                params = member.estimator._stochastic_finish(
-                    member.start, *final, bool(stopped[g, c]), False
+                params, moments, progress = jax.tree_util.tree_map(
+                    lambda a, g=g, c=c: a[g, c], state
                 )
+                params = stochastic_fit.finish(
+                    member.estimator, member.start, params, moments, progress,
+                    bool(stopped[g, c]), False,
+                )  # fmt: skip
                 member.estimator._keep(params)
     return seen
 
@@ -253,7 +254,7 @@ def _final(estimator):
 
 def prefit(search, candidates, X, y, groups) -> tuple[dict, int]:
     """Train every (candidate, fold) of ``search`` that a population can train; return their
-    fitted states by :func:`~jaxmlp.sklearn.estimators.fit_key`, and the training rows they went
+    fitted states by :func:`~jaxmlp.sklearn.problem.fit_key`, and the training rows they went
     through (rows x epochs)."""
     step, mlp = _final(search.estimator)
     if mlp is None:
