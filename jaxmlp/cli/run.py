@@ -30,16 +30,15 @@ from jaxmlp.cli.run_config import (
 )
 from jaxmlp.cli.summary import (
     dataset_loss,
-    evaluation,
+    part_metrics,
     targets,
     validation_summary,
 )
-from jaxmlp.evaluation import ROWS, Totals, evaluate_batches, gives_probabilities
 from jaxmlp.io import checkpoint as ckpt
 from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
 from jaxmlp.training import parallel
-from jaxmlp.training.arguments import chunk_size_for, optimizer_state, training_update
+from jaxmlp.training.arguments import optimizer_state, training_update
 from jaxmlp.training.fit import fit
 from jaxmlp.training.monitor import Monitor, Records
 from jaxmlp.training.optimizers import MOMENTUM
@@ -59,10 +58,8 @@ __all__ = [
     "run_keys",
     "continued",
     "monitor_summary",
-    "part_metrics",
     "training_targets",
     "unscaled_result",
-    "within_budget",
     "train",
 ]
 
@@ -150,53 +147,6 @@ def monitor_summary(records, name: str | None, lr: float, cfg: RunConfig) -> dic
     return out
 
 
-def part_metrics(
-    ds: Dataset, net: MLP, params, part: str, reference: dict | None = None
-) -> tuple[float, float | None, dict, dict]:
-    """``(loss, accuracy, scores, reference)`` of ``params`` on the training or test part
-    (accuracy None for regression; scores: :meth:`jaxmlp.evaluation.Totals.result` without the
-    confusion matrix, with the trivial baseline of ``reference``, or of the part's own rows when
-    None, the reference returned): in one call on the arrays, or a batch at a time from a stream."""
-    n_classes = net.sizes[-1] if net.sizes[-1] > 1 else 2
-    if ds.source is None:
-        x, y = (ds.x_train, ds.y_train) if part == "train" else (ds.x_test, ds.y_test)
-        assert x is not None and y is not None  # the test part is asked for only if present
-        if reference is None:
-            reference = Totals.reference_of(ds.task, y, n_classes)
-        totals = Totals(
-            ds.task, n_classes, probabilities=gives_probabilities(net), reference=reference
-        )
-        loss, out = evaluation(net, params, x, y)
-        totals.add(y, out, np.zeros(len(out)))
-        return loss, totals.accuracy, _scores(totals.result()), reference  # one evaluation
-    source, processes = ds.source, jax.process_count()
-    if processes > 1:  # each process its own shard, the sums added
-        source = source.shard(jax.process_index(), processes)
-    rows = source.num_rows if part == "train" else source.test_rows
-    batches = source.batches(part, ROWS)
-    totals = evaluate_batches(net, params, batches, ds.task, total=rows, reference=reference)
-    if processes > 1:
-        everyone = parallel.all_processes(totals.as_vector())
-        totals = Totals.summed(
-            totals.task, totals.n_classes, everyone, totals.probabilities, reference
-        )
-    unknown_mae = False
-    if reference is None:  # the training part: its own rows are the baseline's, known after it
-        totals.reference = totals.own_reference()
-        if ds.task == "regression":  # sum (t - mean)^2 is M2; sum |t - mean| would need a pass
-            totals.base_squares = max(totals.as_vector()[5], 0.0)
-            unknown_mae = True
-    scores = _scores(totals.result())
-    if unknown_mae:
-        scores["baseline"]["mae"] = None
-    assert totals.reference is not None
-    return totals.mean_loss, totals.accuracy, scores, totals.reference
-
-
-def _scores(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k not in ("confusion_matrix", "task", "loss")}
-
-
 def training_targets(ds: Dataset, net: MLP, cfg: RunConfig, dtype):
     """The training targets on the device: as the loss takes them, or smoothed labels
     (``cfg.label_smoothing`` > 0 with integer class labels and cross entropy)."""
@@ -219,37 +169,6 @@ def unscaled_result(result: FitResult, params, sigma: np.ndarray, net: MLP) -> F
         validation_losses=scaled(result.validation_losses),
         final=None,
     )
-
-
-def within_budget(net, params, x, y, cfg, steps, lr, optimizer, batch, key, t_begin, k=1):
-    """``(steps, chunk_size, members)``: what ends within ``cfg.time_budget`` seconds of
-    ``t_begin``, timed by a probe of one network's compiled chunk (:mod:`jaxmlp.cli.time_budget`):
-    as many of the ``k`` ensemble members as fit all ``steps`` (a member counted as one network's
-    time), else one network with its steps cut to whole chunks. Unchanged, with the run's own
-    chunk size, when the run cannot reach its budget."""
-    n = x.shape[0]
-    held = max(1, round(n * cfg.validation_fraction)) if cfg.validation_fraction else 0
-    n_params = sum(int(np.size(v)) for layer in params for v in layer.values())
-    if not time_budget.may_bind(k * steps, batch or n - held, n_params, cfg.time_budget):
-        return steps, cfg.chunk_size, k
-    chunk = chunk_size_for(
-        cfg.chunk_size, steps, n - held, batch, bool(cfg.validation_fraction), True
-    )
-
-    def probe(**run):
-        fit(
-            net, params, x, y, learning_rate=lr, optimizer=optimizer, batch_size=batch, key=key,
-            grad=cfg.grad, clip_norm=cfg.clip_norm if optimizer is None else None,
-            opt_state=optimizer_state(optimizer, params, lr, steps), devices=cfg.devices,
-            validation_fraction=cfg.validation_fraction, **run,
-        )  # fmt: skip
-
-    per_step = time_budget.seconds_per_step(probe, chunk)
-    left = cfg.time_budget - (time.perf_counter() - t_begin)
-    members = time_budget.members(k, steps, per_step, left)
-    if members > 1:
-        return steps, chunk, members
-    return time_budget.budgeted(steps, chunk, per_step, left), chunk, 1
 
 
 def train(
@@ -329,7 +248,7 @@ def train(
     fit_batch = batch_size if streamed else None if batch_size in (None, n) else batch_size
     chunk_size, planned, k = cfg.chunk_size, steps, cfg.ensemble or 1
     if cfg.time_budget and not streamed and not resume:
-        steps, chunk_size, k = within_budget(
+        steps, chunk_size, k = time_budget.within_budget(
             net, params, x, y, cfg, steps, lr, optimizer, fit_batch, batch_key, t_begin, k
         )
         if steps < planned:

@@ -10,12 +10,17 @@ import numpy as np
 
 from jaxmlp import metrics, programs
 from jaxmlp.cli.run_config import RunConfig
+from jaxmlp.evaluation import ROWS, Totals, evaluate_batches, gives_probabilities
 from jaxmlp.forward import apply, loss_fn
+from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
+from jaxmlp.training import parallel
 from jaxmlp.training.result import FitResult
 from jaxmlp.validation import on_device
 
 __all__ = [
+    "scores_of",
+    "part_metrics",
     "accuracy",
     "predictions",
     "targets",
@@ -140,3 +145,55 @@ def score_lines(scores: dict | None, title: str, width: int) -> list[str]:
         base = scores["baseline"]
         lines.append(f"{'trivial baseline':<{width}} {line(base)} ({base['rule']})")
     return lines
+
+
+def part_metrics(
+    ds: Dataset, net: MLP, params, part: str, reference: dict | None = None
+) -> tuple[float, float | None, dict, dict]:
+    """``(loss, accuracy, scores, reference)`` of ``params`` on the training or test part
+    (accuracy None for regression; scores: :meth:`jaxmlp.evaluation.Totals.result` without the
+    confusion matrix, with the trivial baseline of ``reference``, or of the part's own rows when
+    None, the reference returned): in one call on the arrays, or a batch at a time from a stream."""
+    n_classes = net.sizes[-1] if net.sizes[-1] > 1 else 2
+    if ds.source is None:
+        x, y = (ds.x_train, ds.y_train) if part == "train" else (ds.x_test, ds.y_test)
+        assert x is not None and y is not None  # the test part is asked for only if present
+        if reference is None:
+            reference = Totals.reference_of(ds.task, y, n_classes)
+        totals = Totals(
+            ds.task, n_classes, probabilities=gives_probabilities(net), reference=reference
+        )
+        loss, out = evaluation(net, params, x, y)
+        totals.add(y, out, np.zeros(len(out)))
+        return loss, totals.accuracy, scores_of(totals.result()), reference  # one evaluation
+    source, processes = ds.source, jax.process_count()
+    if processes > 1:  # each process its own shard, the sums added
+        source = source.shard(jax.process_index(), processes)
+    rows = source.num_rows if part == "train" else source.test_rows
+    batches = source.batches(part, ROWS)
+    totals = evaluate_batches(net, params, batches, ds.task, total=rows, reference=reference)
+    if processes > 1:
+        everyone = parallel.all_processes(totals.as_vector())
+        totals = Totals.summed(
+            totals.task, totals.n_classes, everyone, totals.probabilities, reference
+        )
+    unknown_mae = False
+    if reference is None:  # the training part: its own rows are the baseline's, known after it
+        totals.reference = totals.own_reference()
+        if ds.task == "regression":  # sum (t - mean)^2 is M2; sum |t - mean| would need a pass
+            totals.base_squares = max(totals.as_vector()[5], 0.0)
+            unknown_mae = True
+    scores = scores_of(totals.result())
+    if unknown_mae:
+        scores["baseline"]["mae"] = None
+    assert totals.reference is not None
+    return totals.mean_loss, totals.accuracy, scores, totals.reference
+
+
+def _scores(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("confusion_matrix", "task", "loss")}
+
+
+def scores_of(result: dict) -> dict:
+    """:meth:`jaxmlp.evaluation.Totals.result` without the confusion matrix, task and loss."""
+    return {k: v for k, v in result.items() if k not in ("confusion_matrix", "task", "loss")}

@@ -14,6 +14,11 @@ import math
 import time
 from collections.abc import Callable
 
+import numpy as np
+
+from jaxmlp.training.arguments import chunk_size_for, optimizer_state
+from jaxmlp.training.fit import fit
+
 __all__ = [
     "SLOW_FLOPS",
     "MARGIN",
@@ -22,6 +27,7 @@ __all__ = [
     "seconds_per_step",
     "budgeted",
     "members",
+    "within_budget",
 ]
 
 SLOW_FLOPS = 5e9  # floating-point operations a second a slow CPU sustains on these networks
@@ -62,3 +68,34 @@ def members(k: int, steps: int, per_step: float, seconds_left: float) -> int:
     costing one network's ``per_step``; at least 1)."""
     fit = math.floor(MARGIN * max(seconds_left, 0.0) / (per_step * steps))
     return max(1, min(k, fit))
+
+
+def within_budget(net, params, x, y, cfg, steps, lr, optimizer, batch, key, t_begin, k=1):
+    """``(steps, chunk_size, members)``: what ends within ``cfg.time_budget`` seconds of
+    ``t_begin``, timed by a probe of one network's compiled chunk (:func:`seconds_per_step`):
+    as many of the ``k`` ensemble members as fit all ``steps`` (a member counted as one network's
+    time), else one network with its steps cut to whole chunks. Unchanged, with the run's own
+    chunk size, when the run cannot reach its budget."""
+    n = x.shape[0]
+    held = max(1, round(n * cfg.validation_fraction)) if cfg.validation_fraction else 0
+    n_params = sum(int(np.size(v)) for layer in params for v in layer.values())
+    if not may_bind(k * steps, batch or n - held, n_params, cfg.time_budget):
+        return steps, cfg.chunk_size, k
+    chunk = chunk_size_for(
+        cfg.chunk_size, steps, n - held, batch, bool(cfg.validation_fraction), True
+    )
+
+    def probe(**run):
+        fit(
+            net, params, x, y, learning_rate=lr, optimizer=optimizer, batch_size=batch, key=key,
+            grad=cfg.grad, clip_norm=cfg.clip_norm if optimizer is None else None,
+            opt_state=optimizer_state(optimizer, params, lr, steps), devices=cfg.devices,
+            validation_fraction=cfg.validation_fraction, **run,
+        )  # fmt: skip
+
+    per_step = seconds_per_step(probe, chunk)
+    left = cfg.time_budget - (time.perf_counter() - t_begin)
+    k = members(k, steps, per_step, left)
+    if k > 1:
+        return steps, chunk, k
+    return budgeted(steps, chunk, per_step, left), chunk, 1
