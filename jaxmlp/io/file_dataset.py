@@ -263,16 +263,26 @@ def left_out_columns(table, path, names: list[str]) -> list[dict]:
         ):
             continue
         col = source.column(name)
-        distinct = pc.count_distinct(col, mode="only_valid").as_py()
-        if distinct + (nulls > 0) <= 1:
-            out.append({"name": name, "why": "one value in every row"})
-        elif rows >= ID_MIN_ROWS and nulls == 0 and distinct == rows:
-            if text:
+        if text:  # a hash of every value: text columns only
+            distinct = pc.count_distinct(col, mode="only_valid").as_py()
+            if distinct + (nulls > 0) <= 1:
+                out.append({"name": name, "why": "one value in every row"})
+            elif rows >= ID_MIN_ROWS and nulls == 0 and distinct == rows:
                 out.append({"name": name, "why": "a row id (text, every value distinct)"})
-            elif pa.types.is_integer(field.type):
-                lo, hi = (v.as_py() for v in pc.min_max(col).values())
-                if lo in (0, 1) and hi - lo == rows - 1:  # 0..n-1 or 1..n (not years)
-                    out.append({"name": name, "why": "a row number (0..n-1 or 1..n, each once)"})
+            continue
+        if nulls:  # a number and a gap: two values
+            continue
+        lo, hi = (v.as_py() for v in pc.min_max(col).values())  # numbers: no hash table
+        if lo == hi:
+            out.append({"name": name, "why": "one value in every row"})
+        elif (
+            pa.types.is_integer(field.type)
+            and rows >= ID_MIN_ROWS
+            and lo in (0, 1)
+            and hi - lo == rows - 1  # 0..n-1 or 1..n (not years), if each comes once
+            and pc.count_distinct(col).as_py() == rows
+        ):
+            out.append({"name": name, "why": "a row number (0..n-1 or 1..n, each once)"})
     return out
 
 
