@@ -133,7 +133,7 @@ def output_delta_r(
         return curvature
     # f''(net) R{net} here, not r_derivative through R{out}: at the output layer that form
     # compiled to a slower product (the hidden layers' form through R{out} reads one array
-    # fewer per element where layers are wide; W9 times the product).
+    # fewer per element where layers are wide; `jaxmlp bench` times the product).
     return curvature + loss.dE_dout(last.out, t) * act.second_derivative(last.net, last.out) * rnet
 
 

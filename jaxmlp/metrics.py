@@ -1,7 +1,8 @@
 """Classification and regression metrics on the host, and targets as the losses take them.
 
-One rule for a predicted class everywhere (``run``, ``population``, ``inference``, ``report``):
-the argmax of the outputs, or ``out > 0.5`` for a single (logistic) output.
+One rule for a predicted class everywhere (:mod:`jaxmlp.evaluation`, :mod:`jaxmlp.io.prediction`,
+the CLI's summaries and reports): the argmax of the outputs, or ``out > 0.5`` for a single
+(logistic) output.
 """
 
 from __future__ import annotations

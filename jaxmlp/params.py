@@ -66,7 +66,7 @@ def init(net: Architecture, key: jax.Array, dtype=jnp.float32) -> tuple[dict, ..
 # A program that runs once per network is compiled for a short compilation: LLVM's level 1 and
 # XLA's older loop emitters compile a large network's draw (each random draw is a large program)
 # several times faster and draw the same numbers (tested to a few ulps: two programs). In a training loop the same options make
-# each step slower, so they are used here only (W8 times a first fit, compilation included).
+# each step slower, so they are used here only (`jaxmlp bench` times a first fit, compilation included).
 ONCE = {"xla_backend_optimization_level": 1, "xla_cpu_use_fusion_emitters": False}
 
 

@@ -13,7 +13,9 @@ from pathlib import Path
 __all__ = ["DELIMITERS", "BLOCK", "sniff_delimiter", "read_csv_table", "release_unused"]
 
 DELIMITERS = ",;\t|"
-BLOCK = 2 << 20  # bytes a thread parses at a time: fewer, larger tasks than pyarrow's 1 MB (W6)
+BLOCK = (
+    2 << 20
+)  # bytes a thread parses at a time: fewer, larger tasks than pyarrow's 1 MB (timed by `jaxmlp bench`)
 
 
 def sniff_delimiter(path: Path) -> str:

@@ -53,8 +53,18 @@ def _flag(value, where: str) -> bool:
     return value
 
 
-def load_trace_file(path: str, args) -> tuple:
-    """``(net, params, x, y, learning_rate)`` from a weights file, options from ``args`` where the file is silent."""
+def load_trace_file(
+    path: str,
+    *,
+    activation: str = "logistic",
+    output_activation: str = "logistic",
+    loss: str = "half_sse",
+    train_bias: bool = False,
+    learning_rate: float = 0.5,
+) -> tuple:
+    """``(net, params, x, y, learning_rate)`` from a weights file: ``x`` ``(n_in,)`` or
+    ``(examples, n_in)`` and ``y`` as the file holds them; the keywords where the file is
+    silent."""
     try:
         data = json.loads(Path(path).read_text())
     except json.JSONDecodeError as e:
@@ -84,10 +94,6 @@ def load_trace_file(path: str, args) -> tuple:
             raise ValueError(
                 f"weights file {path}: weights[{l}] has {weights[l].shape[1]} inputs but layer {l - 1} has {weights[l - 1].shape[0]} outputs"
             )
-    if args.sizes is not None and tuple(args.sizes) != sizes:
-        raise ValueError(
-            f"weights file {path} holds a {','.join(map(str, sizes))} network but --sizes is {','.join(map(str, args.sizes))}"
-        )
     biases = data.get("biases")
     if biases is None:
         bias = "none"
@@ -107,11 +113,11 @@ def load_trace_file(path: str, args) -> tuple:
             )
     net = MLP(
         sizes,
-        data.get("activation", args.activation),
-        data.get("output_activation", args.output_activation),
-        data.get("loss", args.loss),
+        data.get("activation", activation),
+        data.get("output_activation", output_activation),
+        data.get("loss", loss),
         bias,
-        _flag(data.get("train_bias", args.train_bias), f"weights file {path}: train_bias"),
+        _flag(data.get("train_bias", train_bias), f"weights file {path}: train_bias"),
     )
     params = []
     for l, w in enumerate(weights):
@@ -130,20 +136,14 @@ def load_trace_file(path: str, args) -> tuple:
     y_raw = np.asarray(data["y"])
     if y_raw.dtype.kind not in "iuf":
         raise ValueError(f"weights file {path}: y must hold numbers")
-    if x.ndim == 2:
-        if not 0 <= args.example < x.shape[0]:
-            raise ValueError(
-                f"--example {args.example} is out of range: the file holds {x.shape[0]} examples"
-            )
-        x, y_raw = x[args.example], y_raw[args.example]
-    elif args.example != 0:
-        raise ValueError(f"--example {args.example} is out of range: the file holds 1 example")
+    if x.ndim == 2 and len(y_raw) != len(x):
+        raise ValueError(f"weights file {path}: {len(x)} examples in x but {len(y_raw)} in y")
     y = (
         jnp.asarray(y_raw)
         if y_raw.dtype.kind in "iu" and net.loss == "cross_entropy"
         else jnp.asarray(y_raw, jnp.float64)
     )
-    lr = data.get("learning_rate", args.learning_rate if args.learning_rate is not None else 0.5)
+    lr = data.get("learning_rate", learning_rate)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
         raise ValueError(
             f"weights file {path}: learning_rate must be a finite number > 0, got {lr!r}"

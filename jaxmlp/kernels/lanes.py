@@ -196,7 +196,7 @@ def compiler_options() -> dict[str, str]:
 
     XLA's CPU backend hands reductions to YNNPACK; in a loop over networks
     this small, each becomes a library call that costs more than its
-    arithmetic (W3 times the population of seed networks this layout serves). The option is
+    arithmetic (`jaxmlp bench` times the population of seed networks this layout serves). The option is
     probed once, so an XLA without it keeps its defaults.
     """
     option = {"xla_cpu_experimental_ynn_fusion_type": ""}

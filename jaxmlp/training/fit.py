@@ -30,7 +30,7 @@ from jaxmlp.training.run import FitRun
 from jaxmlp.training.streamed import RowSource, fit_source
 
 if TYPE_CHECKING:
-    import optax  # imported where used, so `import jaxmlp` stays light (W4 times the start-up)
+    import optax  # imported where used, so `import jaxmlp` stays light (`jaxmlp bench` times the start-up)
 
 __all__ = ["fit"]
 
@@ -107,7 +107,7 @@ def fit(
       callback: ``callback(state, chunk_losses)`` after each chunk; return True to stop.
       history: record the loss before every step (default). ``False`` keeps
         only the loss before each chunk's last step, which makes a tiny
-        network's step faster (W1 times both); divergence is then detected from that loss
+        network's step faster (`jaxmlp bench` times both); divergence is then detected from that loss
         (a non-finite value sticks once the parameters are non-finite) and
         located by re-running the chunk with history.
       devices: data parallelism: a device count or a 1-D ``jax.sharding.Mesh``.

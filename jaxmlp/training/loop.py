@@ -227,7 +227,7 @@ def monitor_record(spec: StepSpec, carry, vectors, step, learning_rate, x, y, pr
 def plain_steps(spec: StepSpec, carry, learning_rate, x, y, n_steps: int, history: bool):
     """``n_steps`` of :func:`train_step` in one ``lax.scan``: ``(carry, losses)``, the losses
     ``(n_steps,)`` with ``history``, else ``(1,)``: the loss before the last step, carried rather
-    than stored (storing is a measurable part of a tiny network's step: W1 times both)."""
+    than stored (storing is a measurable part of a tiny network's step: `jaxmlp bench` times both)."""
     if history:
         return jax.lax.scan(
             lambda c, _: train_step(spec, c, learning_rate, x, y), carry, None, length=n_steps
@@ -283,7 +283,7 @@ def run_chunk(
 
     With ``history``, ``losses`` ``(n_steps,)`` is the loss before each step;
     without, ``(1,)``: the loss before the last step, carried rather than
-    stored (storing is a measurable part of a tiny network's step: W1 times both).
+    stored (storing is a measurable part of a tiny network's step: `jaxmlp bench` times both).
     ``params_finite`` says whether the final parameters are all finite; :func:`first_bad`
     reads both. Nothing loss-dependent is carried or reduced in the compiled call: a flag or a
     select on the loss inside the loop keeps XLA from pipelining the tiny steps, and a reduction

@@ -85,7 +85,27 @@ def trace_inputs(args):
     if args.weights:
         from jaxmlp.io.weightsfile import load_trace_file
 
-        return load_trace_file(args.weights, args)
+        rate = {} if args.learning_rate is None else {"learning_rate": args.learning_rate}
+        net, params, x, y, lr = load_trace_file(
+            args.weights, activation=args.activation, output_activation=args.output_activation,
+            loss=args.loss, train_bias=args.train_bias, **rate,
+        )  # fmt: skip
+        if args.sizes is not None and tuple(args.sizes) != net.sizes:
+            raise ValueError(
+                f"weights file {args.weights} holds a {','.join(map(str, net.sizes))} network "
+                f"but --sizes is {','.join(map(str, args.sizes))}"
+            )
+        examples = len(x) if x.ndim == 2 else 1
+        if not 0 <= args.example < examples:
+            raise ValueError(
+                f"--example {args.example} is out of range: the file holds {examples} "
+                + ("example" if examples == 1 else "examples")
+            )
+        return (
+            (net, params, x[args.example], y[args.example], lr)
+            if x.ndim == 2
+            else (net, params, x, y, lr)
+        )
     if args.sizes is None:
         net, params, x, y = jaxmlp.tutorial(jnp.float64)
         return net, params, x, y, args.learning_rate if args.learning_rate is not None else 0.5
