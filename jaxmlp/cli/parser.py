@@ -30,7 +30,18 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"jaxmlp {jaxmlp.__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
+    _reproduce(sub)
+    _trace(sub)
+    _gradcheck(sub)
+    _train(sub)
+    _sweep(sub)
+    _model_commands(sub)
+    _bench(sub)
+    return parser
 
+
+def _reproduce(sub) -> None:
+    """``jaxmlp reproduce``."""
     p = sub.add_parser(
         "reproduce",
         parents=[
@@ -45,6 +56,9 @@ def build_parser() -> Parser:
     )
     p.set_defaults(func=commands.cmd_reproduce)
 
+
+def _trace(sub) -> None:
+    """``jaxmlp trace``."""
     p = sub.add_parser(
         "trace",
         parents=[
@@ -93,6 +107,9 @@ def build_parser() -> Parser:
     )
     p.set_defaults(func=commands.cmd_trace)
 
+
+def _gradcheck(sub) -> None:
+    """``jaxmlp gradcheck``."""
     p = sub.add_parser(
         "gradcheck",
         parents=[
@@ -118,6 +135,10 @@ def build_parser() -> Parser:
     )
     p.set_defaults(func=commands.cmd_gradcheck)
 
+
+def _train(sub) -> None:
+    """``jaxmlp train``: the data, the network, the run (:func:`_train_run_options`) and what it
+    writes (:func:`_train_outputs`)."""
     p = sub.add_parser(
         "train",
         parents=[
@@ -135,6 +156,109 @@ def build_parser() -> Parser:
         epilog="example: jaxmlp train digits --checkpoint runs/digits --plot runs/digits",
     )
     add_data_arguments(p)
+    _train_run_options(p)
+    _train_outputs(p)
+    add_parallel_options(p)
+    p.set_defaults(func=commands.cmd_train)
+
+
+def _sweep(sub) -> None:
+    """``jaxmlp sweep``."""
+    p = sub.add_parser(
+        "sweep",
+        parents=[
+            shared(
+                json="print the result as JSON",
+                x64="train in float64 (default float32)",
+                seed="the first seed",
+                grad=True,
+                chunk_size=True,
+                plot="sweep.png (final loss by learning rate and seed)",
+            )
+        ],
+        help="train a grid of learning rates x seeds at once (one compiled scan)",
+        description="One network per (learning rate, seed), full-batch SGD, all in one compiled loop.",
+        epilog="example: jaxmlp sweep --learning-rates 64 --seeds 64 --steps 10000 --plot figures",
+    )
+    add_data_arguments(p, default="tutorial")
+    p.add_argument(
+        "--learning-rates", type=positive(int), default=64, help="how many, log-spaced (default 64)"
+    )
+    p.add_argument("--lr-min", type=positive(float), default=0.01, help="(default 0.01)")
+    p.add_argument("--lr-max", type=positive(float), default=100.0, help="(default 100)")
+    p.add_argument("--seeds", type=positive(int), default=64, help="how many seeds (default 64)")
+    p.add_argument("--steps", type=positive(int), default=10_000, help="(default 10000)")
+    p.add_argument(
+        "--layout",
+        choices=jaxmlp.training.population.LAYOUTS,
+        default="auto",
+        help="population on the leading axis (vmap) or last (lanes: tiny networks, "
+        "up to 16 wide and 16 examples); auto picks lanes for backprop where it fits",
+    )
+    add_parallel_options(p)
+    p.set_defaults(func=commands.cmd_sweep)
+
+
+def _model_commands(sub) -> None:
+    """``jaxmlp predict``, ``export`` and ``evaluate``: the commands that apply a saved model."""
+    # The options of the commands that apply a saved model, declared once.
+    model_options = shared(json="print the result as JSON")
+    model_options.add_argument("model", help="a model file written by jaxmlp train --save")
+    model_options.add_argument("path", help="a CSV, Parquet or .npz file with the feature columns")
+    model_options.add_argument("--delimiter", help="the CSV field delimiter (default: detected)")
+
+    p = sub.add_parser(
+        "predict",
+        parents=[model_options],
+        help="apply a saved model to the rows of a data file",
+        description="Encode and standardise the file's feature columns as in training, apply the network.",
+        epilog="example: jaxmlp predict model.safetensors new.csv --output predictions.csv --proba",
+    )
+    p.add_argument("--output", metavar="CSV", help="write the predictions here (default: stdout)")
+    p.add_argument("--proba", action="store_true", help="also each class's probability")
+    p.set_defaults(func=commands.cmd_predict)
+
+    p = sub.add_parser(
+        "export",
+        parents=[shared(json="print the result as JSON")],
+        help="write a saved model in another format (ONNX)",
+        description="The whole model (encoding, standardisation, network, class names) as one ONNX "
+        "graph over the raw feature columns, for onnxruntime from C++, C#, Java, JavaScript or Python.",
+        epilog="example: jaxmlp export model.safetensors --format onnx --output model.onnx",
+    )
+    p.add_argument("model", help="a model file written by jaxmlp train --save")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="the format (default: onnx)")
+    p.add_argument("--output", required=True, help="the file to write")
+    p.set_defaults(func=commands.cmd_export)
+
+    p = sub.add_parser(
+        "evaluate",
+        parents=[model_options],
+        help="loss and metrics of a saved model on a labelled data file",
+        description="Loss, accuracy and confusion matrix (classification) or R^2 and MAE (regression).",
+        epilog="example: jaxmlp evaluate model.safetensors test.csv --target label",
+    )
+    p.add_argument("--target", help="the target column (default: the one the model was trained on)")
+    p.set_defaults(func=commands.cmd_evaluate)
+
+
+def _bench(sub) -> None:
+    """``jaxmlp bench``."""
+    p = sub.add_parser(
+        "bench",
+        parents=[shared(json="print the report as JSON")],
+        help="jaxmlp against pure Python, NumPy, PyTorch and bare JAX on identical work",
+        description="Fourteen workloads (W1-W4: seed network, 784-512-512-10 MLP, population, start-up; W5-W8: minibatches, CSV ingestion, eager calls, scikit-learn; W9: Hessian-vector products; W10: data larger than memory; W11: the scikit-learn estimators; W12: the training monitor; W13: hyperparameter search; W14: default models on real tables), timed in one process or, where a whole process is the measure, in fresh ones.",
+        epilog="example: jaxmlp bench --quick",
+    )
+    p.add_argument("--quick", action="store_true", help="small workloads, under a minute")
+    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="(default cpu)")
+    p.set_defaults(func=commands.cmd_bench)
+
+
+def _train_run_options(p) -> None:
+    """How ``jaxmlp train`` trains: optimiser, length, regularisation, validation, ensemble,
+    time budget."""
     p.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
@@ -214,6 +338,11 @@ def build_parser() -> Parser:
         metavar="N",
         help="with --validation-fraction: stop after N evaluations without a lower validation loss",
     )
+
+
+def _train_outputs(p) -> None:
+    """What ``jaxmlp train`` records and writes: the monitor, checkpoints, the model, the report,
+    and how it reads data larger than memory."""
     p.add_argument(
         "--monitor",
         type=positive(int),
@@ -257,91 +386,3 @@ def build_parser() -> Parser:
         help="memory the data may take, e.g. 8G or 512M (default: half the available memory); "
         "Parquet data that would need more are streamed",
     )
-    add_parallel_options(p)
-    p.set_defaults(func=commands.cmd_train)
-
-    p = sub.add_parser(
-        "sweep",
-        parents=[
-            shared(
-                json="print the result as JSON",
-                x64="train in float64 (default float32)",
-                seed="the first seed",
-                grad=True,
-                chunk_size=True,
-                plot="sweep.png (final loss by learning rate and seed)",
-            )
-        ],
-        help="train a grid of learning rates x seeds at once (one compiled scan)",
-        description="One network per (learning rate, seed), full-batch SGD, all in one compiled loop.",
-        epilog="example: jaxmlp sweep --learning-rates 64 --seeds 64 --steps 10000 --plot figures",
-    )
-    add_data_arguments(p, default="tutorial")
-    p.add_argument(
-        "--learning-rates", type=positive(int), default=64, help="how many, log-spaced (default 64)"
-    )
-    p.add_argument("--lr-min", type=positive(float), default=0.01, help="(default 0.01)")
-    p.add_argument("--lr-max", type=positive(float), default=100.0, help="(default 100)")
-    p.add_argument("--seeds", type=positive(int), default=64, help="how many seeds (default 64)")
-    p.add_argument("--steps", type=positive(int), default=10_000, help="(default 10000)")
-    p.add_argument(
-        "--layout",
-        choices=jaxmlp.training.population.LAYOUTS,
-        default="auto",
-        help="population on the leading axis (vmap) or last (lanes: tiny networks, "
-        "up to 16 wide and 16 examples); auto picks lanes for backprop where it fits",
-    )
-    add_parallel_options(p)
-    p.set_defaults(func=commands.cmd_sweep)
-
-    # The options of the commands that apply a saved model, declared once.
-    model_options = shared(json="print the result as JSON")
-    model_options.add_argument("model", help="a model file written by jaxmlp train --save")
-    model_options.add_argument("path", help="a CSV, Parquet or .npz file with the feature columns")
-    model_options.add_argument("--delimiter", help="the CSV field delimiter (default: detected)")
-
-    p = sub.add_parser(
-        "predict",
-        parents=[model_options],
-        help="apply a saved model to the rows of a data file",
-        description="Encode and standardise the file's feature columns as in training, apply the network.",
-        epilog="example: jaxmlp predict model.safetensors new.csv --output predictions.csv --proba",
-    )
-    p.add_argument("--output", metavar="CSV", help="write the predictions here (default: stdout)")
-    p.add_argument("--proba", action="store_true", help="also each class's probability")
-    p.set_defaults(func=commands.cmd_predict)
-
-    p = sub.add_parser(
-        "export",
-        parents=[shared(json="print the result as JSON")],
-        help="write a saved model in another format (ONNX)",
-        description="The whole model (encoding, standardisation, network, class names) as one ONNX "
-        "graph over the raw feature columns, for onnxruntime from C++, C#, Java, JavaScript or Python.",
-        epilog="example: jaxmlp export model.safetensors --format onnx --output model.onnx",
-    )
-    p.add_argument("model", help="a model file written by jaxmlp train --save")
-    p.add_argument("--format", choices=["onnx"], default="onnx", help="the format (default: onnx)")
-    p.add_argument("--output", required=True, help="the file to write")
-    p.set_defaults(func=commands.cmd_export)
-
-    p = sub.add_parser(
-        "evaluate",
-        parents=[model_options],
-        help="loss and metrics of a saved model on a labelled data file",
-        description="Loss, accuracy and confusion matrix (classification) or R^2 and MAE (regression).",
-        epilog="example: jaxmlp evaluate model.safetensors test.csv --target label",
-    )
-    p.add_argument("--target", help="the target column (default: the one the model was trained on)")
-    p.set_defaults(func=commands.cmd_evaluate)
-
-    p = sub.add_parser(
-        "bench",
-        parents=[shared(json="print the report as JSON")],
-        help="jaxmlp against pure Python, NumPy, PyTorch and bare JAX on identical work",
-        description="Thirteen workloads (W1-W4: seed network, 784-512-512-10 MLP, population, start-up; W5-W8: minibatches, CSV ingestion, eager calls, scikit-learn; W9: Hessian-vector products; W10: data larger than memory; W11: the scikit-learn estimators; W12: the training monitor; W13: hyperparameter search), timed in one process or, where a whole process is the measure, in fresh ones.",
-        epilog="example: jaxmlp bench --quick",
-    )
-    p.add_argument("--quick", action="store_true", help="small workloads, under a minute")
-    p.add_argument("--device", choices=("cpu", "gpu"), default="cpu", help="(default cpu)")
-    p.set_defaults(func=commands.cmd_bench)
-    return parser
