@@ -15,7 +15,7 @@ import jax
 import pytest
 
 from jaxmlp import programs
-from tests.settings import THOROUGH
+from tests.settings import THOROUGH, THOROUGH_ONLY
 
 # The CLI's persistent compilation cache stays off in tests (in-process and in subprocesses).
 os.environ["JAXMLP_CACHE_DIR"] = ""
@@ -38,8 +38,17 @@ def pytest_report_header(config):
 
 
 def pytest_collection_modifyitems(session, config, items):
+    ids = {item.nodeid for item in items}
+    if config.args == ["tests"] or config.args == []:  # the whole suite: no stale entry
+        stale = sorted(set(THOROUGH_ONLY) - ids)
+        assert not stale, f"tests/settings.py THOROUGH_ONLY names tests that do not exist: {stale}"
     if THOROUGH:
         random.Random(int(os.environ["JAXMLP_TEST_ORDER"])).shuffle(items)
+        return
+    for item in items:
+        if item.nodeid in THOROUGH_ONLY:
+            covered = THOROUGH_ONLY[item.nodeid]
+            item.add_marker(pytest.mark.skip(reason=f"thorough run only (quick run: {covered})"))
 
 
 @pytest.fixture(autouse=True)
