@@ -80,6 +80,16 @@ def test_bench_quick_runs_and_reports_every_workload():
     same = {row["peer"].split(":")[0]: row["test_accuracy"] for row in estimators}
     assert all(row["test_accuracy"] == same[row["peer"].split(":")[0]] for row in estimators)
     assert all(row["test_accuracy"] > 0.9 for row in w11)
+    # W10: every run finishes in its own process and reports a peak and a rate; the sentence
+    # under the table compares each stream with the in-memory run
+    from jaxmlp.bench.streaming import ratios
+
+    w10 = [row for row in report["rows"] if row["workload"].startswith("W10")]
+    assert len(w10) == 5
+    for r in w10:
+        assert 0.1 < r["peak_gb"] < 8 and r["rows_per_second"] > 10_000 and r["wall_seconds"] > 0
+    text = ratios(w10)
+    assert "jaxmlp train DIR --stream: peak" in text and "fit(NpySource): peak" in text
 
 
 def test_gpu_benchmark_without_a_gpu_is_a_one_line_usage_error():
@@ -160,17 +170,3 @@ def test_real_data_workloads_run_in_default_precision_and_the_rest_in_float64(mo
         "w1": True, "w2": True, "w3": True, "w4": True, "w5-w8": False, "w9": True, "w12": False,
     }  # fmt: skip
     assert bool(jax.config.jax_enable_x64) == before
-
-
-@thorough_only
-def test_w10_streams_and_reads_in_whole_processes():
-    """W10 at its quick size (1,000,000 rows): every run finishes in its own process and reports a
-    peak and a rate; the sentence under the table compares each stream with the in-memory run."""
-    from jaxmlp.bench.streaming import ratios, w10
-
-    rows = w10(quick=True)
-    assert len(rows) == 5
-    for r in rows:
-        assert 0.1 < r["peak_gb"] < 8 and r["rows_per_second"] > 10_000 and r["wall_seconds"] > 0
-    text = ratios(rows)
-    assert "jaxmlp train DIR --stream: peak" in text and "fit(NpySource): peak" in text

@@ -2,7 +2,7 @@
 memory from the kernel).
 
 ROWS x 50 float32 features and a 0/1 label (30,000,000 rows: 6.0 GB of values; ``--quick``:
-1,000,000) are written as a directory of Parquet files (row groups of 131,072 rows) and as ``.npy``
+500,000) are written as a directory of Parquet files (row groups of 131,072 rows) and as ``.npy``
 files, and 5,000,000 rows as one Parquet file. Then, a 50-64-2 network, adam, batches of 256:
 
 * ``jaxmlp train DIR --target label --stream`` (the rows streamed by row groups);
@@ -218,7 +218,7 @@ def read_parquet(directory: Path, steps: int) -> dict:
 
 def w10(quick: bool) -> list[dict]:
     """W10 rows (see the module): peak memory and rows per second of each run."""
-    rows_total, steps = (1_000_000, 2_000) if quick else (30_000_000, 40_000)
+    rows_total, steps = (500_000, 1_000) if quick else (30_000_000, 40_000)
     in_memory = min(rows_total, 5_000_000)
     files = 2 if quick else 10
     cli = [sys.executable, "-m", "jaxmlp", "train"]
