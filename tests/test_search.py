@@ -201,3 +201,28 @@ def test_two_processes_split_the_population_and_find_one_process_results(dtype):
     one.pop("devices")
     assert two[0] == two[1] == one  # scores, best parameters, refit weights, rows trained
     assert one["trained"] > 0  # the population trained the fits (not scikit-learn one by one)
+
+
+def test_with_metadata_routing_groups_reach_the_splitter_as_in_scikit_learn(monkeypatch):
+    """With ``enable_metadata_routing``, ``groups`` passed to ``fit`` reach a group splitter (the
+    population trains on its folds: scikit-learn's results), and are refused, in scikit-learn's
+    words, where nothing asks for them."""
+    import sklearn
+
+    x, y = iris()
+    groups = np.arange(len(y)) % 5
+    mlp = MLPClassifier((4,), max_iter=5, random_state=0)
+    grid = {"alpha": [1e-4, 1e-2]}
+    calls = counting(monkeypatch)
+    with sklearn.config_context(enable_metadata_routing=True):
+        cv = model_selection.GroupKFold(3)
+        ours = population_search.GridSearchCV(mlp, grid, cv=cv).fit(x, y, groups=groups)
+        assert calls["population"] >= 1 and calls["single"] == 1  # only the refit trains alone
+        theirs = model_selection.GridSearchCV(mlp, grid, cv=cv).fit(x, y, groups=groups)
+        same_results(ours, theirs)
+        messages = []
+        for search in (population_search.GridSearchCV, model_selection.GridSearchCV):
+            with pytest.raises(TypeError) as refused:
+                search(mlp, grid, cv=3).fit(x, y, groups=groups)
+            messages.append(str(refused.value))
+        assert messages[0] == messages[1] and "not routed to any object" in messages[0]
