@@ -14,7 +14,7 @@ from tests.strategies import networks
 
 
 @pytest.mark.float64
-@settings(max_examples=examples(40), deadline=None)
+@settings(max_examples=examples(24), deadline=None)
 @given(networks())
 def test_backprop_equals_autodiff_and_finite_differences(case):
     net, params, x, y = case
@@ -37,7 +37,7 @@ def test_backprop_equals_autodiff_and_finite_differences(case):
     )
 
 
-@settings(max_examples=examples(40), deadline=None)
+@settings(max_examples=examples(24), deadline=None)
 @given(networks(dtype=jnp.float32))
 def test_float32_backprop_close_to_float32_autodiff(case):
     """In JAX's default precision, as users run it: the delta rule agrees with jax.grad within

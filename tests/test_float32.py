@@ -42,7 +42,7 @@ def test_the_seed_figures_in_float32():
         np.testing.assert_allclose(float(got), printed, rtol=1e-6)
 
 
-@settings(max_examples=examples(40), deadline=None)
+@settings(max_examples=examples(24), deadline=None)
 @given(networks(dtype=jnp.float32))
 def test_float32_r_operator_close_to_autodiff(case):
     """check_hvp's float32 tolerance (rtol 1e-4 of the largest |Hv| entry): the R-operator and
@@ -56,7 +56,7 @@ def test_float32_r_operator_close_to_autodiff(case):
     assert report.dtype == "float32" and report.passed
 
 
-@settings(max_examples=examples(24), deadline=None)
+@settings(max_examples=examples(16), deadline=None)
 @given(networks(max_hidden=2, max_width=8, dtype=jnp.float32))
 def test_float32_fit_backprop_and_autodiff_follow_the_same_trajectory(case):
     """20 SGD steps by the delta rule and by jax.grad: their losses agree to a relative 1e-4 (the

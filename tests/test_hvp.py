@@ -86,7 +86,7 @@ def products(net, params, x, y, u, v):
     }
 
 
-@settings(deadline=None, max_examples=examples(30))
+@settings(deadline=None, max_examples=examples(16))
 @given(networks(max_hidden=2, max_width=6))
 def test_hvp_equals_forward_over_reverse_the_hessian_and_is_symmetric(case):
     net, params, x, y = case

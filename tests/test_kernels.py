@@ -57,7 +57,7 @@ def _cancelling_shared_bias():
     return net, params, jnp.array([0.281]), jnp.array([0.0, 1.0])
 
 
-@settings(max_examples=examples(40), deadline=None)
+@settings(max_examples=examples(24), deadline=None)
 @given(networks(max_width=SMALL + 2))
 @example(_cancelling_shared_bias())
 def test_the_core_with_the_kernel_equals_the_reference(case):

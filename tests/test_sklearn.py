@@ -50,8 +50,12 @@ def test_scikit_learn_estimator_checks(estimator, check):
 @pytest.mark.float64
 @parametrize_with_checks(ESTIMATORS)
 def test_scikit_learn_estimator_checks_in_64_bits(estimator, check):
-    """The same checks with JAX in 64-bit mode (scoped to the test)."""
-    test_scikit_learn_estimator_checks(estimator, check)
+    """The interface checks with JAX in 64-bit mode (scoped to the test). float64 data train in
+    a 64-bit scope whatever the global mode, so the default-precision run covers the rest."""
+    name = getattr(check, "func", check).__name__
+    if not name.startswith(QUICK):
+        pytest.skip("the default-precision run checks it (float64 data train in 64 bits there)")
+    check(estimator)
 
 
 @pytest.mark.skipif(not THOROUGH, reason="thorough run only (about a minute)")
