@@ -83,8 +83,10 @@ def child():
 @thorough_only
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 def test_a_large_parquet_file_is_held_once(tmp_path):
-    """200 MB of float32 values peak at less than 1.3 times their size while read, split and
-    standardised (a pyarrow table, its conversion and a fancy-indexed split took 3.4 times)."""
+    """200 MB of float32 values are held once while read, split and standardised: the peak stays
+    under 1.5 times their size (a second copy would be 2 times; the rest is the row groups being
+    decoded, seen 1.14-1.34 times; a pyarrow table, its conversion and a fancy-indexed split took
+    3.4 times)."""
     x, y = data()
     write_parquet(tmp_path / "big.parquet", x, y)
     write_parquet(tmp_path / "small.parquet", x[:1000], y[:1000])
@@ -93,7 +95,7 @@ def test_a_large_parquet_file_is_held_once(tmp_path):
         "tests.test_large_files", str(tmp_path / "small.parquet"), str(tmp_path / "big.parquet")
     )
     assert seen["values"] == ROWS * FEATURES * 4
-    assert seen["peak"] < 1.3 * seen["values"], seen
+    assert seen["peak"] < 1.5 * seen["values"], seen
 
 
 def test_errors_in_a_later_row_group_name_the_files_row(tmp_path):

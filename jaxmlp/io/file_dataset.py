@@ -269,21 +269,29 @@ def left_out_columns(table, path, names: list[str]) -> list[dict]:
                 out.append({"name": name, "why": "one value in every row"})
             elif rows >= ID_MIN_ROWS and nulls == 0 and distinct == rows:
                 out.append({"name": name, "why": "a row id (text, every value distinct)"})
-            continue
-        if nulls:  # a number and a gap: two values
-            continue
-        lo, hi = (v.as_py() for v in pc.min_max(col).values())  # numbers: no hash table
-        if lo == hi:
-            out.append({"name": name, "why": "one value in every row"})
-        elif (
-            pa.types.is_integer(field.type)
-            and rows >= ID_MIN_ROWS
-            and lo in (0, 1)
-            and hi - lo == rows - 1  # 0..n-1 or 1..n (not years), if each comes once
-            and pc.count_distinct(col).as_py() == rows
-        ):
-            out.append({"name": name, "why": "a row number (0..n-1 or 1..n, each once)"})
+        elif not nulls:  # (a number and a gap: two values)
+            out += _numeric_left_out(col, name, field, rows)
     return out
+
+
+def _numeric_left_out(col, name: str, field, rows: int) -> list[dict]:
+    """A column of numbers without gaps left out: one value (min = max), or the row numbers
+    0..n-1 or 1..n (integers; the hash of distinct values only then)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    lo, hi = (v.as_py() for v in pc.min_max(col).values())
+    if lo == hi:
+        return [{"name": name, "why": "one value in every row"}]
+    if (
+        pa.types.is_integer(field.type)
+        and rows >= ID_MIN_ROWS
+        and lo in (0, 1)
+        and hi - lo == rows - 1  # 0..n-1 or 1..n (not years), if each comes once
+        and pc.count_distinct(col).as_py() == rows
+    ):
+        return [{"name": name, "why": "a row number (0..n-1 or 1..n, each once)"}]
+    return []
 
 
 RECIPE: dict[str, Any] = {
