@@ -118,4 +118,10 @@ THOROUGH_ONLY = {
     "tests/test_api.py::test_init_is_one_compiled_program_drawing_what_op_by_op_draws[float32-tanh]": "float64-relu",
     "tests/test_lanes.py::test_layout_round_trip_and_shapes": "the layouts agree",
     "tests/test_hvp.py::test_check_hvp_float32_and_finite_differences": "the check catches a wrong product",
+    "tests/test_members.py::test_a_member_stops_at_the_check_fit_stops_at[1]": "each member is its fit",
+    "tests/test_stream_cli.py::test_a_directory_trains_streamed_and_its_model_predicts": "test_streamed",
+    "tests/test_train.py::test_chunking_does_not_change_the_result": "resuming is bit-identical",
+    "tests/test_train_cli.py::test_sweep_small_grid": "the sweep's learning rates as data",
+    "tests/test_scores.py::test_train_and_evaluate_report_the_scores_beside_the_baseline": "the totals",
+    "tests/test_hvp.py::test_hvp_equals_forward_over_reverse_the_hessian_and_is_symmetric": "the check",
 }
