@@ -122,6 +122,28 @@ def test_a_resumed_run_equals_an_uninterrupted_one_bit_for_bit(directory):
     assert sum(x.nbytes for x, _ in source._cache.values()) <= limit
 
 
+def test_a_stream_validates_on_the_held_out_rows_and_stops_at_its_best(directory):
+    """Validation data and patience on a Parquet stream: the run stops, and the parameters it
+    returns are those of the same run, unvalidated, stopped at its best step."""
+    d, _ = directory
+    source = ParquetSource(d, "label", test_fraction=0.2, window_bytes=20_000)
+    held = tuple(np.concatenate(part) for part in zip(*source.batches("test", rows=500)))
+    params, key = NET.init(jax.random.key(0)), jax.random.key(1)
+    run = dict(RUN, key=key, chunk_size=16)
+    stopped = jaxmlp.fit(NET, params, source, None, steps=3000, patience=2,
+                         validation_data=held, **run)  # fmt: skip
+    assert stopped.stopped and stopped.step == stopped.best_step < stopped.validation_steps[-1]
+    plain = jaxmlp.fit(NET, params, source, None, steps=stopped.best_step, **run)
+    for a, b in zip(
+        jax.tree_util.tree_leaves(stopped.params), jax.tree_util.tree_leaves(plain.params)
+    ):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)  # as the resumed run's
+    with pytest.raises(
+        ValueError, match=r"orders its own rows \(ParquetSource\): pass validation_data"
+    ):
+        jaxmlp.fit(NET, params, source, None, steps=10, validation_fraction=0.2, **run)
+
+
 def test_bad_directories_are_refused_naming_the_file(tmp_path):
     t = table(rows=200)
     for name, files in {

@@ -60,6 +60,59 @@ def test_a_streamed_run_equals_the_run_in_memory_bit_for_bit(files, chunk_size):
         assert streamed.step == RUN["steps"]
 
 
+def noisy_validation(seed=5, rows=200, flipped=0.1):
+    """Rows of the training rule with a tenth of the labels flipped: the validation loss falls,
+    then rises as the network grows confident (patience stops the run)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((rows, 5)).astype(np.float32)
+    y = ((x[:, 0] + x[:, 1] > 0) ^ (rng.random(rows) < flipped)).astype(np.int32)
+    return x, y
+
+
+def assert_same_run(streamed, memory):
+    """The same run: the same stop, best step and checks, and every recorded number to float32
+    rounding (another program: see :func:`assert_leaves_close`)."""
+    assert (streamed.step, streamed.best_step, streamed.stopped) == (
+        memory.step, memory.best_step, memory.stopped,
+    )  # fmt: skip
+    np.testing.assert_array_equal(streamed.validation_steps, memory.validation_steps)
+    np.testing.assert_allclose(streamed.validation_losses, memory.validation_losses, rtol=1e-5)
+    np.testing.assert_allclose(streamed.losses, memory.losses, rtol=1e-5)
+    assert_leaves_close(streamed.params, memory.params)
+    assert_leaves_close(streamed.opt_state, memory.opt_state, rtol=1e-4, atol=1e-7)
+
+
+def test_a_stream_validates_stops_on_patience_and_is_monitored_as_in_memory(files):
+    """Validation data, patience, the best parameters restored and a monitor on its probe: the
+    streamed run is ``fit``'s run on the rows in memory (with the same chunks)."""
+    d, x, y = files
+    params = NET.init(jax.random.key(0))
+    run = dict(
+        RUN, steps=600, key=jax.random.key(1), chunk_size=10, patience=2,
+        validation_data=noisy_validation(), monitor=jaxmlp.Monitor(every=10, probe=(x[:100], y[:100])),
+    )  # fmt: skip
+    memory = jaxmlp.fit(NET, params, x, y, **run)
+    assert memory.stopped and memory.validation_steps[-1] == memory.best_step + 20  # patience
+    streamed = jaxmlp.fit(NET, params, NpySource(d / "x.npy", d / "y.npy"), None, **run)
+    assert_same_run(streamed, memory)
+    assert len(memory.monitor.step) >= 5
+    for a, b in zip(memory.monitor, streamed.monitor, strict=True):
+        np.testing.assert_allclose(np.asarray(b, float), np.asarray(a, float), rtol=1e-4, atol=1e-6)
+
+
+def test_a_stream_holds_out_the_rows_fit_holds_out(files):
+    """``validation_fraction`` on a stream: the held-out rows are read into memory, the batches
+    drawn over the rest; the run equals ``fit``'s on the arrays."""
+    d, x, y = files
+    params = NET.init(jax.random.key(0))
+    run = dict(RUN, steps=600, key=jax.random.key(1), chunk_size=10, patience=2,
+               validation_fraction=0.2)  # fmt: skip
+    memory = jaxmlp.fit(NET, params, x, y, **run)
+    assert memory.stopped
+    parts = NpySource([d / "x_a.npy", d / "x_b.npy"], [d / "y_a.npy", d / "y_b.npy"])
+    assert_same_run(jaxmlp.fit(NET, params, parts, None, **run), memory)
+
+
 @thorough_only
 def test_regression_targets_manual_sgd_and_the_delta_rule(tmp_path):
     rng = np.random.default_rng(1)
@@ -204,15 +257,15 @@ def test_bad_files_are_refused_naming_the_file(tmp_path):
 @pytest.mark.parametrize(
     "options, message",
     [
-        ({"validation_fraction": 0.2}, "validation_fraction is not available"),
-        ({"monitor": jaxmlp.Monitor(every=10)}, "monitor is not available"),
+        ({"monitor": jaxmlp.Monitor(every=10)}, r"needs its probe, Monitor\(probe=\(x, y\)\)"),
+        ({"validation_fraction": 0.7}, r"batch_size must be at most 3 \(the source's rows \(after"),
         ({"batch_size": None}, "needs a batch_size"),
         ({"key": None}, "needs a PRNG key"),
         ({"batch_size": 11}, "batch_size must be at most 10"),
         ({"learning_rate": -1.0}, "learning_rate must be a finite number"),
     ],
 )
-def test_options_a_stream_cannot_take_are_refused(tmp_path, options, message):
+def test_bad_stream_options_are_refused_in_one_line(tmp_path, options, message):
     np.save(tmp_path / "x.npy", np.zeros((10, 3), np.float32))
     np.save(tmp_path / "y.npy", np.zeros(10, np.int32))
     net = jaxmlp.MLP(sizes=(3, 2), output_activation="softmax", loss="cross_entropy")

@@ -16,7 +16,7 @@ from typing import Any
 import jax
 import numpy as np
 
-__all__ = ["split", "check_patience", "exhausted", "Watch"]
+__all__ = ["split", "held_out", "check_patience", "exhausted", "Watch"]
 
 
 def split(x, y, fraction: float, key: jax.Array) -> tuple[Any, Any, Any, Any]:
@@ -25,17 +25,22 @@ def split(x, y, fraction: float, key: jax.Array) -> tuple[Any, Any, Any, Any]:
 
     Raises ValueError when ``fraction`` is not in (0, 1) or leaves no training example.
     """
+    train, val = held_out(x.shape[0], fraction, key)
+    return x[train], y[train], x[val], y[val]
+
+
+def held_out(n: int, fraction: float, key: jax.Array) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, val)``: the sorted indices of :func:`split`'s training and held-out examples of
+    ``n`` (a stream reads its held-out rows by these)."""
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)):
         raise TypeError(f"validation_fraction must be a number in (0, 1), got {fraction!r}")
     if not 0 < fraction < 1:
         raise ValueError(f"validation_fraction must be in (0, 1), got {fraction!r}")
-    n = x.shape[0]
     n_val = max(1, round(n * fraction))
     if n_val >= n:
         raise ValueError(f"validation_fraction={fraction} of {n} examples leaves none to train on")
     order = np.asarray(jax.random.permutation(key, n))
-    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    return x[train], y[train], x[val], y[val]
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
 
 
 def check_patience(patience) -> int | None:

@@ -142,7 +142,7 @@ def fit(
             chunk_size=chunk_size, opt_state=opt_state, start_step=start_step, callback=callback,
             history=history, devices=devices, check_gradient=check_gradient,
             validation_fraction=validation_fraction, validation_data=validation_data,
-            patience=patience, monitor=monitor,
+            patience=patience, restore_best=restore_best, monitor=monitor,
         )  # fmt: skip
     a = fit_arguments(
         net,

@@ -110,6 +110,7 @@ class StepSpec:
     clip_norm: float | None = None
     mesh: Mesh | None = None
     monitor: _monitor.Monitor | None = None  # without its probe (Monitor.static)
+    given: bool = False  # the chunk's batches come in, (n_steps, batch, ...): a stream's
 
 
 def start_carry(spec: StepSpec, params, opt_state, key, start_step: int, n: int):
@@ -200,9 +201,13 @@ def train_step(spec: StepSpec, carry, learning_rate, x, y):
 
 def next_batch(spec: StepSpec, state: TrainState, cursor, x, y):
     """``(xb, yb, cursor)``: the step's batch (all of ``x``, ``y`` without batches) and where the
-    epoch stream stands after it."""
+    epoch stream stands after it. With ``spec.given``, ``x`` and ``y`` are the chunk's batches
+    ``(n_steps, batch, ...)`` (read from a stream on the host) and ``cursor`` the next one's index."""
     if spec.batch_size is None:
         return x, y, cursor
+    if spec.given:
+        xb, yb = shard_batch(spec, x[cursor], y[cursor])
+        return xb, yb, cursor + 1
     assert state.key is not None  # a run with batches carries its key
     idx, cursor = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
     xb, yb = shard_batch(spec, x[idx], y[idx])
@@ -247,7 +252,9 @@ def first_batch_check(spec: StepSpec, state: TrainState, cursor, x, y):
     gradient as the loop computes it (with the loop's kernel) and ``jax.grad`` of the reference
     loss (the gradients stay inside: each output of a compiled call costs dispatch time)."""
     idx = None
-    if spec.batch_size is not None:
+    if spec.given:
+        x, y = shard_batch(spec, x[0], y[0])
+    elif spec.batch_size is not None:
         assert state.key is not None  # a run with batches carries its key
         idx, _ = batching.draw(state.key, cursor, spec.batch_size, x.shape[0])
         x, y = shard_batch(spec, x[idx], y[idx])
@@ -277,7 +284,8 @@ def run_chunk(
 ) -> Chunk:
     """``n_steps`` training steps in one ``lax.scan``: a :class:`Chunk`.
 
-    ``cursor`` is the epoch stream's :class:`~jaxmlp.training.batching.Epochs` (None without batches).
+    ``cursor`` is the epoch stream's :class:`~jaxmlp.training.batching.Epochs` (None without batches;
+    with ``spec.given``, 0: ``x`` and ``y`` are then the chunk's batches, one per step).
     ``state.key`` never changes in a run, so it is an input only: the returned state's key is
     None (the caller keeps its own), and without batches it may be None on the way in too.
 

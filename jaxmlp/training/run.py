@@ -1,6 +1,12 @@
 """One :func:`jaxmlp.fit` call at run time: its data and state placed on the devices, the loop over
 compiled chunks (:func:`jaxmlp.training.loop.run_chunk`), the gradient check's report, early stopping and the
-recovery of the last finite state after a divergence."""
+recovery of the last finite state after a divergence.
+
+The loop is the one every ``fit`` runs, rows in memory or streamed from disk: where a chunk's
+batches come from is a part, :meth:`FitRun.feed` (the rows in memory, the batches drawn inside the
+compiled call) or :class:`jaxmlp.training.streamed.StreamRun`'s (the batches read on the host, the
+next chunk's while this one computes); validation, patience, the monitor, the callback and the
+recovery from a divergence are the loop's, the same on both."""
 
 from __future__ import annotations
 
@@ -55,28 +61,51 @@ class FitRun:
             else:
                 x, y = parallel.replicate(mesh, (x, y))
             state, cursor, x_val, y_val = parallel.replicate(mesh, (state, cursor, x_val, y_val))
-            if probe is not None and (own_probe or batch_size is not None):
-                divides = probe[0].shape[0] % parallel.axis_size(mesh) == 0
-                probe = tuple(
-                    parallel.shard_leading(mesh, a) if divides else parallel.replicate(mesh, a)
-                    for a in probe
-                )
+            if own_probe or batch_size is not None:
+                probe = cls.spread(mesh, probe)
             elif probe is not None:
                 probe = (x, y)  # already split
-        vectors = None
-        if spec.monitor is not None:
-            vector = _monitor.start_vector(params)
-            vectors = (
-                (vector, vector) if mesh is None else parallel.replicate(mesh, (vector, vector))
-            )
+        vectors = cls.start_vectors(spec, params)
         return cls(spec, lr, x, y, x_val, y_val, start_step, (state, cursor), probe, vectors)
 
-    def chunk(self, start, n, history=True, check=False, check_now=True, first_step=None):
+    @staticmethod
+    def spread(mesh, probe):
+        """The monitor's probe split over the mesh where its rows divide, else replicated."""
+        if probe is None:
+            return None
+        divides = probe[0].shape[0] % parallel.axis_size(mesh) == 0
+        return tuple(
+            parallel.shard_leading(mesh, a) if divides else parallel.replicate(mesh, a)
+            for a in probe
+        )
+
+    @staticmethod
+    def start_vectors(spec, params):
+        """The monitor's first eigenvectors (its Lanczos starts), on the mesh; None without one."""
+        if spec.monitor is None:
+            return None
+        vector = _monitor.start_vector(params)
+        if spec.mesh is None:
+            return vector, vector
+        return parallel.replicate(spec.mesh, (vector, vector))
+
+    def feed(self, cursor, n: int, ahead: int):
+        """``(cursor, x, y, after)``: what the compiled chunk of ``n`` steps from ``cursor`` reads,
+        and the cursor after it (None: the chunk's own). In memory, all of the rows; a stream
+        gives the chunk's batches and reads the next ``ahead`` steps' while they compute."""
+        return cursor, self.x, self.y, None
+
+    def read_ahead(self) -> None:
+        """Called once a chunk is dispatched, before its results are fetched (a stream reads the
+        next chunk's rows here, while the device computes)."""
+
+    def chunk(self, start, n, history=True, check=False, check_now=True, first_step=None, ahead=0):
         """``((state, cursor), losses, params_finite, validation loss, check, records)`` after
         ``n`` steps from ``start`` (the check when ``check`` and ``check_now``; the monitor's
         records, or None, when ``first_step``, the global step of ``start``, is given: the
-        monitor's eigenvectors move on)."""
-        state, cursor = start[:2]
+        monitor's eigenvectors move on; ``ahead``: the next chunk's steps, see :meth:`feed`)."""
+        state = start[0]
+        cursor, x, y, after = self.feed(start[1], n, ahead)
         key = state.key
         monitored = self.spec.monitor is not None and first_step is not None
         spec = self.spec if monitored else dataclasses.replace(self.spec, monitor=None)
@@ -85,8 +114,8 @@ class FitRun:
             state if self.spec.batch_size else state._replace(key=None),
             cursor,
             self.lr,
-            self.x,
-            self.y,
+            x,
+            y,
             self.x_val,
             self.y_val,
             spec=spec,
@@ -98,6 +127,7 @@ class FitRun:
             probe=self.probe if monitored else None,
             lead=lead,
         )
+        self.read_ahead()
         validating = self.x_val is not None
         losses, finite, *val = parallel.fetch(
             c.losses, c.params_finite, *((c.validation_loss,) if validating else ())
@@ -109,7 +139,8 @@ class FitRun:
             if c.watch.records is not None:
                 records = _monitor.Records(*parallel.to_host_tree(tuple(c.watch.records)))
         value = float(val[0]) if val else None
-        return (state, c.cursor), losses, finite, value, c.check, records
+        here = (state, c.cursor if after is None else after)
+        return here, losses, finite, value, c.check, records
 
     def gradient_report(self, checked):
         """The first batch's check: raises :class:`~jaxmlp.checks.gradient_check.GradientMismatchError` on a
@@ -123,6 +154,11 @@ class FitRun:
             batch = (x, y) if idx is None else (x[np.asarray(idx)], y[np.asarray(idx)])
             report_from_errors(net, errors, params, *batch)
         return lambda: report_from_errors(net, errors, params, x, y)  # passed: x, y unused
+
+    def final(self, params):
+        """The loss of ``params`` on the training rows, computed when first read."""
+        net, x, y = self.spec.net, self.x, self.y
+        return lambda: compiled_loss(net, params, x, y)
 
     def last_finite(self, chunk_start, previous, bad: int):
         """The carry one step before the first non-finite loss, ``bad`` steps into the chunk that
@@ -153,8 +189,9 @@ class FitRun:
             n = min(chunk_size, steps - done)
             chunk_start = here
             checking = check and report is None
+            ahead = min(chunk_size, steps - done - n)
             here, losses, params_finite, val_loss, checked, records = self.chunk(
-                here, n, history, check, checking, self.start_step + done
+                here, n, history, check, checking, self.start_step + done, ahead
             )
             if records is not None:
                 watched.append(records)
@@ -181,11 +218,6 @@ class FitRun:
         if restore_best and watch.best is not None:
             here, step = watch.best, watch.best_step
         state, validating = here[0], self.x_val is not None
-        net, x, y = self.spec.net, self.x, self.y
-
-        def final():
-            return compiled_loss(net, state.params, x, y)
-
         return FitResult(
             state.params,
             state.opt_state,
@@ -198,7 +230,7 @@ class FitRun:
             validation_losses=np.asarray(watch.losses) if validating else None,
             validation_steps=np.asarray(watch.steps, np.int64) if validating else None,
             best_step=watch.best_step,
-            final=final,
+            final=self.final(state.params),
             chunk_end_losses=np.asarray([chunk[-1] for chunk in recorded]),
             monitor=_monitor.until(_monitor.concatenate(watched), diverged_at),
         )

@@ -7,8 +7,9 @@ The batches are exactly those of an in-memory run: step ``k``'s rows are positio
 per epoch), computed by the same compiled draw, so a streamed run equals ``fit`` on the same arrays
 held in memory, and a run resumed at ``start_step`` (with its ``opt_state``) equals an
 uninterrupted one. A source that orders its own epochs (an :class:`OrderedSource`, where random
-access is not cheap) gives step ``k`` the rows at those positions of its order instead. Each step
-is :func:`jaxmlp.training.loop.update`, the in-memory loop's own.
+access is not cheap) gives step ``k`` the rows at those positions of its order instead. The run is
+``fit``'s own loop (:class:`~jaxmlp.training.run.FitRun`, with :class:`StreamRun`'s part that reads
+the batches): the same steps, validation and patience, monitor, callback, divergence recovery.
 
 With ``devices`` (a count or a 1-D mesh), each chunk's batches are split over the mesh along the
 batch, as in memory. In a run over several processes (``jax.distributed``), each process reads only
@@ -37,19 +38,12 @@ from jax.sharding import NamedSharding, PartitionSpec
 from jaxmlp import programs
 from jaxmlp.checks.gradient_check import report_from_errors
 from jaxmlp.mlp import MLP
-from jaxmlp.training import batching, parallel
+from jaxmlp.training import batching, early_stopping, parallel
 from jaxmlp.training.arguments import fit_arguments
-from jaxmlp.training.loop import (
-    StepSpec,
-    TrainState,
-    all_finite,
-    first_bad,
-    first_batch_check,
-    shard_batch,
-    update,
-)
+from jaxmlp.training.loop import TrainState
 from jaxmlp.training.result import FitResult
-from jaxmlp.validation import check_positive_int
+from jaxmlp.training.run import FitRun
+from jaxmlp.validation import check_key, check_positive_int
 
 __all__ = [
     "RowSource",
@@ -57,9 +51,8 @@ __all__ = [
     "ShardableSource",
     "ShardedSource",
     "BUFFER_BYTES",
-    "REFUSED",
     "chunk_indices",
-    "stream_chunk",
+    "StreamRun",
     "fit_source",
 ]
 
@@ -145,7 +138,6 @@ class ShardedSource:
 
 
 BUFFER_BYTES = 64 << 20  # the rows of one chunk of steps, by default
-REFUSED = ("validation_fraction", "validation_data", "patience", "monitor")
 
 
 @functools.partial(programs.jit, static_argnames=("steps", "batch", "n"))
@@ -161,23 +153,59 @@ def chunk_indices(key, cursor: batching.Epochs, *, steps: int, batch: int, n: in
     return idx, cursor
 
 
-@functools.partial(programs.jit, static_argnames=("spec",))
-def stream_chunk(spec: StepSpec, state: TrainState, learning_rate, xs, ys):
-    """``(state, losses, params_finite)`` after one step per batch of ``xs`` ``(k, batch, n_in)``
-    and ``ys``; ``losses`` ``(k,)`` is the loss before each step."""
-
-    def step(state, batch):
-        state, loss = update(spec, state, learning_rate, *shard_batch(spec, *batch))
-        return state._replace(step=state.step + 1), loss
-
-    state, losses = jax.lax.scan(step, state, (xs, ys))
-    return state, losses, all_finite(state.params)
+def _same(a, b) -> bool:
+    """Whether two host cursors (an epoch stream's position, or a step) are one position."""
+    return a is b or (isinstance(a, int) and isinstance(b, int) and a == b)
 
 
-@functools.partial(programs.jit, static_argnames=("spec",))
-def _check(spec: StepSpec, state: TrainState, x, y):
-    """The in-memory loop's check of the delta rule against ``jax.grad``, on the batch ``(x, y)``."""
-    return first_batch_check(dataclasses.replace(spec, batch_size=None), state, None, x, y)[1]
+@dataclasses.dataclass
+class StreamRun(FitRun):
+    """A :class:`~jaxmlp.training.run.FitRun` whose batches are read from a :class:`RowSource` on
+    the host: each chunk's ``(n, batch, ...)`` batches go into the compiled loop
+    (``StepSpec.given``), and the next chunk's rows are read while it computes. The loop, its
+    validation, patience, monitor and callback are ``fit``'s own."""
+
+    indices: Callable[[int, Any], tuple[np.ndarray, Any]] | None = None
+    gather: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
+    place: Callable[[tuple], tuple] | None = None
+    first: tuple | None = None  # this process's part of the first batch (the check's report)
+    drawn: tuple | None = None  # (cursor, n, idx, after): the next chunk's indices
+    read: tuple | None = None  # (cursor, n, batches, after): the next chunk's rows
+
+    def feed(self, cursor, n: int, ahead: int):
+        """The chunk's batches (read ahead by the previous chunk, or now), and the next chunk's
+        indices drawn before this one is dispatched (they wait for nothing it computes)."""
+        assert self.indices is not None and self.gather is not None and self.place is not None
+        if self.read is not None and _same(self.read[0], cursor) and self.read[1] == n:
+            batches, after = self.read[2], self.read[3]
+        else:
+            idx, after = self.indices(n, cursor)
+            host = self.gather(idx)
+            if self.first is None:
+                self.first = (host[0][0], host[1][0])
+            batches = self.place(host)
+        self.read = None
+        self.drawn = (after, ahead, *self.indices(ahead, after)) if ahead else None
+        return np.int32(0), *batches, after
+
+    def read_ahead(self) -> None:
+        """The next chunk's rows read from disk while the device computes this one."""
+        assert self.gather is not None and self.place is not None
+        if self.drawn is not None:
+            cursor, n, idx, after = self.drawn
+            self.read, self.drawn = (cursor, n, self.place(self.gather(idx)), after), None
+
+    def gradient_report(self, checked):
+        """The first batch's check, its report built now (on this process's part of the batch)."""
+        assert self.first is not None
+        report = report_from_errors(
+            self.spec.net, np.asarray(checked[1]), self.start[0].params, *self.first
+        )  # raises GradientMismatchError naming the leaf
+        return lambda: report
+
+    def final(self, params):
+        """None: the training rows are not in memory (``FitResult.final_loss`` is NaN)."""
+        return None
 
 
 def fit_source(
@@ -192,33 +220,39 @@ def fit_source(
     start_step: int = 0,
     opt_state=None,
     callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
+    history: bool = True,
+    validation_fraction: float | None = None,
+    validation_data: tuple[Any, Any] | None = None,
+    restore_best: bool = True,
+    monitor=None,
     **options: Any,
 ) -> FitResult:
     """:func:`jaxmlp.fit` with ``x`` a :class:`RowSource` such as :class:`~jaxmlp.io.source.NpySource`
-    (see the module).
+    (see the module): ``fit``'s loop, with the batches read from the source.
 
-    Takes ``fit``'s arguments but validation, early stopping and a monitor (refused, with a
-    message); ``batch_size`` and ``key`` are required; ``devices`` split each batch (and, over
-    several processes, its reading: see the module); with ``grad="backprop"`` the delta rule is
-    checked on the first batch, as in memory. ``chunk_size`` defaults to the steps whose
-    batches fill :data:`BUFFER_BYTES`. A chunk whose losses are not all finite ends the run with
-    the parameters from before it (``diverged_at`` the step of its first non-finite loss).
+    Takes ``fit``'s arguments; ``batch_size`` and ``key`` are required; ``devices`` split each
+    batch (and, over several processes, its reading: see the module); with ``grad="backprop"``
+    the delta rule is checked on the first batch, as in memory. ``chunk_size`` defaults to the
+    steps whose batches fill :data:`BUFFER_BYTES`; the validation loss (``validation_data``, or
+    ``validation_fraction`` of the source's rows, read into memory) is taken after every chunk,
+    so a run equals ``fit`` on the rows in memory with the same ``chunk_size``. A monitor needs
+    its own probe (``Monitor(probe=(x, y))``): the training rows are not in memory. A source that
+    orders its own rows (an :class:`OrderedSource`) takes ``validation_data``, not a fraction.
     """
-    for name in REFUSED:
-        if options.get(name) is not None:
-            raise ValueError(f"{name} is not available when training from a stream of rows")
-    options = {k: v for k, v in options.items() if k not in REFUSED}
     if batch_size is None:
         raise ValueError(
             "training from a stream of rows needs a batch_size (its rows are read in batches)"
         )
     n = source.num_rows
     batch_size = check_positive_int(batch_size, "batch_size")
-    if batch_size > n:
-        raise ValueError(f"batch_size must be at most {n} (the source's rows), got {batch_size}")
     if key is None:
         raise ValueError(
             "training from a stream of rows needs a PRNG key (key=...) to draw its batches"
+        )
+    if monitor is not None and getattr(monitor, "probe", None) is None:
+        raise ValueError(
+            "monitor on a stream of rows needs its probe, Monitor(probe=(x, y)): the training "
+            "rows are not in memory"
         )
     mesh = parallel.make_mesh(options.get("devices"))
     processes, me = jax.process_count(), jax.process_index()
@@ -238,16 +272,37 @@ def fit_source(
     reader: RowSource = source
     if processes > 1 and isinstance(source, ShardableSource):  # its own shard, nothing else
         reader = source.shard(me, processes)
+    train_rows = None  # the source's rows that train, when some are held out
+    if validation_fraction is not None:
+        if isinstance(reader, OrderedSource):
+            raise ValueError(
+                "validation_fraction is not available for a source that orders its own rows "
+                f"({type(source).__name__}): pass validation_data=(x_val, y_val)"
+            )
+        if validation_data is not None:
+            raise ValueError("pass validation_fraction or validation_data, not both")
+        train_rows, held = early_stopping.held_out(
+            n, validation_fraction, jax.random.split(check_key(key))[1]
+        )
+        validation_data = reader.rows(held)
+        n = len(train_rows)
+    if batch_size > n:
+        kept = (
+            f" (after validation_fraction={validation_fraction})" if train_rows is not None else ""
+        )
+        raise ValueError(
+            f"batch_size must be at most {n} (the source's rows{kept}), got {batch_size}"
+        )
     sample_x, sample_y = reader.rows(np.arange(1))  # (for the checks of shapes and dtypes)
     a = fit_arguments(
-        net, params, sample_x, sample_y, steps=steps, batch_size=1, key=key,
-        chunk_size=1, start_step=start_step, opt_state=opt_state, **options,
+        net, params, sample_x, sample_y, steps=steps, batch_size=1, key=key, chunk_size=1,
+        start_step=start_step, opt_state=opt_state, callback=callback, history=history,
+        validation_data=validation_data, monitor=monitor, **options,
     )  # fmt: skip
-    spec = dataclasses.replace(a.spec, batch_size=batch_size)
+    spec = dataclasses.replace(a.spec, batch_size=batch_size, given=True)
     row_bytes = local * source.n_features * a.x.dtype.itemsize
     k = chunk_size if chunk_size is not None else max(1, BUFFER_BYTES // row_bytes)
     k = min(check_positive_int(k, "chunk_size"), a.steps)
-    state = TrainState(a.params, a.opt_state, np.int32(a.start_step), a.key)
     cursor: Any
     indices: Callable[[int, Any], tuple[np.ndarray, Any]]
     if isinstance(reader, OrderedSource):  # the source's own epochs (its order of reading)
@@ -262,7 +317,8 @@ def fit_source(
 
         def indices(length: int, cursor):
             idx, after = chunk_indices(a.key, cursor, steps=length, batch=batch_size, n=n)
-            return np.asarray(idx), after
+            idx = np.asarray(idx)
+            return (idx if train_rows is None else train_rows[idx]), after
 
     def mine(idx: np.ndarray) -> np.ndarray:
         """This process's columns of a chunk's global batch indices (all of them in one process)."""
@@ -299,48 +355,15 @@ def fit_source(
             for b in batches
         )
 
-    done, losses, ends, diverged, stopped = 0, [], [], None, False
-    idx, cursor = indices(min(k, a.steps), cursor)
-    batches = gather(idx)
-    check = None
-    if a.check:  # raises GradientMismatchError naming the leaf, before any step
-        xb, yb = batches[0][0], batches[1][0]  # (this process's part of the first batch)
-        errors = _check(dataclasses.replace(a.spec, mesh=None), state, xb, yb)
-        report = report_from_errors(net, errors, a.params, xb, yb)
-        check = lambda: report  # noqa: E731
+    state = TrainState(a.params, a.opt_state, np.int32(a.start_step), a.key)
+    x_val, y_val, probe = a.x_val, a.y_val, a.probe
     if mesh is not None:
-        state = parallel.replicate(mesh, state)
-    batches = place(batches)
-    while done < a.steps:
-        length = min(k, a.steps - done)
-        ahead = a.steps - done - length
-        if ahead:  # the next chunk's indices first: they wait for nothing the chunk computes
-            idx, cursor = indices(min(k, ahead), cursor)
-        after, chunk_losses, finite = stream_chunk(spec, state, a.learning_rate, *batches)
-        if ahead:  # read the next chunk's rows while this one computes
-            batches = place(gather(idx))
-        chunk_losses, finite = parallel.fetch(chunk_losses, finite)
-        bad = first_bad(chunk_losses, bool(finite), length)
-        if bad >= 0:
-            diverged = a.start_step + done + bad
-            losses.append(chunk_losses[:bad])
-            break
-        state, done = after, done + length
-        losses.append(chunk_losses)
-        ends.append(chunk_losses[-1])
-        if callback is not None and callback(
-            state, chunk_losses
-        ):  # after every chunk, as in memory
-            stopped = done < a.steps
-            break
-    return FitResult(
-        state.params,
-        state.opt_state,
-        np.concatenate(losses) if options.get("history", True) else None,
-        a.start_step + done,
-        a.key,
-        diverged_at=diverged,
-        stopped=stopped,
-        check=check,
-        chunk_end_losses=np.asarray(ends),
+        state, x_val, y_val = parallel.replicate(mesh, (state, x_val, y_val))
+        probe = FitRun.spread(mesh, probe)
+    run = StreamRun(
+        spec, a.learning_rate, None, None, x_val, y_val, a.start_step, (state, cursor), probe,
+        FitRun.start_vectors(spec, a.params), indices=indices, gather=gather, place=place,
+    )  # fmt: skip
+    return run.loop(
+        a.steps, k, history, callback, early_stopping.Watch(a.patience), restore_best, a.check
     )
