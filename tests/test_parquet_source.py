@@ -12,6 +12,7 @@ import pytest
 import jaxmlp
 from jaxmlp import ParquetSource
 from jaxmlp.io import file_dataset
+from jaxmlp.io.parquet_source import PARTS
 
 NET = jaxmlp.MLP(sizes=(7, 8, 2), activation="tanh", output_activation="softmax",
                  loss="cross_entropy")  # fmt: skip
@@ -97,6 +98,17 @@ def test_the_held_out_rows_are_the_rest(directory):
     labels = np.asarray(t.column("label").to_pylist()) == "yes"
     assert train.sum() + test.sum() == labels.sum()
     np.testing.assert_array_equal(source.rows(np.arange(source.num_rows))[1], train)
+    # a validation part comes out of the training rows; the test rows stay the same rows
+    split = ParquetSource(d, "label", test_fraction=0.25, validation_fraction=0.1)
+    parts = {p: np.concatenate([y for _, y in split.batches(p, rows=500)]) for p in PARTS}
+    assert [len(parts[p]) for p in PARTS] == [
+        split.num_rows,
+        split.test_rows,
+        split.validation_rows,
+    ]
+    assert sum(len(v) for v in parts.values()) == 3000 and 200 < split.validation_rows < 400
+    np.testing.assert_array_equal(parts["test"], test)
+    assert sum(v.sum() for v in parts.values()) == labels.sum()
 
 
 def test_a_resumed_run_equals_an_uninterrupted_one_bit_for_bit(directory):

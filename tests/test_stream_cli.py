@@ -88,6 +88,22 @@ def test_a_resumed_streamed_run_equals_an_uninterrupted_one(directory, tmp_path,
         np.testing.assert_array_equal(a, b)
 
 
+def test_a_stream_validates_stops_on_patience_and_is_monitored(directory, capsys):
+    """``--validation-fraction``, ``--patience`` and ``--monitor`` on a stream: the validation rows
+    are held out of each row group (as the test rows are), the run keeps its best step, and the
+    monitor's records come on the stream's first training rows."""
+    out = run_json(capsys, "train", str(directory), "--target", "label", "--stream",
+                   "--steps", "300", "--chunk-size", "20", "--validation-fraction", "0.1",
+                   "--patience", "2", "--monitor", "20", "--test-fraction", "0.2")  # fmt: skip
+    s = out["streamed"]
+    assert s["rows"] + s["test_rows"] + s["validation_rows"] == ROWS
+    assert 0.07 < s["validation_rows"] / ROWS < 0.13
+    steps = [step for step, _ in out["validation_losses"]]
+    assert steps[:3] == [20, 40, 60] and out["best_step"] in steps
+    assert out["steps"] == out["best_step"]  # restored (the run may end by patience or steps)
+    assert out["monitor"]["step"][:2] == [0, 20] and out["test_accuracy"] > 0.9
+
+
 def test_data_over_the_memory_budget_stream_and_say_so(tmp_path, capsys):
     path = tmp_path / "big.parquet"
     write(path, row_group_size=3000)
@@ -109,10 +125,17 @@ def test_data_over_the_memory_budget_stream_and_say_so(tmp_path, capsys):
     "extra, needles",
     [
         (
-            ("--stream", "--validation-fraction", "0.1"),
-            ("--validation-fraction cannot be used when the data are streamed (--stream)",),
+            ("--stream", "--ignore", "f0"),
+            ("--ignore cannot be used when the data are streamed (--stream)",),
         ),
-        (("--memory-budget", "1K", "--monitor"), ("--monitor cannot", "exceed the memory budget")),
+        (
+            ("--memory-budget", "1K", "--drop-missing"),
+            ("--drop-missing cannot", "exceed the memory budget"),
+        ),
+        (
+            ("--stream", "--validation-fraction", "0.001"),
+            ("--validation-fraction 0.001 held out none of the",),
+        ),
         (("--memory-budget", "lots"), ("expected a size such as 8G or 512M, got 'lots'",)),
     ],
 )

@@ -37,9 +37,6 @@ NOT_STREAMED = {
     "missing": "--missing",
     "ignore": "--ignore",
     "scaling": "--scaling",
-    "validation_fraction": "--validation-fraction",
-    "patience": "--patience",
-    "monitor": "--monitor",
     "plot": "--plot",
     "report": "--report",
 }

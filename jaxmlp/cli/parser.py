@@ -301,7 +301,8 @@ def _train_run_options(p) -> None:
         type=fraction_or_zero,
         metavar="F",
         help="hold out this fraction of the training set; its loss is evaluated after every chunk "
-        "and the best parameters are kept (0: none; default: the data set's)",
+        "and the best parameters are kept (0: none; default: the data set's; a stream holds "
+        "these rows out of each row group and reads them into memory)",
     )
     p.add_argument(
         "--ensemble",
@@ -351,7 +352,8 @@ def _train_outputs(p) -> None:
         metavar="EVERY",
         help="record sharpness (the loss Hessian's top eigenvalue), per-layer gradient norms and "
         "update ratios, dead and saturated units every EVERY steps (default 100) inside the "
-        "compiled loop: the last record is printed, --json carries all, --report draws them",
+        "compiled loop, on the training rows (a stream's first 1,024): the last record is "
+        "printed, --json carries all, --report draws them",
     )
     p.add_argument(
         "--checkpoint",

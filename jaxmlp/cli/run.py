@@ -60,6 +60,9 @@ __all__ = [
     "monitor_summary",
     "training_targets",
     "unscaled_result",
+    "PROBE_ROWS",
+    "in_memory_options",
+    "stream_options",
     "train",
 ]
 
@@ -171,6 +174,31 @@ def unscaled_result(result: FitResult, params, sigma: np.ndarray, net: MLP) -> F
     )
 
 
+PROBE_ROWS = 1024  # a stream's monitor probe: its first training rows
+
+
+def in_memory_options(cfg: RunConfig) -> dict:
+    """``fit``'s validation and monitor for rows in memory: a split of them, the rows as probe."""
+    monitor = None if cfg.monitor is None else Monitor(every=cfg.monitor)
+    return {"validation_fraction": cfg.validation_fraction, "monitor": monitor}
+
+
+def stream_options(ds: Dataset, cfg: RunConfig) -> dict:
+    """``fit``'s validation and monitor for a stream: the source's validation rows (its
+    ``--validation-fraction``, split off as its test rows are) read into memory, and its first
+    :data:`PROBE_ROWS` training rows as the monitor's probe."""
+    source = ds.source
+    validation = None
+    if cfg.validation_fraction:
+        parts = list(source.batches("validation"))
+        validation = tuple(np.concatenate([p[i] for p in parts]) for i in (0, 1))
+    monitor = None
+    if cfg.monitor is not None:
+        probe = source.rows(np.arange(min(source.num_rows, PROBE_ROWS)))
+        monitor = Monitor(every=cfg.monitor, probe=probe)
+    return {"validation_data": validation, "monitor": monitor}
+
+
 def train(
     ds: Dataset,
     cfg: RunConfig,
@@ -212,8 +240,6 @@ def train(
             )
         if refused or streamed:
             cfg = dataclasses.replace(cfg, ensemble=1)
-    if cfg.validation_fraction and streamed:  # a file's recipe validates in memory only
-        cfg = dataclasses.replace(cfg, validation_fraction=None)
     shaped = bool(cfg.weight_decay) or cfg.schedule != "constant" or cfg.warmup_steps
     # Plain SGD runs as manual SGD: the same update, without an optimizer state to carry.
     name = (
@@ -345,9 +371,8 @@ def train(
             start_step=start,
             callback=on_chunk,
             devices=cfg.devices,
-            validation_fraction=cfg.validation_fraction,
             patience=cfg.patience,
-            monitor=None if cfg.monitor is None else Monitor(every=cfg.monitor),
+            **stream_options(ds, cfg) if streamed else in_memory_options(cfg),
         )
         result = dataclasses.replace(
             result,
@@ -420,6 +445,7 @@ def train(
         summary["streamed"] = {
             "rows": n,
             "test_rows": ds.source.test_rows,
+            "validation_rows": ds.source.validation_rows,
             "row_groups": len(ds.source.groups),
             "window_bytes": ds.source.window_bytes,
         }

@@ -8,9 +8,10 @@ The second encodes every row group once for the training rows' column statistics
 per group combined exactly (:func:`~jaxmlp.evaluation.combine_moments`). They become the
 model file's preprocessing, as for data read into memory, so ``predict`` encodes new rows the same way.
 
-**Held-out rows.** Row ``i`` of row group ``g`` is a test row when the ``i``-th draw of
-``default_rng((split_seed, g))`` falls below ``test_fraction``: a keyed split that needs no
-per-row state (not stratified, unlike the in-memory split).
+**Held-out rows.** Row ``i`` of row group ``g`` is a test row when the ``i``-th draw ``u`` of
+``default_rng((split_seed, g))`` falls below ``test_fraction``, a validation row when ``u`` lies in
+``[test_fraction, test_fraction + validation_fraction)``: a keyed split that needs no per-row
+state (not stratified, unlike the in-memory split). The column statistics are the training rows'.
 
 **Epochs, a two-level shuffle.** A row costs its row group's decoding, so an epoch is not one
 uniform permutation: the row groups are put in an order keyed by ``(key, epoch)``, cut into
@@ -39,8 +40,20 @@ from jaxmlp.evaluation import combine_moments
 from jaxmlp.io import columns, tables
 from jaxmlp.io.file_dataset import CLASSIFICATION_MAX_CLASSES, file_defaults, moments
 
-__all__ = ["WINDOW_BYTES", "STREAM_BATCH", "Plan", "ParquetSource", "stream_dataset"]
+__all__ = [
+    "PARTS",
+    "TRAIN",
+    "TEST",
+    "VALIDATION",
+    "WINDOW_BYTES",
+    "STREAM_BATCH",
+    "Plan",
+    "ParquetSource",
+    "stream_dataset",
+]
 
+PARTS = ("train", "test", "validation")  # a row's part, by its number
+TRAIN, TEST, VALIDATION = range(3)
 WINDOW_BYTES = 128 << 20  # encoded training rows shuffled together, at least
 STREAM_BATCH = 256  # a streamed data set's default batch (it cannot train full batch)
 
@@ -59,10 +72,10 @@ class ParquetSource:
     """Training rows of ``path`` (a Parquet file or a directory of them) with ``target`` the
     column to predict, prepared in two streaming passes (see the module).
 
-    ``num_rows`` counts the training rows; :meth:`rows` gives them encoded, standardised and in
-    ``dtype``, with int32 class indices ``(m,)`` or float targets ``(m, 1)``; :meth:`order` is an
-    epoch's two-level shuffle; :meth:`batches` reads the training or test rows in file order (for
-    evaluation). ``preprocessing``, ``task``, ``classes`` and ``n_outputs`` describe the data as
+    ``num_rows`` counts the training rows (``test_rows`` and ``validation_rows`` the held-out
+    ones); :meth:`rows` gives them encoded, standardised and in ``dtype``, with int32 class indices
+    ``(m,)`` or float targets ``(m, 1)``; :meth:`order` is an epoch's two-level shuffle;
+    :meth:`batches` reads the training, test or validation rows in file order. ``preprocessing``, ``task``, ``classes`` and ``n_outputs`` describe the data as
     :func:`~jaxmlp.io.file_dataset.read_table` does.
     """
 
@@ -74,6 +87,7 @@ class ParquetSource:
         task: str | None = None,
         dtype="float32",
         test_fraction: float = 0.0,
+        validation_fraction: float = 0.0,
         split_seed: int = 0,
         window_bytes: int = WINDOW_BYTES,
     ):
@@ -84,6 +98,10 @@ class ParquetSource:
             raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
         if not 0 <= test_fraction < 1:
             raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+        if not 0 <= validation_fraction < 1 - test_fraction:
+            raise ValueError(
+                f"validation_fraction must lie in [0, 1 - test_fraction), got {validation_fraction}"
+            )
         self.files = columns.ParquetFiles(self.path)
         tables.check_target(self.files, self.path, target)
         features = [c for c in self.files.column_names if c != target]
@@ -93,15 +111,13 @@ class ParquetSource:
             )
         tables.check_complete(self.files, self.path)
         self.target, self.dtype = target, np.dtype(dtype)
-        self.test_fraction, self.split_seed, self.window_bytes = (
-            test_fraction,
-            split_seed,
-            window_bytes,
-        )
+        self.test_fraction, self.validation_fraction = test_fraction, validation_fraction
+        self.split_seed, self.window_bytes = split_seed, window_bytes
         self.groups = [g for g in self.files.groups if g.num_rows]
         self.encoding, self.task, self.classes = self._learn(features, task)
         self.n_outputs = 1 if self.task == "regression" else len(self.classes)
-        self.train_counts, self.mean, self.std = self._statistics()
+        self.part_counts, self.mean, self.std = self._statistics()
+        self.train_counts = self.part_counts[:, TRAIN]
         self._cache: collections.OrderedDict = collections.OrderedDict()
         self._own(np.arange(len(self.groups)), ())
         if self.num_rows < 2:
@@ -114,8 +130,8 @@ class ParquetSource:
         self.offsets = np.concatenate([[0], np.cumsum(self.train_counts[groups])]).astype(np.int64)
         self.local = np.full(len(self.groups), -1, np.int64)  # a group's first row number
         self.local[groups] = self.offsets[:-1]
-        rows = sum(self.groups[g].num_rows for g in groups)
-        self.test_rows = rows - int(self.offsets[-1])
+        self.test_rows = int(self.part_counts[groups, TEST].sum())
+        self.validation_rows = int(self.part_counts[groups, VALIDATION].sum())
         self._plan: tuple | None = None
         self._window: tuple | None = None
 
@@ -203,14 +219,14 @@ class ParquetSource:
         return encoding, task, classes
 
     def _statistics(self):
-        """Training rows per row group, and the mean and standard deviation (1 for a constant
-        column) of the training rows' encoded inputs."""
+        """The rows of each part per row group ``(G, 3)``, and the mean and standard deviation
+        (1 for a constant column) of the training rows' encoded inputs."""
         counts, total = [], (0, np.zeros(self.n_features), np.zeros(self.n_features))
         for g in range(len(self.groups)):
             x, _ = self._encoded(g, standardise=False)
-            train = x[~self._test_mask(g)]
-            counts.append(len(train))
-            total = combine_moments(total, moments(train))
+            part = self._parts(g)
+            counts.append(np.bincount(part, minlength=3))
+            total = combine_moments(total, moments(x[part == TRAIN]))
         n, mean, m2 = total
         std = np.sqrt(m2 / max(n, 1))
         std = np.where(std > 0, std, 1)
@@ -218,11 +234,14 @@ class ParquetSource:
 
     # --- reading ------------------------------------------------------------------------
 
-    def _test_mask(self, g: int) -> np.ndarray:
+    def _parts(self, g: int) -> np.ndarray:
+        """Each row of row group ``g``: :data:`TRAIN`, :data:`TEST` or :data:`VALIDATION`."""
         rows = self.groups[g].num_rows
-        if not self.test_fraction:
-            return np.zeros(rows, bool)
-        return np.random.default_rng((self.split_seed, g)).random(rows) < self.test_fraction
+        if not self.test_fraction and not self.validation_fraction:
+            return np.zeros(rows, np.int64)
+        u = np.random.default_rng((self.split_seed, g)).random(rows)
+        test, held = self.test_fraction, self.test_fraction + self.validation_fraction
+        return np.where(u < test, TEST, np.where(u < held, VALIDATION, TRAIN))
 
     def _encoded(self, g: int, standardise: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Row group ``g``'s rows: inputs ``(r, n_in)`` in ``dtype`` and targets."""
@@ -250,7 +269,7 @@ class ParquetSource:
             self._cache.move_to_end(g)
             return self._cache[g]
         x, y = self._encoded(g)
-        keep = ~self._test_mask(g)
+        keep = self._parts(g) == TRAIN
         part = (x[keep], y[keep]) if not keep.all() else (x, y)
         self._cache[g] = part
         limit = (
@@ -283,17 +302,17 @@ class ParquetSource:
         """Where training row ``row`` is, for a message: ``file, data row r``."""
         k = int(np.searchsorted(self.offsets, row, side="right") - 1)
         g = int(self.owned[k])
-        local = int(np.flatnonzero(~self._test_mask(g))[row - self.offsets[k]])
+        local = int(np.flatnonzero(self._parts(g) == TRAIN)[row - self.offsets[k]])
         group = self.groups[g]
         return f"{group.path}, row group {group.index}, data row {group.first + local + 1}"
 
     def batches(self, part: str = "train", rows: int = 65_536):
-        """``(x, y)`` of the training (``part="train"``) or test rows, in file order, at most
-        ``rows`` at a time (each row group decoded once)."""
+        """``(x, y)`` of the ``part``'s rows (``"train"``, ``"test"`` or ``"validation"``), in
+        file order, at most ``rows`` at a time (each row group decoded once)."""
+        which = PARTS.index(part)
         for g in self.owned:
             x, y = self._encoded(g)
-            test = self._test_mask(g)
-            keep = ~test if part == "train" else test
+            keep = self._parts(g) == which
             x, y = x[keep], y[keep]
             for i in range(0, len(x), rows):
                 yield x[i : i + rows], y[i : i + rows]
@@ -362,6 +381,7 @@ def stream_dataset(
     task: str | None = None,
     *,
     test_fraction: float = 0.2,
+    validation_fraction: float = 0.0,
     split_seed: int = 0,
     dtype="float32",
     window_bytes: int = WINDOW_BYTES,
@@ -373,11 +393,16 @@ def stream_dataset(
 
     source = ParquetSource(
         path, target, task=task, dtype=dtype, test_fraction=test_fraction,
-        split_seed=split_seed, window_bytes=window_bytes,
+        validation_fraction=validation_fraction, split_seed=split_seed, window_bytes=window_bytes,
     )  # fmt: skip
     note = None
     if test_fraction and not source.test_rows:
         note = f"no test set: --test-fraction {test_fraction} held out none of the rows"
+    if validation_fraction and not source.validation_rows:
+        raise ValueError(
+            f"--validation-fraction {validation_fraction} held out none of the {source.num_rows} "
+            "rows: pass a larger fraction"
+        )
     defaults = file_defaults(
         source.n_features, source.task, source.n_outputs, epochs=1, batch_size=STREAM_BATCH
     )

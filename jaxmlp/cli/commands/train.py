@@ -71,6 +71,7 @@ def cmd_train(args) -> int:
     chunk_size = args.chunk_size
     if stream:
         options = {k: options[k] for k in ("test_fraction", "split_seed", "dtype")}
+        options["validation_fraction"] = args.validation_fraction or 0.0
         options["window_bytes"] = budget.window_bytes(args.memory_budget)
     ds = builtin.load(args.dataset, args.path, args.target, args.task, stream=stream, **options)
     if stream and chunk_size is None:
