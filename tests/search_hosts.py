@@ -38,12 +38,14 @@ def child():
         StandardScaler(), MLPClassifier(hidden_layer_sizes=(8,), max_iter=30, batch_size=32)
     )
     devices = None if process == "single" else 2
-    search = GridSearchCV(pipe, grid, cv=3, devices=devices).fit(x.astype(dtype), y)
+    search = GridSearchCV(pipe, grid, cv=3, devices=devices)
+    population = search.population(x.astype(dtype), y)
+    search.fit(x.astype(dtype), y, population=population)
     splits = [search.cv_results_[f"split{k}_test_score"].tolist() for k in range(3)]
     print(json.dumps({
         "splits": splits,
         "best": {k: float(v) for k, v in search.best_params_.items()},
         "coefs": np.asarray(search.best_estimator_[-1].coefs_[0], np.float64).ravel().tolist(),
-        "trained": search.population_rows_,
+        "trained": population.rows_seen,
         "devices": [jax.device_count(), jax.local_device_count()],
     }))  # fmt: skip

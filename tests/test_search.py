@@ -84,7 +84,10 @@ def test_a_grid_over_a_pipeline_gives_scikit_learns_results(monkeypatch):
     np.testing.assert_allclose(
         ours.best_estimator_[-1].coefs_[0], theirs.best_estimator_[-1].coefs_[0], rtol=1e-12
     )
-    assert ours.population_seconds_ > 0
+    fitted = [
+        {k for k in vars(s) if k.endswith("_") and not k.startswith("_")} for s in (ours, theirs)
+    ]
+    assert fitted[0] == fitted[1]  # scikit-learn's fitted attributes, no more
 
 
 def test_a_randomized_search_with_an_int_seed_and_several_metrics():
@@ -226,3 +229,90 @@ def test_with_metadata_routing_groups_reach_the_splitter_as_in_scikit_learn(monk
                 search(mlp, grid, cv=3).fit(x, y, groups=groups)
             messages.append(str(refused.value))
         assert messages[0] == messages[1] and "not routed to any object" in messages[0]
+
+
+def test_the_population_reaches_a_pipelines_fits_under_metadata_routing(monkeypatch):
+    """The population and each fit's rows are fit parameters the estimators request by default:
+    under metadata routing they pass through a ``Pipeline`` to the MLP step, unasked."""
+    import sklearn
+
+    x, y = iris()
+    pipe = make_pipeline(StandardScaler(), MLPClassifier((4,), max_iter=5, random_state=0))
+    grid = {"mlpclassifier__alpha": [1e-4, 1e-2]}
+    calls = counting(monkeypatch)
+    with sklearn.config_context(enable_metadata_routing=True):
+        ours = population_search.GridSearchCV(pipe, grid, cv=3).fit(x, y)
+        assert calls["population"] >= 1 and calls["single"] == 1  # only the refit trains alone
+        same_results(ours, model_selection.GridSearchCV(pipe, grid, cv=3).fit(x, y))
+
+
+class Recording(population_search.GridSearchCV):
+    """A subclass, as users write them: it sees the search's own ``n_jobs`` while it runs."""
+
+    def _run_search(self, evaluate_candidates, callback_ctx=None):
+        self.seen_n_jobs = self.n_jobs
+        super()._run_search(evaluate_candidates, callback_ctx=callback_ctx)
+
+
+def test_the_users_n_jobs_is_left_alone(monkeypatch):
+    """``n_jobs=2`` stays the search's while it runs (here on joblib's threads, where the calls
+    can be counted): every fit but the refit is taken from the population."""
+    import joblib
+
+    x, y = iris()
+    mlp = MLPClassifier((4,), max_iter=5, random_state=0)
+    grid = {"alpha": [1e-4, 1e-2]}
+    calls = counting(monkeypatch)
+    with joblib.parallel_backend("threading"):
+        ours = Recording(mlp, grid, cv=3, n_jobs=2).fit(x, y)
+    assert ours.seen_n_jobs == 2 and ours.n_jobs == 2
+    assert calls["population"] >= 1 and calls["single"] == 1
+    same_results(ours, model_selection.GridSearchCV(mlp, grid, cv=3).fit(x, y))
+
+
+@thorough_only
+def test_fits_in_worker_processes_take_the_population():
+    """``n_jobs=2`` in processes (joblib's loky): the population pickles to the workers and the
+    search gives scikit-learn's results; trained beforehand and passed to ``fit``, it is used as
+    it is (its cost read from it)."""
+    x, y = iris()
+    mlp = MLPClassifier((4,), max_iter=5, random_state=0)
+    grid = {"alpha": [1e-4, 1e-2]}
+    search = population_search.GridSearchCV(mlp, grid, cv=3, n_jobs=2)
+    population = search.population(x, y)
+    assert population.rows_seen == 2 * 3 * 100 * 5 and population.seconds > 0
+    ours = search.fit(x, y, population=population)
+    same_results(ours, model_selection.GridSearchCV(mlp, grid, cv=3, n_jobs=2).fit(x, y))
+
+
+class Hooks:
+    """A scikit-learn fit callback that records the hooks it sees, in order."""
+
+    def __init__(self):
+        self.seen = []
+
+    def setup(self, estimator, context):
+        self.seen.append(("setup", type(estimator).__name__))
+
+    def on_fit_task_begin(self, estimator, context, **kwargs):
+        self.seen.append(("begin", type(estimator).__name__, context.task_name))
+
+    def on_fit_task_end(self, estimator, context, **kwargs):
+        self.seen.append(("end", type(estimator).__name__, context.task_name))
+
+    def teardown(self, estimator, context):
+        self.seen.append(("teardown", type(estimator).__name__))
+
+
+def test_a_callback_sees_the_search_scikit_learns_sees():
+    """scikit-learn's callbacks (``set_callbacks``): the same hooks, in the same order, on
+    jaxmlp's search as on scikit-learn's."""
+    x, y = iris()
+    mlp = MLPClassifier((4,), max_iter=5, random_state=0)
+    grid = {"alpha": [1e-4, 1e-2]}
+    seen = []
+    for search in (population_search.GridSearchCV, model_selection.GridSearchCV):
+        hooks = Hooks()
+        search(mlp, grid, cv=3).set_callbacks(hooks).fit(x, y)
+        seen.append([(h[0], *h[2:]) for h in hooks.seen])  # (the class names differ)
+    assert seen[0] == seen[1] and len(seen[0]) > 4

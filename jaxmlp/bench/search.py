@@ -74,9 +74,14 @@ def child() -> None:
         pipe = make_pipeline(StandardScaler(), jaxmlp.sklearn.MLPClassifier(max_iter=50))
         kind = ScikitSearch if way == "one by one" else jaxmlp.sklearn.GridSearchCV
         search = kind(pipe, grid, cv=cv)
-    search.fit(x, y)
+    rows_seen = None
+    if isinstance(search, jaxmlp.sklearn.GridSearchCV):
+        population = search.population(x, y)
+        rows_seen = population.rows_seen if population is not None else 0
+        search.fit(x, y, population=population)
+    else:
+        search.fit(x, y)
     seconds = time.perf_counter() - started
-    rows_seen = getattr(search, "population_rows_", None)
     print(json.dumps({"seconds": seconds, "best": search.best_score_, "rows": rows_seen}))
 
 

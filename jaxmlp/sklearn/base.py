@@ -5,7 +5,6 @@ sample weights, the delta rule's check, the L-BFGS solver and the forward pass
 
 from __future__ import annotations
 
-import copy
 import numbers
 
 import numpy as np
@@ -23,10 +22,8 @@ from jaxmlp.compilation_cache import enable_compilation_cache
 from jaxmlp.forward import apply
 from jaxmlp.sklearn import scipy_lbfgs, stochastic_fit
 from jaxmlp.sklearn.problem import (
-    PREFITTED,
     Problem,
     dense,
-    fit_key,
     from_params,
     network,
     resolve_device,
@@ -117,19 +114,25 @@ class BaseMLP(BaseEstimator):
         return tags
 
     # --- fitting ---------------------------------------------------------------------------
-    def fit(self, X, y, sample_weight=None):
+    # A search's population and the fit's rows reach fit under metadata routing unasked.
+    __metadata_request__fit = {"population": True, "rows": True}
+
+    def fit(self, X, y, sample_weight=None, *, population=None, rows=None):
         """Train on ``(X, y)`` for up to ``max_iter`` epochs (iterations for lbfgs), from fresh
-        parameters or, with ``warm_start``, from ``coefs_``/``intercepts_``; returns self."""
+        parameters or, with ``warm_start``, from ``coefs_``/``intercepts_``; returns self.
+
+        ``population`` and ``rows``: what jaxmlp's searches pass (a
+        :class:`~jaxmlp.sklearn.trained.Population` and this fit's rows of the search's data); a
+        fit the population holds is taken from it, already trained."""
         self._validate_params()
+        if population is not None and rows is not None and sample_weight is None:
+            state = population.state_of(self, rows)
+            if state is not None:
+                self.__dict__.update(state)
+                return self
         return self._fit(X, y, sample_weight, incremental=False)
 
     def _fit(self, X, y, sample_weight, incremental: bool):
-        prefitted = PREFITTED.get()
-        if prefitted and not incremental:
-            state = prefitted.get(fit_key(self, X, y, sample_weight))
-            if state is not None:  # trained already, as a member of a search's population
-                self.__dict__.update(copy.deepcopy(state))
-                return self
         problem = self._problem(X, y, sample_weight, incremental)
         with running(problem.X.dtype, problem.device):
             if self.solver == "lbfgs":

@@ -5,8 +5,6 @@ carries between compiled calls."""
 from __future__ import annotations
 
 import contextlib
-import contextvars
-import hashlib
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -21,8 +19,6 @@ __all__ = [
     "HEADS",
     "PERMUTATIONS_PER_CALL",
     "Problem",
-    "PREFITTED",
-    "fit_key",
     "Start",
     "SolverState",
     "network",
@@ -54,22 +50,6 @@ class Problem(NamedTuple):
     t: np.ndarray
     w: np.ndarray
     device: object
-
-
-# The fitted states of a search's population, by fit_key, while the search collects its scores
-# (jaxmlp.sklearn.search); empty otherwise.
-PREFITTED: contextvars.ContextVar[dict | None] = contextvars.ContextVar("prefitted", default=None)
-
-
-def fit_key(estimator, X, y, sample_weight) -> tuple:
-    """What identifies a fit: the estimator's parameters and the bytes of its data."""
-    digest = hashlib.sha256()
-    for a in (X, y, sample_weight):
-        a = np.ascontiguousarray(dense(a) if a is not None else np.zeros(0))
-        digest.update(str((a.shape, a.dtype)).encode())
-        digest.update(a.tobytes() if a.dtype != object else repr(a.tolist()).encode())
-    params = tuple(sorted((k, repr(v)) for k, v in estimator.get_params(deep=False).items()))
-    return type(estimator).__name__, params, digest.hexdigest()
 
 
 class Start(NamedTuple):

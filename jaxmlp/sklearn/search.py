@@ -9,13 +9,15 @@ shape and a stochastic solver's static settings run as one :func:`~jaxmlp.traini
 run_population` call per chunk of epochs, each member with its own hyperparameters, seed, fold (an
 index set over the folds' data, stored once per fold) and stopping; the preprocessing runs per fold
 on the host. scikit-learn's search then runs as it always does (its splits, scoring, refit,
-``cv_results_``), and each of its fits finds its member already trained (matched by parameters
-and data, :data:`~jaxmlp.sklearn.problem.PREFITTED`), so the results are those of fitting one by
-one. Anything else (``lbfgs``, a grid over the preprocessing, other estimators, a
-``RandomizedSearchCV`` without an int ``random_state``) is fitted by scikit-learn's search as usual.
-``population_seconds_`` is the population's training time (scikit-learn's ``mean_fit_time`` then
-counts only the look-up), ``population_rows_`` the training rows its members went through (rows x
-epochs, summed).
+``cv_results_``, ``n_jobs``), and each of its fits finds its member already trained: the
+population (:class:`~jaxmlp.sklearn.trained.Population`) reaches every ``fit`` as a fit parameter
+with ``rows``, the fit's rows, which scikit-learn cuts with the folds; a fit is matched by its
+parameters and rows, so the results are those of fitting one by one. Anything else (``lbfgs``, a
+grid over the preprocessing, other estimators, a ``RandomizedSearchCV`` without an int
+``random_state``) is fitted by scikit-learn's search as usual. The search's fitted attributes are
+scikit-learn's; ``search.population(X, y)`` trains the population alone (its ``seconds`` and
+``rows_seen`` say what it cost; scikit-learn's ``mean_fit_time`` counts only the look-ups) and
+``search.fit(X, y, population=...)`` takes it.
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ from typing import NamedTuple
 
 import jax
 import numpy as np
-from sklearn import model_selection
+from sklearn import get_config, model_selection
 from sklearn.base import clone, is_classifier
 from sklearn.model_selection import ParameterGrid, ParameterSampler, check_cv
 from sklearn.pipeline import Pipeline
+from sklearn.utils.validation import _num_samples
 
 from jaxmlp.sklearn import stochastic_fit
 from jaxmlp.sklearn.estimators import MLPClassifier, MLPRegressor
-from jaxmlp.sklearn.problem import PREFITTED, Problem, Start, epochs_per_call, fit_key, running
+from jaxmlp.sklearn.problem import Problem, Start, epochs_per_call, running
+from jaxmlp.sklearn.trained import Population, fit_identity
 from jaxmlp.training import parallel, stochastic
 from jaxmlp.training.parallel import axis_size, make_mesh
 
@@ -45,7 +49,7 @@ __all__ = [
     "fit_population",
     "Member",
     "PADDING",
-    "prefit",
+    "train_population",
     "DEVICES",
     "GridSearchCV",
     "RandomizedSearchCV",
@@ -252,18 +256,20 @@ def _final(estimator):
     return None, None
 
 
-def prefit(search, candidates, X, y, groups) -> tuple[dict, int]:
-    """Train every (candidate, fold) of ``search`` that a population can train; return their
-    fitted states by :func:`~jaxmlp.sklearn.problem.fit_key`, and the training rows they went
-    through (rows x epochs)."""
+def train_population(search, X, y=None, groups=None) -> Population | None:
+    """Train every (candidate, fold) fit of ``search`` that a population can train (module
+    docstring), on ``X`` and ``y`` split by its ``cv`` with ``groups``: a :class:`~jaxmlp.
+    sklearn.trained.Population` (None when there is none to train)."""
+    started = time.perf_counter()
     step, mlp = _final(search.estimator)
     if mlp is None:
-        return {}, 0
+        return None
     prefix = f"{step}__" if step else ""
+    candidates = search._candidates()
     if not all(
         all(k.startswith(prefix) and "__" not in k[len(prefix) :] for k in c) for c in candidates
     ):
-        return {}, 0  # the grid reaches the preprocessing: scikit-learn fits one by one
+        return None  # the grid reaches the preprocessing: scikit-learn fits one by one
     X = np.asarray(X) if not hasattr(X, "iloc") else X
     cv = check_cv(search.cv, y, classifier=is_classifier(search.estimator))
     folds = []
@@ -272,36 +278,46 @@ def prefit(search, candidates, X, y, groups) -> tuple[dict, int]:
         yf = y.iloc[train] if hasattr(y, "iloc") else np.asarray(y)[train]
         if step is not None:
             Xf = clone(Pipeline(search.estimator.steps[:-1])).fit_transform(Xf, yf)
-        folds.append((Xf, yf))
-    fits = []
+        folds.append((Xf, yf, train))
+    fits, rows = [], []
     for candidate in candidates:
         params = {k[len(prefix) :]: v for k, v in candidate.items()}
-        for Xf, yf in folds:
+        for Xf, yf, train in folds:
             estimator = clone(mlp).set_params(**params)
             if estimator.solver in stochastic.SOLVERS:
                 fits.append((estimator, Xf, yf))
+                rows.append(train)
+    if not fits:
+        return None
     seen = fit_population(fits, devices=getattr(search, "devices", None))
-    return {fit_key(e, Xf, yf, None): dict(vars(e)) for e, Xf, yf in fits}, seen
+    states = {fit_identity(e, r): dict(vars(e)) for (e, _, _), r in zip(fits, rows)}
+    return Population(states, seen, time.perf_counter() - started)
 
 
 class _Population:
     """What both searches add to scikit-learn's: the population trained first."""
 
-    def fit(self, X, y=None, *, groups=None, **params):
-        """scikit-learn's ``fit``, with the population's members trained before it."""
-        started = time.perf_counter()
-        cache, self.population_rows_ = {}, 0
-        if not params:
-            cache, self.population_rows_ = prefit(self, self._candidates(), X, y, groups)
-        self.population_seconds_ = time.perf_counter() - started
-        token = PREFITTED.set(cache)
-        n_jobs = self.n_jobs
-        self.n_jobs = None  # the fits are look-ups: in this process
-        try:
-            return super().fit(X, y, groups=groups, **params)
-        finally:
-            self.n_jobs = n_jobs
-            PREFITTED.reset(token)
+    def population(self, X, y=None, groups=None) -> Population | None:
+        """The population this search's ``fit`` trains first (:func:`train_population`), to
+        train once and pass to ``fit`` (its ``rows_seen`` and ``seconds`` say what it cost)."""
+        return train_population(self, X, y, groups)
+
+    def fit(self, X, y=None, *, groups=None, population=None, **params):
+        """scikit-learn's ``fit``, each (candidate, fold) fit taken from ``population``: by
+        default the one :meth:`population` trains, when no other fit parameter is given. It
+        reaches the estimator's ``fit`` as a fit parameter (with ``rows``, which scikit-learn cuts
+        with the folds): through a ``Pipeline``, under metadata routing, and in ``n_jobs``
+        processes as in this one."""
+        if population is None and not params:
+            population = self.population(X, y, groups)
+        if population is not None:
+            step = _final(self.estimator)[0]
+            prefix = f"{step}__" if step and not get_config()["enable_metadata_routing"] else ""
+            rows = np.arange(_num_samples(X))
+            params = params | {f"{prefix}population": population, f"{prefix}rows": rows}
+        if groups is not None:  # (under metadata routing, passed only when given)
+            params["groups"] = groups
+        return super().fit(X, y, **params)
 
 
 DEVICES = {"devices": "no_validation"}  # checked by make_mesh, as jaxmlp.fit checks it
