@@ -15,7 +15,7 @@ import jax
 import pytest
 
 from jaxmlp import programs
-from tests.settings import THOROUGH, THOROUGH_ONLY
+from tests.settings import CI_TIER, THOROUGH, THOROUGH_ONLY
 
 # The CLI's persistent compilation cache stays off in tests (in-process and in subprocesses).
 os.environ["JAXMLP_CACHE_DIR"] = ""
@@ -25,6 +25,7 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "float64: run in JAX's 64-bit mode, scoped to the test (jax.enable_x64)"
     )
+    config.addinivalue_line("markers", "ci: a thorough-only test CI runs (tests/settings.py)")
     # The thorough run shuffles the tests (no test may depend on another's order); the workers
     # inherit the seed from the environment, so they collect the same order.
     if THOROUGH and not os.environ.get("JAXMLP_TEST_ORDER"):
@@ -42,6 +43,12 @@ def pytest_collection_modifyitems(session, config, items):
     if config.args == ["tests"] or config.args == []:  # the whole suite: no stale entry
         stale = sorted(set(THOROUGH_ONLY) - ids)
         assert not stale, f"tests/settings.py THOROUGH_ONLY names tests that do not exist: {stale}"
+        modules = {i.split("::")[0] for i in ids}
+        stale = sorted(set(CI_TIER) - ids - modules)
+        assert not stale, f"tests/settings.py CI_TIER names tests that do not exist: {stale}"
+    for item in items:
+        if item.nodeid in CI_TIER or item.nodeid.split("::")[0] in CI_TIER:
+            item.add_marker(pytest.mark.ci)
     if THOROUGH:
         random.Random(int(os.environ["JAXMLP_TEST_ORDER"])).shuffle(items)
         return

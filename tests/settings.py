@@ -1,8 +1,9 @@
-"""How hard the property tests try: a few examples by default, many with ``JAXMLP_THOROUGH=1``.
+"""How hard the tests try: the quick run, the thorough run and what CI runs of it.
 
-The README's ``pytest`` runs the quick version (a few minutes on two cores);
-``.ci/run`` sets ``JAXMLP_THOROUGH=1`` for the full one (more hypothesis
-examples, every parametrisation, the two-process run).
+The README's ``pytest`` is the quick run (a few minutes on two cores). ``JAXMLP_THOROUGH=1 pytest``
+is the thorough run (sixteen times the hypothesis examples, every parametrisation, the processes
+and subprocesses, every documentation page's examples: about 35 minutes on two cores), run before
+a release. CI (``.ci/run``) runs the quick run and then, thorough, the tests of :data:`CI_TIER`.
 """
 
 import os
@@ -18,7 +19,7 @@ def examples(n: int) -> int:
 
 
 thorough_only = pytest.mark.skipif(
-    not THOROUGH, reason="thorough run only (JAXMLP_THOROUGH=1, as .ci/run sets it)"
+    not THOROUGH, reason="thorough run only (JAXMLP_THOROUGH=1)"
 )
 
 
@@ -124,4 +125,29 @@ THOROUGH_ONLY = {
     "tests/test_train_cli.py::test_sweep_small_grid": "the sweep's learning rates as data",
     "tests/test_scores.py::test_train_and_evaluate_report_the_scores_beside_the_baseline": "the totals",
     "tests/test_hvp.py::test_hvp_equals_forward_over_reverse_the_hessian_and_is_symmetric": "the check",
+}
+
+
+# The thorough-only tests CI runs after the quick run (``JAXMLP_THOROUGH=1 pytest -m ci``), each
+# for what the quick run cannot show; a module path takes all of its tests. tests/conftest.py marks
+# them ``ci`` and, in a run of the whole suite, fails if one of them no longer exists.
+CI_TIER = {
+    "tests/test_readme.py::test_the_readme_examples_run": "the front door's examples",
+    "tests/test_readme.py::test_the_manuals_examples_run_and_say_what_they_claim": "the manual's",
+    "tests/test_sklearn.py::test_scikit_learns_own_test_file_passes": "scikit-learn's MLP tests",
+    "tests/test_programs.py::test_many_distinct_fits_keep_the_process_within_bounds": "a process"
+    " that compiles thousands of programs stays up",
+    "tests/test_runner.py::test_a_dead_worker_fails_its_test_and_nothing_is_rerun": "the runner",
+    "tests/test_checkpoint.py::test_sigkill_while_writing_leaves_the_previous_checkpoint_loadable":
+    "atomic files under a kill",
+    "tests/test_distributed.py::test_two_processes_on_loopback_train_like_one": "two hosts",
+    "tests/test_stream_hosts.py::test_the_command_line_streams_over_two_processes": "two hosts'"
+    " streams",
+    "tests/test_search.py::test_two_processes_split_the_population_and_find_one_process_results"
+    "[float32]": "two hosts' searches",
+    "tests/test_search.py::test_fits_in_worker_processes_take_the_population": "n_jobs processes",
+    "tests/test_search.py::test_a_grid_over_a_pipeline_gives_scikit_learns_results": "a search's"
+    " results",
+    "tests/test_options_by_path.py": "every option on every path",
+    "tests/test_bench.py::test_bench_quick_runs_and_reports_every_workload": "the benchmark",
 }

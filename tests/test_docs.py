@@ -52,7 +52,7 @@ def test_every_page_is_in_the_site():
 
 
 @pytest.mark.skipif(
-    not THOROUGH, reason="thorough run only (JAXMLP_THOROUGH=1, as .ci/run sets it)"
+    not THOROUGH, reason="thorough run only (JAXMLP_THOROUGH=1)"
 )
 @pytest.mark.parametrize("page", PAGES)
 def test_the_examples_on_a_page_run(page, tmp_path):

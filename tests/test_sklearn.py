@@ -43,7 +43,7 @@ def test_scikit_learn_estimator_checks(estimator, check):
     """float32 and float64 data, with JAX in its default precision, as users run it."""
     name = getattr(check, "func", check).__name__
     if not THOROUGH and not name.startswith(QUICK):
-        pytest.skip("thorough run only (JAXMLP_THOROUGH=1, as .ci/run sets it)")
+        pytest.skip("thorough run only (JAXMLP_THOROUGH=1)")
     check(estimator)
 
 
