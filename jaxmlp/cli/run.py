@@ -14,43 +14,24 @@ from contextlib import contextmanager
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxmlp import programs
 from jaxmlp.cli import time_budget
-from jaxmlp.cli.ensemble_run import ENSEMBLE_REFUSES, train_members
+from jaxmlp.cli.ensemble_run import train_members
 from jaxmlp.cli.progress import NoProgress
-from jaxmlp.cli.run_config import (
-    RunConfig,
-    build_network,
-    initial_params,
-    resolve_steps,
-    resolved,
-)
-from jaxmlp.cli.summary import (
-    dataset_loss,
-    part_metrics,
-    targets,
-    validation_summary,
-)
+from jaxmlp.cli.run_config import RunConfig, initial_params
+from jaxmlp.cli.run_plan import plan, resumed, training_data, update_rule
+from jaxmlp.cli.summary import dataset_loss, part_metrics, validation_summary
 from jaxmlp.io import checkpoint as ckpt
 from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
 from jaxmlp.training import parallel
-from jaxmlp.training.arguments import optimizer_state, training_update
 from jaxmlp.training.fit import fit
 from jaxmlp.training.monitor import Monitor, Records
 from jaxmlp.training.optimizers import MOMENTUM
 from jaxmlp.training.result import FitResult
-from jaxmlp.training.target_transforms import (
-    QUADRATIC_LOSSES,
-    can_scale_target,
-    fold_target_scale,
-    smoothed_labels,
-    target_scale,
-)
-from jaxmlp.validation import on_device
+from jaxmlp.training.target_transforms import QUADRATIC_LOSSES, fold_target_scale
 
 __all__ = [
     "Interrupt",
@@ -58,12 +39,13 @@ __all__ = [
     "run_keys",
     "continued",
     "monitor_summary",
-    "training_targets",
     "unscaled_result",
     "PROBE_ROWS",
     "in_memory_options",
     "stream_options",
+    "Recorder",
     "train",
+    "run_summary",
 ]
 
 
@@ -150,15 +132,6 @@ def monitor_summary(records, name: str | None, lr: float, cfg: RunConfig) -> dic
     return out
 
 
-def training_targets(ds: Dataset, net: MLP, cfg: RunConfig, dtype):
-    """The training targets on the device: as the loss takes them, or smoothed labels
-    (``cfg.label_smoothing`` > 0 with integer class labels and cross entropy)."""
-    if cfg.label_smoothing and net.loss == "cross_entropy" and ds.y_train.ndim == 1:
-        soft = smoothed_labels(ds.y_train, net.sizes[-1], cfg.label_smoothing, np.dtype(dtype))
-        return on_device(soft, dtype)
-    return targets(net, ds.y_train, dtype)
-
-
 def unscaled_result(result: FitResult, params, sigma: np.ndarray, net: MLP) -> FitResult:
     r"""``result`` with ``params`` (folded onto the target's scale) and its recorded losses
     scaled by :math:`\sigma^2` (a quadratic loss of one output; others are left as they are)."""
@@ -199,6 +172,39 @@ def stream_options(ds: Dataset, cfg: RunConfig) -> dict:
     return {"validation_data": validation, "monitor": monitor}
 
 
+class Recorder:
+    """Between chunks: the progress bar, the test loss per step (rows in memory) and the
+    checkpoint (every process copies its replica to the host; process 0 writes)."""
+
+    def __init__(self, ds: Dataset, net: MLP, unscaled, checkpoint_dir, extra, bar, interrupt):
+        self.ds, self.net, self.unscaled = ds, net, unscaled
+        self.checkpoint_dir, self.extra, self.bar, self.interrupt = (
+            checkpoint_dir, extra, bar, interrupt,
+        )  # fmt: skip
+        self.test_curve: dict[int, float] = {}
+        self.saved: list[tuple] = []
+
+    def save(self, params, opt_state, step, key) -> None:
+        """Keep the state (and write it, with a checkpoint directory)."""
+        self.saved[:] = [(params, opt_state, step, key)]
+        if self.checkpoint_dir:
+            params, opt_state, key = parallel.to_host_tree((params, opt_state, key))
+            if jax.process_index() == 0:
+                ckpt.save(self.checkpoint_dir, net=self.net, params=params,
+                          opt_state=opt_state, step=step, key=key, extra=self.extra)  # fmt: skip
+
+    def __call__(self, state, losses) -> bool:
+        """``fit``'s callback: record the chunk; True (stop) once a signal came."""
+        step = int(parallel.to_host(state.step))
+        self.bar.update(step, float(losses[-1]))
+        params = parallel.to_host_tree(state.params)
+        if self.ds.x_test is not None:  # (a streamed test part is read once, at the end)
+            x, y = self.ds.x_test, self.ds.y_test
+            self.test_curve[step] = dataset_loss(self.net, self.unscaled(params), x, y)
+        self.save(params, state.opt_state, step, state.key)
+        return self.interrupt is not None and self.interrupt.signal is not None
+
+
 def train(
     ds: Dataset,
     cfg: RunConfig,
@@ -210,194 +216,93 @@ def train(
 ) -> TrainOutcome:
     """Train on ``ds`` as ``cfg`` says; checkpoint after every chunk and on interrupt."""
     t_begin = time.perf_counter()
-    net = build_network(ds, cfg)
-    dtype = jnp.dtype(cfg.dtype)
-    if resume and not checkpoint_dir:
-        raise ValueError("--resume needs --checkpoint DIR (where to resume from)")
-    if checkpoint_dir and not resume and ckpt.exists(checkpoint_dir):
-        raise ValueError(
-            f"{checkpoint_dir} already holds a checkpoint: pass --resume to continue it, or name "
-            "another --checkpoint directory (a new run would overwrite it)"
-        )
-    optimizer_name = cfg.optimizer or ds.defaults["optimizer"]
-    lr = cfg.learning_rate if cfg.learning_rate is not None else ds.defaults["learning_rate"]
-    batch_size = cfg.batch_size if cfg.batch_size is not None else ds.defaults.get("batch_size")
-    n, streamed = ds.n_train, ds.source is not None
-    if batch_size is not None and batch_size > n:
-        raise ValueError(
-            f"--batch-size {batch_size} is larger than the {ds.name} training set ({n} examples)"
-        )
-    steps = resolve_steps(ds, cfg, batch_size)
-    asked = cfg.ensemble
-    cfg = resolved(ds, cfg, steps)
-    if (cfg.ensemble or 1) > 1:
-        refused = [flag for f, flag in ENSEMBLE_REFUSES.items() if getattr(cfg, f) is not None]
-        refused += ["--checkpoint"] if checkpoint_dir else []
-        if refused and asked is not None:
-            raise ValueError(
-                f"--ensemble {asked} trains its members in one compiled call: "
-                f"{', '.join(refused)} cannot be used with it (pass --ensemble 1)"
-            )
-        if refused or streamed:
-            cfg = dataclasses.replace(cfg, ensemble=1)
-    shaped = bool(cfg.weight_decay) or cfg.schedule != "constant" or cfg.warmup_steps
-    # Plain SGD runs as manual SGD: the same update, without an optimizer state to carry.
-    name = (
-        None
-        if optimizer_name == "none" or (optimizer_name == "sgd" and not shaped)
-        else optimizer_name
-    )
-
-    def update_rule(cfg: RunConfig):
-        schedule, warmup = cfg.schedule or "constant", cfg.warmup_steps or 0
-        return training_update(name, lr, cfg.clip_norm, cfg.weight_decay, schedule, warmup)[0]
-
-    try:
-        optimizer = update_rule(cfg)
-    except ValueError as e:
-        if name is None and shaped:
-            raise ValueError(
-                f"--weight-decay, --schedule and --warmup-steps need --optimizer (the {ds.name} data "
-                "set trains by manual SGD unless one is given)"
-            ) from e
-        raise
-    earlier = None  # the monitor's records of the run a --resume continues
+    p = plan(ds, cfg, checkpoint_dir, resume)
+    net, cfg, dtype, lr, streamed = p.net, p.cfg, p.dtype, p.lr, ds.source is not None
+    optimizer = update_rule(p, cfg)
     init_key, batch_key = run_keys(cfg.seed)
     params = initial_params(ds, net, init_key, dtype)
-    # a streamed run reads its rows from the source, a chunk of batches at a time
-    x = ds.source if streamed else on_device(ds.x_train, dtype)
-    y = None if streamed else training_targets(ds, net, cfg, dtype)
-    scale = None  # (mu, sigma) of standardised regression targets
-    if cfg.target_scaling and not streamed and ds.task == "regression" and can_scale_target(net):
-        scale = target_scale(ds.y_train, net)
-        y = on_device(((ds.y_train - scale[0]) / scale[1]).astype(dtype), dtype)
-    fit_batch = batch_size if streamed else None if batch_size in (None, n) else batch_size
-    chunk_size, planned, k = cfg.chunk_size, steps, cfg.ensemble or 1
+    x, y, scale = training_data(ds, net, cfg, dtype)
+    n, bar = ds.n_train, bar or NoProgress()
+    fit_batch = p.batch_size if streamed else None if p.batch_size in (None, n) else p.batch_size
+    steps, chunk_size, k = p.steps, cfg.chunk_size, cfg.ensemble or 1
     if cfg.time_budget and not streamed and not resume:
         steps, chunk_size, k = time_budget.within_budget(
             net, params, x, y, cfg, steps, lr, optimizer, fit_batch, batch_key, t_begin, k
         )
-        if steps < planned:
+        if steps < p.steps:
             warmup = ds.defaults.get("warmup_fraction", 0.0)
-            if warmup and cfg.warmup_steps == round(warmup * planned):  # the recipe's warm-up
+            if warmup and cfg.warmup_steps == round(warmup * p.steps):  # the recipe's warm-up
                 cfg = dataclasses.replace(cfg, warmup_steps=round(warmup * steps))
-                optimizer = update_rule(cfg)
-            (bar or NoProgress()).set_total(steps)
-    opt_state = optimizer_state(optimizer, params, lr, steps)
-    start = 0
-    if resume and checkpoint_dir is not None and ckpt.exists(checkpoint_dir):
-        c = ckpt.load(checkpoint_dir, net=net, opt_state_template=opt_state)
-        if c.metadata.get("dtype") != str(dtype):
-            raise ckpt.CheckpointError(
-                f"checkpoint in {checkpoint_dir} holds {c.metadata.get('dtype')} parameters; this run uses {dtype} (use --x64 accordingly)"
-            )
-        params, start, batch_key = c.params, c.step, c.key
-        earlier = c.metadata.get("extra", {}).get("monitor")
-        opt_state = optimizer_state(optimizer, params, lr, steps, c.opt_state)
-    elif resume:
-        import sys
-
-        print(
-            f"jaxmlp: no checkpoint in {checkpoint_dir} yet: starting afresh (it will be written there)",
-            file=sys.stderr,
-        )
-    smoothing = bool(cfg.label_smoothing) and net.loss == "cross_entropy" and not streamed
-    smoothing = smoothing and ds.y_train.ndim == 1
-    unscaled = (lambda p: p) if scale is None else (lambda p: fold_target_scale(p, *scale))
-    extra = {
-        "dataset": ds.name,
-        "optimizer": optimizer_name,
-        "learning_rate": lr,
-        "batch_size": batch_size,
-        "grad": cfg.grad,
-    }
-    test_curve: dict[int, float] = {}
-    bar = bar or NoProgress()
-    saved: list[tuple] = []
-
-    def save(state_params, state_opt, step, key):
-        # Every process copies its replica to the host (a local operation); process 0 writes.
-        saved[:] = [(state_params, state_opt, step, key)]
-        if checkpoint_dir:
-            state_params, state_opt, key = parallel.to_host_tree((state_params, state_opt, key))
-            if jax.process_index() == 0:
-                ckpt.save(
-                    checkpoint_dir,
-                    net=net,
-                    params=state_params,
-                    opt_state=state_opt,
-                    step=step,
-                    key=key,
-                    extra=extra,
-                )
-
-    def on_chunk(state, losses):
-        step = int(parallel.to_host(state.step))
-        bar.update(step, float(losses[-1]))
-        params = parallel.to_host_tree(state.params)
-        if ds.x_test is not None:  # (a streamed test part is read once, at the end)
-            test_curve[step] = dataset_loss(net, unscaled(params), ds.x_test, ds.y_test)
-        save(params, state.opt_state, step, state.key)
-        return interrupt is not None and interrupt.signal is not None
-
+                optimizer = update_rule(p, cfg)
+            bar.set_total(steps)
+    begin = resumed(checkpoint_dir if resume else None, p, optimizer, steps, params, batch_key)
+    start = begin.start
+    extra = {"dataset": ds.name, "optimizer": p.optimizer_name, "learning_rate": lr,
+             "batch_size": p.batch_size, "grad": cfg.grad}  # fmt: skip
+    unscaled = (lambda q: q) if scale is None else (lambda q: fold_target_scale(q, *scale))
+    recorder = Recorder(ds, net, unscaled, checkpoint_dir, extra, bar, interrupt)
     t0 = time.perf_counter()
     ensemble = None
     if k > 1:
         member_net = net
         net, result, ensemble = train_members(
-            net, x, y, k=k, steps=steps, optimizer=name, lr=lr, cfg=cfg, batch=fit_batch,
-            init_key=init_key, batch_key=batch_key, dtype=dtype,
+            net, x, y, k=k, steps=steps, optimizer=p.name, lr=lr, cfg=cfg, batch=fit_batch,
+            init_key=init_key, batch_key=begin.key, dtype=dtype,
         )  # fmt: skip
         ensemble["member_network"] = dataclasses.asdict(member_net)
         losses = np.asarray(result.losses)
         bar.update(result.step, float(losses[-1]) if losses.size else float("nan"))
     elif start >= steps:
-        result = FitResult(params, opt_state, np.zeros((0,), dtype), start, batch_key)
+        result = FitResult(begin.params, begin.opt_state, np.zeros((0,), dtype), start, begin.key)
     else:
         result = fit(
-            net,
-            params,
-            x,
-            y,
-            steps=steps - start,
-            learning_rate=lr,
-            optimizer=optimizer,
-            batch_size=fit_batch,
-            key=batch_key,
-            grad=cfg.grad,
-            clip_norm=cfg.clip_norm if optimizer is None else None,
-            chunk_size=chunk_size,
-            opt_state=opt_state,
-            start_step=start,
-            callback=on_chunk,
-            devices=cfg.devices,
-            patience=cfg.patience,
+            net, begin.params, x, y, steps=steps - start, learning_rate=lr, optimizer=optimizer,
+            batch_size=fit_batch, key=begin.key, grad=cfg.grad,
+            clip_norm=cfg.clip_norm if optimizer is None else None, chunk_size=chunk_size,
+            opt_state=begin.opt_state, start_step=start, callback=recorder,
+            devices=cfg.devices, patience=cfg.patience,
             **stream_options(ds, cfg) if streamed else in_memory_options(cfg),
-        )
+        )  # fmt: skip
         result = dataclasses.replace(
-            result,
-            params=parallel.to_host_tree(result.params),
-            opt_state=parallel.to_host_tree(result.opt_state),
-            key=parallel.to_host_tree(result.key),
-        )
+            result, **dict(zip(("params", "opt_state", "key"), parallel.to_host_tree(
+                (result.params, result.opt_state, result.key)))),
+        )  # fmt: skip
     seconds = time.perf_counter() - t0
     if result.diverged_at is not None:
-        save(result.params, result.opt_state, result.step, result.key)
+        recorder.save(result.params, result.opt_state, result.step, result.key)
     if scale is not None:  # the network on the target's own scale, its losses too
         result = unscaled_result(result, fold_target_scale(result.params, *scale), scale[1], net)
+    summary = run_summary(ds, p, cfg, net, result, scale, ensemble, seconds, start)
+    if result.monitor is not None:
+        records = continued(begin.monitor, result.monitor, start)
+        summary["monitor"] = monitor_summary(records, p.name, lr, cfg)
+        if checkpoint_dir and recorder.saved:  # the checkpoint carries them, for a --resume
+            extra["monitor"] = records.to_json()
+            recorder.save(*recorder.saved[0])
+    if checkpoint_dir:
+        summary["checkpoint"] = str(checkpoint_dir)
+    interrupted = interrupt.signal if interrupt is not None and result.stopped else None
+    return TrainOutcome(net, result, summary, recorder.test_curve, interrupted, start)
+
+
+def run_summary(ds, p, cfg, net, result, scale, ensemble, seconds, start) -> dict[str, Any]:
+    """The run's JSON summary: its settings, steps, time and losses, validation, the scores on
+    the training and test rows beside the baseline, and a stream's parts."""
+    streamed = ds.source is not None
     # one pass over a stream's training rows
     final_loss, train_accuracy, train_scores, reference = part_metrics(
         ds, net, result.params, "train"
     )
-    plain = scale is None and not smoothing and ensemble is None
+    smoothing = bool(cfg.label_smoothing) and net.loss == "cross_entropy" and not streamed
+    plain = scale is None and not (smoothing and ds.y_train.ndim == 1) and ensemble is None
     if not streamed and np.asarray(result.losses).size and plain:
         final_loss = result.final_loss  # (the loss the run computed: the same rows and targets)
     summary: dict[str, Any] = {
         "dataset": ds.name,
         "network": dataclasses.asdict(net),
-        "optimizer": optimizer_name,
-        "learning_rate": lr,
-        "batch_size": batch_size,
+        "optimizer": p.optimizer_name,
+        "learning_rate": p.lr,
+        "batch_size": p.batch_size,
         "grad": cfg.grad,
         "weight_decay": cfg.weight_decay,
         "schedule": cfg.schedule,
@@ -406,7 +311,7 @@ def train(
         "target_scaling": None
         if scale is None
         else {"mean": scale[0].tolist(), "std": scale[1].tolist()},
-        "dtype": str(dtype),
+        "dtype": str(p.dtype),
         "steps": result.step
         if result.best_step is None
         else start + len(np.asarray(result.losses)),
@@ -416,16 +321,10 @@ def train(
         "last_finite_loss": result.last_finite_loss if result.diverged_at is not None else None,
     }
     if cfg.time_budget:
-        summary["time_budget"] = {"seconds": cfg.time_budget, "planned_steps": planned}
+        summary["time_budget"] = {"seconds": cfg.time_budget, "planned_steps": p.steps}
     if ensemble is not None:
         summary["ensemble"] = ensemble
     summary.update(validation_summary(result, cfg))
-    if result.monitor is not None:
-        records = continued(earlier, result.monitor, start)
-        summary["monitor"] = monitor_summary(records, name, lr, cfg)
-        if checkpoint_dir and saved:  # the checkpoint carries them, for a --resume to continue
-            extra["monitor"] = records.to_json()
-            save(*saved[0])
     if ds.task == "classification":
         summary["train_accuracy"] = train_accuracy
     summary["train_scores"] = train_scores
@@ -443,13 +342,10 @@ def train(
         summary["test_note"] = ds.test_note
     if streamed:
         summary["streamed"] = {
-            "rows": n,
+            "rows": ds.n_train,
             "test_rows": ds.source.test_rows,
             "validation_rows": ds.source.validation_rows,
             "row_groups": len(ds.source.groups),
             "window_bytes": ds.source.window_bytes,
         }
-    if checkpoint_dir:
-        summary["checkpoint"] = str(checkpoint_dir)
-    interrupted = interrupt.signal if interrupt is not None and result.stopped else None
-    return TrainOutcome(net, result, summary, test_curve, interrupted, start)
+    return summary
