@@ -33,6 +33,7 @@ from jaxmlp.validation import (
 )
 
 __all__ = [
+    "FitOptions",
     "FitArguments",
     "DEFAULT_CHUNK",
     "MAX_STEP",
@@ -47,6 +48,43 @@ __all__ = [
     "even_chunks",
     "fit_arguments",
 ]
+
+
+@dataclasses.dataclass(frozen=True)
+class FitOptions:
+    """:func:`jaxmlp.fit`'s keywords, declared once (their meanings are ``fit``'s): ``fit`` builds
+    one, and every path its rows may take (in memory, :func:`~jaxmlp.training.streamed.fit_source`)
+    and :func:`~jaxmlp.training.hypergradient.hypergradient` read it; :func:`fit_arguments` checks
+    it. A new option is a field here, its rule in :func:`fit_arguments`, its part in the loop."""
+
+    steps: int
+    learning_rate: Any = None
+    optimizer: Any = None
+    batch_size: int | None = None
+    key: Any = None
+    grad: str = "autodiff"
+    order: str = "simultaneous"
+    clip_norm: float | None = None
+    weight_decay: float | None = None
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    chunk_size: int | None = None
+    opt_state: Any = None
+    start_step: int = 0
+    callback: Any = None
+    history: bool = True
+    devices: Any = None
+    check_gradient: bool = True
+    validation_fraction: float | None = None
+    validation_data: Any = None
+    patience: int | None = None
+    restore_best: bool = True
+    monitor: Any = None
+
+    @classmethod
+    def of(cls, values: dict) -> FitOptions:
+        """The options among ``values`` (a call's ``locals()``: the other names are left out)."""
+        return cls(**{f.name: values[f.name] for f in dataclasses.fields(cls) if f.name in values})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -250,84 +288,57 @@ def even_chunks(steps: int, about: int = DEFAULT_CHUNK) -> int:
     return about
 
 
-def fit_arguments(
-    net: MLP,
-    params,
-    x,
-    y,
-    *,
-    steps: int,
-    learning_rate=None,
-    optimizer=None,
-    batch_size: int | None = None,
-    key=None,
-    grad: str = "autodiff",
-    order: str = "simultaneous",
-    clip_norm=None,
-    weight_decay=None,
-    schedule: str = "constant",
-    warmup_steps: int = 0,
-    chunk_size: int | None = None,
-    opt_state=None,
-    start_step: int = 0,
-    callback=None,
-    history: bool = True,
-    devices=None,
-    check_gradient: bool = True,
-    validation_fraction=None,
-    validation_data=None,
-    patience=None,
-    monitor=None,
-) -> FitArguments:
-    """The one place :func:`jaxmlp.fit`'s arguments are checked and normalised (``fit`` and
+def fit_arguments(net: MLP, params, x, y, options: FitOptions) -> FitArguments:
+    """The one place :func:`jaxmlp.fit`'s options are checked and normalised (``fit`` and
     ``hypergradient`` call it; the command line and the estimators reach it through ``fit``):
     each bad value or combination is refused, before anything is traced, with a message that
-    says what was expected. The arguments mean what :func:`jaxmlp.fit` says."""
+    says what was expected. The options mean what :func:`jaxmlp.fit` says."""
+    o = options
     params, x, y = check_batch(net, params, x, y)
     if x.ndim == 1:  # a single example, as net.apply takes it: a batch of one
         x, y = x.reshape((1, -1)), y.reshape((1, *y.shape))
-    steps = check_positive_int(steps, "steps")
+    steps, start_step = check_positive_int(o.steps, "steps"), o.start_step
     if (
         isinstance(start_step, bool)
         or not isinstance(start_step, (int, np.integer))
         or start_step < 0
     ):
         raise ValueError(f"start_step must be an integer >= 0, got {start_step!r}")
-    key = None if key is None else check_key(key)
+    key = None if o.key is None else check_key(o.key)
     x, y, x_val, y_val = validation_split(
-        net, params, x, y, validation_fraction, validation_data, key
+        net, params, x, y, o.validation_fraction, o.validation_data, key
     )
-    patience = early_stopping.check_patience(patience)
+    patience = early_stopping.check_patience(o.patience)
     if patience is not None and x_val is None:
         raise ValueError("patience needs a validation set (validation_fraction or validation_data)")
-    for flag, value in (("check_gradient", check_gradient), ("history", history)):
-        if not isinstance(value, bool):
-            raise TypeError(f"{flag} must be True or False, got {value!r}")
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
-    check_gradient_path(grad, order, optimizer, clip_norm)
+    for flag in ("check_gradient", "history", "restore_best"):
+        if not isinstance(getattr(o, flag), bool):
+            raise TypeError(f"{flag} must be True or False, got {getattr(o, flag)!r}")
+    if o.callback is not None and not callable(o.callback):
+        raise TypeError(f"callback must be callable as callback(state, losses), got {o.callback!r}")
+    check_gradient_path(o.grad, o.order, o.optimizer, o.clip_norm)
     if start_step + steps > MAX_STEP:
         raise ValueError(
             f"start_step + steps must be at most {MAX_STEP:,} (the step counter is int32), "
             f"got {start_step + steps:,}"
         )
     held_out = (
-        f": validation_fraction={validation_fraction} leaves {x.shape[0]} training examples"
-        if validation_fraction is not None
+        f": validation_fraction={o.validation_fraction} leaves {x.shape[0]} training examples"
+        if o.validation_fraction is not None
         else ""
     )
-    batch_size = check_batch_size(batch_size, x.shape[0], key, held_out)
+    batch_size = check_batch_size(o.batch_size, x.shape[0], key, held_out)
     chunk_size = chunk_size_for(
-        chunk_size, steps, x.shape[0], batch_size, x_val is not None, callback is not None
+        o.chunk_size, steps, x.shape[0], batch_size, x_val is not None, o.callback is not None
     )
     optimizer, clip_norm_step = training_update(
-        optimizer, learning_rate, clip_norm, weight_decay, schedule, warmup_steps
+        o.optimizer, o.learning_rate, o.clip_norm, o.weight_decay, o.schedule, o.warmup_steps
     )
-    opt_state = optimizer_state(optimizer, params, learning_rate, start_step + steps, opt_state)
-    mesh = make_mesh(devices)
-    monitor, probe = check_monitor(net, params, monitor)
-    spec = StepSpec(net, optimizer, grad, order, batch_size, clip_norm_step, mesh, monitor)
-    lr = np.asarray(1.0 if learning_rate is None else learning_rate, x.dtype)  # x has params' dtype
+    opt_state = optimizer_state(optimizer, params, o.learning_rate, start_step + steps, o.opt_state)
+    mesh = make_mesh(o.devices)
+    monitor, probe = check_monitor(net, params, o.monitor)
+    spec = StepSpec(net, optimizer, o.grad, o.order, batch_size, clip_norm_step, mesh, monitor)
+    lr = np.asarray(1.0 if o.learning_rate is None else o.learning_rate, x.dtype)  # params' dtype
     return FitArguments(
         spec,
         params,
@@ -342,6 +353,6 @@ def fit_arguments(
         int(start_step),
         chunk_size,
         patience,
-        check_gradient and grad == "backprop",
+        o.check_gradient and o.grad == "backprop",
         probe,
     )

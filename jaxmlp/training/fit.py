@@ -22,7 +22,7 @@ from jax.sharding import Mesh
 
 from jaxmlp.mlp import MLP
 from jaxmlp.training import early_stopping
-from jaxmlp.training.arguments import fit_arguments
+from jaxmlp.training.arguments import FitOptions, fit_arguments
 from jaxmlp.training.loop import TrainState
 from jaxmlp.training.monitor import Monitor
 from jaxmlp.training.result import FitResult
@@ -132,65 +132,15 @@ def fit(
     Returns:
       A :class:`FitResult`.
     """
+    options = FitOptions.of(locals())
     if isinstance(x, RowSource):
         if y is not None:
             raise ValueError("with a row source as x, pass y=None: the source holds the targets")
-        return fit_source(
-            net, params, x, steps=steps, learning_rate=learning_rate, optimizer=optimizer,
-            batch_size=batch_size, key=key, grad=grad, order=order, clip_norm=clip_norm,
-            weight_decay=weight_decay, schedule=schedule, warmup_steps=warmup_steps,
-            chunk_size=chunk_size, opt_state=opt_state, start_step=start_step, callback=callback,
-            history=history, devices=devices, check_gradient=check_gradient,
-            validation_fraction=validation_fraction, validation_data=validation_data,
-            patience=patience, restore_best=restore_best, monitor=monitor,
-        )  # fmt: skip
-    a = fit_arguments(
-        net,
-        params,
-        x,
-        y,
-        steps=steps,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        batch_size=batch_size,
-        key=key,
-        grad=grad,
-        order=order,
-        clip_norm=clip_norm,
-        weight_decay=weight_decay,
-        schedule=schedule,
-        warmup_steps=warmup_steps,
-        chunk_size=chunk_size,
-        opt_state=opt_state,
-        start_step=start_step,
-        callback=callback,
-        history=history,
-        devices=devices,
-        check_gradient=check_gradient,
-        validation_fraction=validation_fraction,
-        validation_data=validation_data,
-        patience=patience,
-        monitor=monitor,
-    )
+        return fit_source(net, params, x, options)
+    a = fit_arguments(net, params, x, y, options)
     run = FitRun.placed(
-        a.spec,
-        a.learning_rate,
-        a.params,
-        a.opt_state,
-        a.x,
-        a.y,
-        a.x_val,
-        a.y_val,
-        a.key,
-        a.start_step,
-        a.probe,
-    )
-    return run.loop(
-        a.steps,
-        a.chunk_size,
-        history,
-        callback,
-        early_stopping.Watch(a.patience),
-        restore_best,
-        a.check,
-    )
+        a.spec, a.learning_rate, a.params, a.opt_state, a.x, a.y, a.x_val, a.y_val, a.key,
+        a.start_step, a.probe,
+    )  # fmt: skip
+    watch = early_stopping.Watch(a.patience)
+    return run.loop(a.steps, a.chunk_size, history, callback, watch, restore_best, a.check)

@@ -29,7 +29,7 @@ import jax.numpy as jnp
 from jaxmlp import forward as _forward
 from jaxmlp import programs
 from jaxmlp.mlp import MLP
-from jaxmlp.training.arguments import fit_arguments
+from jaxmlp.training.arguments import FitOptions, fit_arguments
 from jaxmlp.training.loop import StepSpec, start_carry, train_step
 from jaxmlp.training.optimizers import OPTIMIZERS, set_hyperparams
 
@@ -96,19 +96,10 @@ def hypergradient(
         raise ValueError(
             f"optimizer must be None (manual SGD) or one of {', '.join(OPTIMIZERS)}, got {optimizer!r}"
         )
-    a = fit_arguments(
-        net,
-        params,
-        x,
-        y,
-        steps=steps,
-        learning_rate=learning_rate,
-        optimizer=optimizer,
-        batch_size=batch_size,
-        key=key,
-        grad=grad,
-        check_gradient=False,
+    options = FitOptions(
+        steps, learning_rate, optimizer, batch_size, key, grad, check_gradient=False
     )
+    a = fit_arguments(net, params, x, y, options)
     spec = a.spec
     if spec.batch_size == a.x.shape[0]:  # the whole data set every step: no batches to draw
         spec = dataclasses.replace(spec, batch_size=None)

@@ -39,7 +39,7 @@ from jaxmlp import programs
 from jaxmlp.checks.gradient_check import report_from_errors
 from jaxmlp.mlp import MLP
 from jaxmlp.training import batching, early_stopping, parallel
-from jaxmlp.training.arguments import fit_arguments
+from jaxmlp.training.arguments import FitOptions, fit_arguments
 from jaxmlp.training.loop import TrainState
 from jaxmlp.training.result import FitResult
 from jaxmlp.training.run import FitRun
@@ -53,6 +53,8 @@ __all__ = [
     "BUFFER_BYTES",
     "chunk_indices",
     "StreamRun",
+    "Reading",
+    "reading",
     "fit_source",
 ]
 
@@ -208,42 +210,88 @@ class StreamRun(FitRun):
         return None
 
 
-def fit_source(
-    net: MLP,
-    params,
-    source: RowSource,
-    *,
-    steps: int,
-    batch_size: int | None = None,
-    key: jax.Array | None = None,
-    chunk_size: int | None = None,
-    start_step: int = 0,
-    opt_state=None,
-    callback: Callable[[TrainState, np.ndarray], bool | None] | None = None,
-    history: bool = True,
-    validation_fraction: float | None = None,
-    validation_data: tuple[Any, Any] | None = None,
-    restore_best: bool = True,
-    monitor=None,
-    **options: Any,
-) -> FitResult:
-    """:func:`jaxmlp.fit` with ``x`` a :class:`RowSource` such as :class:`~jaxmlp.io.source.NpySource`
-    (see the module): ``fit``'s loop, with the batches read from the source.
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """How a stream's rows are read in this process: the ``source``, the ``reader`` this process
+    reads (the source, or its shard over several processes), the ``mesh``, this process's
+    ``local`` rows of each global ``batch``, the training ``n`` and ``train_rows`` (the source's
+    rows that train, when a validation part is held out)."""
 
-    Takes ``fit``'s arguments; ``batch_size`` and ``key`` are required; ``devices`` split each
-    batch (and, over several processes, its reading: see the module); with ``grad="backprop"``
-    the delta rule is checked on the first batch, as in memory. ``chunk_size`` defaults to the
-    steps whose batches fill :data:`BUFFER_BYTES`; the validation loss (``validation_data``, or
-    ``validation_fraction`` of the source's rows, read into memory) is taken after every chunk,
-    so a run equals ``fit`` on the rows in memory with the same ``chunk_size``. A monitor needs
-    its own probe (``Monitor(probe=(x, y))``): the training rows are not in memory. A source that
-    orders its own rows (an :class:`OrderedSource`) takes ``validation_data``, not a fraction.
-    """
+    source: Any
+    reader: Any
+    mesh: Any
+    processes: int
+    me: int
+    batch: int
+    local: int
+    n: int
+    train_rows: np.ndarray | None = None
+
+    def start(self, key, start_step: int):
+        """``(cursor, indices)``: the position before ``start_step`` and ``indices(length,
+        cursor) -> (global batch rows (length, batch), cursor after)``."""
+        reader, batch, n, train_rows = self.reader, self.batch, self.n, self.train_rows
+        if isinstance(reader, OrderedSource):  # the source's own epochs (its order of reading)
+            entropy = tuple(int(v) for v in np.asarray(jax.random.key_data(key)).ravel())
+            size = self.local if reader is not self.source else batch
+
+            def ordered(length: int, step: int):
+                return reader.batch_rows(entropy, step, length, size), step + length
+
+            return start_step, ordered
+
+        def drawn(length: int, cursor):
+            idx, after = chunk_indices(key, cursor, steps=length, batch=batch, n=n)
+            idx = np.asarray(idx)
+            return (idx if train_rows is None else train_rows[idx]), after
+
+        return batching.start(key, start_step, n, batch), drawn
+
+    def gather(self, net: MLP, x_dtype, y_dtype, idx: np.ndarray):
+        """This process's rows of a chunk's global batch rows ``idx`` ``(k, batch)``, as
+        ``(x (k, local, n_in), y)``; class labels checked to be in range, as ``fit`` checks arrays
+        in memory."""
+        if self.reader is self.source and self.processes > 1:  # its columns of each batch
+            idx = idx[:, self.me * self.local : (self.me + 1) * self.local]
+        x, y = self.reader.rows(idx.reshape(-1), x_dtype)
+        if y_dtype.kind in "iu":
+            wrong = (y < 0) | (y >= net.sizes[-1])
+            if wrong.any():
+                i = int(np.argmax(wrong))
+                row = int(idx.reshape(-1)[i])
+                locate = getattr(self.reader, "locate", None)
+                where = locate(row, 1) if locate is not None else f"row {row}"
+                raise ValueError(
+                    f"{where}: class label {int(y[i])} is outside [0, {net.sizes[-1]}) "
+                    f"for sizes {net.sizes}"
+                )
+        if y.dtype.kind == "f" or y_dtype.kind == "f":
+            y = y.astype(y_dtype, copy=False)
+        return x.reshape(*idx.shape, -1), y.reshape(*idx.shape, *y.shape[1:])
+
+    def place(self, batches):
+        """A chunk's batches as global arrays, split over the mesh along the batch."""
+        if self.mesh is None:
+            return batches
+        sharding = NamedSharding(self.mesh, PartitionSpec(None, self.mesh.axis_names[0]))
+        return tuple(
+            jax.make_array_from_process_local_data(
+                sharding, b, (b.shape[0], self.batch, *b.shape[2:])
+            )
+            for b in batches
+        )
+
+
+def reading(source: RowSource, options: FitOptions) -> tuple[Reading, Any]:
+    """The stream's :class:`Reading` and its validation data (``validation_fraction`` of the
+    source's rows read into memory, or ``validation_data``); what a stream cannot take is
+    refused in one line."""
+    batch_size, key, monitor = options.batch_size, options.key, options.monitor
+    fraction, validation_data = options.validation_fraction, options.validation_data
     if batch_size is None:
         raise ValueError(
             "training from a stream of rows needs a batch_size (its rows are read in batches)"
         )
-    n = source.num_rows
     batch_size = check_positive_int(batch_size, "batch_size")
     if key is None:
         raise ValueError(
@@ -254,7 +302,7 @@ def fit_source(
             "monitor on a stream of rows needs its probe, Monitor(probe=(x, y)): the training "
             "rows are not in memory"
         )
-    mesh = parallel.make_mesh(options.get("devices"))
+    mesh = parallel.make_mesh(options.devices)
     processes, me = jax.process_count(), jax.process_index()
     if mesh is not None:
         parallel.check_divisible(batch_size, mesh, "a batch")
@@ -268,12 +316,11 @@ def fit_source(
         raise ValueError(
             f"a stream read by {processes} processes needs devices= (a mesh over their devices)"
         )
-    local = batch_size // processes  # this process's rows of each step
     reader: RowSource = source
     if processes > 1 and isinstance(source, ShardableSource):  # its own shard, nothing else
         reader = source.shard(me, processes)
-    train_rows = None  # the source's rows that train, when some are held out
-    if validation_fraction is not None:
+    n, train_rows = source.num_rows, None
+    if fraction is not None:
         if isinstance(reader, OrderedSource):
             raise ValueError(
                 "validation_fraction is not available for a source that orders its own rows "
@@ -281,89 +328,57 @@ def fit_source(
             )
         if validation_data is not None:
             raise ValueError("pass validation_fraction or validation_data, not both")
-        train_rows, held = early_stopping.held_out(
-            n, validation_fraction, jax.random.split(check_key(key))[1]
-        )
+        split_key = jax.random.split(check_key(key))[1]
+        train_rows, held = early_stopping.held_out(n, fraction, split_key)
         validation_data = reader.rows(held)
         n = len(train_rows)
     if batch_size > n:
-        kept = (
-            f" (after validation_fraction={validation_fraction})" if train_rows is not None else ""
-        )
+        kept = f" (after validation_fraction={fraction})" if train_rows is not None else ""
         raise ValueError(
             f"batch_size must be at most {n} (the source's rows{kept}), got {batch_size}"
         )
-    sample_x, sample_y = reader.rows(np.arange(1))  # (for the checks of shapes and dtypes)
-    a = fit_arguments(
-        net, params, sample_x, sample_y, steps=steps, batch_size=1, key=key, chunk_size=1,
-        start_step=start_step, opt_state=opt_state, callback=callback, history=history,
-        validation_data=validation_data, monitor=monitor, **options,
+    local = batch_size // processes  # this process's rows of each step
+    r = Reading(source, reader, mesh, processes, me, batch_size, local, n, train_rows)
+    return r, validation_data
+
+
+def fit_source(net: MLP, params, source: RowSource, options: FitOptions) -> FitResult:
+    """:func:`jaxmlp.fit` with ``x`` a :class:`RowSource` such as :class:`~jaxmlp.io.source.NpySource`
+    (see the module): ``fit``'s loop, with the batches read from the source.
+
+    Takes ``fit``'s options; ``batch_size`` and ``key`` are required; ``devices`` split each
+    batch (and, over several processes, its reading: see the module); with ``grad="backprop"``
+    the delta rule is checked on the first batch, as in memory. ``chunk_size`` defaults to the
+    steps whose batches fill :data:`BUFFER_BYTES`; the validation loss (``validation_data``, or
+    ``validation_fraction`` of the source's rows, read into memory) is taken after every chunk,
+    so a run equals ``fit`` on the rows in memory with the same ``chunk_size``. A monitor needs
+    its own probe (``Monitor(probe=(x, y))``): the training rows are not in memory. A source that
+    orders its own rows (an :class:`OrderedSource`) takes ``validation_data``, not a fraction.
+    """
+    r, validation_data = reading(source, options)
+    sample_x, sample_y = r.reader.rows(np.arange(1))  # (for the checks of shapes and dtypes)
+    sample = dataclasses.replace(
+        options, batch_size=1, chunk_size=1, validation_fraction=None,
+        validation_data=validation_data,
     )  # fmt: skip
-    spec = dataclasses.replace(a.spec, batch_size=batch_size, given=True)
-    row_bytes = local * source.n_features * a.x.dtype.itemsize
-    k = chunk_size if chunk_size is not None else max(1, BUFFER_BYTES // row_bytes)
+    a = fit_arguments(net, params, sample_x, sample_y, sample)
+    spec = dataclasses.replace(a.spec, batch_size=r.batch, given=True, mesh=r.mesh)
+    row_bytes = r.local * source.n_features * a.x.dtype.itemsize
+    k = options.chunk_size
+    k = k if k is not None else max(1, BUFFER_BYTES // row_bytes)
     k = min(check_positive_int(k, "chunk_size"), a.steps)
-    cursor: Any
-    indices: Callable[[int, Any], tuple[np.ndarray, Any]]
-    if isinstance(reader, OrderedSource):  # the source's own epochs (its order of reading)
-        entropy = tuple(int(v) for v in np.asarray(jax.random.key_data(a.key)).ravel())
-        cursor = a.start_step
-        size = local if reader is not source else batch_size
-
-        def indices(length: int, step: int):
-            return reader.batch_rows(entropy, step, length, size), step + length
-    else:
-        cursor = batching.start(a.key, a.start_step, n, batch_size)
-
-        def indices(length: int, cursor):
-            idx, after = chunk_indices(a.key, cursor, steps=length, batch=batch_size, n=n)
-            idx = np.asarray(idx)
-            return (idx if train_rows is None else train_rows[idx]), after
-
-    def mine(idx: np.ndarray) -> np.ndarray:
-        """This process's columns of a chunk's global batch indices (all of them in one process)."""
-        if reader is not source or processes == 1:
-            return idx
-        return idx[:, me * local : (me + 1) * local]
-
-    def gather(idx: np.ndarray):
-        idx = mine(idx)
-        x, y = reader.rows(idx.reshape(-1), a.x.dtype)
-        if a.y.dtype.kind in "iu":  # class labels: in range, as fit checks arrays in memory
-            wrong = (y < 0) | (y >= net.sizes[-1])
-            if wrong.any():
-                i = int(np.argmax(wrong))
-                row = int(idx.reshape(-1)[i])
-                where = reader.locate(row, 1) if hasattr(reader, "locate") else f"row {row}"
-                raise ValueError(
-                    f"{where}: class label {int(y[i])} is outside [0, {net.sizes[-1]}) "
-                    f"for sizes {net.sizes}"
-                )
-        if y.dtype.kind == "f" or a.y.dtype.kind == "f":
-            y = y.astype(a.y.dtype, copy=False)
-        return x.reshape(*idx.shape, -1), y.reshape(*idx.shape, *y.shape[1:])
-
-    def place(batches):
-        """A chunk's batches as global arrays, split over the mesh along the batch."""
-        if mesh is None:
-            return batches
-        sharding = NamedSharding(mesh, PartitionSpec(None, mesh.axis_names[0]))
-        return tuple(
-            jax.make_array_from_process_local_data(
-                sharding, b, (b.shape[0], batch_size, *b.shape[2:])
-            )
-            for b in batches
-        )
-
+    cursor, indices = r.start(a.key, a.start_step)
     state = TrainState(a.params, a.opt_state, np.int32(a.start_step), a.key)
     x_val, y_val, probe = a.x_val, a.y_val, a.probe
-    if mesh is not None:
-        state, x_val, y_val = parallel.replicate(mesh, (state, x_val, y_val))
-        probe = FitRun.spread(mesh, probe)
+    if r.mesh is not None:
+        state, x_val, y_val = parallel.replicate(r.mesh, (state, x_val, y_val))
+        probe = FitRun.spread(r.mesh, probe)
+    gather = functools.partial(r.gather, net, a.x.dtype, a.y.dtype)
     run = StreamRun(
         spec, a.learning_rate, None, None, x_val, y_val, a.start_step, (state, cursor), probe,
-        FitRun.start_vectors(spec, a.params), indices=indices, gather=gather, place=place,
+        FitRun.start_vectors(spec, a.params), indices=indices, gather=gather, place=r.place,
     )  # fmt: skip
+    watch = early_stopping.Watch(a.patience)
     return run.loop(
-        a.steps, k, history, callback, early_stopping.Watch(a.patience), restore_best, a.check
+        a.steps, k, options.history, options.callback, watch, options.restore_best, a.check
     )
