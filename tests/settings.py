@@ -18,9 +18,7 @@ def examples(n: int) -> int:
     return n if THOROUGH else max(2, n // 16)
 
 
-thorough_only = pytest.mark.skipif(
-    not THOROUGH, reason="thorough run only (JAXMLP_THOROUGH=1)"
-)
+thorough_only = pytest.mark.skipif(not THOROUGH, reason="thorough run only (JAXMLP_THOROUGH=1)")
 
 
 # The tests the quick run (the README's ``pytest``, under 4 minutes on two cores) leaves to the
@@ -138,8 +136,7 @@ CI_TIER = {
     "tests/test_programs.py::test_many_distinct_fits_keep_the_process_within_bounds": "a process"
     " that compiles thousands of programs stays up",
     "tests/test_runner.py::test_a_dead_worker_fails_its_test_and_nothing_is_rerun": "the runner",
-    "tests/test_checkpoint.py::test_sigkill_while_writing_leaves_the_previous_checkpoint_loadable":
-    "atomic files under a kill",
+    "tests/test_checkpoint.py::test_sigkill_while_writing_leaves_the_previous_checkpoint_loadable": "atomic files under a kill",
     "tests/test_distributed.py::test_two_processes_on_loopback_train_like_one": "two hosts",
     "tests/test_stream_hosts.py::test_the_command_line_streams_over_two_processes": "two hosts'"
     " streams",

@@ -51,9 +51,7 @@ def test_every_page_is_in_the_site():
     assert all(page in nav for page in PAGES)
 
 
-@pytest.mark.skipif(
-    not THOROUGH, reason="thorough run only (JAXMLP_THOROUGH=1)"
-)
+@pytest.mark.skipif(not THOROUGH, reason="thorough run only (JAXMLP_THOROUGH=1)")
 @pytest.mark.parametrize("page", PAGES)
 def test_the_examples_on_a_page_run(page, tmp_path):
     blocks = BLOCK.findall((DOCS / page).read_text())
