@@ -324,6 +324,38 @@ def test_sample_and_class_weights():
     np.testing.assert_allclose(balanced.coefs_[0], by_hand.coefs_[0])
 
 
+def test_the_delta_rules_check_covers_the_penalty_and_the_weights(monkeypatch):
+    """``grad="backprop"`` checks the gradient its solver follows, the weighted loss plus the L2
+    penalty: a penalty term the delta rule gets wrong is refused before anything trains (the
+    check of the data loss alone, as it was, let it through)."""
+    from jaxmlp.checks.gradient_check import GradientMismatchError
+    from jaxmlp.training import objective
+
+    x, y = iris()
+    weights = np.where(y == 0, 0.0, 1.0 + (np.arange(len(y)) % 3))  # the first 50 weigh nothing
+    kw = dict(hidden_layer_sizes=(5,), alpha=1.0, max_iter=3, grad="backprop", random_state=0)
+    ok = fitted(MLPClassifier(**kw), x, y, sample_weight=weights)
+    assert ok.gradient_check_.passed
+    original = objective.value_and_grad
+
+    def penalised_twice(net, params, x, t, w, alpha, grad):
+        loss, grads = original(net, params, x, t, w, alpha, grad)
+        if grad == "backprop":
+            total = w.sum()
+            grads = tuple(
+                {**g, "w": g["w"] + alpha * p["w"] / total} for g, p in zip(grads, params)
+            )
+        return loss, grads
+
+    monkeypatch.setattr(objective, "value_and_grad", penalised_twice)
+    objective._both_compiled.clear_cache()  # (traced again with the wrong term)
+    try:
+        with pytest.raises(GradientMismatchError, match=r"\[0\]\['w'\]: backprop disagrees"):
+            MLPClassifier(**kw).fit(x, y, sample_weight=weights)
+    finally:
+        objective._both_compiled.clear_cache()  # (the wrong program is not left to other tests)
+
+
 @thorough_only
 def test_jaxmlps_own_keywords():
     x, y = iris()

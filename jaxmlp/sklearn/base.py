@@ -17,7 +17,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from jaxmlp import programs
 from jaxmlp.activations import HIDDEN_ACTIVATIONS
-from jaxmlp.checks.gradient_check import check_gradients
 from jaxmlp.compilation_cache import enable_compilation_cache
 from jaxmlp.forward import apply
 from jaxmlp.sklearn import scipy_lbfgs, stochastic_fit
@@ -30,7 +29,7 @@ from jaxmlp.sklearn.problem import (
     running,
     to_params,
 )
-from jaxmlp.training import stochastic
+from jaxmlp.training import objective, stochastic
 
 __all__ = ["BaseMLP"]
 
@@ -167,7 +166,10 @@ class BaseMLP(BaseEstimator):
             self.gradient_check_ = None
             if self.grad == "backprop":
                 with running(X.dtype, device):
-                    self.gradient_check_ = check_gradients(net, params, X[:200], t[:200])
+                    rows = np.flatnonzero(w > 0)[:200]  # (rows that weigh in the objective)
+                    self.gradient_check_ = objective.check(
+                        net, params, X[rows], t[rows], w[rows], self.alpha
+                    )
         return Problem(net, params, X, t, w, device)
 
     def _keep(self, params):

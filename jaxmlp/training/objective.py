@@ -22,13 +22,15 @@ from typing import TYPE_CHECKING
 import jax
 import jax.numpy as jnp
 
+from jaxmlp import programs
 from jaxmlp.backprop import value_and_backprop
+from jaxmlp.checks.gradient_check import GradCheckReport, build_report
 from jaxmlp.forward import loss_fn
 
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
 
-__all__ = ["Array", "GRADIENT_PATHS", "penalty", "value", "value_and_grad", "function"]
+__all__ = ["Array", "GRADIENT_PATHS", "penalty", "value", "value_and_grad", "function", "check"]
 
 Array = jax.Array
 GRADIENT_PATHS = ("autodiff", "backprop")
@@ -84,3 +86,24 @@ def function(net: Architecture, x: Array, t: Array, w: Array, alpha: Array, grad
 
     j_by_hand.defvjp(forward, backward)
     return j_by_hand
+
+
+def _both(net: Architecture, params, x: Array, t: Array, w: Array, alpha: Array):
+    """``(the delta rule's dJ/dtheta with the penalty's term, jax.grad of J)`` in one program."""
+    hand = value_and_grad(net, params, x, t, w, alpha, "backprop")[1]
+    auto = jax.grad(lambda p: value(net, p, x, t, w, alpha))(params)
+    return hand, auto
+
+
+_both_compiled = programs.jit(_both, static_argnums=0)
+
+
+def check(net: Architecture, params, x: Array, t: Array, w: Array, alpha) -> GradCheckReport:
+    r"""The check of the gradient a ``grad="backprop"`` solver follows: the delta rule with
+    weighted deltas plus the penalty's term :math:`\alpha W_l / \sum_n w_n`, against ``jax.grad``
+    of :math:`J` (the weighted loss plus the penalty), leaf by leaf under the default
+    tolerances (those of :func:`jaxmlp.checks.gradient_check.check_gradients`); raises
+    :class:`~jaxmlp.checks.gradient_check.GradientMismatchError` naming the leaf."""
+    alpha = jnp.asarray(alpha, jax.tree_util.tree_leaves(params)[0].dtype)
+    hand, auto = _both_compiled(net, params, x, t, w, alpha)
+    return build_report(net, hand, auto, None, 0.0, "backprop", None, None, True)
