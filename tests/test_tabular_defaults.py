@@ -320,3 +320,48 @@ def test_the_onnx_graph_imputes_clips_and_averages_as_predict_does(tmp_path, cap
             feeds[c.name] = np.asarray([v or "" for v in col.to_pylist()], object)[:, None]
     got = ort.InferenceSession(str(o)).run(["output"], feeds)[0]
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_each_member_trains_on_its_own_bag_of_the_training_rows(monkeypatch):
+    """``--bag F``: every member its own draw of ``F`` of the training rows, without replacement,
+    keyed by the seed (the validation rows stay every member's)."""
+    from jaxmlp.cli import ensemble_run
+    from jaxmlp.cli.run_config import RunConfig
+
+    seen = {}
+
+    def capture(net, members, x, y, **kw):
+        seen.update(kw)
+        raise StopIteration  # the rows are what this test reads
+
+    monkeypatch.setattr(ensemble_run, "train_population", capture)
+    net = MLP((3, 4, 1), "relu", "identity", "mse")
+    x, y = np.zeros((200, 3), np.float32), np.zeros((200, 1), np.float32)
+    draws = []
+    for seed in (0, 0, 1):
+        cfg = RunConfig(seed=seed, validation_fraction=0.1, bag=0.5)
+        with pytest.raises(StopIteration):
+            ensemble_run.train_members(
+                net, x, y, k=4, steps=10, optimizer="adam", lr=1e-3, cfg=cfg, batch=32,
+                init_key=jax.random.key(0), batch_key=jax.random.key(1), dtype=jnp.float32,
+            )  # fmt: skip
+        rows, valid = np.asarray(seen["train_rows"]), np.asarray(seen["validation_rows"])
+        assert rows.shape == (4, 90) and len(valid) == 20  # half of the 180 training rows
+        assert all(len(np.unique(r)) == 90 and np.all(np.diff(r) > 0) for r in rows)
+        assert not np.isin(rows, valid).any()  # drawn from the training rows alone
+        assert len({r.tobytes() for r in rows}) == 4  # four different bags
+        draws.append(rows)
+    np.testing.assert_array_equal(draws[0], draws[1])  # keyed by the seed
+    assert not np.array_equal(draws[0], draws[2])
+
+
+def test_a_bag_needs_an_ensemble(tmp_path, capsys):
+    p = regression_file(tmp_path, n=120)
+    code, _, err = run(capsys, "train", str(p), "--target", "y", "--bag", "0.5",
+                       "--ensemble", "1")  # fmt: skip
+    assert_one_line_error(code, err, "--bag 0.5 draws each ensemble member's rows")
+    code, _, err = run(capsys, "train", str(p), "--target", "y", "--bag", "0")
+    assert_one_line_error(code, err, "--bag: expected a number in (0, 1], got '0'")
+    s = run_json(capsys, "train", str(p), "--target", "y", "--bag", "0.5", "--ensemble", "2",
+                 "--epochs", "3")  # fmt: skip
+    assert s["ensemble"]["bag"] == 0.5 and s["ensemble"]["member_rows"] == 60

@@ -41,8 +41,9 @@ def test_the_classifier_learns_a_frame_with_gaps_and_gives_its_own_labels():
 def test_the_regressor_predicts_on_the_targets_scale_from_an_array_too():
     frame, signal = table(seed=1)
     y = 1000 + 50 * signal
-    est = TabularRegressor(ensemble=2, epochs=60).fit(frame[:200], y[:200])
+    est = TabularRegressor(ensemble=2, bag=0.8, epochs=60).fit(frame[:200], y[:200])
     assert r2_score(y[200:], est.predict(frame[200:])) > 0.8
+    assert est.summary_["ensemble"]["member_rows"] == 160  # 0.8 of 200 (epochs: no validation split)
     x = np.random.default_rng(2).normal(size=(150, 2))
     arr = TabularRegressor(ensemble=1, epochs=40).fit(x, 3 * x[:, 0] - x[:, 1])
     assert arr.predict(x).shape == (150,) and arr.score(x, 3 * x[:, 0] - x[:, 1]) > 0.9

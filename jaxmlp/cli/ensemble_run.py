@@ -16,7 +16,9 @@ from jaxmlp.mlp import MLP
 from jaxmlp.training.members import train_population
 from jaxmlp.training.result import FitResult
 
-__all__ = ["ENSEMBLE_REFUSES", "population_optimizer", "train_members"]
+__all__ = ["BAG_STREAM", "ENSEMBLE_REFUSES", "population_optimizer", "train_members"]
+
+BAG_STREAM = 1  # the random stream of the members' rows, beside the validation split's (the seed)
 
 # what an ensemble run does not offer: the RunConfig field and its flag
 ENSEMBLE_REFUSES = {
@@ -59,7 +61,9 @@ def train_members(
     dtype,
 ) -> tuple[MLP, FitResult, dict]:
     """``(wide net, result, ensemble summary)``: ``k`` members trained for at most ``steps``
-    steps with ``cfg``'s schedule, warm-up, weight decay, validation fraction and patience; the
+    steps with ``cfg``'s schedule, warm-up, weight decay, validation fraction and patience, each
+    on its own draw of ``cfg.bag`` of the training rows when given (without replacement, keyed
+    by the seed; the validation rows are every member's); the
     result's ``params`` the merged network's (NumPy), its ``losses`` the members' mean batch loss
     of each epoch (repeated over its steps) and its validation losses their mean."""
     n = x.shape[0]
@@ -74,7 +78,11 @@ def train_members(
             )
         perm = np.random.default_rng(cfg.seed).permutation(n)
         valid, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    if batch is not None and batch >= len(rows):
+    if cfg.bag is not None and cfg.bag < 1:  # each member its own draw of the training rows
+        size = max(1, round(cfg.bag * len(rows)))
+        draw = np.random.default_rng((cfg.seed, BAG_STREAM))
+        rows = np.stack([np.sort(draw.choice(rows, size, replace=False)) for _ in range(k)])
+    if batch is not None and batch >= rows.shape[-1]:
         batch = None
     name, hyper = population_optimizer(optimizer, lr, cfg.weight_decay)
     schedule = cfg.schedule or "constant"
@@ -99,7 +107,7 @@ def train_members(
         grad=cfg.grad,
     )
     wide, params = merge_members(net, fitted.params)
-    every = math.ceil(len(rows) / batch) if batch else 1
+    every = math.ceil(rows.shape[-1] / batch) if batch else 1
     every = min(every, steps)
     train_loss = np.nanmean(np.asarray(fitted.train_loss, np.float64), axis=1)
     ran = int(np.max(fitted.steps_run))
@@ -108,6 +116,8 @@ def train_members(
         "members": k,
         "member_sizes": list(net.sizes),
         "steps_run": np.asarray(fitted.steps_run).tolist(),
+        "member_rows": int(rows.shape[-1]),
+        "bag": cfg.bag,
     }
     val_losses: np.ndarray | None = None
     val_steps: np.ndarray | None = None

@@ -16,6 +16,7 @@ __all__ = [
     "sizes_arg",
     "fraction",
     "fraction_or_zero",
+    "bag_fraction",
     "non_negative_float",
     "positive",
     "add_network_options",
@@ -74,6 +75,11 @@ def fraction(text: str) -> float:
 def fraction_or_zero(text: str) -> float:
     """An argparse type: a number in [0, 1) (0: none)."""
     return _number(text, lambda v: 0 <= v < 1, "a number in [0, 1)")
+
+
+def bag_fraction(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    return _number(text, lambda v: 0 < v <= 1, "a number in (0, 1]")
 
 
 def non_negative_float(text: str) -> float:

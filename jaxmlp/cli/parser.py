@@ -11,6 +11,7 @@ from jaxmlp.cli.options import (
     add_data_arguments,
     add_network_options,
     add_parallel_options,
+    bag_fraction,
     fraction_or_zero,
     non_negative_float,
     positive,
@@ -311,6 +312,13 @@ def _train_run_options(p) -> None:
         help="train K members at once (own initial weights and batch order, one compiled call) "
         "and save their average as one network (1: a single network; default: the data set's, "
         "8 for data files, fewer if the time budget needs; 1 with --sizes, --steps or --epochs)",
+    )
+    p.add_argument(
+        "--bag",
+        type=bag_fraction,
+        metavar="F",
+        help="with an ensemble: each member trains on its own draw of this fraction of the "
+        "training rows, without replacement (default: every member on all of them)",
     )
     p.add_argument(
         "--time-budget",

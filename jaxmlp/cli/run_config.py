@@ -55,6 +55,7 @@ class RunConfig:
     target_scaling: bool | None = None
     time_budget: float | None = None  # seconds; 0: none
     ensemble: int | None = None  # members; 1: one network
+    bag: float | None = None  # each member's fraction of the training rows; None: all
 
 
 OPTIMIZER_FIELDS = ("weight_decay", "schedule", "warmup_steps")

@@ -33,6 +33,7 @@ class _Tabular(BaseEstimator):
         self,
         *,
         ensemble: int | None = None,
+        bag: float | None = None,
         epochs: float | None = None,
         time_budget: float | None = None,
         missing: str = "impute",
@@ -42,6 +43,7 @@ class _Tabular(BaseEstimator):
         random_state: int = 0,
     ):
         self.ensemble = ensemble
+        self.bag = bag
         self.epochs = epochs
         self.time_budget = time_budget
         self.missing = missing
@@ -88,6 +90,7 @@ class _Tabular(BaseEstimator):
             seed=self.random_state,
             time_budget=self.time_budget,
             ensemble=self.ensemble,
+            bag=self.bag,
             validation_fraction=self.validation_fraction,
             label_smoothing=self.label_smoothing,
         )

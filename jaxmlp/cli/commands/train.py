@@ -99,6 +99,7 @@ def cmd_train(args) -> int:
         label_smoothing=args.label_smoothing,
         time_budget=args.time_budget,
         ensemble=args.ensemble,
+        bag=args.bag,
         target_scaling=None if args.target_scaling is None else args.target_scaling == "standard",
     )
     if args.patience is not None and not (
