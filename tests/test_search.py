@@ -283,6 +283,8 @@ def test_fits_in_worker_processes_take_the_population():
     assert population.rows_seen == 2 * 3 * 100 * 5 and population.seconds > 0
     ours = search.fit(x, y, population=population)
     same_results(ours, model_selection.GridSearchCV(mlp, grid, cv=3, n_jobs=2).fit(x, y))
+    with pytest.raises(ValueError, match=r"trained on data of shape \(150, 4\); X has shape"):
+        search.fit(x[:120], y[:120], population=population)
 
 
 class Hooks:

@@ -136,6 +136,10 @@ def test_data_over_the_memory_budget_stream_and_say_so(tmp_path, capsys):
             ("--stream", "--validation-fraction", "0.001"),
             ("--validation-fraction 0.001 held out none of the",),
         ),
+        (
+            ("--stream", "--bag", "0.5", "--batch-size", "32"),
+            ("--bag 0.5 draws ensemble members' rows: a stream",),
+        ),
         (("--memory-budget", "lots"), ("expected a size such as 8G or 512M, got 'lots'",)),
     ],
 )

@@ -43,7 +43,12 @@ def test_the_regressor_predicts_on_the_targets_scale_from_an_array_too():
     y = 1000 + 50 * signal
     est = TabularRegressor(ensemble=2, bag=0.8, epochs=60).fit(frame[:200], y[:200])
     assert r2_score(y[200:], est.predict(frame[200:])) > 0.8
-    assert est.summary_["ensemble"]["member_rows"] == 160  # 0.8 of 200 (epochs: no validation split)
+    assert (
+        est.summary_["ensemble"]["member_rows"] == 160
+    )  # 0.8 of 200 (epochs: no validation split)
+    for bad in (0, 1.5):
+        with pytest.raises(ValueError, match=r"bag must be a number in \(0, 1\], got "):
+            TabularRegressor(ensemble=2, bag=bad, epochs=1).fit(frame[:50], y[:50])
     x = np.random.default_rng(2).normal(size=(150, 2))
     arr = TabularRegressor(ensemble=1, epochs=40).fit(x, 3 * x[:, 0] - x[:, 1])
     assert arr.predict(x).shape == (150,) and arr.score(x, 3 * x[:, 0] - x[:, 1]) > 0.9

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from typing import Any
@@ -229,6 +230,12 @@ def train(
         steps, chunk_size, k = time_budget.within_budget(
             net, params, x, y, cfg, steps, lr, optimizer, fit_batch, batch_key, t_begin, k
         )
+        if cfg.bag is not None and k == 1:
+            print(
+                f"jaxmlp: the time budget leaves one network: --bag {cfg.bag} does not apply "
+                "(a larger --time-budget keeps the ensemble)",
+                file=sys.stderr,
+            )
         if steps < p.steps:
             warmup = ds.defaults.get("warmup_fraction", 0.0)
             if warmup and cfg.warmup_steps == round(warmup * p.steps):  # the recipe's warm-up

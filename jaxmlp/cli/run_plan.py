@@ -71,11 +71,22 @@ def plan(ds: Dataset, cfg: RunConfig, checkpoint_dir: str | None, resume: bool) 
             )
         if refused or ds.source is not None:
             cfg = dataclasses.replace(cfg, ensemble=1)
-    if cfg.bag is not None and (cfg.ensemble or 1) == 1:
-        raise ValueError(
-            f"--bag {cfg.bag} draws each ensemble member's rows: this run trains one network "
-            "(pass --ensemble K with K > 1)"
-        )
+    if cfg.bag is not None:
+        if (
+            isinstance(cfg.bag, bool)
+            or not isinstance(cfg.bag, (int, float))
+            or not (0 < cfg.bag <= 1)
+        ):
+            raise ValueError(f"bag must be a number in (0, 1], got {cfg.bag!r}")
+        if ds.source is not None:
+            raise ValueError(
+                f"--bag {cfg.bag} draws ensemble members' rows: a stream trains one network"
+            )
+        if (cfg.ensemble or 1) == 1:
+            raise ValueError(
+                f"--bag {cfg.bag} draws each ensemble member's rows: this run trains one network "
+                "(pass --ensemble K with K > 1)"
+            )
     shaped = bool(cfg.weight_decay) or cfg.schedule != "constant" or cfg.warmup_steps
     # Plain SGD runs as manual SGD: the same update, without an optimizer state to carry.
     plain_sgd = optimizer_name == "none" or (optimizer_name == "sgd" and not shaped)

@@ -9,9 +9,10 @@ per group combined exactly (:func:`~jaxmlp.evaluation.combine_moments`). They be
 model file's preprocessing, as for data read into memory, so ``predict`` encodes new rows the same way.
 
 **Held-out rows.** Row ``i`` of row group ``g`` is a test row when the ``i``-th draw ``u`` of
-``default_rng((split_seed, g))`` falls below ``test_fraction``, a validation row when ``u`` lies in
-``[test_fraction, test_fraction + validation_fraction)``: a keyed split that needs no per-row
-state (not stratified, unlike the in-memory split). The column statistics are the training rows'.
+``default_rng((split_seed, g))`` falls below ``test_fraction`` :math:`f_t`, a validation row when
+``u`` lies in :math:`[f_t, f_t + f_v (1 - f_t))` (``validation_fraction`` :math:`f_v` of the rows
+left after the test rows, as in memory): a keyed split that needs no per-row state (not
+stratified, unlike the in-memory split). The column statistics are the training rows'.
 
 **Epochs, a two-level shuffle.** A row costs its row group's decoding, so an epoch is not one
 uniform permutation: the row groups are put in an order keyed by ``(key, epoch)``, cut into
@@ -98,10 +99,8 @@ class ParquetSource:
             raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
         if not 0 <= test_fraction < 1:
             raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
-        if not 0 <= validation_fraction < 1 - test_fraction:
-            raise ValueError(
-                f"validation_fraction must lie in [0, 1 - test_fraction), got {validation_fraction}"
-            )
+        if not 0 <= validation_fraction < 1:
+            raise ValueError(f"validation_fraction must lie in [0, 1), got {validation_fraction}")
         self.files = columns.ParquetFiles(self.path)
         tables.check_target(self.files, self.path, target)
         features = [c for c in self.files.column_names if c != target]
@@ -240,7 +239,8 @@ class ParquetSource:
         if not self.test_fraction and not self.validation_fraction:
             return np.zeros(rows, np.int64)
         u = np.random.default_rng((self.split_seed, g)).random(rows)
-        test, held = self.test_fraction, self.test_fraction + self.validation_fraction
+        test = self.test_fraction  # then a fraction of the rows left to train, as in memory
+        held = test + self.validation_fraction * (1 - test)
         return np.where(u < test, TEST, np.where(u < held, VALIDATION, TRAIN))
 
     def _encoded(self, g: int, standardise: bool = True) -> tuple[np.ndarray, np.ndarray]:

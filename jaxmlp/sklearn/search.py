@@ -291,7 +291,7 @@ def train_population(search, X, y=None, groups=None) -> Population | None:
         return None
     seen = fit_population(fits, devices=getattr(search, "devices", None))
     states = {fit_identity(e, r): dict(vars(e)) for (e, _, _), r in zip(fits, rows)}
-    return Population(states, seen, time.perf_counter() - started)
+    return Population(states, np.shape(X), seen, time.perf_counter() - started)
 
 
 class _Population:
@@ -311,6 +311,11 @@ class _Population:
         if population is None and not params:
             population = self.population(X, y, groups)
         if population is not None:
+            if tuple(population.data_shape) != np.shape(X):
+                raise ValueError(
+                    f"population was trained on data of shape {tuple(population.data_shape)}; "
+                    f"X has shape {np.shape(X)}"
+                )
             step = _final(self.estimator)[0]
             prefix = f"{step}__" if step and not get_config()["enable_metadata_routing"] else ""
             rows = np.arange(_num_samples(X))

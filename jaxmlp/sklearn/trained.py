@@ -23,8 +23,11 @@ def fit_identity(estimator, rows) -> tuple:
 @dataclasses.dataclass(frozen=True, eq=False)
 class Population:
     """The fits a search trained at once (:func:`jaxmlp.sklearn.search.fit_population`): each
-    fitted estimator's state by :func:`fit_identity`, ``rows_seen`` the training rows its members
-    went through (rows x epochs, summed) and ``seconds`` its training time.
+    fitted estimator's state by :func:`fit_identity`, ``data_shape`` that of the data it was trained
+    on, ``rows_seen`` the training rows its members went through (rows x epochs, summed) and
+    ``seconds`` its training time. A fit is matched by its parameters and its rows, not by the
+    data's values: a search takes a population only with data of its ``data_shape``, and the data
+    must be those it was trained on.
 
     ``MLPClassifier.fit(X, y, population=p, rows=r)`` (and ``MLPRegressor``'s) takes its fitted
     state from ``p`` when ``p`` holds a fit of its parameters on rows ``r`` and no ``sample_weight``
@@ -33,6 +36,7 @@ class Population:
     process or in ``n_jobs`` others (it pickles)."""
 
     states: Mapping[tuple, dict]
+    data_shape: tuple[int, ...] = ()  # (not "shape": scikit-learn would cut it as an array)
     rows_seen: int = 0
     seconds: float = 0.0
 
