@@ -102,8 +102,11 @@ def assert_same(a, b):
 
 def took_effect(option, with_it, without):
     """What the option says it does, seen on a run whose batches no in-memory run shares."""
-    moved = any(
-        not np.array_equal(u, v)
+    # Another program (monitored, resumed in other chunks, on a mesh, without history): the
+    # same run to float32 rounding (as assert_leaves_close), where an option that acts moves
+    # the parameters by ~0.1.
+    moved = not all(
+        np.allclose(u, v, rtol=1e-5, atol=1e-5)
         for u, v in zip(
             jax.tree_util.tree_leaves(with_it.params), jax.tree_util.tree_leaves(without.params)
         )  # fmt: skip
@@ -116,7 +119,7 @@ def took_effect(option, with_it, without):
     if option == "monitor":
         return list(with_it.monitor.step) == [0, 20, 40] and not moved
     if option == "resume":
-        return with_it.step == 60 and not moved  # the uninterrupted run's parameters, exactly
+        return with_it.step == 60 and not moved  # the uninterrupted run's parameters
     if option == "devices":
         return not moved
     if option == "history=False":
