@@ -356,6 +356,15 @@ def test_the_delta_rules_check_covers_the_penalty_and_the_weights(monkeypatch):
         objective._both_compiled.clear_cache()  # (the wrong program is not left to other tests)
 
 
+def test_the_delta_rules_check_runs_in_float32_on_float32_data():
+    """float32 data (what users pass for speed) train and are checked in float32, under the
+    float32 tolerances of ``check_gradients``."""
+    x, y = iris()
+    kw = dict(hidden_layer_sizes=(5,), alpha=1.0, max_iter=3, grad="backprop", random_state=0)
+    est = fitted(MLPClassifier(**kw), x.astype(np.float32), y)
+    assert est.gradient_check_.passed and est.gradient_check_.dtype == "float32"
+
+
 @thorough_only
 def test_jaxmlps_own_keywords():
     x, y = iris()
