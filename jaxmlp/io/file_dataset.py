@@ -87,55 +87,21 @@ def read_table(
     from jaxmlp.io import csv_reader, tables
 
     path = Path(path)
-    if task is not None and task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
-    if not 0 <= test_fraction < 1:
-        raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
-    if drop_missing:
-        missing = "drop"
-    if missing not in MISSING:
-        raise ValueError(
-            f"unknown missing-value rule {missing!r}; expected one of {', '.join(MISSING)}"
-        )
-    if scaling not in SCALINGS:
-        raise ValueError(f"unknown scaling {scaling!r}; expected one of {', '.join(SCALINGS)}")
+    missing = _check_options(task, test_fraction, "drop" if drop_missing else missing, scaling)
     table, rows_note = _complete(tables, path, delimiter, target, missing)
     if table.num_rows < 2:
         raise ValueError(f"{path}: needs at least 2 data rows with a target, got {table.num_rows}")
-    ignore = list(ignore)
-    unknown = [c for c in ignore if c not in table.column_names]
-    if unknown:
-        raise ValueError(
-            f"--ignore {unknown[0]!r}: {path} has no such column; the columns are "
-            f"{', '.join(table.column_names)}"
-        )
-    if target in ignore:
-        raise ValueError(f"--ignore {target!r}: that is the target column")
-    candidates = [c for c in table.column_names if c != target and c not in ignore]
-    left_out = [{"name": c, "why": "--ignore"} for c in ignore]
-    left_out += left_out_columns(table, path, candidates)
-    dropped = {d["name"] for d in left_out}
-    features = [c for c in candidates if c not in dropped]
-    if not features:
-        why = "; ".join(f"{d['name']!r}: {d['why']}" for d in left_out)
-        raise ValueError(
-            f"{path}: no feature column left besides the target {target!r}"
-            + (f" (left out: {why})" if why else "")
-        )
+    features, left_out = _feature_columns(table, path, target, list(ignore))
     labels, task, classes = targets_from_column(tables, table.column(target), path, target, task)
     if task == "regression" and np.ptp(labels) == 0:
         raise ValueError(
             f"{path}: the target {target!r} has one value ({labels[0, 0]:g}) in every row: "
             "nothing to learn"
         )
-    note = None
-    # Rows are encoded a batch at a time straight to their place: the training rows first (in
-    # file order), then the test rows, so that both parts are views of the one array (row
-    # numbers in errors stay the file's).
     enc = tables.encoding(
         table, path, features, impute=missing == "impute", clip=scaling == "robust"
     )
-    x_te: np.ndarray | None
+    note = None
     if test is not None:
         test = Path(test)
         test_table, test_rows_note = _complete(tables, test, delimiter, target, missing, enc=enc)
@@ -149,45 +115,12 @@ def read_table(
         )
         del test_table
     else:
-        if task == "classification":
-            tr, te = stratified_split(labels, test_fraction, seed=split_seed)
-        else:
-            idx = np.random.default_rng(split_seed).permutation(len(labels))
-            k = int(round(test_fraction * len(labels)))
-            te, tr = np.sort(idx[:k]), np.sort(idx[k:])
-        if len(tr) == 0:
-            raise ValueError(f"{path}: --test-fraction {test_fraction} leaves no training rows")
-        n_tr, n_te, n = len(tr), len(te), len(labels)
-        test_labels = labels[te] if n_te else None
-        labels = labels[tr]
-        order = None
-        if n_te:  # where each row of the file goes: 4 bytes a row, the split's only copy
-            order = np.empty(n, np.int32 if n < 2**31 else np.int64)
-            order[tr], order[te] = np.arange(n_tr), n_tr + np.arange(n_te)
-        del tr, te
-        x = tables.encode(table, path, enc, dtype, order=order)
-        x_tr, x_te = x[:n_tr], (x[n_tr:] if n_te else None)
-        if not n_te and test_fraction:
-            note = (
-                f"no test set: --test-fraction {test_fraction} of {n} rows rounds to 0 "
-                "(raise it or pass --test FILE)"
-            )
-        del x, order
+        (x_tr, labels), (x_te, test_labels), note = _split_rows(
+            tables, table, path, enc, labels, task, test_fraction, split_seed, dtype
+        )
     del table
     csv_reader.release_unused()
-    enc, fills = tables.set_fills(enc, x_tr)
-    for part in (x_tr, x_te):
-        if part is not None:
-            tables.fill_missing(part, fills)
-    mean, std = scaling_statistics(x_tr, enc.value_inputs() if scaling == "robust" else None)
-    clipped = enc.value_inputs(clipped_only=True)
-    for part in (x_tr, x_te):  # in place: no copies of a large data set
-        if part is not None:
-            part -= mean
-            part /= std
-            if clipped.size:
-                part[:, clipped] = tables.smooth_clip(part[:, clipped])
-            part.flags.writeable = False  # the device array may share its memory
+    enc, mean, std = _fill_and_scale(tables, enc, x_tr, x_te, scaling)
     n_out = 1 if task == "regression" else len(classes)
     preprocessing = {
         "features": enc.as_dict()["columns"],
@@ -211,6 +144,95 @@ def read_table(
         preprocessing,
         note,
     )
+
+
+def _check_options(task, test_fraction: float, missing: str, scaling: str) -> str:
+    """The missing-value rule, after every option of :func:`read_table` is checked."""
+    if task is not None and task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    if not 0 <= test_fraction < 1:
+        raise ValueError(f"test_fraction must lie in [0, 1), got {test_fraction}")
+    if missing not in MISSING:
+        raise ValueError(
+            f"unknown missing-value rule {missing!r}; expected one of {', '.join(MISSING)}"
+        )
+    if scaling not in SCALINGS:
+        raise ValueError(f"unknown scaling {scaling!r}; expected one of {', '.join(SCALINGS)}")
+    return missing
+
+
+def _feature_columns(table, path: Path, target: str, ignore: list[str]):
+    """``(features, left_out)``: the columns that train, and those left out with why (``ignore``
+    first, then :func:`left_out_columns`'s); refused when none is left."""
+    unknown = [c for c in ignore if c not in table.column_names]
+    if unknown:
+        raise ValueError(
+            f"--ignore {unknown[0]!r}: {path} has no such column; the columns are "
+            f"{', '.join(table.column_names)}"
+        )
+    if target in ignore:
+        raise ValueError(f"--ignore {target!r}: that is the target column")
+    candidates = [c for c in table.column_names if c != target and c not in ignore]
+    left_out = [{"name": c, "why": "--ignore"} for c in ignore]
+    left_out += left_out_columns(table, path, candidates)
+    dropped = {d["name"] for d in left_out}
+    features = [c for c in candidates if c not in dropped]
+    if not features:
+        why = "; ".join(f"{d['name']!r}: {d['why']}" for d in left_out)
+        raise ValueError(
+            f"{path}: no feature column left besides the target {target!r}"
+            + (f" (left out: {why})" if why else "")
+        )
+    return features, left_out
+
+
+def _split_rows(tables, table, path, enc, labels, task, test_fraction, split_seed, dtype):
+    """``((x_train, y_train), (x_test, y_test), note)``: the rows encoded a batch at a time
+    straight to their place, the training rows first (in file order), then the test
+    rows (stratified for classes), so that both parts are views of the one array and row
+    numbers in errors stay the file's; an empty test part is None and ``note`` says why."""
+    if task == "classification":
+        tr, te = stratified_split(labels, test_fraction, seed=split_seed)
+    else:
+        idx = np.random.default_rng(split_seed).permutation(len(labels))
+        k = int(round(test_fraction * len(labels)))
+        te, tr = np.sort(idx[:k]), np.sort(idx[k:])
+    if len(tr) == 0:
+        raise ValueError(f"{path}: --test-fraction {test_fraction} leaves no training rows")
+    n_tr, n_te, n = len(tr), len(te), len(labels)
+    test_labels = labels[te] if n_te else None
+    order = None
+    if n_te:  # where each row of the file goes: 4 bytes a row, the split's only copy
+        order = np.empty(n, np.int32 if n < 2**31 else np.int64)
+        order[tr], order[te] = np.arange(n_tr), n_tr + np.arange(n_te)
+    x = tables.encode(table, path, enc, dtype, order=order)
+    note = None
+    if not n_te and test_fraction:
+        note = (
+            f"no test set: --test-fraction {test_fraction} of {n} rows rounds to 0 "
+            "(raise it or pass --test FILE)"
+        )
+    return (x[:n_tr], labels[tr]), ((x[n_tr:] if n_te else None), test_labels), note
+
+
+def _fill_and_scale(tables, enc, x_tr, x_te, scaling: str):
+    """``(encoding, mean, std)``: the gaps of both parts filled with the training rows' values and
+    both scaled with the training rows' statistics, in place (no copies of a large data set),
+    then made read-only (the device array may share their memory)."""
+    enc, fills = tables.set_fills(enc, x_tr)
+    for part in (x_tr, x_te):
+        if part is not None:
+            tables.fill_missing(part, fills)
+    mean, std = scaling_statistics(x_tr, enc.value_inputs() if scaling == "robust" else None)
+    clipped = enc.value_inputs(clipped_only=True)
+    for part in (x_tr, x_te):
+        if part is not None:
+            part -= mean
+            part /= std
+            if clipped.size:
+                part[:, clipped] = tables.smooth_clip(part[:, clipped])
+            part.flags.writeable = False
+    return enc, mean, std
 
 
 def scaling_statistics(
