@@ -192,6 +192,84 @@ def kernel_errors(net: MLP, member, x, y, *, use_lanes: bool):
     return leaf_errors(net, hand, auto)
 
 
+def _check_grid(learning_rates, seeds, steps, callback):
+    """``(learning rates, seeds, steps)`` of a sweep, checked: finite positive rates, a non-empty
+    list of integer seeds, a positive number of steps and a callable callback (or None)."""
+    lrs = np.asarray(learning_rates)
+    if lrs.dtype.kind not in "iuf":
+        raise ValueError(f"learning_rates must be finite numbers > 0, got {learning_rates!r}")
+    lrs = lrs.astype(np.float64).ravel()
+    seeds = np.asarray(seeds).ravel()
+    if lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
+        raise ValueError(f"learning_rates must be finite numbers > 0, got {learning_rates!r}")
+    if seeds.size == 0 or seeds.dtype.kind not in "iu":
+        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
+    steps = check_positive_int(steps, "steps", upper=MAX_STEP)
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
+    return lrs, seeds, steps
+
+
+def _placed(base, lrs, n_s: int, x, y, use_lanes: bool, mesh):
+    """``(population, learning rates, x, y)``: the ``n_s`` stacked networks repeated for each
+    learning rate (member ``n`` = learning rate ``n // n_s``, seed ``n % n_s``), in the lanes layout
+    where asked, split over ``mesh`` (the data replicated) when given."""
+    n_l = lrs.size
+    population = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n_l,) + (1,) * (a.ndim - 1)), base)
+    lr = jnp.asarray(np.repeat(lrs, n_s), x.dtype)
+    if use_lanes:
+        population = lanes.to_lanes(population)
+    if mesh is not None:
+        parallel.check_divisible(n_l * n_s, mesh, "a population")
+        shard = parallel.shard_trailing if use_lanes else parallel.shard_leading
+        population = jax.tree_util.tree_map(lambda a: shard(mesh, a), population)
+        lr = parallel.shard_leading(mesh, lr)
+        x, y = parallel.replicate(mesh, (x, y))
+    return population, lr, x, y
+
+
+def _chunks(
+    net, grad, population, lr, x, y, steps, chunk_size, callback, use_lanes, monitor, probe, mesh
+):
+    """``(population, steps done, monitor records)``: the sweep's compiled chunks until ``steps``
+    are done or the callback says stop (monitored chunks in the vmap layout)."""
+    chunk = lanes.run_population_chunk if use_lanes else run_population_chunk
+    if monitor is not None:
+        probe = (x, y) if probe is None else probe
+        vector = jax.vmap(_monitor.start_vector)(population)
+        vectors = (vector, vector)
+        if mesh is not None:
+            probe = parallel.replicate(mesh, probe)
+            vectors = jax.tree_util.tree_map(lambda a: parallel.shard_leading(mesh, a), vectors)
+    watched: list[_monitor.Records] = []
+    done = 0
+    while done < steps:
+        n = min(chunk_size, steps - done)
+        if monitor is None:
+            population, losses = chunk(population, lr, x, y, net=net, grad=grad, n_steps=n)
+        else:
+            population, losses, watch = run_monitored_chunk(
+                population, lr, x, y, vectors, np.int32(done), probe,
+                net=net, grad=grad, n_steps=n, monitor=monitor, lead=(-done) % monitor.every,
+            )  # fmt: skip
+            vectors = (watch.vector, watch.gn_vector)
+            if watch.records is not None:
+                gathered = jax.tree_util.tree_map(parallel.gather, tuple(watch.records))
+                watched.append(_monitor.Records(*parallel.to_host_tree(gathered)))
+        done += n
+        if callback is not None:
+            # a copy either way: the population's own buffers are donated to the next chunk
+            stacked = (
+                lanes.from_lanes(population)
+                if use_lanes
+                else jax.tree_util.tree_map(jnp.copy, population)
+            )
+            state = PopulationState(stacked, done)
+            if callback(state, parallel.to_host(parallel.gather(losses))):
+                break
+    return population, done, watched
+
+
 def sweep(
     net: MLP,
     x,
@@ -241,18 +319,7 @@ def sweep(
       A :class:`SweepResult`; ``final_loss[i, j]`` is learning rate ``i``, seed ``j``
       (NaN or inf where that network diverged).
     """
-    lrs = np.asarray(learning_rates)
-    if lrs.dtype.kind not in "iuf":
-        raise ValueError(f"learning_rates must be finite numbers > 0, got {learning_rates!r}")
-    lrs = lrs.astype(np.float64).ravel()
-    seeds = np.asarray(seeds).ravel()
-    if lrs.size == 0 or not np.all(np.isfinite(lrs)) or np.any(lrs <= 0):
-        raise ValueError(f"learning_rates must be finite numbers > 0, got {learning_rates!r}")
-    if seeds.size == 0 or seeds.dtype.kind not in "iu":
-        raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
-    steps = check_positive_int(steps, "steps", upper=MAX_STEP)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
+    lrs, seeds, steps = _check_grid(learning_rates, seeds, steps, callback)
     chunk_size = chunk_size_for(
         chunk_size,
         steps,
@@ -293,52 +360,13 @@ def sweep(
         errors = kernel_errors(net, first, x, y, use_lanes=use_lanes)
         report = report_from_errors(net, errors, first, x, y)
     n_l, n_s = lrs.size, seeds.size
-    population = jax.tree_util.tree_map(lambda a: jnp.tile(a, (n_l,) + (1,) * (a.ndim - 1)), base)
-    lr = jnp.asarray(np.repeat(lrs, n_s), x.dtype)  # member n = (lr index n // S, seed index n % S)
-    if use_lanes:
-        population = lanes.to_lanes(population)
     mesh = parallel.make_mesh(devices)
-    if mesh is not None:
-        parallel.check_divisible(n_l * n_s, mesh, "a population")
-        shard = parallel.shard_trailing if use_lanes else parallel.shard_leading
-        population = jax.tree_util.tree_map(lambda a: shard(mesh, a), population)
-        lr = parallel.shard_leading(mesh, lr)
-        x, y = parallel.replicate(mesh, (x, y))
-    chunk = lanes.run_population_chunk if use_lanes else run_population_chunk
-    if monitor is not None:
-        probe = (x, y) if probe is None else probe
-        vector = jax.vmap(_monitor.start_vector)(population)
-        vectors = (vector, vector)
-        if mesh is not None:
-            probe = parallel.replicate(mesh, probe)
-            vectors = jax.tree_util.tree_map(lambda a: parallel.shard_leading(mesh, a), vectors)
-    watched: list[_monitor.Records] = []
-    done = 0
+    population, lr, x, y = _placed(base, lrs, n_s, x, y, use_lanes, mesh)
     start = time.perf_counter()
-    while done < steps:
-        n = min(chunk_size, steps - done)
-        if monitor is None:
-            population, losses = chunk(population, lr, x, y, net=net, grad=grad, n_steps=n)
-        else:
-            population, losses, watch = run_monitored_chunk(
-                population, lr, x, y, vectors, np.int32(done), probe,
-                net=net, grad=grad, n_steps=n, monitor=monitor, lead=(-done) % monitor.every,
-            )  # fmt: skip
-            vectors = (watch.vector, watch.gn_vector)
-            if watch.records is not None:
-                gathered = jax.tree_util.tree_map(parallel.gather, tuple(watch.records))
-                watched.append(_monitor.Records(*parallel.to_host_tree(gathered)))
-        done += n
-        if callback is not None:
-            # a copy either way: the population's own buffers are donated to the next chunk
-            stacked = (
-                lanes.from_lanes(population)
-                if use_lanes
-                else jax.tree_util.tree_map(jnp.copy, population)
-            )
-            state = PopulationState(stacked, done)
-            if callback(state, parallel.to_host(parallel.gather(losses))):
-                break
+    population, done, watched = _chunks(
+        net, grad, population, lr, x, y, steps, chunk_size, callback, use_lanes, monitor, probe,
+        mesh,
+    )  # fmt: skip
     jax.block_until_ready(population)
     seconds = time.perf_counter() - start
     final_losses = lanes.compiled_losses if use_lanes else population_loss
