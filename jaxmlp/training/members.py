@@ -244,14 +244,7 @@ def train_population(
     Returns:
       A :class:`PopulationFit` (every process gets all members').
     """
-    leaves = jax.tree_util.tree_leaves(params)
-    leading = {np.shape(a)[0] if np.ndim(a) else -1 for a in leaves}
-    if len(leading) != 1 or -1 in leading:
-        raise ValueError(
-            "params must be stacked with one network per member: one leading axis N on every "
-            f"leaf, got leading axes {sorted(leading)} (-1: a scalar leaf)"
-        )
-    (n,) = leading
+    n = _members(params)
     steps = check_positive_int(steps, "steps", upper=MAX_STEP)
     check_gradient_path(grad, "simultaneous", optimizer, None)
     if not isinstance(hyperparams, dict) or "learning_rate" not in hyperparams:
@@ -293,13 +286,8 @@ def train_population(
     static = _Static(spec, batch, rows.shape[1], every, -(-steps // every), patience)
     report = None
     if grad == "backprop" and check_gradient:
-        pick = rows[0]
-        if batch:
-            cursor = batching.start(keys[0], 0, rows.shape[1], batch)
-            pick = pick[np.asarray(batching.draw(keys[0], cursor, batch, rows.shape[1])[0])]
-        errors = kernel_errors(net, first, x[pick], y[pick], use_lanes=False)
-        report = report_from_errors(net, errors, first, x[pick], y[pick])
-    dtype = leaves[0].dtype
+        report = _first_batch_check(net, first, x, y, rows[0], batch, keys)
+    dtype = jax.tree_util.tree_leaves(params)[0].dtype
     state = jax.vmap(opt.init)(params)
     state = set_hyperparams(state, **{k: jnp.asarray(v, dtype) for k, v in values.items()})
     members = (params, state, keys, rows, valid)
@@ -314,18 +302,42 @@ def train_population(
     out = parallel.gathered(out)
     seconds = time.perf_counter() - start
     best, last, ran, stopped, train_loss, val_loss, best_loss, best_step = out
+    validating = valid is not None
     return PopulationFit(
-        best if valid is not None else last,
+        best if validating else last,
         last,
         ran,
         stopped,
         train_loss,
-        val_loss if valid is not None else None,
-        best_loss if valid is not None else None,
-        best_step if valid is not None else None,
+        val_loss if validating else None,
+        best_loss if validating else None,
+        best_step if validating else None,
         report,
         seconds,
     )
+
+
+def _members(params) -> int:
+    """``N``: the one leading axis of every leaf of stacked ``params``, else refused."""
+    leaves = jax.tree_util.tree_leaves(params)
+    leading = {np.shape(a)[0] if np.ndim(a) else -1 for a in leaves}
+    if len(leading) != 1 or -1 in leading:
+        raise ValueError(
+            "params must be stacked with one network per member: one leading axis N on every "
+            f"leaf, got leading axes {sorted(leading)} (-1: a scalar leaf)"
+        )
+    return leading.pop()
+
+
+def _first_batch_check(net: MLP, first, x, y, rows, batch: int | None, keys) -> GradCheckReport:
+    """The delta rule against ``jax.grad`` on the first member's first batch (its rows ``rows``,
+    drawn by its key as its first step draws them); raises on a mismatch."""
+    pick = rows
+    if batch:
+        cursor = batching.start(keys[0], 0, rows.shape[0], batch)
+        pick = rows[np.asarray(batching.draw(keys[0], cursor, batch, rows.shape[0])[0])]
+    errors = kernel_errors(net, first, x[pick], y[pick], use_lanes=False)
+    return report_from_errors(net, errors, first, x[pick], y[pick])
 
 
 def _keys(keys, n: int):
