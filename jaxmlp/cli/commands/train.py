@@ -17,6 +17,8 @@ __all__ = [
     "start_processes",
     "data_notes",
     "cmd_train",
+    "run_config",
+    "exit_status",
     "train_table",
     "monitor_lines",
     "check_line",
@@ -49,6 +51,61 @@ def data_notes(ds) -> list[str]:
     return lines
 
 
+def run_config(args, chunk_size: int | None) -> RunConfig:
+    """The run's settings from ``jaxmlp train``'s arguments (None: left to the recipe)."""
+    return RunConfig(
+        **network_overrides(args),
+        optimizer=args.optimizer,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        steps=args.steps,
+        epochs=args.epochs,
+        seed=args.seed,
+        dtype="float64" if args.x64 else "float32",
+        grad=args.grad,
+        clip_norm=args.clip_norm,
+        chunk_size=chunk_size,
+        devices=args.devices,
+        weight_decay=args.weight_decay,
+        schedule=args.schedule,
+        warmup_steps=args.warmup_steps,
+        validation_fraction=args.validation_fraction,
+        patience=args.patience,
+        monitor=args.monitor,
+        label_smoothing=args.label_smoothing,
+        time_budget=args.time_budget,
+        ensemble=args.ensemble,
+        bag=args.bag,
+        target_scaling=None if args.target_scaling is None else args.target_scaling == "standard",
+    )
+
+
+def exit_status(args, out) -> int:
+    """0, or 130 when interrupted (where to resume) or 1 when it diverged (the last finite loss),
+    with a line saying so."""
+    if out.interrupted is not None:
+        where = (
+            f"; checkpoint saved in {args.checkpoint}, continue with --resume"
+            if args.checkpoint
+            else ""
+        )
+        print(f"jaxmlp: interrupted at step {out.result.step}{where}", file=sys.stderr)
+        return 130
+    if out.result.diverged_at is not None:
+        saved = (
+            f"; the last finite parameters are saved in {args.checkpoint}"
+            if args.checkpoint
+            else ""
+        )
+        print(
+            f"jaxmlp: training diverged at step {out.result.diverged_at} (non-finite loss); "
+            f"last finite loss {out.result.last_finite_loss:.6g}{saved}; try a smaller --learning-rate or --clip-norm",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def cmd_train(args) -> int:
     """``jaxmlp train``: one training run; exit 130 when interrupted, 1 when it diverged."""
     options = file_options(args)  # first: a file in the data set's place becomes csv
@@ -77,31 +134,7 @@ def cmd_train(args) -> int:
     if stream and chunk_size is None:
         batch = args.batch_size or ds.defaults["batch_size"]
         chunk_size = budget.chunk_steps(args.memory_budget, batch, ds.n_features, args.x64)
-    cfg = RunConfig(
-        **network_overrides(args),
-        optimizer=args.optimizer,
-        learning_rate=args.learning_rate,
-        batch_size=args.batch_size,
-        steps=args.steps,
-        epochs=args.epochs,
-        seed=args.seed,
-        dtype="float64" if args.x64 else "float32",
-        grad=args.grad,
-        clip_norm=args.clip_norm,
-        chunk_size=chunk_size,
-        devices=args.devices,
-        weight_decay=args.weight_decay,
-        schedule=args.schedule,
-        warmup_steps=args.warmup_steps,
-        validation_fraction=args.validation_fraction,
-        patience=args.patience,
-        monitor=args.monitor,
-        label_smoothing=args.label_smoothing,
-        time_budget=args.time_budget,
-        ensemble=args.ensemble,
-        bag=args.bag,
-        target_scaling=None if args.target_scaling is None else args.target_scaling == "standard",
-    )
+    cfg = run_config(args, chunk_size)
     if args.patience is not None and not (
         args.validation_fraction or ds.defaults.get("validation_fraction")
     ):
@@ -150,27 +183,7 @@ def cmd_train(args) -> int:
         emit(json.dumps(summary, indent=2))
     else:
         emit(train_table(summary))
-    if out.interrupted is not None:
-        where = (
-            f"; checkpoint saved in {args.checkpoint}, continue with --resume"
-            if args.checkpoint
-            else ""
-        )
-        print(f"jaxmlp: interrupted at step {out.result.step}{where}", file=sys.stderr)
-        return 130
-    if out.result.diverged_at is not None:
-        saved = (
-            f"; the last finite parameters are saved in {args.checkpoint}"
-            if args.checkpoint
-            else ""
-        )
-        print(
-            f"jaxmlp: training diverged at step {out.result.diverged_at} (non-finite loss); "
-            f"last finite loss {out.result.last_finite_loss:.6g}{saved}; try a smaller --learning-rate or --clip-norm",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    return exit_status(args, out)
 
 
 def train_table(summary: dict) -> str:
