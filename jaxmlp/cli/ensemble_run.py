@@ -6,6 +6,7 @@ each keeping its best validation check), then merged into one network
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import jax
@@ -16,7 +17,13 @@ from jaxmlp.mlp import MLP
 from jaxmlp.training.members import train_population
 from jaxmlp.training.result import FitResult
 
-__all__ = ["BAG_STREAM", "ENSEMBLE_REFUSES", "population_optimizer", "train_members"]
+__all__ = [
+    "BAG_STREAM",
+    "ENSEMBLE_REFUSES",
+    "population_optimizer",
+    "member_rows",
+    "train_members",
+]
 
 BAG_STREAM = 1  # the random stream of the members' rows, beside the validation split's (the seed)
 
@@ -66,22 +73,7 @@ def train_members(
     by the seed; the validation rows are every member's); the
     result's ``params`` the merged network's (NumPy), its ``losses`` the members' mean batch loss
     of each epoch (repeated over its steps) and its validation losses their mean."""
-    n = x.shape[0]
-    validating = bool(cfg.validation_fraction)
-    rows = np.arange(n)
-    valid = None
-    if validating:
-        n_val = max(1, round(n * cfg.validation_fraction))
-        if n_val >= n:
-            raise ValueError(
-                f"--validation-fraction {cfg.validation_fraction} leaves no training rows"
-            )
-        perm = np.random.default_rng(cfg.seed).permutation(n)
-        valid, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    if cfg.bag is not None and cfg.bag < 1:  # each member its own draw of the training rows
-        size = max(1, round(cfg.bag * len(rows)))
-        draw = np.random.default_rng((cfg.seed, BAG_STREAM))
-        rows = np.stack([np.sort(draw.choice(rows, size, replace=False)) for _ in range(k)])
+    rows, valid = member_rows(x.shape[0], k, cfg)
     if batch is not None and batch >= rows.shape[-1]:
         batch = None
     name, hyper = population_optimizer(optimizer, lr, cfg.weight_decay)
@@ -107,7 +99,37 @@ def train_members(
         grad=cfg.grad,
     )
     wide, params = merge_members(net, fitted.params)
-    every = math.ceil(rows.shape[-1] / batch) if batch else 1
+    result, summary = _outcome(net, fitted, params, rows.shape[-1], batch, steps, k, cfg, dtype)
+    return wide, dataclasses.replace(result, key=batch_key), summary
+
+
+def member_rows(n: int, k: int, cfg) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(training rows, validation rows)`` of ``k`` members over ``n`` rows: a
+    ``cfg.validation_fraction`` of the rows held out for every member (drawn by ``cfg.seed``; None
+    without), the rest training each, or with ``cfg.bag`` < 1 each member's own draw of that
+    fraction of them, ``(k, rows)`` (without replacement, keyed by the seed)."""
+    rows = np.arange(n)
+    valid = None
+    if cfg.validation_fraction:
+        n_val = max(1, round(n * cfg.validation_fraction))
+        if n_val >= n:
+            raise ValueError(
+                f"--validation-fraction {cfg.validation_fraction} leaves no training rows"
+            )
+        perm = np.random.default_rng(cfg.seed).permutation(n)
+        valid, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
+    if cfg.bag is not None and cfg.bag < 1:
+        size = max(1, round(cfg.bag * len(rows)))
+        draw = np.random.default_rng((cfg.seed, BAG_STREAM))
+        rows = np.stack([np.sort(draw.choice(rows, size, replace=False)) for _ in range(k)])
+    return rows, valid
+
+
+def _outcome(net, fitted, params, n_rows, batch, steps, k, cfg, dtype):
+    """``(FitResult, summary)`` of a population run as one network's run reads: each epoch's
+    mean batch loss over the members (repeated over its steps), their mean validation loss,
+    and the latest best step among them."""
+    every = math.ceil(n_rows / batch) if batch else 1
     every = min(every, steps)
     train_loss = np.nanmean(np.asarray(fitted.train_loss, np.float64), axis=1)
     ran = int(np.max(fitted.steps_run))
@@ -116,7 +138,7 @@ def train_members(
         "members": k,
         "member_sizes": list(net.sizes),
         "steps_run": np.asarray(fitted.steps_run).tolist(),
-        "member_rows": int(rows.shape[-1]),
+        "member_rows": int(n_rows),
         "bag": cfg.bag,
     }
     val_losses: np.ndarray | None = None
@@ -137,11 +159,11 @@ def train_members(
         None,
         losses.astype(dtype),
         ran,
-        batch_key,
+        None,
         stopped=bool(np.all(fitted.stopped)),
         validation_losses=val_losses,
         validation_steps=None if val_steps is None else val_steps.astype(np.int64),
         best_step=best_step,
         check=None if report is None else (lambda: report),
     )
-    return wide, result, summary
+    return result, summary
