@@ -15,6 +15,7 @@ from jaxmlp import MLP
 from jaxmlp.cli import time_budget
 from jaxmlp.ensemble import member_params, merge_members
 from jaxmlp.io import file_dataset, modelfile, prediction, tables
+from jaxmlp.io.file_dataset import RECIPE
 from jaxmlp.training.target_transforms import fold_target_scale, smoothed_labels, target_scale
 from tests.cli_helpers import assert_one_line_error, run, run_json
 
@@ -265,8 +266,9 @@ def test_with_no_flag_a_data_file_trains_the_recipe(tmp_path, capsys):
     rows = "".join(f"{a:.4f},{b:.4f},{'ab'[int(a + b > 0)]}\n" for a, b in x)
     p = write(tmp_path, "a,b,c\n" + rows)
     s = run_json(capsys, "train", str(p), "--target", "c")
-    assert s["ensemble"]["members"] == 8 and s["ensemble"]["member_sizes"] == [2, 256, 2]
-    assert s["network"]["sizes"] == [2, 8 * 256, 2]
+    k = RECIPE["ensemble"]
+    assert s["ensemble"]["members"] == k and s["ensemble"]["member_sizes"] == [2, 256, 2]
+    assert s["network"]["sizes"] == [2, k * 256, 2]
     assert s["schedule"] == "cosine" and s["weight_decay"] == 1e-4 and s["label_smoothing"] == 0.1
     assert s["validation_fraction"] == 0.1 and s["time_budget"]["seconds"] == 50
     assert s["train_accuracy"] > 0.9 and "test_scores" not in s  # every row trains

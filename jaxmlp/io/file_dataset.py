@@ -330,13 +330,13 @@ RECIPE: dict[str, Any] = {
     "validation_min_rows": 100,
     "label_smoothing": 0.1,
     "time_budget": 50.0,
-    "ensemble": 8,
+    "ensemble": 32,
 }  # the training recipe of a data file: see file_defaults
 
 
 def file_defaults(n_in: int, task: str, n_out: int, n_rows: int | None = None, **training) -> dict:
     """The network and training defaults of a data file of ``n_rows`` training rows (the recipe,
-    :data:`RECIPE`, chosen on the tuning tables of ``experiments/tabular.py``): an ensemble of 8
+    :data:`RECIPE`, chosen on the tuning tables of ``experiments/tabular.py``): an ensemble of 32
     networks of one hidden layer of 256 ReLU units, trained at once and averaged; softmax and
     cross entropy for classes (labels smoothed by 0.1) or identity and mse for regression
     (targets standardised); adam at 2e-3 with decoupled weight decay 1e-4, a 5% linear warm-up

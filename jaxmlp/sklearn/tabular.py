@@ -4,7 +4,7 @@ scikit-learn users, on DataFrames.
 They take a pandas DataFrame (or an array) with numeric and text columns and missing values as
 they come, and train exactly as ``jaxmlp train FILE --target COL`` does with no other flag
 (:data:`jaxmlp.io.file_dataset.RECIPE`: columns left out, gaps imputed with indicators, an
-ensemble of 8 averaged into one network, within a time budget): the rows are handed to the same
+ensemble of 32 averaged into one network, within a time budget): the rows are handed to the same
 reader (as a Parquet file in a temporary directory), the same training run and the same model.
 ``model_`` is the :class:`jaxmlp.io.modelfile.Model` (``jaxmlp.io.modelfile.save`` writes it
 for ``jaxmlp predict`` and ONNX). ``MLPClassifier``/``MLPRegressor`` stay scikit-learn's exact
