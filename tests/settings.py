@@ -123,6 +123,8 @@ THOROUGH_ONLY = {
     "tests/test_train_cli.py::test_sweep_small_grid": "the sweep's learning rates as data",
     "tests/test_scores.py::test_train_and_evaluate_report_the_scores_beside_the_baseline": "the totals",
     "tests/test_hvp.py::test_hvp_equals_forward_over_reverse_the_hessian_and_is_symmetric": "the check",
+    "tests/test_search.py::test_with_metadata_routing_groups_reach_the_splitter_as_in_scikit_learn": "the population reaches a pipeline's fits under metadata routing",
+    "tests/test_streamed.py::test_a_stream_validates_stops_on_patience_and_is_monitored_as_in_memory": "test_stream_cli's stream with validation, patience and a monitor; a stream holds out fit's rows",
 }
 
 

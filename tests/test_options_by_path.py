@@ -129,8 +129,8 @@ def took_effect(option, with_it, without):
     return moved  # schedule, weight decay, clipping change every step
 
 
-# The quick run keeps the refusal; test_streamed.py and test_parquet_source.py keep validation,
-# patience and the monitor on both streams.
+# The quick run keeps the refusal; test_streamed.py, test_stream_cli.py and test_parquet_source.py
+# keep validation, patience and the monitor on both streams.
 CASES = [
     pytest.param(path, option, marks=[] if (path, option) in REFUSED else thorough_only)
     for path in ("npy", "parquet")
