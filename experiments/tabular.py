@@ -84,6 +84,8 @@ def main() -> None:
         help="the summary and figure again from the written table (no run)",
     )
     args = parser.parse_args()
+    if args.splits < 1:
+        parser.error(f"--splits must be at least 1, got {args.splits}")
     if args.redraw:
         text = (RESULTS / "tabular.md").read_text()
         lines = [ln for ln in text.splitlines() if ln.startswith("|")]
