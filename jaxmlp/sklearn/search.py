@@ -40,7 +40,7 @@ from jaxmlp.sklearn import stochastic_fit
 from jaxmlp.sklearn.estimators import MLPClassifier, MLPRegressor
 from jaxmlp.sklearn.problem import Problem, Start, epochs_per_call, running
 from jaxmlp.sklearn.trained import Population, fit_identity
-from jaxmlp.training import parallel, stochastic
+from jaxmlp.training import engine, parallel, stochastic
 from jaxmlp.training.parallel import axis_size, make_mesh
 
 __all__ = [
@@ -183,15 +183,15 @@ def _train(members, epochs: int, mesh=None) -> int:
     n_train = np.asarray(rows.n_train)
     split = (lambda tree: tree) if mesh is None else functools.partial(parallel.shard_leaves, mesh)
     left = np.array([[m.start.left if m is not None else 0 for m in row] for row in grid])
-    stopped = np.zeros(left.shape, bool)
     problem = members[0].problem
     seen = 0
     with running(problem.X.dtype, problem.device):
         rules, state, rows = split(rules), split(state), split(rows)  # in the data's precision
         if mesh is not None:
             data = parallel.replicate(mesh, data)
-        while ((left > 0) & ~stopped).any():
-            wanted = np.where(stopped, 0, np.minimum(epochs, left)).astype(np.int32)
+
+        def call(wanted):
+            nonlocal state, seen
             perms = None
             if solver.shuffle:
                 perms = np.zeros((len(cohorts), epochs, size), np.int32)
@@ -213,9 +213,10 @@ def _train(members, epochs: int, mesh=None) -> int:
                         stochastic_fit.record(
                             member.estimator, one, int(ran[g, c]), int(n_train[g])
                         )
-            left -= ran
             seen += int(np.sum(ran * n_train[:, None]))
-            stopped |= now_stopped
+            return ran, now_stopped
+
+        _, stopped = engine.run_calls(call, left, epochs)
         state = parallel.gathered(tuple(state))
     for g, row in enumerate(grid):
         for c, member in enumerate(row):

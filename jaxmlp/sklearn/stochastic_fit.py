@@ -25,7 +25,7 @@ from jaxmlp.sklearn.problem import (
     from_params,
     to_params,
 )
-from jaxmlp.training import stochastic
+from jaxmlp.training import engine, stochastic
 
 __all__ = ["run", "prepare", "orders", "finish", "record"]
 
@@ -36,18 +36,21 @@ def run(est, net, params, X, t, w, incremental: bool):
     returns the parameters to keep."""
     start = prepare(est, net, params, X, t, w, incremental)
     data = (X, t, w)
-    rules, state = cohort(start.rules), cohort(start.state)  # a cohort of one
-    left, stopped = start.left, False
-    while left > 0 and not stopped:
-        wanted = min(start.solver.epochs, left)
-        perms = orders(est, start, wanted)
+    state = cohort(start.state)  # a cohort of one
+    rules = cohort(start.rules)
+
+    def call(wanted):
+        nonlocal state
+        perms = orders(est, start, int(wanted[0]))
         *state, records, ran, now = stochastic.run_epochs(
-            start.solver, rules, *state, data, start.rows, perms, np.asarray([wanted], np.int32)
+            start.solver, rules, *state, data, start.rows, perms, wanted
         )
-        ran, stopped = int(ran[0]), bool(now[0])
         records = jax.tree_util.tree_map(lambda a: a[:, 0], jax.device_get(records))
-        record(est, records, ran, int(start.rows.n_train))
-        left -= ran
+        record(est, records, int(ran[0]), int(start.rows.n_train))
+        return np.asarray(ran), np.asarray(now)
+
+    _, ended = engine.run_calls(call, [start.left], start.solver.epochs)
+    stopped = bool(ended[0])
     # the cohort of one, taken apart on the host: an index on the device compiles a program
     params, moments, progress = jax.tree_util.tree_map(
         lambda a: np.asarray(a)[0], jax.device_get(tuple(state))

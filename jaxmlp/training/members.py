@@ -42,12 +42,12 @@ from jaxmlp import programs
 from jaxmlp.checks.gradient_check import GradCheckReport, report_from_errors
 from jaxmlp.forward import loss_fn
 from jaxmlp.mlp import MLP
-from jaxmlp.training import batching, early_stopping, parallel
+from jaxmlp.training import batching, early_stopping, engine, parallel
 from jaxmlp.training.arguments import MAX_STEP, check_gradient_path
+from jaxmlp.training.engine import select
 from jaxmlp.training.loop import StepSpec, TrainState, update
 from jaxmlp.training.optimizers import SCHEDULES, schedule_multiplier, set_hyperparams
 from jaxmlp.training.population import kernel_errors
-from jaxmlp.training.stochastic import select
 from jaxmlp.validation import check_batch, check_positive_int
 
 __all__ = ["PopulationFit", "optax_optimizer", "SCHEDULE_HYPERPARAMS", "train_population"]
@@ -355,8 +355,9 @@ def _keys(keys, n: int):
 
 @functools.partial(programs.jit, static_argnums=0)
 def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
-    """The whole run (module docstring): a ``lax.while_loop`` over periods of ``check_every``
-    steps, each a ``lax.scan`` of every member's step (``jax.vmap``)."""
+    """The whole run (module docstring): the :mod:`~jaxmlp.training.engine`'s loop, a period
+    ``check_every`` steps of every member (``jax.vmap``) in a ``lax.scan``, judged by patience on
+    the validation loss and by divergence."""
     spec, n = static.spec, rows.shape[0]
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
 
@@ -371,23 +372,28 @@ def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
         state, loss = update(spec, state, None, x[picked], y[picked])
         return (state._replace(step=state.step + 1), cursor), loss
 
-    def period(carry):
-        c, states, cursors, best, best_loss, best_step, stale, ran, stopped, records = carry
-        active = ~stopped & (ran < steps)
-        left = jnp.where(active, jnp.clip(steps - ran, 0, static.check_every), 0)
+    def train(c, members: _Members, active):
+        left = jnp.where(active, jnp.clip(steps - members.ran, 0, static.check_every), 0)
 
         def body(inner, i):
             new, loss = jax.vmap(member_step)(inner, (keys, rows))
             taking = i < left  # a member past its last step (or stopped) stays as it was
             return select(taking, new, inner), jnp.where(taking, loss, 0)
 
-        (states, cursors), losses = jax.lax.scan(
-            body, (states, cursors), jnp.arange(static.check_every, dtype=jnp.int32)
+        carry, losses = jax.lax.scan(
+            body, (members.states, members.cursors), jnp.arange(static.check_every, dtype=jnp.int32)
         )
+        return (carry, left), losses
+
+    def judge(c, trained, members: _Members, losses, active):
+        (states, cursors), left = trained
+        best, best_loss, best_step, stale = (
+            members.best, members.best_loss, members.best_step, members.stale
+        )  # fmt: skip
         train = jnp.sum(losses, 0) / jnp.maximum(left, 1).astype(dtype)
-        ran = ran + left
-        diverged = active & ~jnp.isfinite(train)
-        records = records._replace(train=records.train.at[c].set(jnp.where(active, train, jnp.nan)))
+        ran = members.ran + left
+        stop = ~jnp.isfinite(train)
+        v = jnp.full(n, jnp.nan, dtype)
         if valid is not None:
             v = jax.vmap(lambda p, r: loss_fn(spec.net, p, x[r], y[r]))(states.params, valid)
             better = active & (v < best_loss)
@@ -395,29 +401,38 @@ def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
             best_step = jnp.where(better, ran, best_step)
             best_loss = jnp.where(better, v, best_loss)
             stale = jnp.where(active, jnp.where(better, 0, stale + 1), stale)
-            records = records._replace(valid=records.valid.at[c].set(jnp.where(active, v, jnp.nan)))
             if static.patience is not None:
-                stopped = stopped | (active & early_stopping.exhausted(stale, static.patience))
-        stopped = stopped | diverged
-        return c + 1, states, cursors, best, best_loss, best_step, stale, ran, stopped, records
-
-    def more(carry):
-        c, *_, ran, stopped, _ = carry
-        return (c < static.checks) & jnp.any(~stopped & (ran < steps))
+                stop = stop | early_stopping.exhausted(stale, static.patience)
+        judged = _Members(states, cursors, best, best_loss, best_step, stale, ran)
+        record = _Records(jnp.where(active, train, jnp.nan), jnp.where(active, v, jnp.nan))
+        return judged, record, stop
 
     zeros = jnp.zeros(n, jnp.int32)
     states = TrainState(params, opt_state, zeros, None)
     cursors = zeros if static.batch is None else batching.Epochs(zeros, zeros)  # (unused: zeros)
     nan = jnp.full((static.checks, n), jnp.nan, dtype)
-    records = _Records(nan, nan)
-    start = (
-        jnp.int32(0), states, cursors, params, jnp.full(n, jnp.inf, dtype), zeros, zeros, zeros,
-        jnp.zeros(n, bool), records,
+    start = _Members(states, cursors, params, jnp.full(n, jnp.inf, dtype), zeros, zeros, zeros)
+    wanted = jnp.full(n, static.checks, jnp.int32)
+    run = engine.run_periods(train, judge, start, _Records(nan, nan), wanted)
+    m = run.state
+    return (
+        m.best, m.states.params, m.ran, run.stopped, run.records.train, run.records.valid,
+        m.best_loss, m.best_step,
     )  # fmt: skip
-    _, states, _, best, best_loss, best_step, _, ran, stopped, records = jax.lax.while_loop(
-        more, period, start
-    )
-    return best, states.params, ran, stopped, records.train, records.valid, best_loss, best_step
+
+
+class _Members(NamedTuple):
+    """What the members carry from period to period: their training ``states`` and epoch
+    ``cursors``, the ``best`` parameters, ``best_loss`` and ``best_step`` of their validation
+    checks, the checks since the best (``stale``) and the steps ``ran``."""
+
+    states: TrainState
+    cursors: Any
+    best: Any
+    best_loss: jax.Array
+    best_step: jax.Array
+    stale: jax.Array
+    ran: jax.Array
 
 
 class _Records(NamedTuple):

@@ -31,8 +31,8 @@ from jaxmlp.forward import loss_fn as _loss_fn
 from jaxmlp.kernels import lanes
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.mlp import MLP
+from jaxmlp.training import engine, parallel
 from jaxmlp.training import monitor as _monitor
-from jaxmlp.training import parallel
 from jaxmlp.training.arguments import (
     MAX_STEP,
     check_gradient_path,
@@ -242,9 +242,10 @@ def _chunks(
             probe = parallel.replicate(mesh, probe)
             vectors = jax.tree_util.tree_map(lambda a: parallel.shard_leading(mesh, a), vectors)
     watched: list[_monitor.Records] = []
-    done = 0
-    while done < steps:
-        n = min(chunk_size, steps - done)
+
+    def call(wanted):  # one chunk of every member, then the callback: (steps, stop)
+        nonlocal population, vectors, done
+        n = int(wanted[0])
         if monitor is None:
             population, losses = chunk(population, lr, x, y, net=net, grad=grad, n_steps=n)
         else:
@@ -257,16 +258,19 @@ def _chunks(
                 gathered = jax.tree_util.tree_map(parallel.gather, tuple(watch.records))
                 watched.append(_monitor.Records(*parallel.to_host_tree(gathered)))
         done += n
-        if callback is not None:
-            # a copy either way: the population's own buffers are donated to the next chunk
-            stacked = (
-                lanes.from_lanes(population)
-                if use_lanes
-                else jax.tree_util.tree_map(jnp.copy, population)
-            )
-            state = PopulationState(stacked, done)
-            if callback(state, parallel.to_host(parallel.gather(losses))):
-                break
+        if callback is None:
+            return [n], [False]
+        # a copy either way: the population's own buffers are donated to the next chunk
+        stacked = (
+            lanes.from_lanes(population)
+            if use_lanes
+            else jax.tree_util.tree_map(jnp.copy, population)
+        )
+        losses = parallel.to_host(parallel.gather(losses))
+        return [n], [bool(callback(PopulationState(stacked, done), losses))]
+
+    done = 0
+    engine.run_calls(call, [steps], chunk_size)
     return population, done, watched
 
 

@@ -18,8 +18,8 @@ import numpy as np
 from jaxmlp import forward as _forward
 from jaxmlp import programs
 from jaxmlp.checks.gradient_check import report_from_errors
+from jaxmlp.training import engine, parallel
 from jaxmlp.training import monitor as _monitor
-from jaxmlp.training import parallel
 from jaxmlp.training.loop import StepSpec, first_bad, run_chunk, start_carry
 from jaxmlp.training.result import FitResult
 
@@ -174,7 +174,8 @@ class FitRun:
 
     def loop(self, steps, chunk_size, history, callback, watch, restore_best, check) -> FitResult:
         """Chunks until ``steps`` are done, the loss is not finite, the callback or early
-        stopping says stop; the :class:`FitResult`.
+        stopping says stop (:func:`jaxmlp.training.engine.run_calls`, a chunk a call of one
+        member, judged here); the :class:`FitResult`.
 
         With ``check``, the handwritten gradient is compared with ``jax.grad`` on the first batch
         inside the first chunk's call, and a mismatch raises before any result of it leaves
@@ -185,8 +186,10 @@ class FitRun:
         here, previous, report = self.start, None, None
         recorded, done, diverged_at, stopped = [], 0, None, False
         watched: list[_monitor.Records] = []
-        while done < steps:
-            n = min(chunk_size, steps - done)
+
+        def call(wanted):  # one chunk, judged: (steps it counts, whether the run ends)
+            nonlocal here, previous, report, done, diverged_at, stopped
+            n = int(wanted[0])
             chunk_start = here
             checking = check and report is None
             ahead = min(chunk_size, steps - done - n)
@@ -205,7 +208,7 @@ class FitRun:
                 diverged_at = self.start_step + done + bad
                 recorded.append(losses[: bad + 1])
                 here = self.last_finite(chunk_start, previous, bad)
-                break
+                return [0], [True]
             recorded.append(losses)
             previous = (chunk_start, n)
             done += n
@@ -213,7 +216,10 @@ class FitRun:
             asked = callback is not None and callback(state, losses)
             if (val_loss is not None and watch.see(val_loss, step, here)) or asked:
                 stopped = done < steps
-                break
+                return [n], [True]
+            return [n], [False]
+
+        engine.run_calls(call, [steps], chunk_size)
         step = self.start_step + done if diverged_at is None else diverged_at - 1
         if restore_best and watch.best is not None:
             here, step = watch.best, watch.best_step
