@@ -12,6 +12,7 @@ import sys
 import textwrap
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
 import pytest
 
 from tests.cli_helpers import assert_one_line_error, run_process
@@ -140,22 +141,29 @@ def test_gradients_are_all_reduced_in_both_gradient_paths():
 
 @thorough_only
 def test_cli_devices_option(tmp_path):
-    code = """
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 3))
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,c,y\n" + "".join(f"{a},{b},{c},{int(a + b > 0)}\n" for a, b, c in x))
+    ensemble = ["train", str(table), "--target", "y", "--ensemble", "4", "--epochs", "5", "--json"]
+    code = f"""
         import json, io, contextlib
         from jaxmlp.cli import main
         outs = []
         for argv in (["train", "digits", "--sizes", "64,16,10", "--batch-size", "32", "--steps", "40", "--json"],
                      ["train", "digits", "--sizes", "64,16,10", "--batch-size", "32", "--steps", "40", "--json", "--devices", "4"],
                      ["sweep", "--learning-rates", "2", "--seeds", "2", "--steps", "50", "--json", "--devices", "4"],
-                     ["sweep", "--learning-rates", "2", "--seeds", "2", "--steps", "50", "--json"]):
+                     ["sweep", "--learning-rates", "2", "--seeds", "2", "--steps", "50", "--json"],
+                     {ensemble!r}, {ensemble + ["--devices", "2"]!r}):
             buf = io.StringIO()
             with contextlib.redirect_stdout(buf):
                 assert main(argv) == 0
             outs.append(json.loads(buf.getvalue()))
         print(json.dumps([o.get("final_loss", o.get("median_final_loss")) for o in outs]))
     """
-    a, b, c, d = python(code, devices=4, extra_env={"JAXMLP_CACHE_DIR": ""})
+    a, b, c, d, e, f = python(code, devices=4, extra_env={"JAXMLP_CACHE_DIR": ""})
     assert a == pytest.approx(b, rel=1e-4) and c == pytest.approx(d, rel=1e-5)
+    assert e == pytest.approx(f, rel=1e-4)  # an ensemble's members split over two devices
 
 
 @thorough_only  # two fresh processes; the in-process tests above cover the split itself

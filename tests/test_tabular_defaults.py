@@ -357,6 +357,37 @@ def test_each_member_trains_on_its_own_bag_of_the_training_rows(monkeypatch):
     assert not np.array_equal(draws[0], draws[2])
 
 
+def test_an_ensemble_clips_and_splits_over_devices_as_one_network_does(monkeypatch):
+    """``--clip-norm`` and ``--devices`` reach the population engine (whose clipping equals
+    ``fit``'s: test_members.py; its split over devices: test_distributed.py)."""
+    from jaxmlp.cli import ensemble_run
+    from jaxmlp.cli.run_config import RunConfig
+
+    seen = {}
+
+    def capture(net, members, x, y, **kw):
+        seen.update(kw)
+        raise StopIteration
+
+    monkeypatch.setattr(ensemble_run, "train_population", capture)
+    net = MLP((3, 4, 1), "relu", "identity", "mse")
+    x, y = np.zeros((64, 3), np.float32), np.zeros((64, 1), np.float32)
+    with pytest.raises(StopIteration):
+        ensemble_run.train_members(
+            net, x, y, k=4, steps=10, optimizer="adam", lr=1e-3,
+            cfg=RunConfig(clip_norm=0.5, devices=2), batch=32, init_key=jax.random.key(0),
+            batch_key=jax.random.key(1), dtype=jnp.float32,
+        )  # fmt: skip
+    assert (seen["clip_norm"], seen["devices"]) == (0.5, 2)
+
+
+def test_an_ensemble_that_does_not_split_over_the_devices_is_refused(tmp_path, capsys):
+    p = regression_file(tmp_path, n=120)
+    code, _, err = run(capsys, "train", str(p), "--target", "y", "--ensemble", "3",
+                       "--devices", "2")  # fmt: skip
+    assert_one_line_error(code, err, "--ensemble 3 does not split over --devices 2")
+
+
 def test_a_bag_needs_an_ensemble(tmp_path, capsys):
     p = regression_file(tmp_path, n=120)
     code, _, err = run(capsys, "train", str(p), "--target", "y", "--bag", "0.5",

@@ -29,8 +29,6 @@ BAG_STREAM = 1  # the random stream of the members' rows, beside the validation 
 
 # what an ensemble run does not offer: the RunConfig field and its flag
 ENSEMBLE_REFUSES = {
-    "clip_norm": "--clip-norm",
-    "devices": "--devices",
     "monitor": "--monitor",
     "chunk_size": "--chunk-size",
 }
@@ -68,7 +66,8 @@ def train_members(
     dtype,
 ) -> tuple[MLP, FitResult, dict]:
     """``(wide net, result, ensemble summary)``: ``k`` members trained for at most ``steps``
-    steps with ``cfg``'s schedule, warm-up, weight decay, validation fraction and patience, each
+    steps with ``cfg``'s schedule, warm-up, weight decay, gradient clipping, validation fraction
+    and patience (split over ``cfg.devices`` devices when given: ``k`` must divide), each
     on its own draw of ``cfg.bag`` of the training rows when given (without replacement, keyed
     by the seed; the validation rows are every member's); the
     result's ``params`` the merged network's (NumPy), its ``losses`` the members' mean batch loss
@@ -97,6 +96,8 @@ def train_members(
         validation_rows=valid,
         patience=cfg.patience,
         grad=cfg.grad,
+        clip_norm=cfg.clip_norm,
+        devices=cfg.devices,
     )
     wide, params = merge_members(net, fitted.params)
     result, summary = _outcome(net, fitted, params, rows.shape[-1], batch, steps, k, cfg, dtype)

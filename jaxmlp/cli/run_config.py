@@ -95,8 +95,9 @@ def resolved(ds: Dataset, cfg: RunConfig, steps: int) -> RunConfig:
 
 
 def recipe_members(defaults: dict, cfg: RunConfig, ds: Dataset) -> int:
-    """The recipe's ensemble size, or 1 where the run asks for what an ensemble does not offer
-    (a stream, a per-chunk option) or names its own network sizes or length."""
+    """The recipe's ensemble size (down to a multiple of ``--devices``), or 1 where the run asks
+    for what an ensemble does not offer (a stream, a per-chunk option) or names its own network
+    sizes or length."""
     from jaxmlp.cli.ensemble_run import ENSEMBLE_REFUSES
 
     k = int(defaults.get("ensemble", 1))
@@ -104,6 +105,8 @@ def recipe_members(defaults: dict, cfg: RunConfig, ds: Dataset) -> int:
     own = cfg.sizes is not None or cfg.steps is not None or cfg.epochs is not None
     if ds.source is not None or refused or own:
         return 1
+    if cfg.devices and k > 1:  # the members split over the devices: a multiple of their count
+        k = k // cfg.devices * cfg.devices or 1
     return k
 
 

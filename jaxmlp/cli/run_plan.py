@@ -71,6 +71,12 @@ def plan(ds: Dataset, cfg: RunConfig, checkpoint_dir: str | None, resume: bool) 
             )
         if refused or ds.source is not None:
             cfg = dataclasses.replace(cfg, ensemble=1)
+        elif cfg.devices and cfg.ensemble % cfg.devices:
+            d = cfg.devices
+            raise ValueError(
+                f"--ensemble {cfg.ensemble} does not split over --devices {d}: use a multiple of "
+                f"{d} (e.g. {max(d, cfg.ensemble - cfg.ensemble % d)})"
+            )
     if cfg.bag is not None:
         if (
             isinstance(cfg.bag, bool)

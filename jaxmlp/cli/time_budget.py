@@ -96,6 +96,8 @@ def within_budget(net, params, x, y, cfg, steps, lr, optimizer, batch, key, t_be
     per_step = seconds_per_step(probe, chunk)
     left = cfg.time_budget - (time.perf_counter() - t_begin)
     k = members(k, steps, per_step, left)
+    if cfg.devices and k > 1:  # the members split over the devices: a multiple of their count
+        k = k // cfg.devices * cfg.devices or 1
     if k > 1:
         return steps, chunk, k
     return budgeted(steps, chunk, per_step, left), chunk, 1

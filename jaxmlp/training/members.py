@@ -91,12 +91,16 @@ class _Static(NamedTuple):
     patience: int | None
 
 
-def optax_optimizer(name: str, hyperparams, schedule: str = "constant", options=None):
+def optax_optimizer(
+    name: str, hyperparams, schedule: str = "constant", options=None, clip_norm=None
+):
     """``optax.inject_hyperparams`` of ``optax.<name>`` (``options``: its non-numeric arguments, such
     as ``nesterov``), with ``hyperparams``' names as injected (per-member) state; with a
     ``schedule``, chained with :func:`~jaxmlp.training.optimizers.schedule_multiplier` whose
-    ``warmup_steps`` and ``total_steps`` are injected too. Refuses, naming what it takes, a name
-    that is not an optax optimizer or a hyperparameter it does not have."""
+    ``warmup_steps`` and ``total_steps`` are injected too; with ``clip_norm`` :math:`c`, after
+    ``optax.clip_by_global_norm(c)`` (each gradient scaled to a global norm of at most :math:`c`,
+    as ``fit`` clips). Refuses, naming what it takes, a name that is not an optax optimizer or a
+    hyperparameter it does not have."""
     import optax
 
     factory = getattr(optax, name, None) if isinstance(name, str) else None
@@ -124,8 +128,19 @@ def optax_optimizer(name: str, hyperparams, schedule: str = "constant", options=
         raise ValueError(
             f"options must be hashable values (True, 0.9, ...), got {options!r}"
         ) from None
+    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and clip_norm > 0):
+        raise ValueError(f"clip_norm must be a number > 0, got {clip_norm!r}")
     numeric = tuple(sorted(h for h in hyperparams if h not in SCHEDULE_HYPERPARAMS))
-    return _injected(name, numeric, schedule, frozen)
+    injected = _injected(name, numeric, schedule, frozen)
+    return injected if clip_norm is None else _clipped(injected, float(clip_norm))
+
+
+@functools.lru_cache(maxsize=64)
+def _clipped(optimizer, clip_norm: float):
+    """``optimizer`` after ``optax.clip_by_global_norm(clip_norm)``, made once per arguments."""
+    import optax
+
+    return optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
 
 
 @functools.lru_cache(maxsize=64)
@@ -207,6 +222,7 @@ def train_population(
     hyperparams: dict[str, Any],
     options: dict[str, Any] | None = None,
     schedule: str = "constant",
+    clip_norm: float | None = None,
     batch_size: int | None = None,
     keys=None,
     train_rows=None,
@@ -229,7 +245,8 @@ def train_population(
       hyperparams: its numeric hyperparameters by name, each one number or ``(N,)`` (one per
         member): ``learning_rate`` at least; with a ``schedule`` (``"cosine"``,
         ``"exponential"``) also ``warmup_steps`` (default 0) and ``total_steps`` (the length it
-        decays over; default ``steps``).
+        decays over; default ``steps``). clip_norm: every member's gradients scaled to a global
+        norm of at most this first (``fit``'s ``clip_norm``).
       batch_size: rows per step (each member's own keyed epochs over its rows); None: all of them.
       keys: ``(N,)`` PRNG keys, required with ``batch_size``.
       train_rows: each member's rows, ``(N, L)`` (or ``(L,)`` for all); default every row.
@@ -278,7 +295,7 @@ def train_population(
         raise ValueError(
             f"learning_rate must be > 0 for every member, got {hyperparams['learning_rate']!r}"
         )
-    opt = optax_optimizer(optimizer, values, schedule, options)
+    opt = optax_optimizer(optimizer, values, schedule, options, clip_norm)
     if schedule != "constant":
         values.setdefault("total_steps", np.full(n, float(steps)))
         values.setdefault("warmup_steps", np.zeros(n))

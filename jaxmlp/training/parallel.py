@@ -83,7 +83,10 @@ def request_cpu_devices(n: int) -> None:
     ``--devices`` in single-process runs, first thing.
     """
     if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
-        jax.config.update("jax_num_cpu_devices", n)
+        try:
+            jax.config.update("jax_num_cpu_devices", n)
+        except RuntimeError:  # JAX already started (``main`` called in a working process):
+            pass  # the devices are what they are; a run that needs more says so in one line
 
 
 def axis_size(mesh: Mesh) -> int:
