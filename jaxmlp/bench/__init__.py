@@ -54,7 +54,7 @@ from jaxmlp.bench.common import (  # noqa: F401 (the helpers the experiments cal
 )
 from jaxmlp.bench.population import w3, w4
 from jaxmlp.bench.report import markdown
-from jaxmlp.bench.tutorial import w1
+from jaxmlp.bench.seed_network import w1
 
 __all__ = ["run", "main"]
 
