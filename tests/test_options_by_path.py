@@ -18,6 +18,7 @@ import pytest
 
 import jaxmlp
 from jaxmlp import NpySource, ParquetSource
+from jaxmlp.training import early_stopping
 from tests.settings import thorough_only
 from tests.test_streamed import assert_leaves_close
 
@@ -154,3 +155,71 @@ def test_every_option_works_on_every_path_or_is_refused_in_one_line(sources, pat
         if option == "resume":
             without = train(sources[path], "devices", devices=None)
         assert took_effect(option, got, without), option
+
+
+# A population of one (train_population, the engine of an ensemble): fit's options as its keywords
+# take them (validation as row indices into the shared data, a check every chunk of 10 steps), or
+# why it does not offer one. The member must equal fit's run of the same option.
+NOT_OFFERED = {
+    "monitor": "the monitor records one network, not each member",
+    "resume": "every member's optimizer state starts afresh (no opt_state, start_step)",
+    "history=False": "it keeps a mean loss per check, not a loss per step",
+    "callback": "the members train to the end in one compiled call: no host between checks",
+}
+VALIDATION_ROWS = np.arange(ROWS, ROWS + len(X_VAL))
+
+
+def population_run(option):
+    """``(fit's run, the member's (params, best step, validation losses))`` of ``option``."""
+    x, y = rows()
+    key = jax.random.key(1)
+    data = (np.concatenate([x, X_VAL]), np.concatenate([y, Y_VAL]))
+    run = dict(steps=60, optimizer="adam", hyperparams={"learning_rate": 0.01}, batch_size=32,
+               keys=key[None], check_every=10, train_rows=np.arange(ROWS))  # fmt: skip
+    if option in ("validation_data", "restore_best=False", "patience"):
+        run |= dict(validation_rows=VALIDATION_ROWS)
+    if option == "validation_fraction":
+        # fit's split: held_out with the second half of its key (its first draws the batches)
+        train, valid = early_stopping.held_out(ROWS, 0.2, jax.random.split(key)[1])
+        run |= dict(train_rows=train, validation_rows=valid)
+    if option == "patience":
+        run |= dict(patience=1, steps=600)
+    if option == "schedule":
+        run |= dict(schedule="cosine", hyperparams={"learning_rate": 0.01, "warmup_steps": 10})
+    if option == "weight_decay":
+        run |= dict(optimizer="adamw", hyperparams={"learning_rate": 0.01, "weight_decay": 0.5})
+    if option == "clip_norm":
+        run |= dict(clip_norm=0.01)
+    if option == "devices":
+        run |= dict(devices=1)
+    params = jax.tree_util.tree_map(lambda a: a[None], NET.init(jax.random.key(0)))
+    out = jaxmlp.train_population(NET, params, *data, **run)
+    member = jax.tree_util.tree_map(
+        lambda a: np.asarray(a)[0],
+        out.last_params if option == "restore_best=False" else out.params,
+    )
+    return member, out
+
+
+@pytest.mark.parametrize(
+    "option", [pytest.param(o, marks=[] if o in NOT_OFFERED else thorough_only) for o in OPTIONS]
+)
+def test_a_population_of_one_runs_every_option_as_fit_or_says_why_not(sources, option):
+    import inspect
+
+    keywords = inspect.signature(jaxmlp.train_population).parameters
+    if option in NOT_OFFERED:  # the table changes when the population offers it
+        name = {"resume": "opt_state", "history=False": "history"}.get(option, option)
+        assert name not in keywords, f"train_population offers {option}: move it into the table"
+        return
+    member, out = population_run(option)
+    one = train(sources["memory"], option)
+    assert_leaves_close(member, one.params)
+    validating = one.validation_losses is not None
+    assert (out.validation_loss is not None) == validating
+    if validating:
+        np.testing.assert_allclose(out.validation_loss[: len(one.validation_losses), 0],
+                                   one.validation_losses, rtol=1e-5)  # fmt: skip
+        assert int(out.best_step[0]) == one.best_step
+    assert bool(out.stopped[0]) == one.stopped
+    assert int(out.steps_run[0]) == (one.validation_steps[-1] if validating else one.step)
