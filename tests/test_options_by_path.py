@@ -223,3 +223,63 @@ def test_a_population_of_one_runs_every_option_as_fit_or_says_why_not(sources, o
         assert int(out.best_step[0]) == one.best_step
     assert bool(out.stopped[0]) == one.stopped
     assert int(out.steps_run[0]) == (one.validation_steps[-1] if validating else one.step)
+
+
+# An estimator (TabularClassifier: the data-file recipe on a DataFrame): fit's options as its
+# keywords, which are `jaxmlp train`'s options; every run here an ensemble of two for 10 epochs.
+ESTIMATOR = {
+    "validation_fraction": dict(validation_fraction=0.2),
+    "patience": dict(validation_fraction=0.2, patience=1, epochs=200),
+    "schedule": dict(schedule="cosine", warmup_steps=10),
+    "weight_decay": dict(weight_decay=0.5),
+    "clip_norm": dict(clip_norm=0.01),
+    "devices": dict(devices=1),
+}
+ESTIMATOR_NOT_OFFERED = {
+    "validation_data": "fit(X, y) holds out validation_fraction of its own rows",
+    "restore_best=False": "the recipe keeps each member's best check",
+    "monitor": "the monitor records one network, not each member",
+    "resume": "fit starts afresh, as scikit-learn's estimators do without warm_start",
+    "history=False": "the summary keeps a mean loss per check, not a loss per step",
+    "callback": "the members train to the end in one compiled call: no host between checks",
+}
+
+
+def estimator_fit(**options):
+    import pandas as pd
+
+    from jaxmlp.sklearn import TabularClassifier
+
+    x, y = rows()
+    frame = pd.DataFrame(x, columns=["a", "b", "c", "d"])
+    run = dict(ensemble=2, epochs=10, learning_rate=0.01, batch_size=32) | options
+    return TabularClassifier(**run).fit(frame, y)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [pytest.param(o, marks=[] if o in ESTIMATOR_NOT_OFFERED else thorough_only) for o in OPTIONS],
+)
+def test_an_estimator_takes_every_option_or_says_why_not(option):
+    """Each option takes effect as it says (the run differs from the run without it, or for
+    devices=1 does not), or the table says why the estimator has no such keyword."""
+    import inspect
+
+    from jaxmlp.sklearn import TabularClassifier
+
+    keywords = inspect.signature(TabularClassifier).parameters
+    if option in ESTIMATOR_NOT_OFFERED:
+        name = {"resume": "warm_start", "history=False": "history"}.get(option, option)
+        assert name not in keywords, f"TabularClassifier offers {option}: move it into the table"
+        return
+    got = estimator_fit(**ESTIMATOR[option]).summary_
+    without = estimator_fit().summary_
+    if option == "validation_fraction":
+        assert got["validation_fraction"] == 0.2 and got["ensemble"]["member_rows"] == 480
+        assert "validation_fraction" not in without or not without["validation_fraction"]
+    elif option == "patience":
+        assert max(got["ensemble"]["steps_run"]) < 200 * 15  # stopped before its 200 epochs
+    elif option == "devices":
+        assert got["final_loss"] == pytest.approx(without["final_loss"], rel=1e-5)
+    else:
+        assert got["final_loss"] != pytest.approx(without["final_loss"], rel=1e-3), option

@@ -398,3 +398,15 @@ def test_a_bag_needs_an_ensemble(tmp_path, capsys):
     s = run_json(capsys, "train", str(p), "--target", "y", "--bag", "0.5", "--ensemble", "2",
                  "--epochs", "3")  # fmt: skip
     assert s["ensemble"]["bag"] == 0.5 and s["ensemble"]["member_rows"] == 60
+
+
+def test_patience_without_a_validation_split_is_refused_in_one_line(tmp_path, capsys):
+    """--epochs trains with no validation split of the recipe's, so --patience has no loss to
+    watch: refused before training, naming the flag that gives it one."""
+    p = regression_file(tmp_path, n=120)
+    code, _, err = run(capsys, "train", str(p), "--target", "y", "--epochs", "3",
+                       "--patience", "2")  # fmt: skip
+    assert_one_line_error(code, err, "--patience needs --validation-fraction")
+    s = run_json(capsys, "train", str(p), "--target", "y", "--epochs", "3", "--patience", "2",
+                 "--validation-fraction", "0.2", "--ensemble", "2")  # fmt: skip
+    assert s["patience"] == 2 and s["validation_fraction"] == 0.2

@@ -132,7 +132,10 @@ def _outcome(net, fitted, params, n_rows, batch, steps, k, cfg, dtype):
     and the latest best step among them."""
     every = math.ceil(n_rows / batch) if batch else 1
     every = min(every, steps)
-    train_loss = np.nanmean(np.asarray(fitted.train_loss, np.float64), axis=1)
+    t = np.asarray(fitted.train_loss, np.float64)
+    run = ~np.isnan(t)  # the members that ran each period (none: a period after every stop)
+    train_loss = np.where(run, t, 0).sum(axis=1) / np.maximum(run.sum(axis=1), 1)
+    train_loss[~run.any(axis=1)] = np.nan
     ran = int(np.max(fitted.steps_run))
     losses = np.repeat(train_loss, every)[:ran]
     summary = {

@@ -61,6 +61,11 @@ def plan(ds: Dataset, cfg: RunConfig, checkpoint_dir: str | None, resume: bool) 
     steps = resolve_steps(ds, cfg, batch_size)
     asked = cfg.ensemble
     cfg = resolved(ds, cfg, steps)
+    if cfg.patience is not None and not cfg.validation_fraction and not ds.source:
+        raise ValueError(
+            "--patience needs --validation-fraction (the loss it watches; a run that names "
+            "--steps or --epochs has no validation split of its own)"
+        )
     if (cfg.ensemble or 1) > 1:
         refused = [flag for f, flag in ENSEMBLE_REFUSES.items() if getattr(cfg, f) is not None]
         refused += ["--checkpoint"] if checkpoint_dir else []

@@ -22,10 +22,20 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 __all__ = ["TabularClassifier", "TabularRegressor"]
 
 TARGET = "__jaxmlp_target__"
+# the keywords that are `jaxmlp train`'s options of the same names (RunConfig's fields)
+TRAINING = (
+    "ensemble", "bag", "epochs", "time_budget", "validation_fraction", "patience",
+    "label_smoothing", "learning_rate", "batch_size", "weight_decay", "schedule", "warmup_steps",
+    "clip_norm", "devices",
+)  # fmt: skip
 
 
 class _Tabular(BaseEstimator):
-    """The shared fit and encoding of the two estimators."""
+    """The shared fit and encoding of the two estimators. Every keyword but ``missing``,
+    ``scaling`` and ``random_state`` (the seed) is ``jaxmlp train``'s option of the same name
+    (``--ensemble``, ..., ``--clip-norm``, ``--devices``), None leaving the recipe's choice, and
+    means what it means there: ``learning_rate`` trains with no schedule or weight decay unless
+    they are given too, ``epochs`` one network that long unless ``ensemble`` is given."""
 
     _task = ""
 
@@ -39,7 +49,15 @@ class _Tabular(BaseEstimator):
         missing: str = "impute",
         scaling: str = "standard",
         validation_fraction: float | None = None,
+        patience: int | None = None,
         label_smoothing: float | None = None,
+        learning_rate: float | None = None,
+        batch_size: int | None = None,
+        weight_decay: float | None = None,
+        schedule: str | None = None,
+        warmup_steps: int | None = None,
+        clip_norm: float | None = None,
+        devices: int | None = None,
         random_state: int = 0,
     ):
         self.ensemble = ensemble
@@ -49,7 +67,15 @@ class _Tabular(BaseEstimator):
         self.missing = missing
         self.scaling = scaling
         self.validation_fraction = validation_fraction
+        self.patience = patience
         self.label_smoothing = label_smoothing
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.warmup_steps = warmup_steps
+        self.clip_norm = clip_norm
+        self.devices = devices
         self.random_state = random_state
 
     def _table(self, X, y=None):
@@ -86,13 +112,8 @@ class _Tabular(BaseEstimator):
             pq.write_table(self._table(X, y), path)
             ds = read_table(path, TARGET, self._task, missing=self.missing, scaling=self.scaling)
         cfg = RunConfig(
-            epochs=self.epochs,
+            **{name: getattr(self, name) for name in TRAINING},
             seed=self.random_state,
-            time_budget=self.time_budget,
-            ensemble=self.ensemble,
-            bag=self.bag,
-            validation_fraction=self.validation_fraction,
-            label_smoothing=self.label_smoothing,
         )
         out = run.train(ds, cfg)
         self.model_ = prediction.model_from_run(ds, out.net, out.result.params, out.summary)

@@ -7,9 +7,9 @@ exit status 2. Heavy imports happen inside the command that needs them.
 
 from jaxmlp.cli.commands.bench import cmd_bench
 from jaxmlp.cli.commands.model import cmd_evaluate, cmd_export, cmd_predict
+from jaxmlp.cli.commands.seed import cmd_gradcheck, cmd_reproduce, cmd_trace
 from jaxmlp.cli.commands.sweep import cmd_sweep
 from jaxmlp.cli.commands.train import cmd_train
-from jaxmlp.cli.commands.seed import cmd_gradcheck, cmd_reproduce, cmd_trace
 
 __all__ = [
     "cmd_gradcheck",
