@@ -76,11 +76,11 @@ def plan(ds: Dataset, cfg: RunConfig, checkpoint_dir: str | None, resume: bool) 
             )
         if refused or ds.source is not None:
             cfg = dataclasses.replace(cfg, ensemble=1)
-        elif cfg.devices and cfg.ensemble % cfg.devices:
+        elif cfg.devices and (k := cfg.ensemble or 1) % cfg.devices:
             d = cfg.devices
             raise ValueError(
-                f"--ensemble {cfg.ensemble} does not split over --devices {d}: use a multiple of "
-                f"{d} (e.g. {max(d, cfg.ensemble - cfg.ensemble % d)})"
+                f"--ensemble {k} does not split over --devices {d}: use a multiple of {d} "
+                f"(e.g. {max(d, k - k % d)})"
             )
     if cfg.bag is not None:
         if (
