@@ -37,83 +37,57 @@ __all__ = ["OPSET", "to_onnx", "export"]
 OPSET = 19  # ONNX's default domain; Equal compares strings from opset 19 on
 
 
+class _Graph:
+    """The nodes, initialisers and inputs of a graph being built, each name made unique."""
+
+    def __init__(self, dtype):
+        from onnx import TensorProto
+
+        self.dtype = np.dtype(dtype)
+        self.elem = TensorProto.DOUBLE if self.dtype == np.float64 else TensorProto.FLOAT
+        self.nodes: list = []
+        self.inits: list = []
+        self.inputs: list = []
+        self.count = itertools.count()
+
+    def const(self, value, name_hint: str) -> str:
+        """An initialiser holding ``value``; its name."""
+        from onnx import numpy_helper
+
+        name = f"{name_hint}_{next(self.count)}"
+        self.inits.append(numpy_helper.from_array(np.asarray(value), name))
+        return name
+
+    def op(self, kind: str, ins: list[str], **attrs) -> str:
+        """A node ``kind`` of ``ins``; the name of its one output."""
+        from onnx import helper
+
+        out = f"{kind.lower()}_{next(self.count)}"
+        self.nodes.append(helper.make_node(kind, ins, [out], **attrs))
+        return out
+
+
 def to_onnx(model):
     """The :class:`~jaxmlp.io.modelfile.Model` as an ``onnx.ModelProto`` (checked)."""
     import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper
 
-    dtype = np.dtype(model.mean.dtype)
-    elem = TensorProto.DOUBLE if dtype == np.float64 else TensorProto.FLOAT
-    nodes, inits, inputs = [], [], []
-    count = itertools.count()
-
-    def const(value, name_hint: str) -> str:
-        name = f"{name_hint}_{next(count)}"
-        inits.append(numpy_helper.from_array(np.asarray(value), name))
-        return name
-
-    def op(kind: str, ins: list[str], **attrs) -> str:
-        out = f"{kind.lower()}_{next(count)}"
-        nodes.append(helper.make_node(kind, ins, [out], **attrs))
-        return out
-
-    encoded = []
-    for c in model.encoding().columns:
-        if c.categories is None:
-            inputs.append(helper.make_tensor_value_info(c.name, elem, ["N", 1]))
-            value, absent = c.name, None
-            if c.imputes:  # NaN is missing: the fill in its place
-                absent = op("IsNaN", [c.name])
-                fill = const(np.asarray(c.fill if c.fill is not None else 0.0, dtype), "fill")
-                value = op("Where", [absent, fill, c.name])
-            encoded.append(value)
-        else:
-            inputs.append(helper.make_tensor_value_info(c.name, TensorProto.STRING, ["N", 1]))
-            cats = const(np.asarray(c.categories, dtype=object), "categories")
-            encoded.append(op("Cast", [op("Equal", [c.name, cats])], to=elem))
-            if c.missing:  # the empty string is missing
-                absent = op("Equal", [c.name, const(np.asarray([""], dtype=object), "empty")])
-        if c.missing:
-            encoded.append(op("Cast", [absent], to=elem))
-    h = encoded[0] if len(encoded) == 1 else op("Concat", encoded, axis=1)
-    h = op(
-        "Div",
-        [
-            op("Sub", [h, const(model.mean.astype(dtype), "mean")]),
-            const(model.std.astype(dtype), "std"),
-        ],
-    )
-    clipped = model.encoding().value_inputs(clipped_only=True)
-    if clipped.size:  # z / sqrt(1 + m (z/3)^2), m 1 on the clipped inputs and 0 elsewhere
-        mask = np.zeros(len(model.mean), dtype)
-        mask[clipped] = 1 / 9
-        square = op("Mul", [op("Mul", [h, h]), const(mask, "clip_mask")])
-        root = op("Sqrt", [op("Add", [square, const(np.asarray(1.0, dtype), "one")])])
-        h = op("Div", [h, root])
+    g = _Graph(model.mean.dtype)
+    h = _scaled(g, model, _encoded(g, model))
     net = model.net
     last = len(model.params) - 1
     for i, layer in enumerate(model.params):
-        w = np.asarray(layer["w"], dtype)
-        h = op("MatMul", [h, const(np.ascontiguousarray(w.T), f"w{i}")])
+        w = np.asarray(layer["w"], g.dtype)
+        h = g.op("MatMul", [h, g.const(np.ascontiguousarray(w.T), f"w{i}")])
         if "b" in layer:
-            h = op("Add", [h, const(np.asarray(layer["b"], dtype), f"b{i}")])
-        h = _activation(op, const, h, net.output_activation if i == last else net.activation, dtype)
-    outputs = [helper.make_tensor_value_info("output", elem, ["N", net.sizes[-1]])]
-    nodes.append(helper.make_node("Identity", [h], ["output"]))
+            h = g.op("Add", [h, g.const(np.asarray(layer["b"], g.dtype), f"b{i}")])
+        act = net.output_activation if i == last else net.activation
+        h = _activation(g.op, g.const, h, act, g.dtype)
+    outputs = [helper.make_tensor_value_info("output", g.elem, ["N", net.sizes[-1]])]
+    g.nodes.append(helper.make_node("Identity", [h], ["output"]))
     if model.task == "classification":
-        if net.sizes[-1] == 1:
-            index = op(
-                "Cast",
-                [op("Greater", [h, const(np.asarray(0.5, dtype), "half")])],
-                to=TensorProto.INT64,
-            )
-            index = op("Squeeze", [index, const(np.asarray([1], np.int64), "axis")])
-        else:
-            index = op("ArgMax", [h], axis=1, keepdims=0)
-        names = const(np.asarray(model.class_names, dtype=object), "classes")
-        nodes.append(helper.make_node("Gather", [names, index], ["label"], axis=0))
-        outputs.append(helper.make_tensor_value_info("label", TensorProto.STRING, ["N"]))
-    graph = helper.make_graph(nodes, "jaxmlp", inputs, outputs, inits)
+        outputs.append(_label(g, model, h))
+    graph = helper.make_graph(g.nodes, "jaxmlp", g.inputs, outputs, g.inits)
     proto = helper.make_model(
         graph,
         opset_imports=[helper.make_opsetid("", OPSET)],
@@ -133,6 +107,64 @@ def to_onnx(model):
     helper.set_model_props(proto, metadata)
     onnx.checker.check_model(proto, full_check=True)
     return proto
+
+
+def _encoded(g: _Graph, model) -> str:
+    """The graph's inputs, one per raw feature column, encoded and concatenated in the model's
+    order (module docstring); the name of the ``(N, n_in)`` result."""
+    from onnx import TensorProto, helper
+
+    encoded = []
+    for c in model.encoding().columns:
+        if c.categories is None:
+            g.inputs.append(helper.make_tensor_value_info(c.name, g.elem, ["N", 1]))
+            value, absent = c.name, None
+            if c.imputes:  # NaN is missing: the fill in its place
+                absent = g.op("IsNaN", [c.name])
+                fill = g.const(np.asarray(c.fill if c.fill is not None else 0.0, g.dtype), "fill")
+                value = g.op("Where", [absent, fill, c.name])
+            encoded.append(value)
+        else:
+            g.inputs.append(helper.make_tensor_value_info(c.name, TensorProto.STRING, ["N", 1]))
+            cats = g.const(np.asarray(c.categories, dtype=object), "categories")
+            encoded.append(g.op("Cast", [g.op("Equal", [c.name, cats])], to=g.elem))
+            if c.missing:  # the empty string is missing
+                empty = g.const(np.asarray([""], dtype=object), "empty")
+                absent = g.op("Equal", [c.name, empty])
+        if c.missing:
+            encoded.append(g.op("Cast", [absent], to=g.elem))
+    return encoded[0] if len(encoded) == 1 else g.op("Concat", encoded, axis=1)
+
+
+def _scaled(g: _Graph, model, h: str) -> str:
+    r""":math:`z = (h - \mu) / \sigma`, smoothly clipped where the model says so:
+    :math:`z / \sqrt{1 + m (z/3)^2}`, :math:`m` 1 on the clipped inputs and 0 elsewhere."""
+    mean = g.const(model.mean.astype(g.dtype), "mean")
+    h = g.op("Div", [g.op("Sub", [h, mean]), g.const(model.std.astype(g.dtype), "std")])
+    clipped = model.encoding().value_inputs(clipped_only=True)
+    if clipped.size:
+        mask = np.zeros(len(model.mean), g.dtype)
+        mask[clipped] = 1 / 9
+        square = g.op("Mul", [g.op("Mul", [h, h]), g.const(mask, "clip_mask")])
+        root = g.op("Sqrt", [g.op("Add", [square, g.const(np.asarray(1.0, g.dtype), "one")])])
+        h = g.op("Div", [h, root])
+    return h
+
+
+def _label(g: _Graph, model, h: str):
+    """The ``label`` output ``(N,)``: the class name of each row of the outputs ``h`` (argmax,
+    or ``h > 0.5`` for one logistic output); its value info."""
+    from onnx import TensorProto, helper
+
+    if model.net.sizes[-1] == 1:
+        half = g.const(np.asarray(0.5, g.dtype), "half")
+        index = g.op("Cast", [g.op("Greater", [h, half])], to=TensorProto.INT64)
+        index = g.op("Squeeze", [index, g.const(np.asarray([1], np.int64), "axis")])
+    else:
+        index = g.op("ArgMax", [h], axis=1, keepdims=0)
+    names = g.const(np.asarray(model.class_names, dtype=object), "classes")
+    g.nodes.append(helper.make_node("Gather", [names, index], ["label"], axis=0))
+    return helper.make_tensor_value_info("label", TensorProto.STRING, ["N"])
 
 
 def _activation(op, const, h: str, name: str, dtype) -> str:
