@@ -12,7 +12,7 @@ from jaxmlp.cli.process import emit, enable_x64
 from jaxmlp.cli.run_config import RunConfig, build_network
 from jaxmlp.cli.summary import check_summary, targets
 
-__all__ = ["cmd_sweep"]
+__all__ = ["cmd_sweep", "sweep_summary"]
 
 # --- sweep ------------------------------------------------------------------------
 
@@ -55,56 +55,14 @@ def cmd_sweep(args) -> int:
             devices=args.devices,
             layout=args.layout,
         )
-    final = r.final_loss
-    finite = np.isfinite(final)
-    best = (
-        np.unravel_index(np.nanargmin(np.where(finite, final, np.nan)), final.shape)
-        if finite.any()
-        else None
-    )
-    summary: dict[str, Any] = {
-        "dataset": ds.name,
-        "network": dataclasses.asdict(net),
-        "nets": r.nets,
-        "learning_rates": r.learning_rates.size,
-        "seeds": r.seeds.size,
-        "layout": r.layout,
-        "steps": r.steps,
-        "seconds": r.seconds,
-        "net_steps_per_second": r.net_steps_per_second,
-        "diverged": int((~finite).sum()),
-        "gradient_check": check_summary(r.gradient_check),
-        "median_final_loss": float(np.nanmedian(np.where(finite, final, np.nan)))
-        if finite.any()
-        else None,
-        "best": None
-        if best is None
-        else {
-            "learning_rate": float(r.learning_rates[best[0]]),
-            "seed": int(r.seeds[best[1]]),
-            "final_loss": float(final[best]),
-        },
-    }
-    if ds.task == "classification":
-        import jax
-
-        from jaxmlp.training.parallel import gather, to_host
-
-        acc = population.accuracy(
-            net,
-            jax.tree_util.tree_map(lambda a: to_host(gather(a)), r.params),
-            ds.x_train,
-            ds.y_train,
-        )
-        summary["all_correct_rate"] = float((acc == 1.0).mean())
-        summary["mean_train_accuracy"] = float(acc.mean())
+    summary = sweep_summary(ds, net, r)
     if args.plot and leader:
         from pathlib import Path
 
         from jaxmlp.cli import plots
 
         plots.sweep_heatmap(
-            final,
+            r.final_loss,
             r.learning_rates,
             Path(args.plot) / "sweep.png",
             f"{ds.name}: final loss after {r.steps} steps, {r.nets} networks",
@@ -125,3 +83,48 @@ def cmd_sweep(args) -> int:
             )
         )
     return 0
+
+
+def sweep_summary(ds, net, r) -> dict[str, Any]:
+    """What a sweep reports: its size and speed, the divergences, the gradient check, the median
+    final loss and the best (learning rate, seed) among the finite ones, and for classes the
+    members' training accuracy."""
+    import numpy as np
+
+    from jaxmlp.training import population
+
+    final = r.final_loss
+    finite = np.isfinite(final)
+    kept = np.where(finite, final, np.nan)
+    best = np.unravel_index(np.nanargmin(kept), final.shape) if finite.any() else None
+    summary: dict[str, Any] = {
+        "dataset": ds.name,
+        "network": dataclasses.asdict(net),
+        "nets": r.nets,
+        "learning_rates": r.learning_rates.size,
+        "seeds": r.seeds.size,
+        "layout": r.layout,
+        "steps": r.steps,
+        "seconds": r.seconds,
+        "net_steps_per_second": r.net_steps_per_second,
+        "diverged": int((~finite).sum()),
+        "gradient_check": check_summary(r.gradient_check),
+        "median_final_loss": float(np.nanmedian(kept)) if finite.any() else None,
+        "best": None
+        if best is None
+        else {
+            "learning_rate": float(r.learning_rates[best[0]]),
+            "seed": int(r.seeds[best[1]]),
+            "final_loss": float(final[best]),
+        },
+    }
+    if ds.task == "classification":
+        import jax
+
+        from jaxmlp.training.parallel import gather, to_host
+
+        stacked = jax.tree_util.tree_map(lambda a: to_host(gather(a)), r.params)
+        acc = population.accuracy(net, stacked, ds.x_train, ds.y_train)
+        summary["all_correct_rate"] = float((acc == 1.0).mean())
+        summary["mean_train_accuracy"] = float(acc.mean())
+    return summary
