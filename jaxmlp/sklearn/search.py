@@ -26,7 +26,7 @@ import functools
 import sys
 import time
 from collections import defaultdict
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import numpy as np
@@ -141,12 +141,26 @@ def _cohort_key(member: Member) -> tuple:
     return (member.source, seed, np.asarray(rows.train).tobytes(), np.asarray(rows.valid).tobytes())
 
 
-def _train(members, epochs: int, mesh=None) -> int:
-    """One population: members grouped into cohorts that share their rows and epoch orders (so
-    each batch is gathered once and the cohort's first-layer products are one wide product), the
-    cohorts padded to one size with frozen copies, the data stored once; with a ``mesh``, the
-    cohorts (padded to a multiple of its size with frozen ones) split over it. Returns the
-    training rows the members went through (rows x epochs)."""
+class _Layout(NamedTuple):
+    """A population laid out for :func:`stochastic.run_population`: the shared ``data``, the
+    ``grid`` of (cohort, member) -> the member or None (a frozen copy filling its cohort), each
+    cohort's ``lead`` member, its ``rows`` (stacked :class:`stochastic.Subset`), the ``solver``,
+    the longest training rows ``size`` and the stacked ``rules`` and ``state``."""
+
+    data: tuple
+    grid: list
+    lead: list
+    rows: Any
+    solver: stochastic.Solver
+    size: int
+    rules: Any
+    state: Any
+
+
+def _layout(members, epochs: int, mesh) -> _Layout:
+    """Members grouped into cohorts that share their rows and epoch orders, the cohorts padded to
+    one size with frozen copies (with a ``mesh``, their count to a multiple of its size), the data
+    of every distinct problem stored once."""
     slots: dict[int, tuple[int, Problem]] = {}
     for m in members:
         if m.source not in slots:
@@ -174,19 +188,29 @@ def _train(members, epochs: int, mesh=None) -> int:
     batch = first.solver.batch
     ragged = any(-(-int(r.n_train) // batch) < -(-size // batch) for r in rows)  # a step of padding
     solver = stochastic.Solver(**(first.solver.__dict__ | {"epochs": epochs, "ragged": ragged}))
-    # (cohort, member) -> the member, or None for a frozen copy filling the cohort
     grid = [[c[i] if i < len(c) else None for i in range(width)] for c in cohorts]
     fill = [[m if m is not None else head for m in row] for row, head in zip(grid, lead)]
     rules = _stack([_stack([m.start.rules for m in row]) for row in fill])
     state = _stack([_stack([m.start.state for m in row]) for row in fill])
-    rows = _stack(rows)
-    n_train = np.asarray(rows.n_train)
+    return _Layout(data, grid, lead, _stack(rows), solver, size, rules, state)
+
+
+def _train(members, epochs: int, mesh=None) -> int:
+    """One population (:func:`_layout`: cohorts that share their rows and epoch orders, so each
+    batch is gathered once and the cohort's first-layer products are one wide product) trained
+    on the engine, calls of at most ``epochs`` epochs; with a ``mesh``, the cohorts split over
+    it. Each member's estimator records its epochs and keeps its parameters. Returns the
+    training rows the members went through (rows x epochs)."""
+    lay = _layout(members, epochs, mesh)
+    solver, grid, lead, data = lay.solver, lay.grid, lay.lead, lay.data
+    n_train = np.asarray(lay.rows.n_train)
     split = (lambda tree: tree) if mesh is None else functools.partial(parallel.shard_leaves, mesh)
     left = np.array([[m.start.left if m is not None else 0 for m in row] for row in grid])
     problem = members[0].problem
     seen = 0
     with running(problem.X.dtype, problem.device):
-        rules, state, rows = split(rules), split(state), split(rows)  # in the data's precision
+        # in the data's precision
+        rules, state, rows = split(lay.rules), split(lay.state), split(lay.rows)
         if mesh is not None:
             data = parallel.replicate(mesh, data)
 
@@ -194,7 +218,7 @@ def _train(members, epochs: int, mesh=None) -> int:
             nonlocal state, seen
             perms = None
             if solver.shuffle:
-                perms = np.zeros((len(cohorts), epochs, size), np.int32)
+                perms = np.zeros((len(grid), epochs, lay.size), np.int32)
                 for g, head in enumerate(lead):
                     if wanted[g].max():
                         own = stochastic_fit.orders(
