@@ -116,9 +116,10 @@ def _encoded(g: _Graph, model) -> str:
 
     encoded = []
     for c in model.encoding().columns:
+        absent: str | None = None
         if c.categories is None:
             g.inputs.append(helper.make_tensor_value_info(c.name, g.elem, ["N", 1]))
-            value, absent = c.name, None
+            value = c.name
             if c.imputes:  # NaN is missing: the fill in its place
                 absent = g.op("IsNaN", [c.name])
                 fill = g.const(np.asarray(c.fill if c.fill is not None else 0.0, g.dtype), "fill")
@@ -131,7 +132,8 @@ def _encoded(g: _Graph, model) -> str:
             if c.missing:  # the empty string is missing
                 empty = g.const(np.asarray([""], dtype=object), "empty")
                 absent = g.op("Equal", [c.name, empty])
-        if c.missing:
+        if c.missing:  # (a column with an indicator imputes: absent is set above)
+            assert absent is not None
             encoded.append(g.op("Cast", [absent], to=g.elem))
     return encoded[0] if len(encoded) == 1 else g.op("Concat", encoded, axis=1)
 
