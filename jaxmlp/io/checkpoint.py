@@ -137,6 +137,43 @@ def load(directory: str | Path, *, net: MLP | None = None, opt_state_template=No
       CheckpointError: with a message saying what is wrong.
     """
     path = Path(directory) / FILENAME
+    meta, arrays = _verified(path)
+    try:
+        saved_net = MLP(**{**meta["config"], "sizes": tuple(meta["config"]["sizes"])})
+    except (TypeError, ValueError, KeyError) as e:
+        raise CheckpointError(f"checkpoint {path} holds an invalid configuration: {e}") from None
+    if net is not None and saved_net != net:
+        raise CheckpointError(
+            f"checkpoint {path} is for a different network: it holds {_describe(saved_net)}, this run asks for {_describe(net)}"
+        )
+    params = []
+    for i in range(len(saved_net.sizes) - 1):
+        layer = {
+            k: jnp.asarray(arrays[f"params/{i}/{k}"])
+            for k in ("w", "b")
+            if f"params/{i}/{k}" in arrays
+        }
+        params.append(layer)
+    layers = tuple(params)
+    try:
+        check_params(saved_net, layers)
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(
+            f"checkpoint {path} holds parameters that do not fit its network: {e}"
+        ) from None
+    opt_state = _opt_state(path, meta, arrays, opt_state_template)
+    key = arrays["key"]
+    key = (
+        jax.random.wrap_key_data(jnp.asarray(key), impl=meta["key_impl"])
+        if meta.get("key_impl")
+        else jnp.asarray(key)
+    )
+    return Checkpoint(saved_net, layers, opt_state, int(meta["step"]), key, meta)
+
+
+def _verified(path: Path) -> tuple[dict, dict]:
+    """``(metadata, arrays)`` of the checkpoint file ``path``: read as an npz without pickle, its
+    format and version this jaxmlp's, its SHA-256 that of its contents; else CheckpointError."""
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}")
     try:
@@ -166,29 +203,12 @@ def load(directory: str | Path, *, net: MLP | None = None, opt_state_template=No
         raise CheckpointError(
             f"checkpoint {path} is damaged: its SHA-256 checksum does not match its contents"
         )
-    try:
-        saved_net = MLP(**{**meta["config"], "sizes": tuple(meta["config"]["sizes"])})
-    except (TypeError, ValueError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {path} holds an invalid configuration: {e}") from None
-    if net is not None and saved_net != net:
-        raise CheckpointError(
-            f"checkpoint {path} is for a different network: it holds {_describe(saved_net)}, this run asks for {_describe(net)}"
-        )
-    params = []
-    for i in range(len(saved_net.sizes) - 1):
-        layer = {
-            k: jnp.asarray(arrays[f"params/{i}/{k}"])
-            for k in ("w", "b")
-            if f"params/{i}/{k}" in arrays
-        }
-        params.append(layer)
-    layers = tuple(params)
-    try:
-        check_params(saved_net, layers)
-    except (ValueError, TypeError) as e:
-        raise CheckpointError(
-            f"checkpoint {path} holds parameters that do not fit its network: {e}"
-        ) from None
+    return meta, arrays
+
+
+def _opt_state(path: Path, meta: dict, arrays: dict, template):
+    """The optimizer state of the checkpoint's arrays, in ``template``'s tree (None without one),
+    each leaf checked against the template's shape and dtype; else CheckpointError."""
     leaves = [
         arrays[f"opt_state/{i}"]
         for i in range(meta.get("n_opt_state_leaves", 0))
@@ -196,28 +216,21 @@ def load(directory: str | Path, *, net: MLP | None = None, opt_state_template=No
     ]
     if len(leaves) != meta.get("n_opt_state_leaves", 0):
         raise CheckpointError(f"checkpoint {path} is missing optimizer-state arrays")
-    opt_state = None
-    if opt_state_template is not None:
-        t_leaves, treedef = jax.tree_util.tree_flatten(opt_state_template)
-        if len(t_leaves) != len(leaves):
+    if template is None:
+        return None
+    t_leaves, treedef = jax.tree_util.tree_flatten(template)
+    if len(t_leaves) != len(leaves):
+        raise CheckpointError(
+            f"checkpoint {path} holds {len(leaves)} optimizer-state arrays; this run's optimizer has {len(t_leaves)} "
+            f"(it was saved with {meta.get('extra', {}).get('optimizer', 'another optimizer')!r})"
+        )
+    for i, (a, t) in enumerate(zip(leaves, t_leaves)):
+        if a.shape != np.shape(t) or a.dtype != np.asarray(t).dtype:
             raise CheckpointError(
-                f"checkpoint {path} holds {len(leaves)} optimizer-state arrays; this run's optimizer has {len(t_leaves)} "
-                f"(it was saved with {meta.get('extra', {}).get('optimizer', 'another optimizer')!r})"
+                f"checkpoint {path}: optimizer-state array {i} has shape {a.shape} and dtype {a.dtype}, "
+                f"expected {np.shape(t)} and {np.asarray(t).dtype}"
             )
-        for i, (a, t) in enumerate(zip(leaves, t_leaves)):
-            if a.shape != np.shape(t) or a.dtype != np.asarray(t).dtype:
-                raise CheckpointError(
-                    f"checkpoint {path}: optimizer-state array {i} has shape {a.shape} and dtype {a.dtype}, "
-                    f"expected {np.shape(t)} and {np.asarray(t).dtype}"
-                )
-        opt_state = jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in leaves])
-    key = arrays["key"]
-    key = (
-        jax.random.wrap_key_data(jnp.asarray(key), impl=meta["key_impl"])
-        if meta.get("key_impl")
-        else jnp.asarray(key)
-    )
-    return Checkpoint(saved_net, layers, opt_state, int(meta["step"]), key, meta)
+    return jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in leaves])
 
 
 def _describe(net: MLP) -> str:
