@@ -76,32 +76,9 @@ def prepare(est, net, params, X, t, w, incremental: bool) -> Start:
         )
     if est.early_stopping and incremental:
         raise ValueError("partial_fit does not support early_stopping=True")
-    rows = stochastic.subset(np.arange(X.shape[0]))
-    if est.early_stopping:
-        stratify = t.astype(bool) if is_classifier(est) and est.n_outputs_ == 1 else None
-        train, valid = train_test_split(
-            np.arange(X.shape[0]),
-            random_state=est._random_state,
-            test_size=est.validation_fraction,
-            stratify=stratify,
-        )
-        if len(valid) < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' or the "
-                "size of your dataset."
-            )
-        rows = stochastic.subset(train, valid)
+    rows = _rows(est, X, t)
     n = int(rows.n_train)
-    if est.batch_size == "auto":
-        batch = min(200, n)
-    else:
-        if est.batch_size > n:
-            warnings.warn(
-                "Got `batch_size` less than 1 or larger than sample size. It is going to be "
-                "clipped",
-                stacklevel=4,
-            )
-        batch = int(np.clip(est.batch_size, 1, n))
+    batch = _batch(est, n)
     epochs = 1 if incremental else epochs_per_call(est.max_iter, n, est.shuffle)
     solver = stochastic.Solver(
         net,
@@ -135,22 +112,61 @@ def prepare(est, net, params, X, t, w, incremental: bool) -> Start:
         np.asarray(state.updates, np.int32),
         np.asarray(state.learning_rate, dtype),
     )
+    progress = _progress(est, params, dtype)
+    est.n_iter_ = 0
+    est._order = np.arange(n)
+    left = 1 if incremental else est.max_iter
+    return Start(solver, rules, rows, (params, moments, progress), left)
+
+
+def _rows(est, X, t) -> stochastic.Subset:
+    """The training rows, and with early stopping the validation rows split off as
+    scikit-learn splits them (``train_test_split``, stratified for one output of classes)."""
+    if not est.early_stopping:
+        return stochastic.subset(np.arange(X.shape[0]))
+    stratify = t.astype(bool) if is_classifier(est) and est.n_outputs_ == 1 else None
+    train, valid = train_test_split(
+        np.arange(X.shape[0]),
+        random_state=est._random_state,
+        test_size=est.validation_fraction,
+        stratify=stratify,
+    )
+    if len(valid) < 2:
+        raise ValueError(
+            "The validation set is too small. Increase 'validation_fraction' or the "
+            "size of your dataset."
+        )
+    return stochastic.subset(train, valid)
+
+
+def _batch(est, n: int) -> int:
+    """scikit-learn's batch size of ``n`` training rows: ``min(200, n)`` for ``"auto"``, else
+    the given size clipped to ``[1, n]`` (with scikit-learn's warning)."""
+    if est.batch_size == "auto":
+        return min(200, n)
+    if est.batch_size > n:
+        warnings.warn(
+            "Got `batch_size` less than 1 or larger than sample size. It is going to be clipped",
+            stacklevel=5,
+        )
+    return int(np.clip(est.batch_size, 1, n))
+
+
+def _progress(est, params, dtype) -> stochastic.Progress:
+    """The stopping rules' state: fresh, or where ``partial_fit`` or ``warm_start`` left it
+    (rows seen, best loss and score, epochs without improvement, best parameters)."""
     best = params
     if est.early_stopping:
         best = to_params(est._best_coefs, est._best_intercepts, dtype)
     best_loss = getattr(est, "best_loss_", None)
     best_score = getattr(est, "best_validation_score_", None)
-    progress = stochastic.Progress(
+    return stochastic.Progress(
         np.asarray(est.t_, dtype),
         np.asarray(np.inf if best_loss is None else best_loss, dtype),
         np.asarray(-np.inf if best_score is None else best_score, dtype),
         np.asarray(getattr(est, "_no_improvement_count", 0), np.int32),
         best,
     )
-    est.n_iter_ = 0
-    est._order = np.arange(n)
-    left = 1 if incremental else est.max_iter
-    return Start(solver, rules, rows, (params, moments, progress), left)
 
 
 def orders(est, start: Start, wanted: int) -> np.ndarray | None:
