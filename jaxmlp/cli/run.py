@@ -230,18 +230,7 @@ def train(
         steps, chunk_size, k = time_budget.within_budget(
             net, params, x, y, cfg, steps, lr, optimizer, fit_batch, batch_key, t_begin, k
         )
-        if cfg.bag is not None and k == 1:
-            print(
-                f"jaxmlp: the time budget leaves one network: --bag {cfg.bag} does not apply "
-                "(a larger --time-budget keeps the ensemble)",
-                file=sys.stderr,
-            )
-        if steps < p.steps:
-            warmup = ds.defaults.get("warmup_fraction", 0.0)
-            if warmup and cfg.warmup_steps == round(warmup * p.steps):  # the recipe's warm-up
-                cfg = dataclasses.replace(cfg, warmup_steps=round(warmup * steps))
-                optimizer = update_rule(p, cfg)
-            bar.set_total(steps)
+        cfg, optimizer = _budgeted(ds, p, cfg, optimizer, steps, k, bar)
     begin = resumed(checkpoint_dir if resume else None, p, optimizer, steps, params, batch_key)
     start = begin.start
     extra = {"dataset": ds.name, "optimizer": p.optimizer_name, "learning_rate": lr,
@@ -290,6 +279,25 @@ def train(
         summary["checkpoint"] = str(checkpoint_dir)
     interrupted = interrupt.signal if interrupt is not None and result.stopped else None
     return TrainOutcome(net, result, summary, recorder.test_curve, interrupted, start)
+
+
+def _budgeted(ds: Dataset, p, cfg: RunConfig, optimizer, steps: int, k: int, bar):
+    """``(cfg, optimizer)`` once the time budget left ``steps`` steps and ``k`` members: the
+    recipe's warm-up the same fraction of the fewer steps, the bar's total theirs, and a line
+    when a bag no longer applies (one network)."""
+    if cfg.bag is not None and k == 1:
+        print(
+            f"jaxmlp: the time budget leaves one network: --bag {cfg.bag} does not apply "
+            "(a larger --time-budget keeps the ensemble)",
+            file=sys.stderr,
+        )
+    if steps < p.steps:
+        warmup = ds.defaults.get("warmup_fraction", 0.0)
+        if warmup and cfg.warmup_steps == round(warmup * p.steps):  # the recipe's warm-up
+            cfg = dataclasses.replace(cfg, warmup_steps=round(warmup * steps))
+            optimizer = update_rule(p, cfg)
+        bar.set_total(steps)
+    return cfg, optimizer
 
 
 def run_summary(ds, p, cfg, net, result, scale, ensemble, seconds, start) -> dict[str, Any]:
