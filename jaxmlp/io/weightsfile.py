@@ -79,38 +79,10 @@ def load_trace_file(
             f"weights file {path}: unknown key(s) {', '.join(map(repr, unknown))}; "
             f"the keys are {', '.join(KEYS)}"
         )
-    ws = data["weights"]
-    if not isinstance(ws, list) or not ws:
-        raise ValueError(f"weights file {path}: 'weights' must be a non-empty list of matrices")
-    weights = [_matrix(w, f"weights file {path}: weights[{l}]") for l, w in enumerate(ws)]
-    for l, w in enumerate(weights):
-        if w.ndim != 2 or 0 in w.shape:
-            raise ValueError(
-                f"weights file {path}: weights[{l}] must be a matrix (n_out, n_in), got shape {w.shape}"
-            )
+    weights = _weights(data["weights"], path)
     sizes = (weights[0].shape[1],) + tuple(w.shape[0] for w in weights)
-    for l in range(1, len(weights)):
-        if weights[l].shape[1] != weights[l - 1].shape[0]:
-            raise ValueError(
-                f"weights file {path}: weights[{l}] has {weights[l].shape[1]} inputs but layer {l - 1} has {weights[l - 1].shape[0]} outputs"
-            )
     biases = data.get("biases")
-    if biases is None:
-        bias = "none"
-    else:
-        if not isinstance(biases, list) or len(biases) != len(weights):
-            raise ValueError(
-                f"weights file {path}: 'biases' must list one bias (or one per neuron) for each of the {len(weights)} layers"
-            )
-        shared = [np.ndim(b) == 0 for b in biases]
-        if all(shared):
-            bias = "shared"
-        elif not any(shared):
-            bias = "per_neuron"
-        else:
-            raise ValueError(
-                f"weights file {path}: 'biases' mixes shared (numbers) and per-neuron (lists) layers"
-            )
+    bias = _bias_kind(biases, len(weights), path)
     net = MLP(
         sizes,
         data.get("activation", activation),
@@ -130,6 +102,56 @@ def load_trace_file(
                 )
             layer["b"] = jnp.asarray(b)
         params.append(layer)
+    x, y = _example(data, net, path)
+    lr = data.get("learning_rate", learning_rate)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
+        raise ValueError(
+            f"weights file {path}: learning_rate must be a finite number > 0, got {lr!r}"
+        )
+    return net, tuple(params), jnp.asarray(x), y, float(lr)
+
+
+def _weights(ws, path) -> list[np.ndarray]:
+    """The file's ``weights``: a non-empty list of matrices ``(n_out, n_in)``, each layer's
+    inputs the previous layer's outputs."""
+    if not isinstance(ws, list) or not ws:
+        raise ValueError(f"weights file {path}: 'weights' must be a non-empty list of matrices")
+    weights = [_matrix(w, f"weights file {path}: weights[{l}]") for l, w in enumerate(ws)]
+    for l, w in enumerate(weights):
+        if w.ndim != 2 or 0 in w.shape:
+            raise ValueError(
+                f"weights file {path}: weights[{l}] must be a matrix (n_out, n_in), got shape {w.shape}"
+            )
+    for l in range(1, len(weights)):
+        if weights[l].shape[1] != weights[l - 1].shape[0]:
+            raise ValueError(
+                f"weights file {path}: weights[{l}] has {weights[l].shape[1]} inputs but layer {l - 1} has {weights[l - 1].shape[0]} outputs"
+            )
+    return weights
+
+
+def _bias_kind(biases, layers: int, path) -> str:
+    """The network's ``bias`` of the file's ``biases``: ``"none"`` without, ``"shared"`` (a
+    number per layer) or ``"per_neuron"`` (a list per layer), never mixed."""
+    if biases is None:
+        return "none"
+    if not isinstance(biases, list) or len(biases) != layers:
+        raise ValueError(
+            f"weights file {path}: 'biases' must list one bias (or one per neuron) for each of the {layers} layers"
+        )
+    shared = [np.ndim(b) == 0 for b in biases]
+    if all(shared):
+        return "shared"
+    if not any(shared):
+        return "per_neuron"
+    raise ValueError(
+        f"weights file {path}: 'biases' mixes shared (numbers) and per-neuron (lists) layers"
+    )
+
+
+def _example(data: dict, net: MLP, path):
+    """The file's example ``(x, y)``: ``x`` numbers, ``y`` numbers (class indices for cross
+    entropy, else float64), as many rows of ``y`` as of a batch ``x``."""
     if "x" not in data or "y" not in data:
         raise ValueError(f"weights file {path} needs an example: keys 'x' and 'y'")
     x = _matrix(data["x"], f"weights file {path}: x")
@@ -143,9 +165,4 @@ def load_trace_file(
         if y_raw.dtype.kind in "iu" and net.loss == "cross_entropy"
         else jnp.asarray(y_raw, jnp.float64)
     )
-    lr = data.get("learning_rate", learning_rate)
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < math.inf:
-        raise ValueError(
-            f"weights file {path}: learning_rate must be a finite number > 0, got {lr!r}"
-        )
-    return net, tuple(params), jnp.asarray(x), y, float(lr)
+    return x, y
