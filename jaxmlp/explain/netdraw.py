@@ -88,6 +88,27 @@ def svg(
         bias = bias_nodes[l + 1] if l + 1 < len(layers) else None
         if bias:
             where[bias] = (x, top + len(idx) * ROW)
+    parts += _edge_parts(layers, bias_nodes, edges, where)
+    parts += _node_parts(layers, bias_nodes, nodes, where)
+    legend = (
+        f'<g class="legend" aria-hidden="true" transform="translate(10,{height - 14})">'
+        f'<line x1="0" y1="0" x2="30" y2="0" stroke="{POSITIVE}" stroke-width="3"/><text x="36" y="4">positive</text>'
+        f'<line x1="110" y1="0" x2="140" y2="0" stroke="{NEGATIVE}" stroke-width="3"/><text x="146" y="4">negative</text>'
+        '<text x="230" y="4">width: magnitude</text></g>'
+    )
+    return (
+        f'<svg id="network" viewBox="0 0 {width} {height}" role="group" '
+        f'aria-label="The network: {", ".join(str(len(n)) for n in layers)} neurons per layer">'
+        + "".join(parts)
+        + legend
+        + "</svg>"
+    )
+
+
+def _edge_parts(layers, bias_nodes, edges: list[Edge], where) -> list[str]:
+    """Each drawn edge (both ends placed in ``where``): a line as wide as its weight's magnitude
+    and coloured by its sign, labelled with the weight where a layer has few enough edges."""
+    parts: list[str] = []
     max_abs = max((abs(e.value) for e in edges), default=1.0) or 1.0
     layer_of = {n: l for l, layer in enumerate(layers) for n in layer}
     sources = [
@@ -120,6 +141,13 @@ def svg(
             f'<line x1="{x1 + RADIUS}" y1="{y1:.1f}" x2="{x2 - RADIUS}" y2="{y2:.1f}" '
             f'stroke="{colour(e.value)}" stroke-width="{width_px:.2f}"/>{label}</g>'
         )
+    return parts
+
+
+def _node_parts(layers, bias_nodes, nodes: dict[str, str], where) -> list[str]:
+    """Each placed neuron as a circle with its name, its kind (input, hidden, output, bias) a
+    class and its description (net, out, delta) a title."""
+    parts: list[str] = []
     for name, (x, y) in where.items():
         kind = (
             "bias"
@@ -136,16 +164,4 @@ def svg(
             f'aria-label="{d}"><title>{d}</title><circle cx="{x}" cy="{y:.1f}" r="{RADIUS}"/>'
             f'<text x="{x}" y="{y + 5:.1f}">{escape(name)}</text></g>'
         )
-    legend = (
-        f'<g class="legend" aria-hidden="true" transform="translate(10,{height - 14})">'
-        f'<line x1="0" y1="0" x2="30" y2="0" stroke="{POSITIVE}" stroke-width="3"/><text x="36" y="4">positive</text>'
-        f'<line x1="110" y1="0" x2="140" y2="0" stroke="{NEGATIVE}" stroke-width="3"/><text x="146" y="4">negative</text>'
-        '<text x="230" y="4">width: magnitude</text></g>'
-    )
-    return (
-        f'<svg id="network" viewBox="0 0 {width} {height}" role="group" '
-        f'aria-label="The network: {", ".join(str(len(n)) for n in layers)} neurons per layer">'
-        + "".join(parts)
-        + legend
-        + "</svg>"
-    )
+    return parts
