@@ -28,7 +28,8 @@ from jaxmlp.io import checkpoint as ckpt
 from jaxmlp.io.dataset import Dataset
 from jaxmlp.mlp import MLP
 from jaxmlp.training import parallel
-from jaxmlp.training.fit import fit
+from jaxmlp.training.arguments import FitOptions
+from jaxmlp.training.fit import fit_with
 from jaxmlp.training.monitor import Monitor, Records
 from jaxmlp.training.optimizers import MOMENTUM
 from jaxmlp.training.result import FitResult
@@ -151,6 +152,19 @@ def unscaled_result(result: FitResult, params, sigma: np.ndarray, net: MLP) -> F
 PROBE_ROWS = 1024  # a stream's monitor probe: its first training rows
 
 
+def fit_options(ds: Dataset, cfg: RunConfig, steps: int, lr, optimizer, batch, key) -> FitOptions:
+    """``fit``'s options of a run of ``steps`` steps as ``cfg`` says (the learning rate, update,
+    batch size and key resolved by the run's plan): the gradient, clipping (manual SGD's; a
+    named optimizer clips inside), devices, patience, validation and the monitor (for a stream
+    or for rows in memory)."""
+    return FitOptions(
+        steps=steps, learning_rate=lr, optimizer=optimizer, batch_size=batch, key=key,
+        grad=cfg.grad, clip_norm=cfg.clip_norm if optimizer is None else None,
+        devices=cfg.devices, patience=cfg.patience,
+        **stream_options(ds, cfg) if ds.source is not None else in_memory_options(cfg),
+    )  # fmt: skip
+
+
 def in_memory_options(cfg: RunConfig) -> dict:
     """``fit``'s validation and monitor for rows in memory: a split of them, the rows as probe."""
     monitor = None if cfg.monitor is None else Monitor(every=cfg.monitor)
@@ -228,7 +242,14 @@ def train(
     steps, chunk_size, k = p.steps, cfg.chunk_size, cfg.ensemble or 1
     if cfg.time_budget and not streamed and not resume:
         steps, chunk_size, k = time_budget.within_budget(
-            net, params, x, y, cfg, steps, lr, optimizer, fit_batch, batch_key, t_begin, k
+            net,
+            params,
+            x,
+            y,
+            fit_options(ds, cfg, steps, lr, optimizer, fit_batch, batch_key),
+            cfg,
+            t_begin,
+            k,
         )
         cfg, optimizer = _budgeted(ds, p, cfg, optimizer, steps, k, bar)
     begin = resumed(checkpoint_dir if resume else None, p, optimizer, steps, params, batch_key)
@@ -251,14 +272,11 @@ def train(
     elif start >= steps:
         result = FitResult(begin.params, begin.opt_state, np.zeros((0,), dtype), start, begin.key)
     else:
-        result = fit(
-            net, begin.params, x, y, steps=steps - start, learning_rate=lr, optimizer=optimizer,
-            batch_size=fit_batch, key=begin.key, grad=cfg.grad,
-            clip_norm=cfg.clip_norm if optimizer is None else None, chunk_size=chunk_size,
-            opt_state=begin.opt_state, start_step=start, callback=recorder,
-            devices=cfg.devices, patience=cfg.patience,
-            **stream_options(ds, cfg) if streamed else in_memory_options(cfg),
+        options = dataclasses.replace(
+            fit_options(ds, cfg, steps - start, lr, optimizer, fit_batch, begin.key),
+            chunk_size=chunk_size, opt_state=begin.opt_state, start_step=start, callback=recorder,
         )  # fmt: skip
+        result = fit_with(net, begin.params, x, y, options)
         result = dataclasses.replace(
             result, **dict(zip(("params", "opt_state", "key"), parallel.to_host_tree(
                 (result.params, result.opt_state, result.key)))),

@@ -10,14 +10,15 @@ floating-point work (:data:`SLOW_FLOPS`), is not probed.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from jaxmlp.training.arguments import chunk_size_for, optimizer_state
-from jaxmlp.training.fit import fit
+from jaxmlp.training.arguments import FitOptions, chunk_size_for, optimizer_state
+from jaxmlp.training.fit import fit_with
 
 __all__ = [
     "SLOW_FLOPS",
@@ -70,12 +71,14 @@ def members(k: int, steps: int, per_step: float, seconds_left: float) -> int:
     return max(1, min(k, fit))
 
 
-def within_budget(net, params, x, y, cfg, steps, lr, optimizer, batch, key, t_begin, k=1):
+def within_budget(net, params, x, y, options: FitOptions, cfg, t_begin, k=1):
     """``(steps, chunk_size, members)``: what ends within ``cfg.time_budget`` seconds of
-    ``t_begin``, timed by a probe of one network's compiled chunk (:func:`seconds_per_step`):
-    as many of the ``k`` ensemble members as fit all ``steps`` (a member counted as one network's
-    time), else one network with its steps cut to whole chunks. Unchanged, with the run's own
-    chunk size, when the run cannot reach its budget."""
+    ``t_begin``, timed by a probe of one network's compiled chunk (:func:`seconds_per_step`) of
+    the run's ``fit`` ``options`` (without patience or the monitor): as many of the ``k``
+    ensemble members as fit all the run's steps (a member counted as one network's time), else
+    one network with its steps cut to whole chunks. Unchanged, with the run's own chunk size,
+    when the run cannot reach its budget."""
+    steps, batch = options.steps, options.batch_size
     n = x.shape[0]
     held = max(1, round(n * cfg.validation_fraction)) if cfg.validation_fraction else 0
     n_params = sum(int(np.size(v)) for layer in params for v in layer.values())
@@ -84,14 +87,11 @@ def within_budget(net, params, x, y, cfg, steps, lr, optimizer, batch, key, t_be
     chunk = chunk_size_for(
         cfg.chunk_size, steps, n - held, batch, bool(cfg.validation_fraction), True
     )
+    fresh = optimizer_state(options.optimizer, params, options.learning_rate, steps)
+    base = dataclasses.replace(options, opt_state=fresh, patience=None, monitor=None)
 
     def probe(**run):
-        fit(
-            net, params, x, y, learning_rate=lr, optimizer=optimizer, batch_size=batch, key=key,
-            grad=cfg.grad, clip_norm=cfg.clip_norm if optimizer is None else None,
-            opt_state=optimizer_state(optimizer, params, lr, steps), devices=cfg.devices,
-            validation_fraction=cfg.validation_fraction, **run,
-        )  # fmt: skip
+        fit_with(net, params, x, y, dataclasses.replace(base, **run))
 
     per_step = seconds_per_step(probe, chunk)
     left = cfg.time_budget - (time.perf_counter() - t_begin)

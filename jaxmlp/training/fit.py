@@ -32,7 +32,7 @@ from jaxmlp.training.streamed import RowSource, fit_source
 if TYPE_CHECKING:
     import optax  # imported where used, so `import jaxmlp` stays light (`jaxmlp bench` times the start-up)
 
-__all__ = ["fit"]
+__all__ = ["fit", "fit_with"]
 
 
 def fit(
@@ -132,15 +132,21 @@ def fit(
     Returns:
       A :class:`FitResult`.
     """
-    options = FitOptions.of(locals())
+    return fit_with(net, params, x, y, FitOptions.of(locals()))
+
+
+def fit_with(net: MLP, params, x, y, options: FitOptions) -> FitResult:
+    """:func:`fit` with its keywords as one :class:`~jaxmlp.training.arguments.FitOptions`
+    (what the command line builds from its flags, once for a run and its time-budget probe)."""
+    o = options
     if isinstance(x, RowSource):
         if y is not None:
             raise ValueError("with a row source as x, pass y=None: the source holds the targets")
-        return fit_source(net, params, x, options)
-    a = fit_arguments(net, params, x, y, options)
+        return fit_source(net, params, x, o)
+    a = fit_arguments(net, params, x, y, o)
     run = FitRun.placed(
         a.spec, a.learning_rate, a.params, a.opt_state, a.x, a.y, a.x_val, a.y_val, a.key,
         a.start_step, a.probe,
     )  # fmt: skip
     watch = early_stopping.Watch(a.patience)
-    return run.loop(a.steps, a.chunk_size, history, callback, watch, restore_best, a.check)
+    return run.loop(a.steps, a.chunk_size, o.history, o.callback, watch, o.restore_best, a.check)
