@@ -235,6 +235,32 @@ def test_time_budget_arithmetic():
     assert not time_budget.may_bind(10, 10, 100, 60.0)
 
 
+def test_an_ensembles_budget_times_a_member_on_one_device(monkeypatch):
+    """With --devices d, an ensemble's members split over the devices, so the budget's probe
+    times one network on one device (its batch need not divide over them) and counts d members
+    at a time; one network is timed on the devices it runs on."""
+    from jaxmlp.cli.run_config import RunConfig
+    from jaxmlp.training.arguments import FitOptions
+
+    seen = []
+
+    def probe(net, params, x, y, options):  # chunks that take no time at all
+        seen.append(options.devices)
+        for _ in range(options.steps // options.chunk_size):
+            options.callback(None, None)
+
+    monkeypatch.setattr(time_budget, "fit_with", probe)
+    net = MLP((3, 4, 1), "relu", "identity", "mse")
+    params = net.init(jax.random.key(0))
+    x, y = np.zeros((64, 3), np.float32), np.zeros((64, 1), np.float32)
+    options = FitOptions(steps=100, learning_rate=0.01, batch_size=32, devices=3)
+    cfg = RunConfig(devices=3, time_budget=1e-9)  # binds: the probe runs
+    for k, devices in ((6, None), (1, 3)):
+        seen.clear()
+        time_budget.within_budget(net, params, x, y, options, cfg, 0.0, k)
+        assert seen == [devices]
+
+
 def regression_file(tmp_path, n=400, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, 3))
@@ -382,6 +408,8 @@ def test_an_ensemble_clips_and_splits_over_devices_as_one_network_does(monkeypat
 
 
 def test_an_ensemble_that_does_not_split_over_the_devices_is_refused(tmp_path, capsys):
+    # JAX started first: the command's request for two CPU devices must not change this process's
+    jax.devices()
     p = regression_file(tmp_path, n=120)
     code, _, err = run(capsys, "train", str(p), "--target", "y", "--ensemble", "3",
                        "--devices", "2")  # fmt: skip

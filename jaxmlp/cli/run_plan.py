@@ -63,8 +63,8 @@ def plan(ds: Dataset, cfg: RunConfig, checkpoint_dir: str | None, resume: bool) 
     cfg = resolved(ds, cfg, steps)
     if cfg.patience is not None and not cfg.validation_fraction and not ds.source:
         raise ValueError(
-            "--patience needs --validation-fraction (the loss it watches; a run that names "
-            "--steps or --epochs has no validation split of its own)"
+            "--patience needs --validation-fraction (the loss it watches; a data file's recipe "
+            "holds one out unless the run names --steps or --epochs)"
         )
     if (cfg.ensemble or 1) > 1:
         refused = [flag for f, flag in ENSEMBLE_REFUSES.items() if getattr(cfg, f) is not None]

@@ -75,7 +75,8 @@ def within_budget(net, params, x, y, options: FitOptions, cfg, t_begin, k=1):
     """``(steps, chunk_size, members)``: what ends within ``cfg.time_budget`` seconds of
     ``t_begin``, timed by a probe of one network's compiled chunk (:func:`seconds_per_step`) of
     the run's ``fit`` ``options`` (without patience or the monitor): as many of the ``k``
-    ensemble members as fit all the run's steps (a member counted as one network's time), else
+    ensemble members as fit all the run's steps (a member counted as one network's time on one
+    device, the members shared by ``cfg.devices`` devices at once), else
     one network with its steps cut to whole chunks. Unchanged, with the run's own chunk size,
     when the run cannot reach its budget."""
     steps, batch = options.steps, options.batch_size
@@ -88,14 +89,20 @@ def within_budget(net, params, x, y, options: FitOptions, cfg, t_begin, k=1):
         cfg.chunk_size, steps, n - held, batch, bool(cfg.validation_fraction), True
     )
     fresh = optimizer_state(options.optimizer, params, options.learning_rate, steps)
-    base = dataclasses.replace(options, opt_state=fresh, patience=None, monitor=None)
+    # an ensemble splits its members over the devices: a member's step is one network's on one
+    # device, and the devices take their shares at once
+    shared = cfg.devices if k > 1 and cfg.devices else 1
+    devices = None if k > 1 else options.devices
+    base = dataclasses.replace(
+        options, opt_state=fresh, patience=None, monitor=None, devices=devices
+    )
 
     def probe(**run):
         fit_with(net, params, x, y, dataclasses.replace(base, **run))
 
     per_step = seconds_per_step(probe, chunk)
     left = cfg.time_budget - (time.perf_counter() - t_begin)
-    k = members(k, steps, per_step, left)
+    k = members(k, steps, per_step / shared, left)
     if cfg.devices and k > 1:  # the members split over the devices: a multiple of their count
         k = k // cfg.devices * cfg.devices or 1
     if k > 1:

@@ -35,7 +35,10 @@ class _Tabular(BaseEstimator):
     ``scaling`` and ``random_state`` (the seed) is ``jaxmlp train``'s option of the same name
     (``--ensemble``, ..., ``--clip-norm``, ``--devices``), None leaving the recipe's choice, and
     means what it means there: ``learning_rate`` trains with no schedule or weight decay unless
-    they are given too, ``epochs`` one network that long unless ``ensemble`` is given."""
+    they are given too, ``epochs`` one network that long unless ``ensemble`` is given. ``devices``
+    counts the devices JAX has: in a Python process the CPU is one device unless it was split
+    before JAX started (``jax.config.update("jax_num_cpu_devices", N)``), which the command
+    line does for its ``--devices``."""
 
     _task = ""
 

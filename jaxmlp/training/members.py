@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import math
 import time
 from typing import Any, NamedTuple
 
@@ -128,8 +129,8 @@ def optax_optimizer(
         raise ValueError(
             f"options must be hashable values (True, 0.9, ...), got {options!r}"
         ) from None
-    if clip_norm is not None and not (isinstance(clip_norm, (int, float)) and clip_norm > 0):
-        raise ValueError(f"clip_norm must be a number > 0, got {clip_norm!r}")
+    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
+        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")  # fit's rule
     numeric = tuple(sorted(h for h in hyperparams if h not in SCHEDULE_HYPERPARAMS))
     injected = _injected(name, numeric, schedule, frozen)
     return injected if clip_norm is None else _clipped(injected, float(clip_norm))
