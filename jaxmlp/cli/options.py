@@ -117,27 +117,31 @@ def add_network_options(
 ) -> None:
     """The options that configure an :class:`jaxmlp.MLP` (defaults None: the data set's), with
     one spelling of the bias switch everywhere: ``--train-bias`` / ``--no-train-bias``."""
+
+    def default(value) -> str:
+        return "(default: the data set's)" if value is None else "(default %(default)s)"
+
     p.add_argument("--sizes", type=sizes_arg, default=sizes, help="layer widths, e.g. 3,4,2")
     p.add_argument(
         "--activation",
         choices=jaxmlp.HIDDEN_ACTIVATIONS,
         default=activation,
-        help="hidden activation (default %(default)s)",
+        help=f"hidden activation {default(activation)}",
     )
     p.add_argument(
         "--output-activation",
         choices=tuple(jaxmlp.ACTIVATIONS),
         default=output,
-        help="output activation (default %(default)s)",
+        help=f"output activation {default(output)}",
     )
     p.add_argument(
         "--loss",
         choices=tuple(jaxmlp.LOSSES),
         default=loss,
-        help="per-example loss (default %(default)s)",
+        help=f"per-example loss {default(loss)}",
     )
     p.add_argument(
-        "--bias", choices=jaxmlp.BIAS_MODES, default=bias, help="bias mode (default %(default)s)"
+        "--bias", choices=jaxmlp.BIAS_MODES, default=bias, help=f"bias mode {default(bias)}"
     )
     which = {True: "trained", False: "frozen", None: "as the data set says"}[train_bias]
     p.add_argument(

@@ -17,6 +17,7 @@ from jaxmlp.cli.options import (
     positive,
     shared,
 )
+from jaxmlp.io.file_dataset import RECIPE
 from jaxmlp.training.optimizers import OPTIMIZERS, SCHEDULES
 
 __all__ = ["build_parser"]
@@ -258,8 +259,14 @@ def _bench(sub) -> None:
 
 
 def _train_run_options(p) -> None:
-    """How ``jaxmlp train`` trains: optimiser, length, regularisation, validation, ensemble,
-    time budget."""
+    """How ``jaxmlp train`` trains: optimiser, length, regularisation (:func:`_train_steps`),
+    validation, ensemble, time budget (:func:`_train_members`)."""
+    _train_steps(p)
+    _train_members(p)
+
+
+def _train_steps(p) -> None:
+    """``jaxmlp train``'s optimiser, run length, clipping, weight decay and schedule."""
     p.add_argument(
         "--optimizer",
         choices=OPTIMIZERS,
@@ -297,6 +304,11 @@ def _train_run_options(p) -> None:
         help="linear warm-up of the learning rate from 0 (default: the data set's; 0 with "
         "--optimizer or --learning-rate)",
     )
+
+
+def _train_members(p) -> None:
+    """``jaxmlp train``'s validation split, ensemble, bagging, time budget, label smoothing,
+    target scaling and patience (a data file's defaults: :data:`~jaxmlp.io.file_dataset.RECIPE`)."""
     p.add_argument(
         "--validation-fraction",
         type=fraction_or_zero,
@@ -311,7 +323,8 @@ def _train_run_options(p) -> None:
         metavar="K",
         help="train K members at once (own initial weights and batch order, one compiled call) "
         "and save their average as one network (1: a single network; default: the data set's, "
-        "8 for data files, fewer if the time budget needs; 1 with --sizes, --steps or --epochs)",
+        f"{RECIPE['ensemble']} for data files, fewer if the time budget needs; 1 with --sizes, "
+        "--steps or --epochs)",
     )
     p.add_argument(
         "--bag",
@@ -325,8 +338,8 @@ def _train_run_options(p) -> None:
         type=non_negative_float,
         metavar="SECONDS",
         help="cut the run's steps (whole epochs) so that training ends within SECONDS, timed on "
-        "its own first chunks (0: none; default: the data set's, 50 for data files, none "
-        "with --steps or --epochs)",
+        "its own first chunks (0: none; default: the data set's, "
+        f"{RECIPE['time_budget']:g} for data files, none with --steps or --epochs)",
     )
     p.add_argument(
         "--label-smoothing",

@@ -37,6 +37,7 @@ __all__ = [
     "FitArguments",
     "DEFAULT_CHUNK",
     "MAX_STEP",
+    "check_clip_norm",
     "check_gradient_path",
     "check_batch_size",
     "training_update",
@@ -115,6 +116,12 @@ DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
 MAX_STEP = 2**31 - 1  # the largest global step an int32 counter holds
 
 
+def check_clip_norm(clip_norm) -> None:
+    """A gradient clipping norm is None (no clipping) or a finite number > 0, else refused."""
+    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
+        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
+
+
 def check_gradient_path(grad: str, order: str, optimizer, clip_norm) -> None:
     """Refuse an unknown gradient path or update order, or an order that its update cannot take."""
     if grad not in GRADS:
@@ -160,8 +167,7 @@ def training_update(
             "weight_decay, schedule and warmup_steps go with a named optimizer ('sgd', 'momentum', "
             "'adam'); with your own optax transformation, chain them into it"
         )
-    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
-        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
+    check_clip_norm(clip_norm)
     if named:
         optimizer = named_optimizer(
             optimizer, clip_norm, weight_decay or None, schedule, warmup_steps

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-import math
 import time
 from typing import Any, NamedTuple
 
@@ -44,7 +43,7 @@ from jaxmlp.checks.gradient_check import GradCheckReport, report_from_errors
 from jaxmlp.forward import loss_fn
 from jaxmlp.mlp import MLP
 from jaxmlp.training import batching, early_stopping, engine, parallel
-from jaxmlp.training.arguments import MAX_STEP, check_gradient_path
+from jaxmlp.training.arguments import MAX_STEP, check_clip_norm, check_gradient_path
 from jaxmlp.training.engine import select
 from jaxmlp.training.loop import StepSpec, TrainState, update
 from jaxmlp.training.optimizers import SCHEDULES, schedule_multiplier, set_hyperparams
@@ -129,8 +128,7 @@ def optax_optimizer(
         raise ValueError(
             f"options must be hashable values (True, 0.9, ...), got {options!r}"
         ) from None
-    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
-        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")  # fit's rule
+    check_clip_norm(clip_norm)
     numeric = tuple(sorted(h for h in hyperparams if h not in SCHEDULE_HYPERPARAMS))
     injected = _injected(name, numeric, schedule, frozen)
     return injected if clip_norm is None else _clipped(injected, float(clip_norm))
@@ -273,35 +271,12 @@ def train_population(
     _, x, y = check_batch(net, first, x, y)
     if x.ndim != 2:
         raise ValueError(f"train_population needs x of shape (n, {net.sizes[0]}), got {x.shape}")
-    rows = _rows(
-        np.arange(x.shape[0]) if train_rows is None else train_rows, n, x.shape[0], "train_rows"
+    rows, valid, patience = _member_rows(n, x.shape[0], train_rows, validation_rows, patience)
+    batch, keys, every = _batching(n, rows, batch_size, keys, check_every, steps)
+    opt, values = _member_optimizer(n, steps, optimizer, hyperparams, schedule, options, clip_norm)
+    static = _Static(
+        StepSpec(net, opt, grad), batch, rows.shape[1], every, -(-steps // every), patience
     )
-    valid = None
-    if validation_rows is not None:
-        valid = _rows(validation_rows, n, x.shape[0], "validation_rows")
-    elif patience is not None:
-        raise ValueError("patience needs validation_rows to watch")
-    if patience is not None:
-        patience = check_positive_int(patience, "patience")
-    batch = None
-    if batch_size is not None:
-        batch = check_positive_int(batch_size, "batch_size", upper=rows.shape[1])
-        keys = _keys(keys, n)
-    else:
-        keys = None  # every step takes all of a member's rows: nothing is drawn
-    every = check_every or (-(-rows.shape[1] // batch) if batch else 1)
-    every = min(check_positive_int(every, "check_every"), steps)
-    values = {k: _per_member(v, n, k) for k, v in hyperparams.items()}
-    if np.any(values["learning_rate"] <= 0):
-        raise ValueError(
-            f"learning_rate must be > 0 for every member, got {hyperparams['learning_rate']!r}"
-        )
-    opt = optax_optimizer(optimizer, values, schedule, options, clip_norm)
-    if schedule != "constant":
-        values.setdefault("total_steps", np.full(n, float(steps)))
-        values.setdefault("warmup_steps", np.zeros(n))
-    spec = StepSpec(net, opt, grad)
-    static = _Static(spec, batch, rows.shape[1], every, -(-steps // every), patience)
     report = None
     if grad == "backprop" and check_gradient:
         report = _first_batch_check(net, first, x, y, rows[0], batch, keys)
@@ -316,11 +291,57 @@ def train_population(
         members = parallel.shard_leaves(mesh, members)
         data = parallel.replicate(mesh, data)
     start = time.perf_counter()
-    out = _run(static, np.int32(steps), *members, *data)
-    out = parallel.gathered(out)
-    seconds = time.perf_counter() - start
+    out = parallel.gathered(_run(static, np.int32(steps), *members, *data))
+    return _fitted(out, valid is not None, report, time.perf_counter() - start)
+
+
+def _member_rows(n: int, n_rows: int, train_rows, validation_rows, patience):
+    """``(rows (N, L), validation rows (N, V) or None, patience)``, checked: every row by
+    default, and patience only with validation rows to watch."""
+    rows = _rows(np.arange(n_rows) if train_rows is None else train_rows, n, n_rows, "train_rows")
+    valid = None
+    if validation_rows is not None:
+        valid = _rows(validation_rows, n, n_rows, "validation_rows")
+    elif patience is not None:
+        raise ValueError("patience needs validation_rows to watch")
+    if patience is not None:
+        patience = check_positive_int(patience, "patience")
+    return rows, valid, patience
+
+
+def _batching(n: int, rows, batch_size, keys, check_every, steps: int):
+    """``(batch, keys, check_every)``: the rows per step (None: all of a member's), the members'
+    keys (None when nothing is drawn) and the steps per period (default one epoch)."""
+    batch = None
+    if batch_size is not None:
+        batch = check_positive_int(batch_size, "batch_size", upper=rows.shape[1])
+        keys = _keys(keys, n)
+    else:
+        keys = None  # every step takes all of a member's rows: nothing is drawn
+    every = check_every or (-(-rows.shape[1] // batch) if batch else 1)
+    return batch, keys, min(check_positive_int(every, "check_every"), steps)
+
+
+def _member_optimizer(n: int, steps: int, name, hyperparams, schedule, options, clip_norm):
+    """``(optimizer, {hyperparameter: (N,) values})``: :func:`optax_optimizer` and every
+    member's numbers, a schedule's ``total_steps`` (default ``steps``) and ``warmup_steps``
+    (default 0) among them."""
+    values = {k: _per_member(v, n, k) for k, v in hyperparams.items()}
+    if np.any(values["learning_rate"] <= 0):
+        raise ValueError(
+            f"learning_rate must be > 0 for every member, got {hyperparams['learning_rate']!r}"
+        )
+    opt = optax_optimizer(name, values, schedule, options, clip_norm)
+    if schedule != "constant":
+        values.setdefault("total_steps", np.full(n, float(steps)))
+        values.setdefault("warmup_steps", np.zeros(n))
+    return opt, values
+
+
+def _fitted(out, validating: bool, report, seconds: float) -> PopulationFit:
+    """The :class:`PopulationFit` of :func:`_run`'s outputs (the validation fields None without
+    validation rows; ``params`` then the last)."""
     best, last, ran, stopped, train_loss, val_loss, best_loss, best_step = out
-    validating = valid is not None
     return PopulationFit(
         best if validating else last,
         last,

@@ -336,29 +336,8 @@ def sweep(
     if layout not in LAYOUTS:
         raise ValueError(f"unknown layout {layout!r}; expected one of {', '.join(LAYOUTS)}")
     base = init_population(net, seeds, dtype) if params is None else params
-    leading = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(base)}
-    if leading != {seeds.size}:
-        raise ValueError(
-            f"params must be stacked with one network per seed: a leading axis of {seeds.size}, "
-            f"got leading axes {sorted(leading, key=str)}"
-        )
-    first = jax.tree_util.tree_map(lambda a: a[0], base)
-    _, x, y = check_batch(net, first, x, y)
-    if x.ndim != 2:
-        raise ValueError(f"sweep needs a batch x of shape (n, {net.sizes[0]}), got {x.shape}")
-    fits = lanes.fits(net, x.shape[0])
-    if layout == "lanes" and not fits:
-        raise ValueError(
-            f"layout='lanes' takes layers at most {lanes.MAX_SIZE} wide and at most "
-            f"{lanes.MAX_EXAMPLES} examples, got sizes {net.sizes} and {x.shape[0]} examples; "
-            "use layout='vmap'"
-        )
-    if monitor is not None and layout == "lanes":
-        raise ValueError("a monitored sweep runs in the vmap layout: pass layout='vmap' or 'auto'")
-    monitor, probe = check_monitor(net, first, monitor)
-    use_lanes = layout == "lanes" or (
-        layout == "auto" and fits and grad == "backprop" and monitor is None
-    )
+    first, x, y = _checked_members(net, base, seeds.size, x, y)
+    use_lanes, monitor, probe = _layout(net, first, x.shape[0], grad, layout, monitor)
     report = None
     if check_gradient and grad == "backprop":
         errors = kernel_errors(net, first, x, y, use_lanes=use_lanes)
@@ -388,6 +367,42 @@ def sweep(
         report,
         _monitor.concatenate(watched),
     )
+
+
+def _checked_members(net: MLP, base, n: int, x, y):
+    """``(first member, x, y)``: ``base`` stacked with one network per seed (``n``) and the
+    data a batch it takes (:func:`~jaxmlp.validation.check_batch`), else refused."""
+    leading = {np.shape(a)[0] if np.ndim(a) else None for a in jax.tree_util.tree_leaves(base)}
+    if leading != {n}:
+        raise ValueError(
+            f"params must be stacked with one network per seed: a leading axis of {n}, "
+            f"got leading axes {sorted(leading, key=str)}"
+        )
+    first = jax.tree_util.tree_map(lambda a: a[0], base)
+    _, x, y = check_batch(net, first, x, y)
+    if x.ndim != 2:
+        raise ValueError(f"sweep needs a batch x of shape (n, {net.sizes[0]}), got {x.shape}")
+    return first, x, y
+
+
+def _layout(net: MLP, first, n_examples: int, grad: str, layout: str, monitor):
+    """``(use_lanes, monitor, probe)``: whether the sweep runs in the lanes layout (``layout``
+    asks for it, or ``"auto"`` with the handwritten gradient where it fits and nothing is
+    monitored) and the monitor checked (:func:`check_monitor`)."""
+    fits = lanes.fits(net, n_examples)
+    if layout == "lanes" and not fits:
+        raise ValueError(
+            f"layout='lanes' takes layers at most {lanes.MAX_SIZE} wide and at most "
+            f"{lanes.MAX_EXAMPLES} examples, got sizes {net.sizes} and {n_examples} examples; "
+            "use layout='vmap'"
+        )
+    if monitor is not None and layout == "lanes":
+        raise ValueError("a monitored sweep runs in the vmap layout: pass layout='vmap' or 'auto'")
+    monitor, probe = check_monitor(net, first, monitor)
+    use_lanes = layout == "lanes" or (
+        layout == "auto" and fits and grad == "backprop" and monitor is None
+    )
+    return use_lanes, monitor, probe
 
 
 def accuracy(net: MLP, stacked, x, y) -> np.ndarray:
