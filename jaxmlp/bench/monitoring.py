@@ -74,21 +74,7 @@ def w12(repeats: int, quick: bool, interleaved) -> list[dict]:
         seconds, result = timed[peer][:2]
         row = {"workload": "W12 training monitor", "peer": peer, "seconds": seconds}
         if monitor is not None:
-            same = all(
-                bool(jnp.array_equal(a, b))
-                for a, b in zip(jax.tree.leaves(plain.params), jax.tree.leaves(result.params))
-            )
-            agree(same, f"W12 {peer}: parameters equal the unmonitored run's", same, True)
-            records = result.monitor
-            products_asked = int(np.sum(records.iterations))
-            budget = plain_seconds + products_asked * hvp_seconds
-            row |= {
-                "records": len(records.step),
-                "hvps": products_asked,
-                "budget_seconds": budget,
-                "vs_budget": seconds / budget,
-                "vs_unmonitored": seconds / plain_seconds,
-            }
+            row |= _against_budget(peer, seconds, result, plain, plain_seconds, hvp_seconds)
         rows.append(row | {"note": f"digits 64-256-10, adam, batch 64, {steps:,} steps, float32"})
     rows.append(
         {
@@ -99,6 +85,30 @@ def w12(repeats: int, quick: bool, interleaved) -> list[dict]:
         }
     )
     return rows
+
+
+def _against_budget(
+    peer: str, seconds: float, result, plain, plain_seconds: float, hvp_seconds: float
+) -> dict:
+    """A monitored run's records, products and cost against its budget (its parameters checked equal to the unmonitored run's)."""
+    import jax
+    import jax.numpy as jnp
+
+    same = all(
+        bool(jnp.array_equal(a, b))
+        for a, b in zip(jax.tree.leaves(plain.params), jax.tree.leaves(result.params))
+    )
+    agree(same, f"W12 {peer}: parameters equal the unmonitored run's", same, True)
+    records = result.monitor
+    products_asked = int(np.sum(records.iterations))
+    budget = plain_seconds + products_asked * hvp_seconds
+    return {
+        "records": len(records.step),
+        "hvps": products_asked,
+        "budget_seconds": budget,
+        "vs_budget": seconds / budget,
+        "vs_unmonitored": seconds / plain_seconds,
+    }
 
 
 def ratios(rows: list[dict]) -> str:

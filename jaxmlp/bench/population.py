@@ -40,80 +40,16 @@ def population_params(n: int) -> dict[str, np.ndarray]:
 
 def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
     """W3, a population of perturbed seed networks: net-steps per second per peer."""
-    import jax
-    import jax.numpy as jnp
-
-    import jaxmlp
-    from jaxmlp.training import population
-
     p = population_params(n)
     x, t = np.array([0.05, 0.10], np.float32), np.array([0.01, 0.99], np.float32)
     rows = []
-
-    def row(peer, seconds, final, note=""):
-        rows.append(
-            {
-                "workload": f"W3 population ({n:,} nets)",
-                "peer": peer,
-                "seconds": seconds,
-                "net_steps_per_second": n * steps / seconds,
-                "final_loss": final,
-                "note": note,
-            }
-        )
-
-    def numpy_batched():
-        w1, w2 = p["w1"].copy(), p["w2"].copy()
-        for _ in range(steps):
-            h = 1 / (1 + np.exp(-(np.einsum("nji,i->nj", w1, x) + 0.35)))
-            o = 1 / (1 + np.exp(-(np.einsum("nkj,nj->nk", w2, h) + 0.60)))
-            do = (o - t) * o * (1 - o)
-            dh = np.einsum("nk,nkj->nj", do, w2) * h * (1 - h)
-            w2 -= 0.5 * do[:, :, None] * h[:, None, :]
-            w1 -= 0.5 * dh[:, :, None] * x[None, None, :]
-        o = 1 / (
-            1
-            + np.exp(
-                -(
-                    np.einsum(
-                        "nkj,nj->nk", w2, 1 / (1 + np.exp(-(np.einsum("nji,i->nj", w1, x) + 0.35)))
-                    )
-                    + 0.60
-                )
-            )
-        )
-        return float(np.mean(0.5 * np.sum((t - o) ** 2, -1)))
-
     slow = max(1, repeats // 5)
     if device == "cpu":
-        t_np, final = median_time(numpy_batched, slow)
-        row("NumPy batched einsum, by hand", t_np, final)
+        t_np, final = median_time(lambda: _numpy_population(p, x, t, steps), slow)
+        rows.append(_w3_row(n, steps, "NumPy batched einsum, by hand", t_np, final))
     if torch is not None:
-        dev = "cuda" if device == "gpu" and torch.cuda.is_available() else "cpu"
-        sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
-        tx, tt = torch.tensor(x, device=dev), torch.tensor(t, device=dev)
-
-        def tloss(w1, w2):
-            h = torch.sigmoid(torch.einsum("nji,i->nj", w1, tx) + 0.35)
-            o = torch.sigmoid(torch.bmm(w2, h[:, :, None])[:, :, 0] + 0.60)
-            return 0.5 * torch.sum((tt - o) ** 2, -1)
-
-        def torch_batched():
-            w1 = torch.tensor(p["w1"], device=dev, requires_grad=True)
-            w2 = torch.tensor(p["w2"], device=dev, requires_grad=True)
-            for _ in range(steps):
-                loss = tloss(w1, w2).sum()  # the sum over networks: each net's gradient is its own
-                g1, g2 = torch.autograd.grad(loss, (w1, w2))
-                with torch.no_grad():
-                    w1 -= 0.5 * g1
-                    w2 -= 0.5 * g2
-            sync()
-            with torch.no_grad():
-                return float(tloss(w1, w2).mean())
-
-        torch_batched()
-        t_torch, final = median_time(torch_batched, slow)
-        row("PyTorch batched (bmm, autograd)", t_torch, final)
+        t_torch, final = _time_torch_population(torch, device, p, x, t, steps, slow)
+        rows.append(_w3_row(n, steps, "PyTorch batched (bmm, autograd)", t_torch, final))
     else:
         rows.append(
             {
@@ -122,6 +58,93 @@ def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
                 "note": "skipped: torch not installed",
             }
         )
+    tb, final = _time_bare_jax_population(p, x, t, steps, repeats)
+    rows.append(_w3_row(n, steps, "bare JAX (vmap + scan, inline)", tb, final))
+    rows += _sweep_rows(p, x, t, n, steps, repeats)
+    if device == "cpu" and (os.cpu_count() or 1) > 1:
+        rows.append(_sweep_over_cores_row(n, steps, repeats))
+    peers_agree(rows, rows[-1]["final_loss"], rtol=1e-4)
+    return rows
+
+
+def _w3_row(n: int, steps: int, peer: str, seconds: float, final, note: str = "") -> dict:
+    """One timed row of W3: a peer's seconds, net-steps per second and mean final loss."""
+    return {
+        "workload": f"W3 population ({n:,} nets)",
+        "peer": peer,
+        "seconds": seconds,
+        "net_steps_per_second": n * steps / seconds,
+        "final_loss": final,
+        "note": note,
+    }
+
+
+def _numpy_population(p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, steps: int) -> float:
+    """The NumPy peer, one timed call: ``steps`` batched einsum steps by hand; the mean final loss."""
+    w1, w2 = p["w1"].copy(), p["w2"].copy()
+    for _ in range(steps):
+        h = 1 / (1 + np.exp(-(np.einsum("nji,i->nj", w1, x) + 0.35)))
+        o = 1 / (1 + np.exp(-(np.einsum("nkj,nj->nk", w2, h) + 0.60)))
+        do = (o - t) * o * (1 - o)
+        dh = np.einsum("nk,nkj->nj", do, w2) * h * (1 - h)
+        w2 -= 0.5 * do[:, :, None] * h[:, None, :]
+        w1 -= 0.5 * dh[:, :, None] * x[None, None, :]
+    o = 1 / (
+        1
+        + np.exp(
+            -(
+                np.einsum(
+                    "nkj,nj->nk", w2, 1 / (1 + np.exp(-(np.einsum("nji,i->nj", w1, x) + 0.35)))
+                )
+                + 0.60
+            )
+        )
+    )
+    return float(np.mean(0.5 * np.sum((t - o) ** 2, -1)))
+
+
+def _time_torch_population(
+    torch,
+    device: str,
+    p: dict[str, np.ndarray],
+    x: np.ndarray,
+    t: np.ndarray,
+    steps: int,
+    slow: int,
+) -> tuple[float, object]:
+    """Times the PyTorch peer (batched bmm, autograd) after one warm-up call: ``(seconds, final_loss)``."""
+    dev = "cuda" if device == "gpu" and torch.cuda.is_available() else "cpu"
+    sync = torch.cuda.synchronize if dev == "cuda" else (lambda: None)
+    tx, tt = torch.tensor(x, device=dev), torch.tensor(t, device=dev)
+
+    def tloss(w1, w2):
+        h = torch.sigmoid(torch.einsum("nji,i->nj", w1, tx) + 0.35)
+        o = torch.sigmoid(torch.bmm(w2, h[:, :, None])[:, :, 0] + 0.60)
+        return 0.5 * torch.sum((tt - o) ** 2, -1)
+
+    def torch_batched():
+        w1 = torch.tensor(p["w1"], device=dev, requires_grad=True)
+        w2 = torch.tensor(p["w2"], device=dev, requires_grad=True)
+        for _ in range(steps):
+            loss = tloss(w1, w2).sum()  # the sum over networks: each net's gradient is its own
+            g1, g2 = torch.autograd.grad(loss, (w1, w2))
+            with torch.no_grad():
+                w1 -= 0.5 * g1
+                w2 -= 0.5 * g2
+        sync()
+        with torch.no_grad():
+            return float(tloss(w1, w2).mean())
+
+    torch_batched()
+    return median_time(torch_batched, slow)
+
+
+def _time_bare_jax_population(
+    p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, steps: int, repeats: int
+) -> tuple[float, float]:
+    """Times the bare JAX peer (vmap + scan, inline) after one warm-up call: ``(seconds, final_loss)``."""
+    import jax
+    import jax.numpy as jnp
 
     def loss(w, x, t):
         h = jax.nn.sigmoid(w["w1"] @ x + 0.35)
@@ -140,17 +163,24 @@ def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
     jx, jt = jnp.asarray(x), jnp.asarray(t)
     jax.block_until_ready(bare(jw, jx, jt))
     tb, out = median_time(lambda: jax.block_until_ready(bare(jw, jx, jt)), repeats)
-    row(
-        "bare JAX (vmap + scan, inline)",
-        tb,
-        float(jnp.mean(jax.vmap(loss, (0, None, None))(out, jx, jt))),
-    )
+    return tb, float(jnp.mean(jax.vmap(loss, (0, None, None))(out, jx, jt)))
+
+
+def _sweep_rows(
+    p: dict[str, np.ndarray], x: np.ndarray, t: np.ndarray, n: int, steps: int, repeats: int
+) -> list[dict]:
+    """The rows of ``jaxmlp sweep`` in its own layout and in ``layout="vmap"``, each after one warm-up call."""
+    import jax.numpy as jnp
+
+    import jaxmlp
+    from jaxmlp.training import population
 
     net = jaxmlp.tutorial()[0]
     stacked = tuple(
         {"w": jnp.asarray(p[k]), "b": jnp.full((n,), b, jnp.float32)}
         for k, b in (("w1", 0.35), ("w2", 0.60))
     )
+    rows = []
     for layout, peer in (("auto", "jaxmlp sweep"), ("vmap", "jaxmlp sweep, layout=vmap")):
         run = functools.partial(
             population.sweep,
@@ -165,34 +195,42 @@ def w3(n: int, steps: int, repeats: int, torch, device: str) -> list[dict]:
         )
         run()
         results = [run() for _ in range(repeats)]
-        row(
-            peer,
-            float(np.median([r.seconds for r in results])),
-            float(np.mean(results[-1].final_loss)),
-            f"{results[-1].layout} layout; loop time (setup and final losses excluded)",
+        rows.append(
+            _w3_row(
+                n,
+                steps,
+                peer,
+                float(np.median([r.seconds for r in results])),
+                float(np.mean(results[-1].final_loss)),
+                f"{results[-1].layout} layout; loop time (setup and final losses excluded)",
+            )
         )
-    if device == "cpu" and (os.cpu_count() or 1) > 1:
-        cores = os.cpu_count()
-        child = subprocess.run(
-            [sys.executable, "-c", W3_CHILD, str(n), str(steps), str(repeats), str(cores)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={
-                **os.environ,
-                "XLA_FLAGS": f"--xla_force_host_platform_device_count={cores}",
-                "JAX_PLATFORMS": "cpu",
-            },
-        )
-        seconds, final = json.loads(child.stdout.strip().splitlines()[-1])
-        row(
-            f"jaxmlp sweep, devices={cores}",
-            seconds,
-            final,
-            f"population split over {cores} CPU devices, one per core (a child process)",
-        )
-    peers_agree(rows, rows[-1]["final_loss"], rtol=1e-4)
     return rows
+
+
+def _sweep_over_cores_row(n: int, steps: int, repeats: int) -> dict:
+    """The row of ``jaxmlp sweep`` split over one CPU device per core, timed in a child process (:data:`W3_CHILD`)."""
+    cores = os.cpu_count()
+    child = subprocess.run(
+        [sys.executable, "-c", W3_CHILD, str(n), str(steps), str(repeats), str(cores)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={
+            **os.environ,
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={cores}",
+            "JAX_PLATFORMS": "cpu",
+        },
+    )
+    seconds, final = json.loads(child.stdout.strip().splitlines()[-1])
+    return _w3_row(
+        n,
+        steps,
+        f"jaxmlp sweep, devices={cores}",
+        seconds,
+        final,
+        f"population split over {cores} CPU devices, one per core (a child process)",
+    )
 
 
 def w4(repeats: int) -> list[dict]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 
@@ -91,29 +90,13 @@ def bare_jax_seed(steps: int):
 
 def w1(steps: int, repeats: int, torch) -> list[dict]:
     """W1, the seed network: every peer's time per 10,000 steps, ns per step, compile time and final E."""
-    import jax
     import jax.numpy as jnp
 
     import jaxmlp
 
     net, params, x, y = jaxmlp.tutorial(jnp.float64)
     X, Y = x[None], y[None]
-    scale = 10_000 / steps
     rows = []
-
-    def row(peer, seconds, final, compile_s=None, note=""):
-        rows.append(
-            {
-                "workload": "W1 seed",
-                "peer": peer,
-                "seconds_per_10k_steps": seconds * scale,
-                "ns_per_step": seconds / steps * 1e9,
-                "compile_seconds": compile_s,
-                "final_loss": final,
-                "note": note,
-            }
-        )
-
     reference = float(
         net.loss_fn(
             jaxmlp.fit(net, params, X, Y, steps=steps, learning_rate=0.5).params,
@@ -125,69 +108,101 @@ def w1(steps: int, repeats: int, torch) -> list[dict]:
         agree(abs(reference - SEED_FINAL_LOSS) <= 1e-18, "W1 reference", reference, SEED_FINAL_LOSS)
     slow_repeats = max(1, repeats // 5)
     t, final = median_time(lambda: seed_pure_python(steps), slow_repeats)
-    row("pure Python (lists, math.exp)", t, final)
+    rows.append(_w1_row(steps, "pure Python (lists, math.exp)", t, final))
     t, final = median_time(lambda: seed_numpy(steps), slow_repeats)
-    row("NumPy by hand", t, final)
+    rows.append(_w1_row(steps, "NumPy by hand", t, final))
     if torch is not None:
-        torch_steps = min(
-            steps, 2_000
-        )  # eager PyTorch is slow: time 2,000 steps, check the loss on all of them
-        t, _ = median_time(lambda: seed_torch(torch, torch_steps), slow_repeats)
-        row(
-            "PyTorch eager (autograd + optim.SGD)",
-            t * steps / torch_steps,
-            seed_torch(torch, steps),
-        )
+        t, final = _time_seed_torch(torch, steps, slow_repeats)
+        rows.append(_w1_row(steps, "PyTorch eager (autograd + optim.SGD)", t, final))
     else:
         rows.append(
             {"workload": "W1 seed", "peer": "PyTorch eager", "note": "skipped: torch not installed"}
         )
-    loss, train = bare_jax_seed(steps)
-    p = {"w1": params[0]["w"], "b1": params[0]["b"], "w2": params[1]["w"], "b2": params[1]["b"]}
-    t0 = time.perf_counter()
-    compiled = train.lower(p, X, Y).compile()
-    compile_s = {"bare": time.perf_counter() - t0}
-    runners = {"bare": lambda: jax.block_until_ready(compiled(p, X, Y))}
+    rows += _jax_rows(net, params, X, Y, x, y, steps, repeats)
+    peers_agree(rows, reference, rtol=0.0, atol=1e-12 * max(1.0, abs(reference)) + 1e-15)
+    return rows
+
+
+def _w1_row(steps: int, peer: str, seconds: float, final, compile_s=None, note: str = "") -> dict:
+    """One timed row of W1: a peer's seconds per 10,000 steps, ns per step, compile seconds and final E."""
+    scale = 10_000 / steps
+    return {
+        "workload": "W1 seed",
+        "peer": peer,
+        "seconds_per_10k_steps": seconds * scale,
+        "ns_per_step": seconds / steps * 1e9,
+        "compile_seconds": compile_s,
+        "final_loss": final,
+        "note": note,
+    }
+
+
+def _time_seed_torch(torch, steps: int, slow_repeats: int) -> tuple[float, float]:
+    """Times the PyTorch peer on at most 2,000 steps, scaled to ``steps``: ``(seconds, final E after all of them)``."""
+    # eager PyTorch is slow: time 2,000 steps, check the loss on all of them
+    torch_steps = min(steps, 2_000)
+    t, _ = median_time(lambda: seed_torch(torch, torch_steps), slow_repeats)
+    return t * steps / torch_steps, seed_torch(torch, steps)
+
+
+def _jax_rows(net, params, X, Y, x, y, steps: int, repeats: int) -> list[dict]:
+    """The JAX peers' rows (bare loop, ``fit`` per gradient and history), compiled, then timed round-robin."""
+    loss, bare_compile_s, bare_runner = _bare_jax_runner(params, X, Y, steps)
+    compile_s = {"bare": bare_compile_s}
+    runners = {"bare": bare_runner}
     variants = {
         (grad, history): f"jaxmlp fit, {grad}" + ("" if history else ", history=False")
         for history in (True, False)
         for grad in ("autodiff", "backprop")
     }
     for (grad, history), name in variants.items():
-        runners[name] = functools.partial(
-            lambda grad, history: jax.block_until_ready(
-                jaxmlp.fit(
-                    net,
-                    params,
-                    X,
-                    Y,
-                    steps=steps,
-                    learning_rate=0.5,
-                    grad=grad,
-                    history=history,
-                ).params
-            ),
-            grad,
-            history,
-        )
-        jaxmlp.training.loop.run_chunk.clear_cache()  # type: ignore[attr-defined]  # jit's stub lacks it
-        t0 = time.perf_counter()
-        runners[name]()
-        first = time.perf_counter() - t0
-        compile_s[name] = max(first - median_time(runners[name], 5)[0], 0.0)
+        compile_s[name], runners[name] = _fit_runner(net, params, X, Y, steps, grad, history)
     # Round-robin, so drifts of the machine's speed hit every peer alike; a call takes under a
     # millisecond, so many rounds are cheap and steady the medians.
     timed = interleaved(runners, 25 * repeats)
     t, out, _ = timed.pop("bare")
-    row("bare JAX (grad + scan, inline)", t, float(loss(out, X, Y)), compile_s["bare"])
+    final = float(loss(out, X, Y))
+    rows = [_w1_row(steps, "bare JAX (grad + scan, inline)", t, final, compile_s["bare"])]
     for (_, history), name in variants.items():
         t, out, _ = timed[name]
-        row(
-            name,
-            t,
-            float(net.loss_fn(out, x, y)),
-            compile_s[name],
-            "loss of every step recorded" if history else "loss per chunk only",
+        rows.append(
+            _w1_row(
+                steps,
+                name,
+                t,
+                float(net.loss_fn(out, x, y)),
+                compile_s[name],
+                "loss of every step recorded" if history else "loss per chunk only",
+            )
         )
-    peers_agree(rows, reference, rtol=0.0, atol=1e-12 * max(1.0, abs(reference)) + 1e-15)
     return rows
+
+
+def _bare_jax_runner(params, X, Y, steps: int):
+    """The bare JAX peer (:func:`bare_jax_seed`), compiled ahead: ``(loss, compile seconds, runner)``."""
+    import jax
+
+    loss, train = bare_jax_seed(steps)
+    p = {"w1": params[0]["w"], "b1": params[0]["b"], "w2": params[1]["w"], "b2": params[1]["b"]}
+    t0 = time.perf_counter()
+    compiled = train.lower(p, X, Y).compile()
+    compile_s = time.perf_counter() - t0
+    return loss, compile_s, lambda: jax.block_until_ready(compiled(p, X, Y))
+
+
+def _fit_runner(net, params, X, Y, steps: int, grad: str, history: bool):
+    """``jaxmlp.fit`` with ``grad`` and ``history``: ``(compile seconds from a cleared cache, runner)``."""
+    import jax
+
+    import jaxmlp
+
+    runner = lambda: jax.block_until_ready(
+        jaxmlp.fit(
+            net, params, X, Y, steps=steps, learning_rate=0.5, grad=grad, history=history
+        ).params
+    )
+    jaxmlp.training.loop.run_chunk.clear_cache()  # type: ignore[attr-defined]  # jit's stub lacks it
+    t0 = time.perf_counter()
+    runner()
+    first = time.perf_counter() - t0
+    return max(first - median_time(runner, 5)[0], 0.0), runner

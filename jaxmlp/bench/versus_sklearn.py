@@ -27,13 +27,16 @@ def w8(quick: bool) -> list[dict]:
                 "note": "skipped: scikit-learn not installed",
             }
         ]
-    import warnings
+    cases = _w8_cases(quick, make_classification)
+    rows = []
+    seeds = (0,) if quick else (0, 1, 2)
+    for case in cases:
+        rows += _w8_case_rows(case, seeds, MLPClassifier, ConvergenceWarning)
+    return rows
 
-    import jax
-    import jax.numpy as jnp
 
-    import jaxmlp
-    from jaxmlp import forward
+def _w8_cases(quick: bool, make_classification) -> list[tuple]:
+    """W8's two cases: ``(label, x, y, x_test, y_test, hidden sizes, learning rate, batch, epochs)``."""
     from jaxmlp.io import builtin
 
     digits = builtin.load("digits")
@@ -41,7 +44,7 @@ def w8(quick: bool) -> list[dict]:
     split = 4_000
     mean, std = xs[:split].mean(0), xs[:split].std(0)
     xs = (xs - mean) / std
-    cases = [
+    return [
         (
             "digits (1,347 train / 450 test)",
             digits.x_train,
@@ -65,78 +68,118 @@ def w8(quick: bool) -> list[dict]:
             5 if quick else 30,
         ),
     ]
-    rows = []
-    seeds = (0,) if quick else (0, 1, 2)
-    for label, x, y, xt, yt, hidden, lr, batch, epochs in cases:
-        sizes = (x.shape[1], *hidden, 10)
-        net = jaxmlp.MLP(sizes, "relu", "softmax", "cross_entropy")
-        steps = epochs * (-(-len(x) // batch))
-        x32, y32 = x.astype(np.float32), y.astype(np.int32)
-        res: dict[str, list[tuple[float, float]]] = {
-            "jaxmlp fit": [],
-            "scikit-learn MLPClassifier": [],
-            BARE: [],
+
+
+def _w8_case_rows(case: tuple, seeds: tuple, MLPClassifier, ConvergenceWarning) -> list[dict]:
+    """One case's rows: each peer trained once per seed, in turn; mean seconds and test accuracy."""
+    import jaxmlp
+
+    label, x, y, xt, yt, hidden, lr, batch, epochs = case
+    sizes = (x.shape[1], *hidden, 10)
+    net = jaxmlp.MLP(sizes, "relu", "softmax", "cross_entropy")
+    steps = epochs * (-(-len(x) // batch))
+    x32, y32 = x.astype(np.float32), y.astype(np.int32)
+    res: dict[str, list[tuple[float, float]]] = {
+        "jaxmlp fit": [],
+        "scikit-learn MLPClassifier": [],
+        BARE: [],
+    }
+    bare = _bare_jax(net, x32, y32, xt.astype(np.float32), lr, batch, epochs)
+    for seed in seeds:
+        res["jaxmlp fit"].append(_time_jaxmlp_fit(net, x32, y32, xt, yt, steps, lr, batch, seed))
+        res["scikit-learn MLPClassifier"].append(
+            _time_sklearn(
+                MLPClassifier, ConvergenceWarning, x, y, xt, yt, hidden, lr, batch, epochs, seed
+            )
+        )
+        res[BARE].append(_time_bare(bare, yt, seed))
+    return [
+        {
+            "workload": "W8 against scikit-learn",
+            "peer": f"{label}: {peer}",
+            "seconds": float(np.mean([r[0] for r in runs])),
+            "test_accuracy": float(np.mean([r[1] for r in runs])),
+            "note": f"{'-'.join(map(str, sizes))} relu, adam {lr:g}, batch {batch}, {epochs} epochs, "
+            f"{len(seeds)} seed(s)"
+            + ("" if peer.startswith("scikit") else " (includes compilation)")
+            + (", whole epochs only" if peer == BARE and len(x) % batch else "")
+            + f"; accuracy over seeds {min(a for _, a in runs):.2%} to {max(a for _, a in runs):.2%}",
         }
-        bare = _bare_jax(net, x32, y32, xt.astype(np.float32), lr, batch, epochs)
-        for seed in seeds:
-            t = time.perf_counter()
-            r = jaxmlp.fit(
-                net,
-                net.init(jax.random.key(seed)),
-                x32,
-                y32,
-                steps=steps,
-                learning_rate=lr,
-                optimizer="adam",
-                batch_size=batch,
-                key=jax.random.key(seed + 100),
-            )
-            pred = np.asarray(
-                jax.jit(forward.apply, static_argnums=0)(
-                    net, r.params, jnp.asarray(xt, jnp.float32)
-                )
-            )
-            res["jaxmlp fit"].append(
-                (time.perf_counter() - t, float((pred.argmax(1) == yt).mean()))
-            )
-            clf = MLPClassifier(
-                hidden,
-                activation="relu",
-                solver="adam",
-                learning_rate_init=lr,
-                batch_size=batch,
-                max_iter=epochs,
-                alpha=0.0,
-                random_state=seed,
-                shuffle=True,
-                tol=0.0,
-                n_iter_no_change=epochs + 1,
-            )
-            t = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                clf.fit(x, y)
-            res["scikit-learn MLPClassifier"].append(
-                (time.perf_counter() - t, float(clf.score(xt, yt)))
-            )
-            t = time.perf_counter()
-            pred = np.asarray(bare(jax.random.key(seed), jax.random.key(seed + 100)))
-            res[BARE].append((time.perf_counter() - t, float((pred.argmax(1) == yt).mean())))
-        for peer, runs in res.items():
-            rows.append(
-                {
-                    "workload": "W8 against scikit-learn",
-                    "peer": f"{label}: {peer}",
-                    "seconds": float(np.mean([r[0] for r in runs])),
-                    "test_accuracy": float(np.mean([r[1] for r in runs])),
-                    "note": f"{'-'.join(map(str, sizes))} relu, adam {lr:g}, batch {batch}, {epochs} epochs, "
-                    f"{len(seeds)} seed(s)"
-                    + ("" if peer.startswith("scikit") else " (includes compilation)")
-                    + (", whole epochs only" if peer == BARE and len(x) % batch else "")
-                    + f"; accuracy over seeds {min(a for _, a in runs):.2%} to {max(a for _, a in runs):.2%}",
-                }
-            )
-    return rows
+        for peer, runs in res.items()
+    ]
+
+
+def _time_jaxmlp_fit(
+    net, x32, y32, xt, yt, steps: int, lr: float, batch: int, seed: int
+) -> tuple[float, float]:
+    """Times ``jaxmlp.fit`` (adam) and its jitted test predictions: ``(seconds, test accuracy)``."""
+    import jax
+    import jax.numpy as jnp
+
+    import jaxmlp
+    from jaxmlp import forward
+
+    t = time.perf_counter()
+    r = jaxmlp.fit(
+        net,
+        net.init(jax.random.key(seed)),
+        x32,
+        y32,
+        steps=steps,
+        learning_rate=lr,
+        optimizer="adam",
+        batch_size=batch,
+        key=jax.random.key(seed + 100),
+    )
+    pred = np.asarray(
+        jax.jit(forward.apply, static_argnums=0)(net, r.params, jnp.asarray(xt, jnp.float32))
+    )
+    return (time.perf_counter() - t, float((pred.argmax(1) == yt).mean()))
+
+
+def _time_sklearn(
+    MLPClassifier,
+    ConvergenceWarning,
+    x,
+    y,
+    xt,
+    yt,
+    hidden: tuple,
+    lr: float,
+    batch: int,
+    epochs: int,
+    seed: int,
+) -> tuple[float, float]:
+    """Times scikit-learn's ``MLPClassifier.fit`` on the same settings: ``(seconds, test accuracy)``."""
+    import warnings
+
+    clf = MLPClassifier(
+        hidden,
+        activation="relu",
+        solver="adam",
+        learning_rate_init=lr,
+        batch_size=batch,
+        max_iter=epochs,
+        alpha=0.0,
+        random_state=seed,
+        shuffle=True,
+        tol=0.0,
+        n_iter_no_change=epochs + 1,
+    )
+    t = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(x, y)
+    return (time.perf_counter() - t, float(clf.score(xt, yt)))
+
+
+def _time_bare(bare, yt, seed: int) -> tuple[float, float]:
+    """Times the bare peer's one program (:func:`_bare_jax`): ``(seconds, test accuracy)``."""
+    import jax
+
+    t = time.perf_counter()
+    pred = np.asarray(bare(jax.random.key(seed), jax.random.key(seed + 100)))
+    return (time.perf_counter() - t, float((pred.argmax(1) == yt).mean()))
 
 
 BARE = "bare JAX + optax (one jit: init, train, predict)"
