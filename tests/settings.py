@@ -127,7 +127,10 @@ THOROUGH_ONLY = {
     "tests/test_scores.py::test_train_and_evaluate_report_the_scores_beside_the_baseline": "the totals",
     "tests/test_hvp.py::test_hvp_equals_forward_over_reverse_the_hessian_and_is_symmetric": "the check",
     "tests/test_search.py::test_with_metadata_routing_groups_reach_the_splitter_as_in_scikit_learn": "the population reaches a pipeline's fits under metadata routing",
-    "tests/test_streamed.py::test_a_stream_validates_stops_on_patience_and_is_monitored_as_in_memory": "test_stream_cli's stream with validation, patience and a monitor; a stream holds out fit's rows",
+    "tests/test_streamed.py::test_a_stream_validates_stops_on_patience_and_is_monitored_as_in_memory": "test_parquet_source's validating stream; a stream holds out fit's rows",
+    "tests/test_stream_cli.py::test_a_stream_validates_stops_on_patience_and_is_monitored": "test_parquet_source's validating stream",
+    "tests/test_search.py::test_a_randomized_search_with_an_int_seed_and_several_metrics": "the population reaches a pipeline's fits under metadata routing",
+    "tests/test_tabular_defaults.py::test_an_ensemble_bags_each_members_rows_on_the_command_line": "each member trains on its own bag",
 }
 
 
@@ -152,4 +155,6 @@ CI_TIER = {
     " results",
     "tests/test_options_by_path.py": "every option on every path",
     "tests/test_bench.py::test_bench_quick_runs_and_reports_every_workload": "the benchmark",
+    "tests/test_stream_cli.py::test_a_stream_validates_stops_on_patience_and_is_monitored": "the"
+    " command line's stream with validation, patience and a monitor",
 }

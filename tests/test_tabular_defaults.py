@@ -423,6 +423,10 @@ def test_a_bag_needs_an_ensemble(tmp_path, capsys):
     assert_one_line_error(code, err, "--bag 0.5 draws each ensemble member's rows")
     code, _, err = run(capsys, "train", str(p), "--target", "y", "--bag", "0")
     assert_one_line_error(code, err, "--bag: expected a number in (0, 1], got '0'")
+
+
+def test_an_ensemble_bags_each_members_rows_on_the_command_line(tmp_path, capsys):
+    p = regression_file(tmp_path, n=120)
     s = run_json(capsys, "train", str(p), "--target", "y", "--bag", "0.5", "--ensemble", "2",
                  "--epochs", "3")  # fmt: skip
     assert s["ensemble"]["bag"] == 0.5 and s["ensemble"]["member_rows"] == 60
