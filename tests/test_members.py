@@ -194,6 +194,54 @@ def test_members_stop_on_their_own_keeping_their_best_parameters(problem):
         assert out.best_validation_loss[m] == np.nanmin(out.validation_loss[:, m])
 
 
+def stopping_run(problem, **extra):
+    """test_members_stop_on_their_own's run: patience 2, two members stop early."""
+    net, x, y, _ = problem
+    perm = np.random.default_rng(0).permutation(len(x))
+    return jaxmlp.train_population(
+        net, init_population(net, np.arange(N), np.float64), x, y, steps=200,
+        hyperparams={"learning_rate": [1e-3, 1e-2, 0.1, 1.0]}, batch_size=64,
+        keys=jax.random.split(jax.random.key(1), N), train_rows=perm[:1400],
+        validation_rows=perm[1400:], patience=2, check_every=10, **extra,
+    )  # fmt: skip
+
+
+@pytest.mark.float64
+def test_a_callback_sees_every_check_and_changes_no_number(problem):
+    """With a callback the members run one check per compiled call: every number is the one
+    call's (float64 to 1e-12: the same operations in another program), and the callback sees
+    each check's steps, parameters and mean batch losses, NaN for the members that stopped."""
+    seen = []
+
+    def watch(state, losses):
+        seen.append((np.asarray(state.step), losses, state.params[0]["w"].copy()))
+
+    out, plain = stopping_run(problem, callback=watch), stopping_run(problem)
+    assert out.stopped.tolist() == plain.stopped.tolist() == [False, False, True, True]
+    assert out.steps_run.tolist() == plain.steps_run.tolist()
+    assert out.best_step.tolist() == plain.best_step.tolist()
+    for a, b in [(out.params, plain.params), (out.last_params, plain.last_params)]:
+        for u, v in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+            np.testing.assert_allclose(u, v, rtol=1e-12, atol=1e-14)
+    for a, b in [(out.train_loss, plain.train_loss), (out.validation_loss, plain.validation_loss)]:
+        np.testing.assert_allclose(a, b, rtol=1e-12)  # NaN where the other has NaN
+    assert len(seen) == 20 and [s[0][0] for s in seen] == list(range(10, 201, 10))
+    for k, (step, losses, _) in enumerate(seen):
+        np.testing.assert_array_equal(losses, out.train_loss[k])
+        assert (step <= out.steps_run).all()
+    np.testing.assert_array_equal(seen[-1][2], np.asarray(out.last_params[0]["w"]))
+
+
+@pytest.mark.float64
+def test_a_callback_that_returns_true_stops_every_member(problem):
+    """As fit's: True after the third check stops the members still training; the run returns
+    what each had then, and says it stopped."""
+    out = stopping_run(problem, callback=lambda state, losses: int(state.step[0]) >= 30)
+    assert out.steps_run[:2].tolist() == [30, 30] and (out.steps_run <= 30).all()
+    assert out.stopped.all()
+    assert np.isnan(out.train_loss[3:]).all() and not np.isnan(out.train_loss[:3, :2]).any()
+
+
 @pytest.mark.float64
 @pytest.mark.parametrize("patience", [1, 2, 3])
 def test_a_member_stops_at_the_check_fit_stops_at(problem, patience):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from typing import Any
 
 import jax
@@ -19,6 +18,7 @@ from jaxmlp.training import early_stopping
 from jaxmlp.training.loop import GRADS, ORDERS, StepSpec, no_batch_key
 from jaxmlp.training.monitor import Monitor
 from jaxmlp.training.optimizers import (
+    check_clip_norm,
     init_optimizer,
     named_optimizer,
     set_hyperparams,
@@ -37,7 +37,6 @@ __all__ = [
     "FitArguments",
     "DEFAULT_CHUNK",
     "MAX_STEP",
-    "check_clip_norm",
     "check_gradient_path",
     "check_batch_size",
     "training_update",
@@ -114,12 +113,6 @@ class FitArguments:
 
 DEFAULT_CHUNK = 1000  # steps per compiled call between two callbacks
 MAX_STEP = 2**31 - 1  # the largest global step an int32 counter holds
-
-
-def check_clip_norm(clip_norm) -> None:
-    """A gradient clipping norm is None (no clipping) or a finite number > 0, else refused."""
-    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
-        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
 
 
 def check_gradient_path(grad: str, order: str, optimizer, clip_norm) -> None:

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import inspect
 import time
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import jax
@@ -43,14 +43,14 @@ from jaxmlp.checks.gradient_check import GradCheckReport, report_from_errors
 from jaxmlp.forward import loss_fn
 from jaxmlp.mlp import MLP
 from jaxmlp.training import batching, early_stopping, engine, parallel
-from jaxmlp.training.arguments import MAX_STEP, check_clip_norm, check_gradient_path
+from jaxmlp.training.arguments import MAX_STEP, check_gradient_path
 from jaxmlp.training.engine import select
 from jaxmlp.training.loop import StepSpec, TrainState, update
-from jaxmlp.training.optimizers import SCHEDULES, schedule_multiplier, set_hyperparams
-from jaxmlp.training.population import kernel_errors
+from jaxmlp.training.optimizers import optax_optimizer, set_hyperparams
+from jaxmlp.training.population import PopulationState, kernel_errors
 from jaxmlp.validation import check_batch, check_positive_int
 
-__all__ = ["PopulationFit", "optax_optimizer", "SCHEDULE_HYPERPARAMS", "train_population"]
+__all__ = ["PopulationFit", "train_population"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -60,7 +60,7 @@ class PopulationFit:
     ``params``: stacked ``(N, ...)``: each member's best parameters when validating (those of its
     best check), else its last. ``last_params``: the parameters each member ended with.
     ``steps_run`` ``(N,)``: the steps each member took before it stopped. ``stopped`` ``(N,)``:
-    stopped by its patience or a non-finite loss (False: it ran all ``steps``).
+    stopped by its patience, a non-finite loss or the callback (False: it ran all ``steps``).
     ``train_loss`` ``(checks, N)``: the mean batch loss of each period of ``check_every`` steps
     (NaN after a member stopped). ``validation_loss`` ``(checks, N)`` after each period (None
     without validation rows); ``best_validation_loss``, ``best_step`` ``(N,)`` (None without).
@@ -89,96 +89,6 @@ class _Static(NamedTuple):
     check_every: int
     checks: int
     patience: int | None
-
-
-def optax_optimizer(
-    name: str, hyperparams, schedule: str = "constant", options=None, clip_norm=None
-):
-    """``optax.inject_hyperparams`` of ``optax.<name>`` (``options``: its non-numeric arguments, such
-    as ``nesterov``), with ``hyperparams``' names as injected (per-member) state; with a
-    ``schedule``, chained with :func:`~jaxmlp.training.optimizers.schedule_multiplier` whose
-    ``warmup_steps`` and ``total_steps`` are injected too; with ``clip_norm`` :math:`c`, after
-    ``optax.clip_by_global_norm(c)`` (each gradient scaled to a global norm of at most :math:`c`,
-    as ``fit`` clips). Refuses, naming what it takes, a name that is not an optax optimizer or a
-    hyperparameter it does not have."""
-    import optax
-
-    factory = getattr(optax, name, None) if isinstance(name, str) else None
-    taken = _parameters(factory)
-    if "learning_rate" not in taken:
-        raise ValueError(
-            f"optimizer must name an optax optimizer that takes a learning_rate, such as 'adam', "
-            f"'adamw', 'sgd', 'rmsprop' or 'lion', got {name!r}"
-        )
-    if schedule not in SCHEDULES:
-        raise ValueError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
-    options = dict(options or {})
-    for what in list(hyperparams) + list(options):
-        if what not in taken and what not in SCHEDULE_HYPERPARAMS:
-            raise ValueError(
-                f"optax.{name} has no hyperparameter {what!r}; it takes {', '.join(taken)}"
-            )
-    for what in SCHEDULE_HYPERPARAMS:
-        if schedule == "constant" and what in hyperparams:
-            raise ValueError(f"{what} needs a schedule ('cosine' or 'exponential')")
-    try:
-        frozen = tuple(sorted(options.items()))
-        hash(frozen)
-    except TypeError:
-        raise ValueError(
-            f"options must be hashable values (True, 0.9, ...), got {options!r}"
-        ) from None
-    check_clip_norm(clip_norm)
-    numeric = tuple(sorted(h for h in hyperparams if h not in SCHEDULE_HYPERPARAMS))
-    injected = _injected(name, numeric, schedule, frozen)
-    return injected if clip_norm is None else _clipped(injected, float(clip_norm))
-
-
-@functools.lru_cache(maxsize=64)
-def _clipped(optimizer, clip_norm: float):
-    """``optimizer`` after ``optax.clip_by_global_norm(clip_norm)``, made once per arguments."""
-    import optax
-
-    return optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
-
-
-@functools.lru_cache(maxsize=64)
-def _injected(name: str, numeric: tuple, schedule: str, options: tuple):
-    """The transformation of :func:`optax_optimizer`, made once per arguments (one compiled run)."""
-    import optax
-
-    factory = functools.partial(getattr(optax, name), **dict(options))
-    if schedule == "constant":
-        return optax.inject_hyperparams(factory)(**dict.fromkeys(numeric, 0.0))
-
-    def scheduled(**values):
-        warmup, total = values.pop("warmup_steps"), values.pop("total_steps")
-
-        def multiplier(t):
-            return schedule_multiplier(schedule, warmup, total, t)
-
-        return optax.chain(factory(**values), optax.scale_by_schedule(multiplier))
-
-    names = ("warmup_steps", "total_steps", *numeric)  # inject_hyperparams reads the signature
-    scheduled.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
-        [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY) for k in names]
-    )
-
-    return optax.inject_hyperparams(scheduled)(
-        warmup_steps=0.0, total_steps=1.0, **dict.fromkeys(numeric, 0.0)
-    )
-
-
-SCHEDULE_HYPERPARAMS = ("warmup_steps", "total_steps")
-
-
-def _parameters(factory) -> tuple[str, ...]:
-    if not callable(factory):
-        return ()
-    try:
-        return tuple(inspect.signature(factory).parameters)
-    except (TypeError, ValueError):
-        return ()
 
 
 def _per_member(values, n: int, name: str) -> np.ndarray:
@@ -231,6 +141,7 @@ def train_population(
     grad: str = "autodiff",
     check_gradient: bool = True,
     devices=None,
+    callback: Callable[[PopulationState, np.ndarray], bool | None] | None = None,
 ) -> PopulationFit:
     """Train ``N`` networks at once as ``fit`` trains each (module docstring).
 
@@ -256,6 +167,12 @@ def train_population(
         on the first member's first batch unless ``check_gradient=False``).
       devices: a count or a 1-D ``jax.sharding.Mesh`` (as ``fit`` takes it), also across processes:
         the members split over it (``N`` must divide), the data replicated.
+      callback: ``callback(state, losses)`` after every check, as ``fit``'s after a chunk:
+        ``state`` a :class:`~jaxmlp.training.population.PopulationState` (``params`` stacked,
+        ``step`` ``(N,)`` the steps each member has run), ``losses`` ``(N,)`` each member's mean
+        batch loss of the period (NaN for a member that no longer trains); return True to stop
+        every member (``stopped`` then True for those still training). The run is then one
+        compiled call per check, the same numbers as without a callback (one call in all).
 
     Returns:
       A :class:`PopulationFit` (every process gets all members').
@@ -291,7 +208,10 @@ def train_population(
         members = parallel.shard_leaves(mesh, members)
         data = parallel.replicate(mesh, data)
     start = time.perf_counter()
-    out = parallel.gathered(_run(static, np.int32(steps), *members, *data))
+    if callback is None:
+        out = parallel.gathered(_run(static, np.int32(steps), *members, *data))
+    else:
+        out = _run_with_callback(static, np.int32(steps), members, data, callback)
     return _fitted(out, valid is not None, report, time.perf_counter() - start)
 
 
@@ -394,11 +314,35 @@ def _keys(keys, n: int):
 
 @functools.partial(programs.jit, static_argnums=0)
 def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
-    """The whole run (module docstring): the :mod:`~jaxmlp.training.engine`'s loop, a period
-    ``check_every`` steps of every member (``jax.vmap``) in a ``lax.scan``, judged by patience on
-    the validation loss and by divergence."""
-    spec, n = static.spec, rows.shape[0]
+    """The whole run in one compiled call (module docstring): the
+    :mod:`~jaxmlp.training.engine`'s loop over every check of every member from the start."""
+    wanted = jnp.full(rows.shape[0], static.checks, jnp.int32)
+    run = _periods(
+        static, steps, _start(static, params, opt_state), keys, rows, valid, x, y, wanted
+    )
+    m = run.state
+    return (
+        m.best, m.states.params, m.ran, run.stopped, run.records.train, run.records.valid,
+        m.best_loss, m.best_step,
+    )  # fmt: skip
+
+
+def _start(static: _Static, params, opt_state) -> _Members:
+    """The members before their first step: no step run, no best check yet."""
+    n = _members(params)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
+    zeros = jnp.zeros(n, jnp.int32)
+    states = TrainState(params, opt_state, zeros, None)
+    cursors = zeros if static.batch is None else batching.Epochs(zeros, zeros)  # (unused: zeros)
+    return _Members(states, cursors, params, jnp.full(n, jnp.inf, dtype), zeros, zeros, zeros)
+
+
+def _periods(static: _Static, steps, start, keys, rows, valid, x, y, wanted) -> engine.Periods:
+    """Traceable: up to ``wanted`` ``(N,)`` periods of ``check_every`` steps of every member from
+    ``start`` (:func:`engine.run_periods`), each judged by patience on the validation loss and
+    by divergence; the records hold ``static.checks`` periods."""
+    spec, n = static.spec, rows.shape[0]
+    dtype = jax.tree_util.tree_leaves(start.best)[0].dtype
 
     def member_step(carry, member):
         state, cursor = carry
@@ -446,17 +390,46 @@ def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
         record = _Records(jnp.where(active, train, jnp.nan), jnp.where(active, v, jnp.nan))
         return judged, record, stop
 
-    zeros = jnp.zeros(n, jnp.int32)
-    states = TrainState(params, opt_state, zeros, None)
-    cursors = zeros if static.batch is None else batching.Epochs(zeros, zeros)  # (unused: zeros)
     nan = jnp.full((static.checks, n), jnp.nan, dtype)
-    start = _Members(states, cursors, params, jnp.full(n, jnp.inf, dtype), zeros, zeros, zeros)
-    wanted = jnp.full(n, static.checks, jnp.int32)
-    run = engine.run_periods(train, judge, start, _Records(nan, nan), wanted)
-    m = run.state
+    return engine.run_periods(train, judge, start, _Records(nan, nan), wanted)
+
+
+_first = programs.jit(_start, static_argnums=0)
+
+
+@functools.partial(programs.jit, static_argnums=0)
+def _one_check(static: _Static, steps, members, keys, rows, valid, x, y, wanted):
+    """One period of the members still training (``wanted`` 1), as one compiled call."""
+    run = _periods(static, steps, members, keys, rows, valid, x, y, wanted)
+    return run.state, run.records, run.ran, run.stopped
+
+
+def _run_with_callback(static: _Static, steps, members, data, callback):
+    """:func:`_run`'s outputs (gathered on the host), the members run one check per compiled
+    call (:func:`engine.run_calls`) with ``callback`` between: True from it stops every member
+    still training."""
+    params, opt_state, keys, rows, valid = members
+    n, one = rows.shape[0], static._replace(checks=1)
+    m = _first(one, params, opt_state)
+    train_losses, valid_losses = [], []
+
+    def call(wanted):
+        nonlocal m
+        m, records, ran, stopped = _one_check(one, steps, m, keys, rows, valid, *data, wanted)
+        records, ran, stopped = parallel.gathered((records, ran, stopped))
+        train_losses.append(np.asarray(records.train[0]))
+        valid_losses.append(np.asarray(records.valid[0]))
+        seen = PopulationState(parallel.gathered(m.states.params), parallel.gathered(m.ran))
+        if callback(seen, train_losses[-1]):
+            stopped = np.asarray(stopped) | (np.asarray(wanted) > 0)
+        return ran, stopped
+
+    _, stopped = engine.run_calls(call, np.full(n, static.checks), 1)
+    pad = np.full((static.checks - len(train_losses), n), np.nan, train_losses[0].dtype)
+    m = parallel.gathered(m)
     return (
-        m.best, m.states.params, m.ran, run.stopped, run.records.train, run.records.valid,
-        m.best_loss, m.best_step,
+        m.best, m.states.params, m.ran, stopped, np.concatenate([np.stack(train_losses), pad]),
+        np.concatenate([np.stack(valid_losses), pad]), m.best_loss, m.best_step,
     )  # fmt: skip
 
 

@@ -5,6 +5,7 @@ new value never recompiles)."""
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from collections.abc import Callable
 from typing import NamedTuple
@@ -29,6 +30,9 @@ __all__ = [
     "takes_learning_rate",
     "set_hyperparams",
     "init_optimizer",
+    "check_clip_norm",
+    "optax_optimizer",
+    "SCHEDULE_HYPERPARAMS",
 ]
 
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -227,3 +231,99 @@ def init_optimizer(optimizer, params, learning_rate=None, total_steps=None):
     if learning_rate is None and total_steps is None:
         return state
     return set_hyperparams(state, learning_rate, total_steps)
+
+
+def check_clip_norm(clip_norm) -> None:
+    """A gradient clipping norm is None (no clipping) or a finite number > 0, else refused."""
+    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
+        raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
+
+
+def optax_optimizer(
+    name: str, hyperparams, schedule: str = "constant", options=None, clip_norm=None
+):
+    """``optax.inject_hyperparams`` of ``optax.<name>`` (``options``: its non-numeric arguments, such
+    as ``nesterov``), with ``hyperparams``' names as injected (per-member) state; with a
+    ``schedule``, chained with :func:`~jaxmlp.training.optimizers.schedule_multiplier` whose
+    ``warmup_steps`` and ``total_steps`` are injected too; with ``clip_norm`` :math:`c`, after
+    ``optax.clip_by_global_norm(c)`` (each gradient scaled to a global norm of at most :math:`c`,
+    as ``fit`` clips). Refuses, naming what it takes, a name that is not an optax optimizer or a
+    hyperparameter it does not have."""
+    import optax
+
+    factory = getattr(optax, name, None) if isinstance(name, str) else None
+    taken = _parameters(factory)
+    if "learning_rate" not in taken:
+        raise ValueError(
+            f"optimizer must name an optax optimizer that takes a learning_rate, such as 'adam', "
+            f"'adamw', 'sgd', 'rmsprop' or 'lion', got {name!r}"
+        )
+    if schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {schedule!r}; expected one of {', '.join(SCHEDULES)}")
+    options = dict(options or {})
+    for what in list(hyperparams) + list(options):
+        if what not in taken and what not in SCHEDULE_HYPERPARAMS:
+            raise ValueError(
+                f"optax.{name} has no hyperparameter {what!r}; it takes {', '.join(taken)}"
+            )
+    for what in SCHEDULE_HYPERPARAMS:
+        if schedule == "constant" and what in hyperparams:
+            raise ValueError(f"{what} needs a schedule ('cosine' or 'exponential')")
+    try:
+        frozen = tuple(sorted(options.items()))
+        hash(frozen)
+    except TypeError:
+        raise ValueError(
+            f"options must be hashable values (True, 0.9, ...), got {options!r}"
+        ) from None
+    check_clip_norm(clip_norm)
+    numeric = tuple(sorted(h for h in hyperparams if h not in SCHEDULE_HYPERPARAMS))
+    injected = _injected(name, numeric, schedule, frozen)
+    return injected if clip_norm is None else _clipped(injected, float(clip_norm))
+
+
+@functools.lru_cache(maxsize=64)
+def _clipped(optimizer, clip_norm: float):
+    """``optimizer`` after ``optax.clip_by_global_norm(clip_norm)``, made once per arguments."""
+    import optax
+
+    return optax.chain(optax.clip_by_global_norm(clip_norm), optimizer)
+
+
+@functools.lru_cache(maxsize=64)
+def _injected(name: str, numeric: tuple, schedule: str, options: tuple):
+    """The transformation of :func:`optax_optimizer`, made once per arguments (one compiled run)."""
+    import optax
+
+    factory = functools.partial(getattr(optax, name), **dict(options))
+    if schedule == "constant":
+        return optax.inject_hyperparams(factory)(**dict.fromkeys(numeric, 0.0))
+
+    def scheduled(**values):
+        warmup, total = values.pop("warmup_steps"), values.pop("total_steps")
+
+        def multiplier(t):
+            return schedule_multiplier(schedule, warmup, total, t)
+
+        return optax.chain(factory(**values), optax.scale_by_schedule(multiplier))
+
+    names = ("warmup_steps", "total_steps", *numeric)  # inject_hyperparams reads the signature
+    scheduled.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+        [inspect.Parameter(k, inspect.Parameter.KEYWORD_ONLY) for k in names]
+    )
+
+    return optax.inject_hyperparams(scheduled)(
+        warmup_steps=0.0, total_steps=1.0, **dict.fromkeys(numeric, 0.0)
+    )
+
+
+SCHEDULE_HYPERPARAMS = ("warmup_steps", "total_steps")
+
+
+def _parameters(factory) -> tuple[str, ...]:
+    if not callable(factory):
+        return ()
+    try:
+        return tuple(inspect.signature(factory).parameters)
+    except (TypeError, ValueError):
+        return ()

@@ -89,9 +89,11 @@ class SweepResult:
 
 
 class PopulationState(NamedTuple):
-    """What :func:`sweep`'s callback sees after each chunk, as ``fit``'s sees a ``TrainState``: the
-    population's ``params`` (stacked on a leading axis, as :attr:`SweepResult.params`) and the
-    ``step`` every member has reached."""
+    """What :func:`sweep`'s callback sees after each chunk (and
+    :func:`~jaxmlp.training.members.train_population`'s after each check), as ``fit``'s sees a
+    ``TrainState``: the population's ``params`` (stacked on a leading axis, as
+    :attr:`SweepResult.params`) and the ``step`` every member has reached (a population's:
+    ``(N,)``, each member's own)."""
 
     params: Any
     step: int
