@@ -131,6 +131,7 @@ THOROUGH_ONLY = {
     "tests/test_stream_cli.py::test_a_stream_validates_stops_on_patience_and_is_monitored": "test_parquet_source's validating stream",
     "tests/test_search.py::test_a_randomized_search_with_an_int_seed_and_several_metrics": "the population reaches a pipeline's fits under metadata routing",
     "tests/test_tabular_defaults.py::test_an_ensemble_bags_each_members_rows_on_the_command_line": "each member trains on its own bag",
+    "tests/test_members.py::test_a_callback_sees_every_check_and_changes_no_number": "a callback that returns True stops every member",
 }
 
 

@@ -232,14 +232,27 @@ def test_a_callback_sees_every_check_and_changes_no_number(problem):
     np.testing.assert_array_equal(seen[-1][2], np.asarray(out.last_params[0]["w"]))
 
 
-@pytest.mark.float64
-def test_a_callback_that_returns_true_stops_every_member(problem):
-    """As fit's: True after the third check stops the members still training; the run returns
-    what each had then, and says it stopped."""
-    out = stopping_run(problem, callback=lambda state, losses: int(state.step[0]) >= 30)
-    assert out.steps_run[:2].tolist() == [30, 30] and (out.steps_run <= 30).all()
-    assert out.stopped.all()
-    assert np.isnan(out.train_loss[3:]).all() and not np.isnan(out.train_loss[:3, :2]).any()
+def test_a_callback_that_returns_true_stops_every_member():
+    """As fit's: True after the third check stops the members still training (a small network:
+    the callback's run, compiled once); the run returns what each had then and says it stopped."""
+    net = jaxmlp.MLP((4, 8, 2), "tanh", "softmax", "cross_entropy")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((200, 4)).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.int32)
+    calls = []
+
+    def stop_at_30(state, losses):
+        calls.append(np.asarray(state.step))
+        return int(state.step[0]) >= 30
+
+    out = jaxmlp.train_population(
+        net, init_population(net, np.arange(2)), x, y, steps=100,
+        hyperparams={"learning_rate": [1e-3, 1e-2]}, batch_size=20,
+        keys=jax.random.split(jax.random.key(1), 2), check_every=10, callback=stop_at_30,
+    )  # fmt: skip
+    assert [c.tolist() for c in calls] == [[10, 10], [20, 20], [30, 30]]
+    assert out.steps_run.tolist() == [30, 30] and out.stopped.all()
+    assert np.isnan(out.train_loss[3:]).all() and not np.isnan(out.train_loss[:3]).any()
 
 
 @pytest.mark.float64
