@@ -132,6 +132,7 @@ THOROUGH_ONLY = {
     "tests/test_search.py::test_a_randomized_search_with_an_int_seed_and_several_metrics": "the population reaches a pipeline's fits under metadata routing",
     "tests/test_tabular_defaults.py::test_an_ensemble_bags_each_members_rows_on_the_command_line": "each member trains on its own bag",
     "tests/test_members.py::test_a_callback_sees_every_check_and_changes_no_number": "a callback that returns True stops every member",
+    "tests/test_members.py::test_a_callback_that_returns_true_stops_every_member": "test_engine's host loop over compiled calls",
 }
 
 
@@ -158,4 +159,6 @@ CI_TIER = {
     "tests/test_bench.py::test_bench_quick_runs_and_reports_every_workload": "the benchmark",
     "tests/test_stream_cli.py::test_a_stream_validates_stops_on_patience_and_is_monitored": "the"
     " command line's stream with validation, patience and a monitor",
+    "tests/test_members.py::test_a_callback_that_returns_true_stops_every_member": "a population's"
+    " callback",
 }
