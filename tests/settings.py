@@ -133,6 +133,9 @@ THOROUGH_ONLY = {
     "tests/test_tabular_defaults.py::test_an_ensemble_bags_each_members_rows_on_the_command_line": "each member trains on its own bag",
     "tests/test_members.py::test_a_callback_sees_every_check_and_changes_no_number": "a callback that returns True stops every member",
     "tests/test_members.py::test_a_callback_that_returns_true_stops_every_member": "test_engine's host loop over compiled calls",
+    "tests/test_train_cli.py::test_train_csv_file_options": "test_data's delimiters, BOMs and quoting; test_train_csv",
+    "tests/test_train_cli.py::test_resume_refuses_another_architecture_and_a_truncated_file": "test_checkpoint's refusals",
+    "tests/test_monitor.py::test_a_new_learning_rate_does_not_recompile_a_monitored_run": "test_train's runs that do not recompile",
 }
 
 

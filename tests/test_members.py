@@ -334,6 +334,7 @@ def test_the_handwritten_gradient_is_checked_first(problem):
         ({"patience": 2}, "patience needs validation_rows"),
         ({"schedule": "linear"}, "unknown schedule"),
         ({"steps": 0}, "steps"),
+        ({"callback": "print"}, "callback must be callable as callback(state, losses)"),
     ],
 )
 def test_bad_arguments_are_refused_before_training(problem, change, message):

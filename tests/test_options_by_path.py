@@ -242,6 +242,7 @@ ESTIMATOR_NOT_OFFERED = {
     "monitor": "the monitor records one network, not each member",
     "resume": "fit starts afresh, as scikit-learn's estimators do without warm_start",
     "history=False": "the summary keeps a mean loss per check, not a loss per step",
+    "callback": "fit(X, y) takes no callback, as scikit-learn's estimators; train_population does",
 }
 
 
