@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "check_positive_int",
+    "check_callback",
     "check_learning_rate",
     "check_key",
     "as_array",
@@ -47,6 +48,12 @@ def _has_dtype(a: Any) -> bool:
         return True
     except Exception:
         return False
+
+
+def check_callback(callback) -> None:
+    """A training callback is None or callable as ``callback(state, losses)``, else a TypeError."""
+    if callback is not None and not callable(callback):
+        raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
 
 
 def check_positive_int(value, name: str, upper: int | None = None) -> int:

@@ -27,6 +27,7 @@ from jaxmlp.training.optimizers import (
 from jaxmlp.training.parallel import make_mesh
 from jaxmlp.validation import (
     check_batch,
+    check_callback,
     check_key,
     check_learning_rate,
     check_positive_int,
@@ -313,8 +314,7 @@ def fit_arguments(net: MLP, params, x, y, options: FitOptions) -> FitArguments:
     for flag in ("check_gradient", "history", "restore_best"):
         if not isinstance(getattr(o, flag), bool):
             raise TypeError(f"{flag} must be True or False, got {getattr(o, flag)!r}")
-    if o.callback is not None and not callable(o.callback):
-        raise TypeError(f"callback must be callable as callback(state, losses), got {o.callback!r}")
+    check_callback(o.callback)
     check_gradient_path(o.grad, o.order, o.optimizer, o.clip_norm)
     if start_step + steps > MAX_STEP:
         raise ValueError(

@@ -48,7 +48,7 @@ from jaxmlp.training.engine import select
 from jaxmlp.training.loop import StepSpec, TrainState, update
 from jaxmlp.training.optimizers import optax_optimizer, set_hyperparams
 from jaxmlp.training.population import PopulationState, kernel_errors
-from jaxmlp.validation import check_batch, check_positive_int
+from jaxmlp.validation import check_batch, check_callback, check_positive_int
 
 __all__ = ["PopulationFit", "train_population"]
 
@@ -179,6 +179,7 @@ def train_population(
     """
     n = _members(params)
     steps = check_positive_int(steps, "steps", upper=MAX_STEP)
+    check_callback(callback)
     check_gradient_path(grad, "simultaneous", optimizer, None)
     if not isinstance(hyperparams, dict) or "learning_rate" not in hyperparams:
         raise ValueError(

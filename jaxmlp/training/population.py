@@ -41,7 +41,7 @@ from jaxmlp.training.arguments import (
 )
 from jaxmlp.training.loop import StepSpec, value_and_grad
 from jaxmlp.update import keep_frozen, sgd_update
-from jaxmlp.validation import check_batch, check_positive_int
+from jaxmlp.validation import check_batch, check_callback, check_positive_int
 
 __all__ = [
     "SweepResult",
@@ -207,8 +207,7 @@ def _check_grid(learning_rates, seeds, steps, callback):
     if seeds.size == 0 or seeds.dtype.kind not in "iu":
         raise ValueError(f"seeds must be a non-empty list of integers, got {seeds!r}")
     steps = check_positive_int(steps, "steps", upper=MAX_STEP)
-    if callback is not None and not callable(callback):
-        raise TypeError(f"callback must be callable as callback(state, losses), got {callback!r}")
+    check_callback(callback)
     return lrs, seeds, steps
 
 
