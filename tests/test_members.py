@@ -335,6 +335,7 @@ def test_the_handwritten_gradient_is_checked_first(problem):
         ({"schedule": "linear"}, "unknown schedule"),
         ({"steps": 0}, "steps"),
         ({"callback": "print"}, "callback must be callable as callback(state, losses)"),
+        ({"clip_norm": True}, "clip_norm must be a finite number > 0, got True"),
     ],
 )
 def test_bad_arguments_are_refused_before_training(problem, change, message):

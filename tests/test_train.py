@@ -215,6 +215,7 @@ def test_float32_training_of_the_seed_tracks_float64():
         ({"grad": "numeric"}, "unknown grad 'numeric'; expected one of autodiff, backprop"),
         ({"order": "updated_weights"}, "needs grad='backprop'"),
         ({"clip_norm": -1.0}, "clip_norm must be a finite number > 0"),
+        ({"clip_norm": "0.5"}, "clip_norm must be a finite number > 0, got '0.5'"),
         ({"learning_rate": "0.1"}, "learning_rate must be a number, got '0.1'"),
         ({"start_step": -1}, r"start_step must be an integer >= 0, got -1"),
         ({"callback": 3}, r"callback must be callable as callback\(state, losses\), got 3"),

@@ -172,7 +172,7 @@ def train_population(
         ``step`` ``(N,)`` the steps each member has run), ``losses`` ``(N,)`` each member's mean
         batch loss of the period (NaN for a member that no longer trains); return True to stop
         every member (``stopped`` then True for those still training). The run is then one
-        compiled call per check, the same numbers as without a callback (one call in all).
+        compiled call per check: the one call's numbers to rounding (another program).
 
     Returns:
       A :class:`PopulationFit` (every process gets all members').
@@ -420,7 +420,7 @@ def _run_with_callback(static: _Static, steps, members, data, callback):
         records, ran, stopped = parallel.gathered((records, ran, stopped))
         train_losses.append(np.asarray(records.train[0]))
         valid_losses.append(np.asarray(records.valid[0]))
-        seen = PopulationState(parallel.gathered(m.states.params), parallel.gathered(m.ran))
+        seen = PopulationState(m.states.params, parallel.gathered(m.ran))  # as sweep's: on device
         if callback(seen, train_losses[-1]):
             stopped = np.asarray(stopped) | (np.asarray(wanted) > 0)
         return ran, stopped

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import numbers
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -234,8 +235,12 @@ def init_optimizer(optimizer, params, learning_rate=None, total_steps=None):
 
 
 def check_clip_norm(clip_norm) -> None:
-    """A gradient clipping norm is None (no clipping) or a finite number > 0, else refused."""
-    if clip_norm is not None and not (float(clip_norm) > 0 and math.isfinite(clip_norm)):
+    """A gradient clipping norm is None (no clipping) or a finite real number > 0 (not a bool or
+    a string), else refused."""
+    if clip_norm is None:
+        return
+    real = isinstance(clip_norm, numbers.Real) and not isinstance(clip_norm, bool)
+    if not (real and math.isfinite(clip_norm) and clip_norm > 0):
         raise ValueError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
 
 
