@@ -11,6 +11,7 @@ import pytest
 import jaxmlp
 from jaxmlp.forward import loss_fn
 from jaxmlp.training import members
+from jaxmlp.training.optimizers import named_optimizer
 from jaxmlp.training.population import init_population
 from tests.settings import thorough_only
 
@@ -123,6 +124,54 @@ def test_clipping_clips_every_members_gradient_as_fit_clips():
             steps=12, learning_rate=0.5, clip_norm=0.05, batch_size=16, key=keys[m],
         )  # fmt: skip
         assert max(leaf_gaps(one.params, out.params, m)) < 1e-12
+
+
+@pytest.mark.float64
+def test_fits_own_update_trains_every_member_as_fit_does(problem):
+    """``optimizer=named_optimizer(...)``, the update ``fit`` builds from its name, clipping,
+    weight decay, schedule and warm-up (an ensemble's): member m, its own learning rate, equals
+    ``fit`` with those keywords, float64 to 1e-12 (the same operations)."""
+    net, x, y, rows = problem
+    params = init_population(net, np.arange(N), np.float64)
+    keys = jax.random.split(jax.random.key(9), N)
+    lrs = [1e-3, 3e-3, 1e-2, 3e-2]
+    shape = dict(clip_norm=0.5, weight_decay=1e-2, schedule="cosine", warmup_steps=5)
+    update = named_optimizer("adam", shape["clip_norm"], shape["weight_decay"], "cosine", 5)
+    out = jaxmlp.train_population(
+        net, params, x, y, steps=STEPS, optimizer=update, hyperparams={"learning_rate": lrs},
+        batch_size=BATCH, keys=keys, train_rows=rows,
+    )  # fmt: skip
+    for m in range(N):
+        one = jaxmlp.fit(
+            net, jax.tree_util.tree_map(lambda a, m=m: a[m], params), x[rows[m]], y[rows[m]],
+            steps=STEPS, optimizer="adam", learning_rate=lrs[m], batch_size=BATCH, key=keys[m],
+            **shape,
+        )  # fmt: skip
+        assert max(leaf_gaps(one.params, out.params, m)) < 1e-12
+
+
+@pytest.mark.float64
+def test_a_diverging_member_stops_with_the_state_before_its_period():
+    """Member 0's rate makes its loss overflow at step 6 (fit's diverged_at); checked every step,
+    it stops having run 6 steps, its parameters those of fit's first 6 (float64 to 1e-12
+    relative: they are huge), while member 1 trains on as fit does."""
+    net = jaxmlp.MLP((3, 16, 1), "relu", "identity", "mse")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3))
+    y = 3 * (x @ [1.0, 2.0, -1.0])[:, None]
+    params = init_population(net, np.arange(2), np.float64)
+    lrs = [0.5, 1e-3]
+    out = jaxmlp.train_population(net, params, x, y, steps=40, optimizer="sgd",
+                                  hyperparams={"learning_rate": lrs})  # fmt: skip
+    assert out.diverged.tolist() == [True, False] and out.stopped.tolist() == [True, False]
+    start = [jax.tree_util.tree_map(lambda a, m=m: a[m], params) for m in range(2)]
+    whole = jaxmlp.fit(net, start[0], x, y, steps=40, learning_rate=lrs[0], optimizer="sgd")
+    assert whole.diverged_at == 6 and out.steps_run.tolist() == [6, 40]
+    first = jaxmlp.fit(net, start[0], x, y, steps=6, learning_rate=lrs[0], optimizer="sgd")
+    for a, b in zip(jax.tree_util.tree_leaves(first.params), jax.tree_util.tree_leaves(out.params)):
+        np.testing.assert_allclose(np.asarray(b)[0], a, rtol=1e-12)
+    other = jaxmlp.fit(net, start[1], x, y, steps=40, learning_rate=lrs[1], optimizer="sgd")
+    assert max(leaf_gaps(other.params, out.params, 1)) < 1e-12
 
 
 @thorough_only
@@ -336,6 +385,8 @@ def test_the_handwritten_gradient_is_checked_first(problem):
         ({"steps": 0}, "steps"),
         ({"callback": "print"}, "callback must be callable as callback(state, losses)"),
         ({"clip_norm": True}, "clip_norm must be a finite number > 0, got True"),
+        ({"optimizer": named_optimizer("adam"), "schedule": "cosine"}, "schedule would be ignored"),
+        ({"optimizer": named_optimizer("adam"), "clip_norm": 1.0}, "clip_norm would be ignored"),
     ],
 )
 def test_bad_arguments_are_refused_before_training(problem, change, message):

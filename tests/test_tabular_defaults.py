@@ -16,6 +16,7 @@ from jaxmlp.cli import time_budget
 from jaxmlp.ensemble import member_params, merge_members
 from jaxmlp.io import file_dataset, modelfile, prediction, tables
 from jaxmlp.io.file_dataset import RECIPE
+from jaxmlp.training.arguments import FitOptions, training_update
 from jaxmlp.training.target_transforms import fold_target_scale, smoothed_labels, target_scale
 from tests.cli_helpers import assert_one_line_error, run, run_json
 
@@ -354,7 +355,6 @@ def test_each_member_trains_on_its_own_bag_of_the_training_rows(monkeypatch):
     """``--bag F``: every member its own draw of ``F`` of the training rows, without replacement,
     keyed by the seed (the validation rows stay every member's)."""
     from jaxmlp.cli import ensemble_run
-    from jaxmlp.cli.run_config import RunConfig
 
     seen = {}
 
@@ -366,12 +366,13 @@ def test_each_member_trains_on_its_own_bag_of_the_training_rows(monkeypatch):
     net = MLP((3, 4, 1), "relu", "identity", "mse")
     x, y = np.zeros((200, 3), np.float32), np.zeros((200, 1), np.float32)
     draws = []
+    options = FitOptions(steps=10, learning_rate=1e-3, optimizer="adam", batch_size=32,
+                         key=jax.random.key(1), validation_fraction=0.1)  # fmt: skip
     for seed in (0, 0, 1):
-        cfg = RunConfig(seed=seed, validation_fraction=0.1, bag=0.5)
         with pytest.raises(StopIteration):
             ensemble_run.train_members(
-                net, x, y, k=4, steps=10, optimizer="adam", lr=1e-3, cfg=cfg, batch=32,
-                init_key=jax.random.key(0), batch_key=jax.random.key(1), dtype=jnp.float32,
+                net, x, y, options, k=4, bag=0.5, seed=seed, init_key=jax.random.key(0),
+                dtype=jnp.float32,
             )  # fmt: skip
         rows, valid = np.asarray(seen["train_rows"]), np.asarray(seen["validation_rows"])
         assert rows.shape == (4, 90) and len(valid) == 20  # half of the 180 training rows
@@ -384,10 +385,10 @@ def test_each_member_trains_on_its_own_bag_of_the_training_rows(monkeypatch):
 
 
 def test_an_ensemble_clips_and_splits_over_devices_as_one_network_does(monkeypatch):
-    """``--clip-norm`` and ``--devices`` reach the population engine (whose clipping equals
-    ``fit``'s: test_members.py; its split over devices: test_distributed.py)."""
+    """``--clip-norm`` and ``--devices`` reach the population engine, the clipping inside ``fit``'s
+    own update (a population with it equals ``fit``: test_members.py; its split over devices:
+    test_distributed.py)."""
     from jaxmlp.cli import ensemble_run
-    from jaxmlp.cli.run_config import RunConfig
 
     seen = {}
 
@@ -398,13 +399,33 @@ def test_an_ensemble_clips_and_splits_over_devices_as_one_network_does(monkeypat
     monkeypatch.setattr(ensemble_run, "train_population", capture)
     net = MLP((3, 4, 1), "relu", "identity", "mse")
     x, y = np.zeros((64, 3), np.float32), np.zeros((64, 1), np.float32)
+    options = FitOptions(steps=10, learning_rate=1e-3, optimizer="adam", batch_size=32,
+                         key=jax.random.key(1), clip_norm=0.5, devices=2)  # fmt: skip
     with pytest.raises(StopIteration):
         ensemble_run.train_members(
-            net, x, y, k=4, steps=10, optimizer="adam", lr=1e-3,
-            cfg=RunConfig(clip_norm=0.5, devices=2), batch=32, init_key=jax.random.key(0),
-            batch_key=jax.random.key(1), dtype=jnp.float32,
+            net, x, y, options, k=4, bag=None, seed=0, init_key=jax.random.key(0),
+            dtype=jnp.float32,
         )  # fmt: skip
-    assert (seen["clip_norm"], seen["devices"]) == (0.5, 2)
+    assert seen["devices"] == 2
+    # fit's own update, its clipping inside it
+    assert seen["optimizer"] is training_update("adam", 1e-3, clip_norm=0.5)[0]
+    assert "clip_norm" not in seen
+
+
+def test_an_ensemble_takes_every_update_one_network_takes_and_says_when_it_diverged(
+    tmp_path, capsys
+):
+    """The members train with fit's own update for the run's flags: momentum with an L2 weight
+    decay (once refused for an ensemble) learns; a rate that overflows the loss is said in
+    fit's one line (exit 1), the members keeping their last finite state."""
+    p = regression_file(tmp_path, n=120)
+    flags = ["train", str(p), "--target", "y", "--ensemble", "2", "--epochs", "20",
+             "--optimizer", "momentum", "--weight-decay", "0.01"]  # fmt: skip
+    s = run_json(capsys, *flags, "--learning-rate", "0.003")
+    assert s["ensemble"]["members"] == 2 and s["optimizer"] == "momentum"
+    assert s["weight_decay"] == 0.01 and s["train_scores"]["r2"] > 0.5
+    code, _, err = run(capsys, *flags, "--learning-rate", "5")
+    assert code == 1 and "training diverged at step" in err
 
 
 def test_an_ensemble_that_does_not_split_over_the_devices_is_refused(tmp_path, capsys):

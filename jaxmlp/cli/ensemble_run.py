@@ -14,13 +14,14 @@ import numpy as np
 
 from jaxmlp.ensemble import merge_members
 from jaxmlp.mlp import MLP
+from jaxmlp.training.arguments import FitOptions, training_update
 from jaxmlp.training.members import train_population
+from jaxmlp.training.optimizers import named_optimizer
 from jaxmlp.training.result import FitResult
 
 __all__ = [
     "BAG_STREAM",
     "ENSEMBLE_REFUSES",
-    "population_optimizer",
     "member_rows",
     "train_members",
 ]
@@ -34,102 +35,94 @@ ENSEMBLE_REFUSES = {
 }
 
 
-def population_optimizer(name: str | None, lr: float, weight_decay: float | None):
-    """``(optax name, hyperparams)`` of the run's optimizer for the population engine: adam
-    (adamw with a weight decay), sgd, momentum (sgd with momentum 0.9), or manual SGD (sgd)."""
-    from jaxmlp.training.optimizers import MOMENTUM
-
-    if name == "adam":
-        if weight_decay:
-            return "adamw", {"learning_rate": lr, "weight_decay": weight_decay}
-        return "adam", {"learning_rate": lr}
-    if weight_decay:
-        raise ValueError("--weight-decay with an ensemble needs --optimizer adam")
-    if name == "momentum":
-        return "sgd", {"learning_rate": lr, "momentum": MOMENTUM}
-    return "sgd", {"learning_rate": lr}
-
-
 def train_members(
     net: MLP,
     x,
     y,
+    options: FitOptions,
     *,
     k: int,
-    steps: int,
-    optimizer: str | None,
-    lr: float,
-    cfg,
-    batch: int | None,
+    bag: float | None,
+    seed: int,
     init_key,
-    batch_key,
     dtype,
 ) -> tuple[MLP, FitResult, dict]:
-    """``(wide net, result, ensemble summary)``: ``k`` members trained for at most ``steps``
-    steps with ``cfg``'s schedule, warm-up, weight decay, gradient clipping, validation fraction
-    and patience (split over ``cfg.devices`` devices when given: ``k`` must divide), each
-    on its own draw of ``cfg.bag`` of the training rows when given (without replacement, keyed
-    by the seed; the validation rows are every member's); the
-    result's ``params`` the merged network's (NumPy), its ``losses`` the members' mean batch loss
-    of each epoch (repeated over its steps) and its validation losses their mean."""
-    rows, valid = member_rows(x.shape[0], k, cfg)
+    """``(wide net, result, ensemble summary)``: ``k`` members trained with the options ``fit``
+    takes for one network of the run (:func:`jaxmlp.cli.run.fit_options`): at most
+    ``options.steps`` steps of the same update (``fit``'s optimizer with its schedule, warm-up,
+    weight decay and clipping; manual SGD as ``optax.sgd``), batch size, gradient path,
+    validation fraction, patience and devices (``k`` must divide them). Each member draws its
+    own batches and, with ``bag`` < 1, its own ``bag`` of the training rows (without
+    replacement, keyed by ``seed``; the validation rows are every member's). The result's
+    ``params`` are the merged network's (NumPy), its ``losses`` the members' mean batch loss of
+    each epoch (repeated over its steps) and its validation losses their mean."""
+    refused = [name for name in ENSEMBLE_REFUSES if getattr(options, name) is not None]
+    refused += ["resume"] if options.opt_state is not None or options.start_step else []
+    refused += ["callback"] if options.callback is not None else []
+    refused += ["validation_data"] if options.validation_data is not None else []
+    if refused:
+        raise ValueError(f"an ensemble does not take {', '.join(refused)}")
+    update, clip_norm = training_update(
+        options.optimizer, options.learning_rate, options.clip_norm, options.weight_decay,
+        options.schedule, options.warmup_steps,
+    )  # fmt: skip
+    if update is None:  # manual SGD: the same step as optax's sgd
+        update = named_optimizer("sgd", clip_norm)
+    rows, valid = member_rows(x.shape[0], k, options.validation_fraction, bag, seed)
+    batch = options.batch_size
     if batch is not None and batch >= rows.shape[-1]:
         batch = None
-    name, hyper = population_optimizer(optimizer, lr, cfg.weight_decay)
-    schedule = cfg.schedule or "constant"
-    if schedule != "constant" or cfg.warmup_steps:
-        hyper["warmup_steps"] = float(cfg.warmup_steps or 0)
-        hyper["total_steps"] = float(steps)
     members = jax.vmap(lambda key: net.init(key, dtype))(jax.random.split(init_key, k))
     fitted = train_population(
         net,
         members,
         x,
         y,
-        steps=steps,
-        optimizer=name,
-        hyperparams=hyper,
-        schedule=schedule,
+        steps=options.steps,
+        optimizer=update,
+        hyperparams={"learning_rate": options.learning_rate},
         batch_size=batch,
-        keys=jax.random.split(batch_key, k) if batch else None,
+        keys=jax.random.split(options.key, k) if batch else None,
         train_rows=rows,
         validation_rows=valid,
-        patience=cfg.patience,
-        grad=cfg.grad,
-        clip_norm=cfg.clip_norm,
-        devices=cfg.devices,
+        patience=options.patience,
+        grad=options.grad,
+        check_gradient=options.check_gradient,
+        devices=options.devices,
     )
     wide, params = merge_members(net, fitted.params)
-    result, summary = _outcome(net, fitted, params, rows.shape[-1], batch, steps, k, cfg, dtype)
-    return wide, dataclasses.replace(result, key=batch_key), summary
+    result, summary = _outcome(net, fitted, params, rows.shape[-1], batch, options.steps, k, dtype)
+    summary["bag"] = bag
+    return wide, dataclasses.replace(result, key=options.key), summary
 
 
-def member_rows(n: int, k: int, cfg) -> tuple[np.ndarray, np.ndarray | None]:
+def member_rows(
+    n: int, k: int, validation_fraction: float | None, bag: float | None, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
     """``(training rows, validation rows)`` of ``k`` members over ``n`` rows: a
-    ``cfg.validation_fraction`` of the rows held out for every member (drawn by ``cfg.seed``; None
-    without), the rest training each, or with ``cfg.bag`` < 1 each member's own draw of that
+    ``validation_fraction`` of the rows held out for every member (drawn by ``seed``; None
+    without), the rest training each, or with ``bag`` < 1 each member's own draw of that
     fraction of them, ``(k, rows)`` (without replacement, keyed by the seed)."""
     rows = np.arange(n)
     valid = None
-    if cfg.validation_fraction:
-        n_val = max(1, round(n * cfg.validation_fraction))
+    if validation_fraction:
+        n_val = max(1, round(n * validation_fraction))
         if n_val >= n:
-            raise ValueError(
-                f"--validation-fraction {cfg.validation_fraction} leaves no training rows"
-            )
-        perm = np.random.default_rng(cfg.seed).permutation(n)
+            raise ValueError(f"--validation-fraction {validation_fraction} leaves no training rows")
+        perm = np.random.default_rng(seed).permutation(n)
         valid, rows = np.sort(perm[:n_val]), np.sort(perm[n_val:])
-    if cfg.bag is not None and cfg.bag < 1:
-        size = max(1, round(cfg.bag * len(rows)))
-        draw = np.random.default_rng((cfg.seed, BAG_STREAM))
+    if bag is not None and bag < 1:
+        size = max(1, round(bag * len(rows)))
+        draw = np.random.default_rng((seed, BAG_STREAM))
         rows = np.stack([np.sort(draw.choice(rows, size, replace=False)) for _ in range(k)])
     return rows, valid
 
 
-def _outcome(net, fitted, params, n_rows, batch, steps, k, cfg, dtype):
+def _outcome(net, fitted, params, n_rows, batch, steps, k, dtype):
     """``(FitResult, summary)`` of a population run as one network's run reads: each epoch's
     mean batch loss over the members (repeated over its steps), their mean validation loss,
-    and the latest best step among them."""
+    the latest best step among them, and where a member diverged, the first step of the
+    earliest period whose loss was not finite (every member keeps its last finite state)."""
     every = math.ceil(n_rows / batch) if batch else 1
     every = min(every, steps)
     t = np.asarray(fitted.train_loss, np.float64)
@@ -143,7 +136,6 @@ def _outcome(net, fitted, params, n_rows, batch, steps, k, cfg, dtype):
         "member_sizes": list(net.sizes),
         "steps_run": np.asarray(fitted.steps_run).tolist(),
         "member_rows": int(n_rows),
-        "bag": cfg.bag,
     }
     val_losses: np.ndarray | None = None
     val_steps: np.ndarray | None = None
@@ -158,12 +150,19 @@ def _outcome(net, fitted, params, n_rows, batch, steps, k, cfg, dtype):
         best = int(np.max(fitted.best_step))
         best_step = int(val_steps[np.argmin(np.abs(val_steps - best))])
     report = fitted.gradient_check
+    diverged = np.asarray(fitted.diverged)
+    diverged_at = (
+        int(np.min(np.asarray(fitted.steps_run)[diverged])) + 1 if diverged.any() else None
+    )
+    if diverged_at is not None:
+        summary["diverged_members"] = int(diverged.sum())
     result = FitResult(
         params,
         None,
         losses.astype(dtype),
         ran,
         None,
+        diverged_at=diverged_at,
         stopped=bool(np.all(fitted.stopped)),
         validation_losses=val_losses,
         validation_steps=None if val_steps is None else val_steps.astype(np.int64),

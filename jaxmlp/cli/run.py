@@ -262,10 +262,10 @@ def train(
     ensemble = None
     if k > 1:
         member_net = net
+        options = fit_options(ds, cfg, steps, lr, optimizer, fit_batch, begin.key)
         net, result, ensemble = train_members(
-            net, x, y, k=k, steps=steps, optimizer=p.name, lr=lr, cfg=cfg, batch=fit_batch,
-            init_key=init_key, batch_key=begin.key, dtype=dtype,
-        )  # fmt: skip
+            net, x, y, options, k=k, bag=cfg.bag, seed=cfg.seed, init_key=init_key, dtype=dtype
+        )
         ensemble["member_network"] = dataclasses.asdict(member_net)
         losses = np.asarray(result.losses)
         bar.update(result.step, float(losses[-1]) if losses.size else float("nan"))

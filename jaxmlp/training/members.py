@@ -21,7 +21,8 @@ With validation rows :math:`V_m`, after every ``check_every`` steps each member'
 :math:`E_{V_m}(\theta_m)` is taken; a member whose loss has not improved on its best for
 ``patience`` checks in a row stops (``fit``'s rule, :func:`~jaxmlp.training.early_stopping.
 exhausted`): it is frozen (its later steps are discarded) and keeps the parameters of its best
-check. A member whose training loss is no longer finite stops too. The run ends when
+check. A member whose mean batch loss of a period is not finite stops too, with the parameters
+it had at the start of that period. The run ends when
 every member has stopped or after ``steps`` steps; all of it is one compiled call (a
 ``lax.while_loop`` over checks around a ``lax.scan`` over steps, the members ``vmap``-ed).
 """
@@ -46,7 +47,7 @@ from jaxmlp.training import batching, early_stopping, engine, parallel
 from jaxmlp.training.arguments import MAX_STEP, check_gradient_path
 from jaxmlp.training.engine import select
 from jaxmlp.training.loop import StepSpec, TrainState, update
-from jaxmlp.training.optimizers import optax_optimizer, set_hyperparams
+from jaxmlp.training.optimizers import NamedOptimizer, optax_optimizer, set_hyperparams
 from jaxmlp.training.population import PopulationState, kernel_errors
 from jaxmlp.validation import check_batch, check_callback, check_positive_int
 
@@ -61,6 +62,9 @@ class PopulationFit:
     best check), else its last. ``last_params``: the parameters each member ended with.
     ``steps_run`` ``(N,)``: the steps each member took before it stopped. ``stopped`` ``(N,)``:
     stopped by its patience, a non-finite loss or the callback (False: it ran all ``steps``).
+    ``diverged`` ``(N,)``: stopped by a period whose mean batch loss was not finite; such a
+    member's parameters and ``steps_run`` are those at the start of that period (``fit``,
+    which checks every step, keeps the state a step before the first non-finite loss).
     ``train_loss`` ``(checks, N)``: the mean batch loss of each period of ``check_every`` steps
     (NaN after a member stopped). ``validation_loss`` ``(checks, N)`` after each period (None
     without validation rows); ``best_validation_loss``, ``best_step`` ``(N,)`` (None without).
@@ -72,6 +76,7 @@ class PopulationFit:
     last_params: Any
     steps_run: np.ndarray
     stopped: np.ndarray
+    diverged: np.ndarray
     train_loss: np.ndarray
     validation_loss: np.ndarray | None
     best_validation_loss: np.ndarray | None
@@ -127,7 +132,7 @@ def train_population(
     y,
     *,
     steps: int,
-    optimizer: str = "adam",
+    optimizer: str | NamedOptimizer = "adam",
     hyperparams: dict[str, Any],
     options: dict[str, Any] | None = None,
     schedule: str = "constant",
@@ -152,6 +157,10 @@ def train_population(
       steps: the most steps any member takes.
       optimizer: the name of an optax optimizer (``"adam"``, ``"adamw"``, ``"sgd"``,
         ``"rmsprop"``, ``"lion"``, ...); ``options`` its non-numeric arguments (``nesterov``).
+        Or ``fit``'s own update, a :func:`~jaxmlp.training.optimizers.named_optimizer` (its
+        weight decay, schedule, warm-up and clipping inside it; ``hyperparams`` then the
+        learning rate alone, its schedule's length ``steps``): every member trains with the
+        update ``fit`` applies for the same arguments.
       hyperparams: its numeric hyperparameters by name, each one number or ``(N,)`` (one per
         member): ``learning_rate`` at least; with a ``schedule`` (``"cosine"``,
         ``"exponential"``) also ``warmup_steps`` (default 0) and ``total_steps`` (the length it
@@ -244,14 +253,28 @@ def _batching(n: int, rows, batch_size, keys, check_every, steps: int):
 
 
 def _member_optimizer(n: int, steps: int, name, hyperparams, schedule, options, clip_norm):
-    """``(optimizer, {hyperparameter: (N,) values})``: :func:`optax_optimizer` and every
-    member's numbers, a schedule's ``total_steps`` (default ``steps``) and ``warmup_steps``
-    (default 0) among them."""
+    """``(optimizer, {hyperparameter: (N,) values})``: :func:`optax_optimizer` (or ``fit``'s
+    named optimizer as given) and every member's numbers, a schedule's ``total_steps`` (default
+    ``steps``) and ``warmup_steps`` (default 0) among them."""
     values = {k: _per_member(v, n, k) for k, v in hyperparams.items()}
     if np.any(values["learning_rate"] <= 0):
         raise ValueError(
             f"learning_rate must be > 0 for every member, got {hyperparams['learning_rate']!r}"
         )
+    if isinstance(name, NamedOptimizer):  # fit's own update: its settings are inside it
+        ignored = {
+            "hyperparams other than learning_rate": set(hyperparams) - {"learning_rate"},
+            "options": options,
+            "schedule": schedule != "constant",
+            "clip_norm": clip_norm is not None,
+        }
+        given = [what for what, value in ignored.items() if value]
+        if given:
+            raise ValueError(
+                f"an optimizer from named_optimizer holds its weight decay, schedule and "
+                f"clipping: {', '.join(given)} would be ignored (pass its name instead)"
+            )
+        return name, {**values, "total_steps": np.full(n, float(steps))}
     opt = optax_optimizer(name, values, schedule, options, clip_norm)
     if schedule != "constant":
         values.setdefault("total_steps", np.full(n, float(steps)))
@@ -262,12 +285,13 @@ def _member_optimizer(n: int, steps: int, name, hyperparams, schedule, options, 
 def _fitted(out, validating: bool, report, seconds: float) -> PopulationFit:
     """The :class:`PopulationFit` of :func:`_run`'s outputs (the validation fields None without
     validation rows; ``params`` then the last)."""
-    best, last, ran, stopped, train_loss, val_loss, best_loss, best_step = out
+    best, last, ran, stopped, train_loss, val_loss, best_loss, best_step, diverged = out
     return PopulationFit(
         best if validating else last,
         last,
         ran,
         stopped,
+        diverged,
         train_loss,
         val_loss if validating else None,
         best_loss if validating else None,
@@ -324,7 +348,7 @@ def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
     m = run.state
     return (
         m.best, m.states.params, m.ran, run.stopped, run.records.train, run.records.valid,
-        m.best_loss, m.best_step,
+        m.best_loss, m.best_step, m.diverged,
     )  # fmt: skip
 
 
@@ -335,7 +359,10 @@ def _start(static: _Static, params, opt_state) -> _Members:
     zeros = jnp.zeros(n, jnp.int32)
     states = TrainState(params, opt_state, zeros, None)
     cursors = zeros if static.batch is None else batching.Epochs(zeros, zeros)  # (unused: zeros)
-    return _Members(states, cursors, params, jnp.full(n, jnp.inf, dtype), zeros, zeros, zeros)
+    never = jnp.zeros(n, bool)
+    return _Members(
+        states, cursors, params, jnp.full(n, jnp.inf, dtype), zeros, zeros, zeros, never
+    )
 
 
 def _periods(static: _Static, steps, start, keys, rows, valid, x, y, wanted) -> engine.Periods:
@@ -375,8 +402,11 @@ def _periods(static: _Static, steps, start, keys, rows, valid, x, y, wanted) -> 
             members.best, members.best_loss, members.best_step, members.stale
         )  # fmt: skip
         train = jnp.sum(losses, 0) / jnp.maximum(left, 1).astype(dtype)
-        ran = members.ran + left
-        stop = ~jnp.isfinite(train)
+        diverging = active & ~jnp.isfinite(train)  # back to the period's start
+        states = select(diverging, members.states, states)
+        cursors = select(diverging, members.cursors, cursors)
+        ran = jnp.where(diverging, members.ran, members.ran + left)
+        stop = diverging
         v = jnp.full(n, jnp.nan, dtype)
         if valid is not None:
             v = jax.vmap(lambda p, r: loss_fn(spec.net, p, x[r], y[r]))(states.params, valid)
@@ -387,7 +417,9 @@ def _periods(static: _Static, steps, start, keys, rows, valid, x, y, wanted) -> 
             stale = jnp.where(active, jnp.where(better, 0, stale + 1), stale)
             if static.patience is not None:
                 stop = stop | early_stopping.exhausted(stale, static.patience)
-        judged = _Members(states, cursors, best, best_loss, best_step, stale, ran)
+        judged = _Members(
+            states, cursors, best, best_loss, best_step, stale, ran, members.diverged | diverging
+        )
         record = _Records(jnp.where(active, train, jnp.nan), jnp.where(active, v, jnp.nan))
         return judged, record, stop
 
@@ -430,14 +462,15 @@ def _run_with_callback(static: _Static, steps, members, data, callback):
     m = parallel.gathered(m)
     return (
         m.best, m.states.params, m.ran, stopped, np.concatenate([np.stack(train_losses), pad]),
-        np.concatenate([np.stack(valid_losses), pad]), m.best_loss, m.best_step,
+        np.concatenate([np.stack(valid_losses), pad]), m.best_loss, m.best_step, m.diverged,
     )  # fmt: skip
 
 
 class _Members(NamedTuple):
     """What the members carry from period to period: their training ``states`` and epoch
     ``cursors``, the ``best`` parameters, ``best_loss`` and ``best_step`` of their validation
-    checks, the checks since the best (``stale``) and the steps ``ran``."""
+    checks, the checks since the best (``stale``), the steps ``ran`` and whether a period's loss
+    was not finite (``diverged``)."""
 
     states: TrainState
     cursors: Any
@@ -446,6 +479,7 @@ class _Members(NamedTuple):
     best_step: jax.Array
     stale: jax.Array
     ran: jax.Array
+    diverged: jax.Array
 
 
 class _Records(NamedTuple):
