@@ -151,24 +151,33 @@ def test_fits_own_update_trains_every_member_as_fit_does(problem):
 
 
 @pytest.mark.float64
-def test_a_diverging_member_stops_with_the_state_before_its_period():
-    """Member 0's rate makes its loss overflow at step 6 (fit's diverged_at); checked every step,
-    it stops having run 6 steps, its parameters those of fit's first 6 (float64 to 1e-12
-    relative: they are huge), while member 1 trains on as fit does."""
+@pytest.mark.parametrize(
+    "every, checked",
+    [
+        (3, False),
+        *(pytest.param(*p, marks=thorough_only) for p in [(4, False), (1, False), (3, True)]),
+    ],
+)
+def test_a_diverging_member_stops_with_fits_last_finite_state(every, checked):
+    """Member 0's rate makes its loss overflow at step 6 (fit's diverged_at): inside a check
+    (every 4 steps), at a check's first step (every 3: back into the check before) or checked
+    every step, it stops where fit stops, with fit's last state whose loss was finite (step 5,
+    float64 to 1e-12 relative: the weights are large), while member 1 trains on as fit does;
+    the same with a callback (one compiled call per check)."""
     net = jaxmlp.MLP((3, 16, 1), "relu", "identity", "mse")
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 3))
     y = 3 * (x @ [1.0, 2.0, -1.0])[:, None]
     params = init_population(net, np.arange(2), np.float64)
     lrs = [0.5, 1e-3]
-    out = jaxmlp.train_population(net, params, x, y, steps=40, optimizer="sgd",
-                                  hyperparams={"learning_rate": lrs})  # fmt: skip
+    callback = (lambda state, losses: False) if checked else None
+    out = jaxmlp.train_population(net, params, x, y, steps=40, optimizer="sgd", check_every=every,
+                                  hyperparams={"learning_rate": lrs}, callback=callback)  # fmt: skip
     assert out.diverged.tolist() == [True, False] and out.stopped.tolist() == [True, False]
     start = [jax.tree_util.tree_map(lambda a, m=m: a[m], params) for m in range(2)]
-    whole = jaxmlp.fit(net, start[0], x, y, steps=40, learning_rate=lrs[0], optimizer="sgd")
-    assert whole.diverged_at == 6 and out.steps_run.tolist() == [6, 40]
-    first = jaxmlp.fit(net, start[0], x, y, steps=6, learning_rate=lrs[0], optimizer="sgd")
-    for a, b in zip(jax.tree_util.tree_leaves(first.params), jax.tree_util.tree_leaves(out.params)):
+    one = jaxmlp.fit(net, start[0], x, y, steps=40, learning_rate=lrs[0], optimizer="sgd")
+    assert (one.diverged_at, one.step) == (6, 5) and out.steps_run.tolist() == [5, 40]
+    for a, b in zip(jax.tree_util.tree_leaves(one.params), jax.tree_util.tree_leaves(out.params)):
         np.testing.assert_allclose(np.asarray(b)[0], a, rtol=1e-12)
     other = jaxmlp.fit(net, start[1], x, y, steps=40, learning_rate=lrs[1], optimizer="sgd")
     assert max(leaf_gaps(other.params, out.params, 1)) < 1e-12

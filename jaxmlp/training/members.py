@@ -21,8 +21,8 @@ With validation rows :math:`V_m`, after every ``check_every`` steps each member'
 :math:`E_{V_m}(\theta_m)` is taken; a member whose loss has not improved on its best for
 ``patience`` checks in a row stops (``fit``'s rule, :func:`~jaxmlp.training.early_stopping.
 exhausted`): it is frozen (its later steps are discarded) and keeps the parameters of its best
-check. A member whose mean batch loss of a period is not finite stops too, with the parameters
-it had at the start of that period. The run ends when
+check. A member whose batch loss is not finite stops too, with its last state whose loss was
+finite (``fit``'s rule). The run ends when
 every member has stopped or after ``steps`` steps; all of it is one compiled call (a
 ``lax.while_loop`` over checks around a ``lax.scan`` over steps, the members ``vmap``-ed).
 """
@@ -62,9 +62,9 @@ class PopulationFit:
     best check), else its last. ``last_params``: the parameters each member ended with.
     ``steps_run`` ``(N,)``: the steps each member took before it stopped. ``stopped`` ``(N,)``:
     stopped by its patience, a non-finite loss or the callback (False: it ran all ``steps``).
-    ``diverged`` ``(N,)``: stopped by a period whose mean batch loss was not finite; such a
-    member's parameters and ``steps_run`` are those at the start of that period (``fit``,
-    which checks every step, keeps the state a step before the first non-finite loss).
+    ``diverged`` ``(N,)``: stopped by a batch loss that was not finite; such a member keeps, as
+    ``fit`` does, its last state whose loss was finite (the state before the one whose loss
+    overflowed), and ``steps_run`` counts the steps to it.
     ``train_loss`` ``(checks, N)``: the mean batch loss of each period of ``check_every`` steps
     (NaN after a member stopped). ``validation_loss`` ``(checks, N)`` after each period (None
     without validation rows); ``best_validation_loss``, ``best_step`` ``(N,)`` (None without).
@@ -345,7 +345,7 @@ def _run(static: _Static, steps, params, opt_state, keys, rows, valid, x, y):
     run = _periods(
         static, steps, _start(static, params, opt_state), keys, rows, valid, x, y, wanted
     )
-    m = run.state
+    m = _settled(static, run.state, keys, rows, x, y)
     return (
         m.best, m.states.params, m.ran, run.stopped, run.records.train, run.records.valid,
         m.best_loss, m.best_step, m.diverged,
@@ -361,16 +361,16 @@ def _start(static: _Static, params, opt_state) -> _Members:
     cursors = zeros if static.batch is None else batching.Epochs(zeros, zeros)  # (unused: zeros)
     never = jnp.zeros(n, bool)
     return _Members(
-        states, cursors, params, jnp.full(n, jnp.inf, dtype), zeros, zeros, zeros, never
-    )
+        states, cursors, params, jnp.full(n, jnp.inf, dtype), zeros, zeros, zeros, never,
+        (states, cursors), zeros,
+    )  # fmt: skip
 
 
-def _periods(static: _Static, steps, start, keys, rows, valid, x, y, wanted) -> engine.Periods:
-    """Traceable: up to ``wanted`` ``(N,)`` periods of ``check_every`` steps of every member from
-    ``start`` (:func:`engine.run_periods`), each judged by patience on the validation loss and
-    by divergence; the records hold ``static.checks`` periods."""
-    spec, n = static.spec, rows.shape[0]
-    dtype = jax.tree_util.tree_leaves(start.best)[0].dtype
+def _steps(static: _Static, keys, rows, x, y, states, cursors, counts):
+    """Traceable: each member's next ``counts`` ``(N,)`` steps (at most ``check_every``) from
+    ``(states, cursors)``: ``((states, cursors), overflowed, taken, losses)``. A member whose
+    batch loss is not finite takes no more steps (it holds the state whose loss that was)."""
+    spec = static.spec
 
     def member_step(carry, member):
         state, cursor = carry
@@ -383,34 +383,75 @@ def _periods(static: _Static, steps, start, keys, rows, valid, x, y, wanted) -> 
         state, loss = update(spec, state, None, x[picked], y[picked])
         return (state._replace(step=state.step + 1), cursor), loss
 
+    def body(carry, i):
+        inner, overflowed, taken = carry
+        new, loss = jax.vmap(member_step)(inner, (keys, rows))
+        trying = (i < counts) & ~overflowed  # past its last step, stopped or overflowed: stays
+        overflow = trying & ~jnp.isfinite(loss)
+        took = trying & ~overflow
+        carry = (select(took, new, inner), overflowed | overflow, taken + took.astype(jnp.int32))
+        return carry, jnp.where(trying, loss, 0)
+
+    zeros = jnp.zeros(rows.shape[0], jnp.int32)
+    (inner, overflowed, taken), losses = jax.lax.scan(
+        body,
+        ((states, cursors), zeros.astype(bool), zeros),
+        jnp.arange(static.check_every, dtype=jnp.int32),
+    )
+    return inner, overflowed, taken, losses
+
+
+def _settled(static: _Static, m: _Members, keys, rows, x, y) -> _Members:
+    """Traceable: ``m`` with every diverged member at ``fit``'s last finite state, the one
+    before the state whose loss overflowed: its last ``back`` steps replayed from
+    ``last_start`` (only when a member diverged)."""
+
+    def replay(m: _Members) -> _Members:
+        counts = jnp.where(m.diverged, m.back, 0)
+        again = _steps(static, keys, rows, x, y, *m.last_start, counts)[0]
+        states, cursors = select(m.diverged, again, (m.states, m.cursors))
+        return m._replace(states=states, cursors=cursors)
+
+    return jax.lax.cond(jnp.any(m.diverged), replay, lambda m: m, m)
+
+
+def _periods(static: _Static, steps, start, keys, rows, valid, x, y, wanted) -> engine.Periods:
+    """Traceable: up to ``wanted`` ``(N,)`` periods of ``check_every`` steps of every member from
+    ``start`` (:func:`engine.run_periods`), each judged by patience on the validation loss and
+    by divergence; the records hold ``static.checks`` periods."""
+    spec, n = static.spec, rows.shape[0]
+    dtype = jax.tree_util.tree_leaves(start.best)[0].dtype
+
     def train(c, members: _Members, active):
         left = jnp.where(active, jnp.clip(steps - members.ran, 0, static.check_every), 0)
-
-        def body(inner, i):
-            new, loss = jax.vmap(member_step)(inner, (keys, rows))
-            taking = i < left  # a member past its last step (or stopped) stays as it was
-            return select(taking, new, inner), jnp.where(taking, loss, 0)
-
-        carry, losses = jax.lax.scan(
-            body, (members.states, members.cursors), jnp.arange(static.check_every, dtype=jnp.int32)
+        now, overflowed, taken, losses = _steps(
+            static, keys, rows, x, y, members.states, members.cursors, left
         )
-        return (carry, left), losses
+        return (now, overflowed, taken, left), losses
 
     def judge(c, trained, members: _Members, losses, active):
-        (states, cursors), left = trained
+        (states, cursors), diverging, taken, left = trained
+        # a member that overflowed goes back a step at the end (_settled): from this period's
+        # start, or the last one's when the first loss of this period overflowed
+        begun = (members.states, members.cursors)
+        first = (taken == 0) & (members.ran > 0)
+        back = jnp.where(first, static.check_every - 1, jnp.maximum(taken - 1, 0))
+        back = jnp.where(diverging, back, members.back)
+        last_start = select(
+            diverging,
+            select(first, members.last_start, begun),
+            select(active, begun, members.last_start),
+        )
         best, best_loss, best_step, stale = (
             members.best, members.best_loss, members.best_step, members.stale
         )  # fmt: skip
         train = jnp.sum(losses, 0) / jnp.maximum(left, 1).astype(dtype)
-        diverging = active & ~jnp.isfinite(train)  # back to the period's start
-        states = select(diverging, members.states, states)
-        cursors = select(diverging, members.cursors, cursors)
-        ran = jnp.where(diverging, members.ran, members.ran + left)
+        ran = jnp.where(diverging, jnp.maximum(members.ran + taken - 1, 0), members.ran + taken)
         stop = diverging
         v = jnp.full(n, jnp.nan, dtype)
         if valid is not None:
             v = jax.vmap(lambda p, r: loss_fn(spec.net, p, x[r], y[r]))(states.params, valid)
-            better = active & (v < best_loss)
+            better = active & ~diverging & (v < best_loss)
             best = select(better, states.params, best)
             best_step = jnp.where(better, ran, best_step)
             best_loss = jnp.where(better, v, best_loss)
@@ -418,8 +459,9 @@ def _periods(static: _Static, steps, start, keys, rows, valid, x, y, wanted) -> 
             if static.patience is not None:
                 stop = stop | early_stopping.exhausted(stale, static.patience)
         judged = _Members(
-            states, cursors, best, best_loss, best_step, stale, ran, members.diverged | diverging
-        )
+            states, cursors, best, best_loss, best_step, stale, ran, members.diverged | diverging,
+            last_start, back,
+        )  # fmt: skip
         record = _Records(jnp.where(active, train, jnp.nan), jnp.where(active, v, jnp.nan))
         return judged, record, stop
 
@@ -428,6 +470,7 @@ def _periods(static: _Static, steps, start, keys, rows, valid, x, y, wanted) -> 
 
 
 _first = programs.jit(_start, static_argnums=0)
+_settle = programs.jit(_settled, static_argnums=0)
 
 
 @functools.partial(programs.jit, static_argnums=0)
@@ -458,6 +501,7 @@ def _run_with_callback(static: _Static, steps, members, data, callback):
         return ran, stopped
 
     _, stopped = engine.run_calls(call, np.full(n, static.checks), 1)
+    m = _settle(one, m, keys, rows, *data)
     pad = np.full((static.checks - len(train_losses), n), np.nan, train_losses[0].dtype)
     m = parallel.gathered(m)
     return (
@@ -469,8 +513,9 @@ def _run_with_callback(static: _Static, steps, members, data, callback):
 class _Members(NamedTuple):
     """What the members carry from period to period: their training ``states`` and epoch
     ``cursors``, the ``best`` parameters, ``best_loss`` and ``best_step`` of their validation
-    checks, the checks since the best (``stale``), the steps ``ran`` and whether a period's loss
-    was not finite (``diverged``)."""
+    checks, the checks since the best (``stale``), the steps ``ran``, whether a step's loss was
+    not finite (``diverged``), the state and cursor at the start of the last period
+    (``last_start``; a diverged member's: where its last finite state is ``back`` steps on)."""
 
     states: TrainState
     cursors: Any
@@ -480,6 +525,8 @@ class _Members(NamedTuple):
     stale: jax.Array
     ran: jax.Array
     diverged: jax.Array
+    last_start: Any
+    back: jax.Array
 
 
 class _Records(NamedTuple):
