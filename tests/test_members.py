@@ -10,7 +10,7 @@ import pytest
 
 import jaxmlp
 from jaxmlp.forward import loss_fn
-from jaxmlp.training import members
+from jaxmlp.training import member_loop
 from jaxmlp.training.optimizers import named_optimizer
 from jaxmlp.training.population import init_population
 from tests.settings import thorough_only
@@ -345,15 +345,15 @@ def test_new_hyperparameters_never_recompile(problem):
     run = dict(steps=5, optimizer="adamw", batch_size=BATCH, keys=keys, train_rows=rows)
     first = {"learning_rate": 1e-3, "weight_decay": 1e-4}
     # counted from none: the bounded table may release an earlier test's programs of _run meanwhile
-    members._run.clear_cache()
+    member_loop.run.clear_cache()
     jaxmlp.train_population(net, params, x, y, hyperparams=first, **run)
-    compiled = members._run._cache_size()
+    compiled = member_loop.run._cache_size()
     assert compiled == 1
     again = {"learning_rate": [1e-3, 2e-3, 3e-3, 4e-3], "weight_decay": 0.1}
     jaxmlp.train_population(net, params, x, y, hyperparams=again, **run)
-    assert members._run._cache_size() == compiled
+    assert member_loop.run._cache_size() == compiled
     jaxmlp.train_population(net, params, x, y, hyperparams={"learning_rate": 1e-3}, **run)
-    assert members._run._cache_size() == compiled + 1  # other names: another optimizer state
+    assert member_loop.run._cache_size() == compiled + 1  # other names: another optimizer state
 
 
 @thorough_only
