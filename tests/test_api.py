@@ -58,14 +58,14 @@ def test_jit_vmap_grad_of_the_public_functions():
         jax.jit(NET.backprop)(PARAMS, X, Y), jax.grad(NET.loss_fn)(PARAMS, X, Y), rtol=1e-12
     )
     # Per-example gradients: vmap over examples; their mean is the batch gradient.
-    per_example = jax.vmap(NET.backprop, in_axes=(None, 0, 0))(PARAMS, X, Y)
+    per_example = jax.jit(jax.vmap(NET.backprop, in_axes=(None, 0, 0)))(PARAMS, X, Y)
     chex.assert_shape(per_example[0]["w"], (7, 5, 3))
     mean = jax.tree_util.tree_map(lambda g: g.mean(0), per_example)
     chex.assert_trees_all_close(mean, NET.backprop(PARAMS, X, Y), rtol=1e-12)
     # vmap over stacked parameter sets: a population of four networks.
     stacked = jax.vmap(lambda k: NET.init(k, jnp.float64))(jax.random.split(jax.random.key(3), 4))
-    losses = jax.vmap(NET.loss_fn, in_axes=(0, None, None))(stacked, X, Y)
-    grads = jax.vmap(NET.backprop, in_axes=(0, None, None))(stacked, X, Y)
+    losses = jax.jit(jax.vmap(NET.loss_fn, in_axes=(0, None, None)))(stacked, X, Y)
+    grads = jax.jit(jax.vmap(NET.backprop, in_axes=(0, None, None)))(stacked, X, Y)
     for i in range(4):
         p_i = jax.tree_util.tree_map(lambda a: a[i], stacked)
         assert float(losses[i]) == pytest.approx(float(NET.loss_fn(p_i, X, Y)), rel=1e-13)
@@ -73,7 +73,7 @@ def test_jit_vmap_grad_of_the_public_functions():
             jax.tree_util.tree_map(lambda a: a[i], grads), NET.backprop(p_i, X, Y), rtol=1e-12
         )
     # Second-order: grad of a function of the handwritten gradient.
-    g2 = jax.grad(lambda p: jnp.sum(NET.backprop(p, X, Y)[1]["w"] ** 2))(PARAMS)
+    g2 = jax.jit(jax.grad(lambda p: jnp.sum(NET.backprop(p, X, Y)[1]["w"] ** 2)))(PARAMS)
     assert jnp.all(jnp.isfinite(g2[0]["w"]))
 
 

@@ -127,25 +127,28 @@ def test_clipping_clips_every_members_gradient_as_fit_clips():
 
 
 @pytest.mark.float64
-def test_fits_own_update_trains_every_member_as_fit_does(problem):
+def test_fits_own_update_trains_every_member_as_fit_does():
     """``optimizer=named_optimizer(...)``, the update ``fit`` builds from its name, clipping,
     weight decay, schedule and warm-up (an ensemble's): member m, its own learning rate, equals
     ``fit`` with those keywords, float64 to 1e-12 (the same operations)."""
-    net, x, y, rows = problem
-    params = init_population(net, np.arange(N), np.float64)
-    keys = jax.random.split(jax.random.key(9), N)
-    lrs = [1e-3, 3e-3, 1e-2, 3e-2]
-    shape = dict(clip_norm=0.5, weight_decay=1e-2, schedule="cosine", warmup_steps=5)
-    update = named_optimizer("adam", shape["clip_norm"], shape["weight_decay"], "cosine", 5)
+    net = jaxmlp.MLP((4, 8, 3), activation="tanh", output_activation="softmax",
+                     loss="cross_entropy")  # fmt: skip
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((96, 4)), rng.integers(0, 3, 96)
+    rows = np.stack([rng.permutation(96)[:80] for _ in range(2)])
+    params = init_population(net, np.arange(2), np.float64)
+    keys = jax.random.split(jax.random.key(9), 2)
+    lrs = [1e-2, 3e-2]
+    shape = dict(clip_norm=0.5, weight_decay=1e-2, schedule="cosine", warmup_steps=3)
+    update = named_optimizer("adam", 0.5, 1e-2, "cosine", 3)
     out = jaxmlp.train_population(
-        net, params, x, y, steps=STEPS, optimizer=update, hyperparams={"learning_rate": lrs},
-        batch_size=BATCH, keys=keys, train_rows=rows,
+        net, params, x, y, steps=12, optimizer=update, hyperparams={"learning_rate": lrs},
+        batch_size=16, keys=keys, train_rows=rows,
     )  # fmt: skip
-    for m in range(N):
+    for m in range(2):
         one = jaxmlp.fit(
             net, jax.tree_util.tree_map(lambda a, m=m: a[m], params), x[rows[m]], y[rows[m]],
-            steps=STEPS, optimizer="adam", learning_rate=lrs[m], batch_size=BATCH, key=keys[m],
-            **shape,
+            steps=12, optimizer="adam", learning_rate=lrs[m], batch_size=16, key=keys[m], **shape,
         )  # fmt: skip
         assert max(leaf_gaps(one.params, out.params, m)) < 1e-12
 
