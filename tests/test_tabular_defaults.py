@@ -412,6 +412,25 @@ def test_an_ensemble_clips_and_splits_over_devices_as_one_network_does(monkeypat
     assert "clip_norm" not in seen
 
 
+@pytest.mark.parametrize(
+    "option, value",
+    [("monitor", object()), ("chunk_size", 10), ("callback", print), ("start_step", 5),
+     ("validation_data", (np.zeros((4, 3)), np.zeros((4, 1))))],
+)  # fmt: skip
+def test_an_ensemble_refuses_what_one_compiled_call_cannot_do(option, value):
+    """train_members names the fit option an ensemble does not take, before anything trains
+    (the command line turns the ensemble off for its flags first)."""
+    from jaxmlp.cli import ensemble_run
+
+    options = FitOptions(steps=10, learning_rate=1e-3, optimizer="adam", **{option: value})
+    net = MLP((3, 4, 1), "relu", "identity", "mse")
+    with pytest.raises(ValueError, match="an ensemble does not take"):
+        ensemble_run.train_members(
+            net, np.zeros((8, 3), np.float32), np.zeros((8, 1), np.float32), options, k=2,
+            bag=None, seed=0, init_key=jax.random.key(0), dtype=jnp.float32,
+        )  # fmt: skip
+
+
 def test_an_ensemble_takes_momentum_with_weight_decay_and_says_when_it_diverged(tmp_path, capsys):
     """The members train with fit's own update for the run's flags (test_members: it equals
     fit's), so momentum with an L2 weight decay, once refused for an ensemble, trains; a rate
