@@ -111,6 +111,8 @@ THOROUGH_ONLY = {
     "tests/test_hvp.py::test_check_hvp_catches_a_wrong_product": "test_bench's wrong product stops W9",
     "tests/test_fuzz.py::test_the_fuzzers_likely_shapes_reach_the_math[apply]": "backprop",
     "tests/test_api.py::test_frozen_biases_get_zero_gradient_in_both_paths": "the seed's frozen biases",
+    "tests/test_tabular_defaults.py::test_with_no_flag_a_data_file_trains_the_recipe": "the explicit flags' run, the ensemble's merge (CI runs it)",
+    "tests/test_tabular_defaults.py::test_an_ensemble_takes_momentum_with_weight_decay_and_says_when_it_diverged": "fit's own update in test_members (CI runs it)",
     "tests/test_train.py::test_a_resumed_run_trains_at_its_own_learning_rate": "the bit-identical resume",
     "tests/test_members.py::test_new_hyperparameters_never_recompile": "fit's and the sweep's",
     "tests/test_sklearn.py::test_compiled_lbfgs_reaches_scipys_minimum": "SciPy's iterates",
@@ -157,6 +159,8 @@ THOROUGH_ONLY = {
 # for what the quick run cannot show; a module path takes all of its tests. tests/conftest.py marks
 # them ``ci`` and, in a run of the whole suite, fails if one of them no longer exists.
 CI_TIER = {
+    "tests/test_tabular_defaults.py::test_with_no_flag_a_data_file_trains_the_recipe": "the default model",
+    "tests/test_tabular_defaults.py::test_an_ensemble_takes_momentum_with_weight_decay_and_says_when_it_diverged": "an ensemble's update and divergence",
     "tests/test_readme.py::test_the_readme_examples_run": "the front door's examples",
     "tests/test_readme.py::test_the_manuals_examples_run_and_say_what_they_claim": "the manual's",
     "tests/test_sklearn.py::test_scikit_learns_own_test_file_passes": "scikit-learn's MLP tests",
