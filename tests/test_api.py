@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 
@@ -391,3 +392,43 @@ def test_init_is_one_compiled_program_drawing_what_op_by_op_draws(activation, dt
     before = params._init._cache_size()
     net.init(jax.random.key(8), dtype)
     assert params._init._cache_size() == before  # a new key compiles nothing
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_init_stacked_draws_each_members_init_in_one_program(activation):
+    from jaxmlp import params
+
+    net = jaxmlp.MLP((13, 64, 3), activation, "softmax", "cross_entropy")
+    keys = jax.random.split(jax.random.key(5), 6)
+    stacked = params.init_stacked(net, keys)
+    eps = float(jnp.finfo(jnp.float32).eps)
+    for m in range(6):  # another program than init's: equal to a few ulps (see the test above)
+        jax.tree_util.tree_map(
+            lambda s, one: np.testing.assert_allclose(
+                s[m], one, rtol=4 * eps, atol=4 * eps * float(np.abs(np.asarray(one)).max())
+            ),
+            stacked,
+            net.init(keys[m]),
+        )
+    assert [leaf.shape[0] for leaf in jax.tree_util.tree_leaves(stacked)] == [6] * 4
+    legacy = params.init_stacked(net, jax.random.key_data(keys))  # (N, 2) uint32 keys: the same
+    jax.tree_util.tree_map(np.testing.assert_array_equal, legacy, stacked)
+    before = params._init_stacked._cache_size()
+    params.init_stacked(net, jax.random.split(jax.random.key(6), 6))
+    assert params._init_stacked._cache_size() == before  # new keys compile nothing
+
+
+@pytest.mark.parametrize(
+    "keys, error, message",
+    [
+        (jax.random.key(0), TypeError, "keys must be N PRNG keys"),
+        (np.zeros((3, 2), np.float32), TypeError, "shape (3, 2) and dtype float32"),
+        (jax.random.split(jax.random.key(0), 0), ValueError, "at least one key"),
+    ],
+)
+def test_init_stacked_refuses_what_is_not_a_row_of_keys(keys, error, message):
+    from jaxmlp import params
+
+    net = jaxmlp.MLP((2, 3, 1), "tanh", "identity", "mse")
+    with pytest.raises(error, match=re.escape(message)):
+        params.init_stacked(net, keys)

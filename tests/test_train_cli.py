@@ -485,19 +485,23 @@ def test_sweep_refuses_params_not_stacked_per_seed():
 
 
 @thorough_only
-@pytest.mark.parametrize("data_set", ["csv", "digits"])
+@pytest.mark.parametrize("data_set", ["csv", "digits", "recipe"])
 def test_a_run_imports_only_what_it_uses(tmp_path, data_set):
     """No scikit-learn for a CSV run, nor for digits (its file is read directly), no matplotlib
     without --plot, never torch. And start-up is mostly compiling: a digits run compiles the run's
     keys, the initial draw, the optimizer's state, the training loop with its gradient check, the
     final loss and one evaluation per data part; a conversion or a key split done op by op would
-    add programs (17 before)."""
+    add programs (17 before). The data-file recipe's ensemble compiles the members' draw, the
+    first member, its first batch and its gradient check, the optimizer states and the run (the
+    steps before the run op by op were 85 programs more)."""
     path = tmp_path / "d.csv"
-    path.write_text("a,b,t\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(20)) + "\n")
-    args = ["csv", str(path), "--target", "t"] if data_set == "csv" else ["digits"]
+    rows = 400 if data_set == "recipe" else 20
+    path.write_text("a,b,t\n" + "\n".join(f"{i},{i % 3},{i % 2}" for i in range(rows)) + "\n")
+    args = ["csv", str(path), "--target", "t"] if data_set != "digits" else ["digits"]
+    steps = [] if data_set == "recipe" else ["--steps", "20"]
     code = (
         "import sys; from jaxmlp.cli import main; "
-        f"rc = main(['train', *{args!r}, '--steps', '20', '--json']); "
+        f"rc = main(['train', *{args!r}, *{steps!r}, '--json']); "
         "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'matplotlib', 'torch'}))"
     )
     env = {**os.environ, "JAX_LOG_COMPILES": "1", "JAXMLP_CACHE_DIR": ""}
@@ -520,6 +524,20 @@ def test_a_run_imports_only_what_it_uses(tmp_path, data_set):
             "jit(init_fn)",
             "jit(loss_fn)",
             "jit(run_chunk)",
+        ], compiled
+    if data_set == "recipe":
+        assert compiled == [
+            "jit(_evaluate)",
+            "jit(_first_batch)",
+            "jit(_first_member)",
+            "jit(_init)",
+            "jit(_init_stacked)",
+            "jit(_run_keys)",
+            "jit(_start_state)",
+            "jit(_threefry_split)",
+            "jit(init_fn)",
+            "jit(kernel_errors)",
+            "jit(run)",
         ], compiled
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from jaxmlp.ensemble import merge_members
 from jaxmlp.mlp import MLP
+from jaxmlp.params import init_stacked
 from jaxmlp.training.arguments import FitOptions, training_update
 from jaxmlp.training.members import train_population
 from jaxmlp.training.optimizers import named_optimizer
@@ -72,7 +73,7 @@ def train_members(
     batch = options.batch_size
     if batch is not None and batch >= rows.shape[-1]:
         batch = None
-    members = jax.vmap(lambda key: net.init(key, dtype))(jax.random.split(init_key, k))
+    members = init_stacked(net, jax.random.split(init_key, k), dtype)
     fitted = train_population(
         net,
         members,

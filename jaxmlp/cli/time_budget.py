@@ -93,8 +93,16 @@ def within_budget(net, params, x, y, options: FitOptions, cfg, t_begin, k=1):
     # device, and the devices take their shares at once
     shared = cfg.devices if k > 1 and cfg.devices else 1
     devices = None if k > 1 else options.devices
+    # an ensemble's members run another program: the probe's chunk is timed only, and times
+    # the steps alone (a network's validation split and its loss after each chunk left out)
+    held_out = options.validation_fraction if k == 1 else None
     base = dataclasses.replace(
-        options, opt_state=fresh, patience=None, monitor=None, devices=devices
+        options,
+        opt_state=fresh,
+        patience=None,
+        monitor=None,
+        devices=devices,
+        validation_fraction=held_out,
     )
 
     def probe(**run):

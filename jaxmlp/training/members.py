@@ -30,6 +30,7 @@ every member has stopped or after ``steps`` steps; all of it is one compiled cal
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +39,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxmlp import programs
 from jaxmlp.checks.gradient_check import GradCheckReport, report_from_errors
 from jaxmlp.mlp import MLP
 from jaxmlp.training import batching, parallel
@@ -180,7 +182,7 @@ def train_population(
         raise ValueError(
             "hyperparams must be a dict with a 'learning_rate' (one or one per member)"
         )
-    first = jax.tree_util.tree_map(lambda a: a[0], params)
+    first = _first_member(params)
     _, x, y = check_batch(net, first, x, y)
     if x.ndim != 2:
         raise ValueError(f"train_population needs x of shape (n, {net.sizes[0]}), got {x.shape}")
@@ -194,8 +196,7 @@ def train_population(
     if grad == "backprop" and check_gradient:
         report = _first_batch_check(net, first, x, y, rows[0], batch, keys)
     dtype = jax.tree_util.tree_leaves(params)[0].dtype
-    state = jax.vmap(opt.init)(params)
-    state = set_hyperparams(state, **{k: jnp.asarray(v, dtype) for k, v in values.items()})
+    state = _start_state(opt, params, {k: np.asarray(v, dtype) for k, v in values.items()})
     members = (params, state, keys, rows, valid)
     data = (x, y)
     mesh = parallel.make_mesh(devices)
@@ -302,12 +303,35 @@ def _members(params) -> int:
 def _first_batch_check(net: MLP, first, x, y, rows, batch: int | None, keys) -> GradCheckReport:
     """The delta rule against ``jax.grad`` on the first member's first batch (its rows ``rows``,
     drawn by its key as its first step draws them); raises on a mismatch."""
-    pick = rows
+    xb, yb = _first_batch(keys, rows, x, y, batch)
+    errors = kernel_errors(net, first, xb, yb, use_lanes=False)
+    return report_from_errors(net, errors, first, xb, yb)
+
+
+# The steps before the run, each one compiled program (op by op, each array operation is a
+# small program of its own: dozens of compilations, about a second, in a process's first run).
+
+
+@programs.jit
+def _first_member(params):
+    """Member 0's parameters."""
+    return jax.tree_util.tree_map(lambda a: a[0], params)
+
+
+@functools.partial(programs.jit, static_argnums=0)
+def _start_state(opt, params, values: dict):
+    """Every member's optimizer state, its hyperparameters set to ``values`` ``(N,)`` each."""
+    return set_hyperparams(jax.vmap(opt.init)(params), **values)
+
+
+@functools.partial(programs.jit, static_argnums=4)
+def _first_batch(keys, rows, x, y, batch: int | None):
+    """The rows ``(x, y)`` of the first member's first step: its ``rows``, or the ``batch`` of
+    them its key (``keys[0]``) draws first."""
     if batch:
-        cursor = batching.start(keys[0], 0, rows.shape[0], batch)
-        pick = rows[np.asarray(batching.draw(keys[0], cursor, batch, rows.shape[0])[0])]
-    errors = kernel_errors(net, first, x[pick], y[pick], use_lanes=False)
-    return report_from_errors(net, errors, first, x[pick], y[pick])
+        n, key = rows.shape[0], keys[0]
+        rows = rows[batching.draw(key, batching.start(key, 0, n, batch), batch, n)[0]]
+    return x[rows], y[rows]
 
 
 def _keys(keys, n: int):

@@ -31,6 +31,7 @@ from jaxmlp.forward import loss_fn as _loss_fn
 from jaxmlp.kernels import lanes
 from jaxmlp.kernels.small import matmul as kernel_matmul
 from jaxmlp.mlp import MLP
+from jaxmlp.params import init_stacked
 from jaxmlp.training import engine, parallel
 from jaxmlp.training import monitor as _monitor
 from jaxmlp.training.arguments import (
@@ -105,7 +106,7 @@ LAYOUTS = ("auto", "vmap", "lanes")
 def init_population(net: MLP, seeds, dtype=jnp.float32):
     """Parameters for each seed, stacked on a leading axis: ``net.init(jax.random.key(seed))``."""
     keys = jax.vmap(jax.random.key)(jnp.asarray(seeds, jnp.uint32))
-    return jax.vmap(lambda k: net.init(k, dtype))(keys)
+    return init_stacked(net, keys, dtype)
 
 
 @functools.partial(programs.jit, static_argnames=("net", "grad", "n_steps"), donate_argnums=(0,))
