@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmlp import programs
-from jaxmlp.validation import check_key
+from jaxmlp.validation import check_key, check_keys
 
 if TYPE_CHECKING:
     from jaxmlp.architecture import Architecture
@@ -78,18 +78,7 @@ def init_stacked(net: Architecture, keys: jax.Array, dtype=jnp.float32) -> tuple
     One compiled draw for all of them, with :func:`init`'s short compilation (``jax.vmap`` of
     :func:`init` compiles the batched draw with the training loop's options: several times
     longer, the same numbers)."""
-    dtype_, shape = getattr(keys, "dtype", None), tuple(getattr(keys, "shape", ()))
-    typed = dtype_ is not None and jnp.issubdtype(dtype_, jax.dtypes.prng_key)
-    if not (typed and len(shape) == 1) and not (
-        dtype_ == jnp.uint32 and len(shape) == 2 and shape[1] == 2
-    ):
-        got = f"an array of shape {shape} and dtype {dtype_}" if dtype_ is not None else repr(keys)
-        raise TypeError(
-            f"keys must be N PRNG keys such as jax.random.split(jax.random.key(0), N), got {got}"
-        )
-    if shape[0] == 0:
-        raise ValueError("keys must hold at least one key, got none")
-    return _init_stacked(net, keys, check_dtype(dtype))
+    return _init_stacked(net, check_keys(keys), check_dtype(dtype))
 
 
 @functools.partial(programs.jit, static_argnums=(0, 2), compiler_options=ONCE)

@@ -25,6 +25,7 @@ __all__ = [
     "check_callback",
     "check_learning_rate",
     "check_key",
+    "check_keys",
     "as_array",
     "on_device",
     "check_params",
@@ -82,21 +83,44 @@ def check_learning_rate(value: Any, *, zero_ok: bool = False) -> None:
             raise ValueError(f"learning_rate must be a finite number {bound}, got {value!r}")
 
 
+def _key_array(keys: Any) -> tuple[bool, tuple[int, ...] | None, str]:
+    """``(typed, shape of the keys or None, what came)``: PRNG keys typed (their shape) or legacy
+    ``uint32`` ones (a last axis of 2, the shape before it); None when neither."""
+    dtype, shape = getattr(keys, "dtype", None), tuple(getattr(keys, "shape", ()))
+    got = f"an array of shape {shape} and dtype {dtype}" if dtype is not None else repr(keys)
+    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
+        return True, shape, got
+    if dtype == np.uint32 and shape[-1:] == (2,):
+        return False, shape[:-1], got
+    return False, None, got
+
+
 def check_key(key: Any, name: str = "key") -> Any:
     """Return ``key`` if it is one PRNG key: a typed key of shape ``()`` (``jax.random.key(0)``) or
     a legacy ``uint32`` key of shape ``(2,)`` (``jax.random.PRNGKey(0)``); else raise, saying what came."""
-    dtype, shape = getattr(key, "dtype", None), tuple(getattr(key, "shape", ()))
-    if dtype is not None and jnp.issubdtype(dtype, jax.dtypes.prng_key):
-        if shape != ():
-            raise ValueError(
-                f"{name} must be one PRNG key, got a key array of shape {shape} "
-                f"(pass one of them, e.g. {name}[0])"
-            )
-        return key
-    if dtype == np.uint32 and shape == (2,):
-        return key
-    got = f"an array of shape {shape} and dtype {dtype}" if dtype is not None else repr(key)
-    raise TypeError(f"{name} must be a PRNG key such as jax.random.key(0), got {got}")
+    typed, shape, got = _key_array(key)
+    if typed and shape != ():
+        raise ValueError(
+            f"{name} must be one PRNG key, got a key array of shape {shape} "
+            f"(pass one of them, e.g. {name}[0])"
+        )
+    if shape != ():
+        raise TypeError(f"{name} must be a PRNG key such as jax.random.key(0), got {got}")
+    return key
+
+
+def check_keys(keys: Any, name: str = "keys") -> Any:
+    """Return ``keys`` if it is a row of ``N`` >= 1 PRNG keys: typed keys of shape ``(N,)``
+    (``jax.random.split(jax.random.key(0), N)``) or legacy ``uint32`` keys ``(N, 2)``; else raise,
+    saying what came."""
+    _, shape, got = _key_array(keys)
+    if shape is None or len(shape) != 1:
+        raise TypeError(
+            f"{name} must be N PRNG keys such as jax.random.split(jax.random.key(0), N), got {got}"
+        )
+    if shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one key, got none")
+    return keys
 
 
 def as_array(a: Any, name: str) -> jax.Array:

@@ -402,17 +402,17 @@ def test_init_stacked_draws_each_members_init_in_one_program(activation):
     keys = jax.random.split(jax.random.key(5), 6)
     stacked = params.init_stacked(net, keys)
     eps = float(jnp.finfo(jnp.float32).eps)
-    for m in range(6):  # another program than init's: equal to a few ulps (see the test above)
-        jax.tree_util.tree_map(
-            lambda s, one: np.testing.assert_allclose(
-                s[m], one, rtol=4 * eps, atol=4 * eps * float(np.abs(np.asarray(one)).max())
-            ),
-            stacked,
-            net.init(keys[m]),
+
+    def close(got, want):  # another program: equal to a few ulps (see the test above)
+        np.testing.assert_allclose(
+            got, want, rtol=4 * eps, atol=4 * eps * float(np.abs(np.asarray(want)).max())
         )
+
+    for m in range(6):
+        jax.tree_util.tree_map(lambda s, one, m=m: close(s[m], one), stacked, net.init(keys[m]))
     assert [leaf.shape[0] for leaf in jax.tree_util.tree_leaves(stacked)] == [6] * 4
-    legacy = params.init_stacked(net, jax.random.key_data(keys))  # (N, 2) uint32 keys: the same
-    jax.tree_util.tree_map(np.testing.assert_array_equal, legacy, stacked)
+    legacy = params.init_stacked(net, jax.random.key_data(keys))  # (N, 2) uint32 keys
+    jax.tree_util.tree_map(close, legacy, stacked)
     before = params._init_stacked._cache_size()
     params.init_stacked(net, jax.random.split(jax.random.key(6), 6))
     assert params._init_stacked._cache_size() == before  # new keys compile nothing

@@ -97,18 +97,25 @@ def test_float32_members_match_their_fits_within_rounding(problem):
         assert max(leaf_gaps(one.params, out.params, m)) < 1e-5
 
 
+def _two_members(seed: int, key: int):
+    """``(net, x, y, rows, params, keys)``: two float64 members of 4-8-3, each its own 80 of 96
+    rows, their initial parameters and batch keys."""
+    net = jaxmlp.MLP((4, 8, 3), activation="tanh", output_activation="softmax",
+                     loss="cross_entropy")  # fmt: skip
+    rng = np.random.default_rng(seed)
+    x, y = rng.standard_normal((96, 4)), rng.integers(0, 3, 96)
+    rows = np.stack([rng.permutation(96)[:80] for _ in range(2)])
+    params = init_population(net, np.arange(2), np.float64)
+    keys = jax.random.split(jax.random.key(key), 2)
+    return net, x, y, rows, params, keys
+
+
 @pytest.mark.float64
 def test_clipping_clips_every_members_gradient_as_fit_clips():
     """clip_norm c: member m equals fit(..., clip_norm=c) of its rows (float64 to 1e-12, the same
     operations). c = 0.05 is below the first gradient's norm, and each of the 12 SGD steps of 0.5
     moves a member by at most 0.5 c: 0.3 in all, which the clip alone keeps."""
-    net = jaxmlp.MLP((4, 8, 3), activation="tanh", output_activation="softmax",
-                     loss="cross_entropy")  # fmt: skip
-    rng = np.random.default_rng(0)
-    x, y = rng.standard_normal((96, 4)), rng.integers(0, 3, 96)
-    rows = np.stack([rng.permutation(96)[:80] for _ in range(2)])
-    params = init_population(net, np.arange(2), np.float64)
-    keys = jax.random.split(jax.random.key(11), 2)
+    net, x, y, rows, params, keys = _two_members(0, 11)
     run = dict(steps=12, hyperparams={"learning_rate": 0.5}, optimizer="sgd", batch_size=16,
                keys=keys, train_rows=rows)  # fmt: skip
     out = jaxmlp.train_population(net, params, x, y, clip_norm=0.05, **run)
@@ -131,13 +138,7 @@ def test_fits_own_update_trains_every_member_as_fit_does():
     """``optimizer=named_optimizer(...)``, the update ``fit`` builds from its name, clipping,
     weight decay, schedule and warm-up (an ensemble's): member m, its own learning rate, equals
     ``fit`` with those keywords, float64 to 1e-12 (the same operations)."""
-    net = jaxmlp.MLP((4, 8, 3), activation="tanh", output_activation="softmax",
-                     loss="cross_entropy")  # fmt: skip
-    rng = np.random.default_rng(1)
-    x, y = rng.standard_normal((96, 4)), rng.integers(0, 3, 96)
-    rows = np.stack([rng.permutation(96)[:80] for _ in range(2)])
-    params = init_population(net, np.arange(2), np.float64)
-    keys = jax.random.split(jax.random.key(9), 2)
+    net, x, y, rows, params, keys = _two_members(1, 9)
     lrs = [1e-2, 3e-2]
     shape = dict(clip_norm=0.5, weight_decay=1e-2, schedule="cosine", warmup_steps=3)
     update = named_optimizer("adam", 0.5, 1e-2, "cosine", 3)
