@@ -57,6 +57,11 @@ def test_ids_and_constants_are_left_out_and_gaps_get_the_training_median_and_an_
     (heavy_col,) = [f for f in ds.preprocessing["features"] if f["name"] == "heavy"]
     assert heavy_col["fill"] == pytest.approx(np.median(heavy[~gaps]))
     mean, std = np.asarray(ds.preprocessing["mean"]), np.asarray(ds.preprocessing["std"])
+    # a category's inputs (its levels and its indicator) stay 0 or 1; the numbers are standardised
+    np.testing.assert_array_equal(mean[2:6], 0) and np.testing.assert_array_equal(std[2:6], 1)
+    assert set(np.unique(ds.x_train[:, 2:6])) == {0.0, 1.0}
+    np.testing.assert_allclose(ds.x_train[:, :2].mean(0), 0, atol=1e-6)
+    np.testing.assert_allclose(ds.x_train[:, :2].std(0), 1, rtol=1e-5)
     raw = ds.x_train * std + mean  # standard scaling undone: the encoded inputs
     np.testing.assert_allclose(raw[:, 0], np.where(gaps, np.median(heavy[~gaps]), heavy), rtol=1e-5)
     np.testing.assert_array_equal(np.round(raw[:, 1]), gaps)

@@ -72,11 +72,12 @@ def read_table(
     missing value gets an indicator input; ``"drop"`` (or ``drop_missing``) — the row is left
     out; ``"error"`` — refused naming row and column.
 
-    Scaling, with statistics of the training rows only: ``"standard"`` — every input
+    Scaling, with statistics of the training rows only: the inputs of a text column (its one-hot
+    levels and its indicator) stay 0 or 1; ``"standard"`` — every other input
     :math:`(x - \mu) / \sigma`; ``"robust"`` — a numeric input
     :math:`z = (x - \mathrm{median}) / s` with :math:`s = \mathrm{IQR} / 1.349` (the standard
     deviation for normal data; the standard deviation where the IQR is 0), then smoothly clipped,
-    :math:`z / \sqrt{1 + (z/3)^2}`, one-hot and indicator inputs standardised. Constant inputs
+    :math:`z / \sqrt{1 + (z/3)^2}`, a number's indicator standardised. Constant inputs
     keep scale 1.
 
     The test part is the file ``test`` (columns in any order, the same categories and classes),
@@ -223,7 +224,9 @@ def _fill_and_scale(tables, enc, x_tr, x_te, scaling: str):
     for part in (x_tr, x_te):
         if part is not None:
             tables.fill_missing(part, fills)
-    mean, std = scaling_statistics(x_tr, enc.value_inputs() if scaling == "robust" else None)
+    mean, std = scaling_statistics(
+        x_tr, enc.value_inputs() if scaling == "robust" else None, enc.level_inputs()
+    )
     clipped = enc.value_inputs(clipped_only=True)
     for part in (x_tr, x_te):
         if part is not None:
@@ -236,14 +239,18 @@ def _fill_and_scale(tables, enc, x_tr, x_te, scaling: str):
 
 
 def scaling_statistics(
-    x: np.ndarray, robust: np.ndarray | None = None
+    x: np.ndarray, robust: np.ndarray | None = None, levels: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     r"""``(centre, scale)`` of each column of ``x`` ``(n, d)``, in ``x``'s dtype: the mean and
     standard deviation (:func:`column_statistics`), except for the columns ``robust`` (indices):
-    the median and :math:`\mathrm{IQR}/1.349`, or the standard deviation where the IQR is 0. A
-    scale of 0 becomes 1."""
+    the median and :math:`\mathrm{IQR}/1.349`, or the standard deviation where the IQR is 0, and
+    the columns ``levels`` (one-hot inputs): centre 0 and scale 1, left as 0 or 1 (standardised,
+    a level of frequency :math:`p` would be :math:`1/\sqrt{p(1-p)}` wide: a rare one dominates
+    the first layer). A scale of 0 becomes 1."""
     mean, std = column_statistics(x)
     centre, scale = mean.astype(np.float64), std.astype(np.float64)
+    if levels is not None:
+        centre[levels], scale[levels] = 0.0, 1.0
     for j in [] if robust is None else robust:
         q1, med, q3 = np.percentile(x[:, j], [25, 50, 75])
         centre[j] = med

@@ -229,6 +229,8 @@ class ParquetSource:
         n, mean, m2 = total
         std = np.sqrt(m2 / max(n, 1))
         std = np.where(std > 0, std, 1)
+        levels = self.encoding.level_inputs()  # one-hot inputs stay 0 or 1, as in memory
+        mean[levels], std[levels] = 0.0, 1.0
         return np.asarray(counts, np.int64), mean.astype(self.dtype), std.astype(self.dtype)
 
     # --- reading ------------------------------------------------------------------------

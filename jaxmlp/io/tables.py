@@ -125,6 +125,16 @@ class Encoding:
             j += c.width
         return np.asarray(out, np.int64)
 
+    def level_inputs(self) -> np.ndarray:
+        """The indices of the inputs of the category columns: their one-hot levels and their
+        missing indicators (the inputs that stay 0 or 1, unscaled)."""
+        out, j = [], 0
+        for c in self.columns:
+            if c.categories is not None:
+                out += range(j, j + c.width)
+            j += c.width
+        return np.asarray(out, np.int64)
+
     def as_dict(self) -> dict:
         """``{"columns": [{"name", "categories", ...}, ...]}`` (:meth:`Column.as_dict`)."""
         return {"columns": [c.as_dict() for c in self.columns]}
