@@ -128,7 +128,8 @@ class Encoding:
     def level_inputs(self) -> np.ndarray:
         """The indices of the inputs of the category columns: their one-hot levels and their
         missing indicators (the inputs that stay 0 or 1, unscaled)."""
-        out, j = [], 0
+        out: list[int] = []
+        j = 0
         for c in self.columns:
             if c.categories is not None:
                 out += range(j, j + c.width)
