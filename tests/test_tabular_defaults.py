@@ -58,7 +58,8 @@ def test_ids_and_constants_are_left_out_and_gaps_get_the_training_median_and_an_
     assert heavy_col["fill"] == pytest.approx(np.median(heavy[~gaps]))
     mean, std = np.asarray(ds.preprocessing["mean"]), np.asarray(ds.preprocessing["std"])
     # a category's inputs (its levels and its indicator) stay 0 or 1; the numbers are standardised
-    np.testing.assert_array_equal(mean[2:6], 0) and np.testing.assert_array_equal(std[2:6], 1)
+    np.testing.assert_array_equal(mean[2:6], 0)
+    np.testing.assert_array_equal(std[2:6], 1)
     assert set(np.unique(ds.x_train[:, 2:6])) == {0.0, 1.0}
     np.testing.assert_allclose(ds.x_train[:, :2].mean(0), 0, atol=1e-6)
     np.testing.assert_allclose(ds.x_train[:, :2].std(0), 1, rtol=1e-5)
@@ -95,6 +96,10 @@ def test_the_statistics_come_from_the_training_rows_only(tmp_path):
         ds.x_train[:, 0], z / np.sqrt(1 + (z / 3) ** 2), rtol=2e-5, atol=1e-6
     )
     assert np.abs(ds.x_train[:, 0]).max() < 3  # smoothly clipped: heavy tails stay below 3
+    # robust scaling too leaves a category's inputs (levels and indicator, 2:6) 0 or 1
+    np.testing.assert_array_equal(ds.preprocessing["mean"][2:6], 0)
+    np.testing.assert_array_equal(ds.preprocessing["std"][2:6], 1)
+    assert set(np.unique(ds.x_train[:, 2:6])) == {0.0, 1.0}
 
 
 def test_missing_values_can_still_be_refused_or_dropped(tmp_path):
